@@ -1,0 +1,142 @@
+//! Image search engines: the `search` end of the fetch graph.
+//!
+//! Each engine knows two things, both pure and tested on real captured pages:
+//! how to build the URL of its first result page for a query, and how to turn
+//! one fetched page into hits plus the URL of the next page. Fetching, retries
+//! and merging across engines live in `fetch::search`; nothing here does I/O.
+//!
+//! A page that is a captcha, an anomaly block, a 403/429 or any other refusal
+//! is an [`EngineError::Blocked`], never an empty result: "0 results" is only
+//! reported when the engine really said so.
+
+mod bing;
+mod duckduckgo;
+mod google;
+mod openverse;
+mod wikimedia;
+
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+/// The engines `pipeline` can query, in the spelling used by the config,
+/// query files and `--engine`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum EngineName {
+    Bing,
+    Duckduckgo,
+    Openverse,
+    Wikimedia,
+    Google,
+}
+
+impl EngineName {
+    pub const ALL: [EngineName; 5] = [
+        EngineName::Bing,
+        EngineName::Duckduckgo,
+        EngineName::Openverse,
+        EngineName::Wikimedia,
+        EngineName::Google,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EngineName::Bing => "bing",
+            EngineName::Duckduckgo => "duckduckgo",
+            EngineName::Openverse => "openverse",
+            EngineName::Wikimedia => "wikimedia",
+            EngineName::Google => "google",
+        }
+    }
+
+    /// The public host each engine is reached at unless the config points it elsewhere.
+    pub fn default_base_url(self) -> &'static str {
+        match self {
+            EngineName::Bing => "https://www.bing.com",
+            EngineName::Duckduckgo => "https://duckduckgo.com",
+            EngineName::Openverse => "https://api.openverse.org",
+            EngineName::Wikimedia => "https://commons.wikimedia.org",
+            EngineName::Google => "https://www.google.com",
+        }
+    }
+
+    /// URL of the first page to fetch for `query`.
+    ///
+    /// `base` is `engines.<name>.base_url` from the config (no trailing slash needed).
+    pub fn first_page(self, base: &Url, query: &SearchQuery) -> Url {
+        match self {
+            EngineName::Bing => bing::first_page(base, query),
+            EngineName::Duckduckgo => duckduckgo::first_page(base, query),
+            EngineName::Openverse => openverse::first_page(base, query),
+            EngineName::Wikimedia => wikimedia::first_page(base, query),
+            EngineName::Google => google::first_page(base, query),
+        }
+    }
+
+    /// Parses one fetched page. `url` is the URL that was fetched (engines read
+    /// their paging state from it), `status` the HTTP status, `body` the text.
+    pub fn parse_page(
+        self,
+        url: &Url,
+        status: u16,
+        body: &str,
+        query: &SearchQuery,
+    ) -> Result<EnginePage, EngineError> {
+        match self {
+            EngineName::Bing => bing::parse_page(url, status, body, query),
+            EngineName::Duckduckgo => duckduckgo::parse_page(url, status, body, query),
+            EngineName::Openverse => openverse::parse_page(url, status, body, query),
+            EngineName::Wikimedia => wikimedia::parse_page(url, status, body, query),
+            EngineName::Google => google::parse_page(url, status, body, query),
+        }
+    }
+}
+
+impl std::fmt::Display for EngineName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What an engine is asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchQuery {
+    /// The words searched for, e.g. "brown bear".
+    pub text: String,
+    /// Ask the engine to filter adult content.
+    pub safe_search: bool,
+}
+
+/// One image result as the engine listed it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hit {
+    /// The original image (not the engine's thumbnail).
+    pub image_url: String,
+    /// The page the image appears on, when the engine says.
+    pub page_url: Option<String>,
+    /// The title or caption, with engine highlight markers removed.
+    pub title: Option<String>,
+}
+
+/// One parsed result page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnginePage {
+    /// Hits in the engine's order; may repeat an image URL (Bing pages do).
+    pub hits: Vec<Hit>,
+    /// The next page to fetch, or `None` when the engine says this was the last.
+    pub next: Option<Url>,
+}
+
+/// Why an engine gave no usable page.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EngineError {
+    /// The engine refused us: captcha, anomaly block, 403, 429 and the like.
+    #[error("{engine} blocked the request: {reason}")]
+    Blocked { engine: EngineName, reason: String },
+    /// The page did not have the expected shape (the engine changed its markup).
+    #[error("{engine} returned a page that could not be parsed: {reason}")]
+    Unparseable { engine: EngineName, reason: String },
+    /// Any other non-success HTTP status.
+    #[error("{engine} answered HTTP {status}")]
+    Status { engine: EngineName, status: u16 },
+}

@@ -1,0 +1,2 @@
+//! `pipeline`: image search -> validated, deduplicated store -> paired A/B shards -> pix2pix.
+pub mod engines;

@@ -1,0 +1,191 @@
+//! The fetch graph: `fetch` and `import` as tokio stages joined by bounded channels.
+//!
+//! ```text
+//! source ──► download ──► validate ──► dedup ──► store
+//! (search pages, a URL list or a folder)
+//! ```
+//!
+//! Every candidate flows through every stage as an [`Item`] whose [`State`] each stage
+//! advances or passes on untouched (a failure keeps flowing so the sink can record it).
+//! Channels are bounded, so a slow stage holds back the ones before it. Stages keep the
+//! source's order (`buffered`, not `buffer_unordered`), which makes the outcome of a run,
+//! including which of two duplicates is kept, independent of network timing. Downloads
+//! and decodes run concurrently inside their stage; CPU work runs on the blocking pool.
+//!
+//! The run stops when the dataset holds `--top` images, when the source is exhausted, or
+//! on Ctrl-C: the source stops, in-flight downloads are dropped unrecorded, and the rest
+//! drains into the store before the index is flushed.
+
+mod dedup;
+mod download;
+mod progress;
+mod search;
+mod sink;
+mod source;
+mod stats;
+mod validate;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::engines::{EngineName, SearchQuery};
+use crate::net::Http;
+use crate::store::{ImageRecord, Store, StoreError};
+use crate::validate::ImageInfo;
+pub use stats::{Stats, Summary};
+
+/// Where a run's candidates come from.
+#[derive(Debug, Clone)]
+pub enum Source {
+    /// Search engines, tried in order, results merged by URL.
+    Search { query: SearchQuery, engines: Vec<EngineName> },
+    /// A text file of http(s) URLs, one a line.
+    UrlList(PathBuf),
+    /// A folder of image files, walked recursively.
+    Folder(PathBuf),
+}
+
+/// One run of the graph.
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub dataset: String,
+    pub source: Source,
+    /// Stop once the dataset holds this many images (`None`: take everything).
+    pub top: Option<usize>,
+}
+
+/// A candidate image: where it is and where it came from.
+#[derive(Debug, Clone)]
+pub struct Candidate {
+    /// 1-based position in the source (merged search results, list line, sorted walk).
+    pub rank: u64,
+    /// An http(s) URL, or a `file://` URL for imported files.
+    pub url: String,
+    /// Engine name, or "import".
+    pub source: String,
+    /// The query, or the imported path.
+    pub query: String,
+    pub page_url: Option<String>,
+    pub title: Option<String>,
+}
+
+/// Where a candidate is on its way through the graph.
+#[derive(Debug)]
+pub enum State {
+    /// Not yet downloaded.
+    New,
+    /// Already a member of this dataset: nothing to do.
+    Known,
+    /// Stored already (for another dataset): reuse it without downloading.
+    Stored { hash: String, image: ImageRecord },
+    /// Body in hand, not yet checked.
+    Downloaded(Bytes),
+    /// A valid image, not yet deduplicated.
+    Checked { hash: String, info: ImageInfo, body: Bytes },
+    /// Accepted into the dataset; `body` is `None` when the blob already exists.
+    Accepted { hash: String, info: ImageInfo, body: Option<Bytes> },
+    /// An exact or near copy of member `of`.
+    Duplicate { of: String, exact: bool },
+    /// Unusable: `reason` is the counted name, `detail` the message.
+    Failed { reason: String, detail: String, retry: bool },
+    /// Dropped unrecorded: the run stopped (top reached or interrupted) before it finished.
+    Dropped,
+}
+
+#[derive(Debug)]
+pub struct Item {
+    pub candidate: Candidate,
+    pub state: State,
+}
+
+/// Channel capacities between stages, in items. Small: each item can carry a body of up to
+/// `network.max_bytes`, so memory stays bounded by roughly
+/// (capacities + in-flight) x typical body size.
+const CHANNEL_CAPACITY: usize = 16;
+
+/// Shared by every stage of one run.
+pub struct Context {
+    pub config: Config,
+    pub store: Store,
+    pub http: Http,
+    pub stats: Stats,
+    /// Cancelled to stop the source: top reached, Ctrl-C, or a fatal error.
+    pub stop: CancellationToken,
+}
+
+/// Fatal errors: these end the run (per-image failures never do).
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{path}: {source}")]
+    Input { path: PathBuf, source: std::io::Error },
+    #[error("stage {stage} failed: {message}")]
+    Stage { stage: &'static str, message: String },
+}
+
+/// Runs one job to completion and returns what happened.
+///
+/// # Errors
+/// Only run-level failures (store I/O, an unreadable input file); per-image failures are
+/// counted in the summary.
+pub async fn run(ctx: Arc<Context>, job: Job, show_progress: bool) -> Result<Summary, RunError> {
+    let started = Instant::now();
+    let before = ctx.store.index.member_count(&job.dataset)?;
+    let wanted = job.top.map(|top| top.saturating_sub(before));
+    if wanted == Some(0) {
+        // Already complete: the source sees the stop at once and searches nothing.
+        ctx.stop.cancel();
+    }
+    let progress = progress::Progress::start(ctx.clone(), &job, before);
+    if !show_progress {
+        progress.hide();
+    }
+
+    let (source_tx, source_rx) = mpsc::channel(CHANNEL_CAPACITY);
+    let (download_tx, download_rx) = mpsc::channel(CHANNEL_CAPACITY);
+    let (validate_tx, validate_rx) = mpsc::channel(CHANNEL_CAPACITY);
+    let (dedup_tx, dedup_rx) = mpsc::channel(CHANNEL_CAPACITY);
+    let dataset = job.dataset.clone();
+    let source = tokio::spawn(source::run(ctx.clone(), job.source.clone(), source_tx));
+    let download = tokio::spawn(download::run(ctx.clone(), dataset.clone(), source_rx, download_tx));
+    let validate = tokio::spawn(validate::run(ctx.clone(), download_rx, validate_tx));
+    let dedup = tokio::spawn(dedup::run(ctx.clone(), dataset.clone(), wanted, validate_rx, dedup_tx));
+    let sink = tokio::spawn(sink::run(ctx.clone(), job.clone(), dedup_rx));
+
+    // The sink's error comes first: when it fails, the stages before it stop because
+    // their sends fail, and their own results say nothing new.
+    let sink_result = joined("store", sink).await;
+    let dedup_result = joined("dedup", dedup).await;
+    let validate_result = joined("validate", validate).await;
+    let download_result = joined("download", download).await;
+    let engine_failures = joined("source", source).await;
+    if sink_result.is_err() {
+        ctx.stop.cancel();
+    }
+    sink_result?;
+    dedup_result?;
+    validate_result?;
+    download_result?;
+    let engine_failures = engine_failures?;
+    ctx.store.index.flush()?;
+    progress.finish();
+    let after = ctx.store.index.member_count(&job.dataset)?;
+    Ok(ctx.stats.summary(&job, before, after, engine_failures, started.elapsed()))
+}
+
+async fn joined<T>(
+    stage: &'static str,
+    handle: tokio::task::JoinHandle<Result<T, RunError>>,
+) -> Result<T, RunError> {
+    handle.await.map_err(|e| RunError::Stage { stage, message: e.to_string() })?
+}
+
+/// How long a drain may take after Ctrl-C before the process exits anyway.
+pub const DRAIN_DEADLINE: Duration = Duration::from_secs(30);

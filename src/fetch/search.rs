@@ -1,0 +1,91 @@
+//! The search stage: pages through each engine in order and emits candidates.
+//!
+//! Results are merged by image URL across pages and engines: the first place a URL is
+//! seen gives its rank. An engine stops at its last page, at a page that adds no new URL
+//! (Bing repeats its last page past the end), after [`MAX_PAGES`], or at its first error;
+//! an error is reported and the next engine is tried, never taken as "no results".
+
+use std::collections::HashSet;
+
+use tokio::sync::mpsc::Sender;
+use tracing::{debug, warn};
+
+use super::source::emit;
+use super::{Candidate, Context, Item, State};
+use crate::engines::{EngineName, SearchQuery};
+
+/// Pages fetched from one engine at most (Bing serves about 1000 results, 35 a page).
+const MAX_PAGES: usize = 40;
+
+/// Emits candidates until the engines run dry or the run stops; returns the engine
+/// failures as messages.
+pub async fn run(
+    ctx: &Context,
+    query: &SearchQuery,
+    engines: &[EngineName],
+    tx: &Sender<Item>,
+) -> Vec<String> {
+    let mut seen = HashSet::new();
+    let mut failures = Vec::new();
+    let mut rank = 0u64;
+    for &engine in engines {
+        let base = ctx.config.engines.base_url(engine);
+        let mut next = Some(engine.first_page(base, query));
+        let mut pages = 0;
+        while let Some(url) = next.take() {
+            if ctx.stop.is_cancelled() || pages == MAX_PAGES {
+                break;
+            }
+            pages += 1;
+            let fetched = tokio::select! {
+                biased;
+                _ = ctx.stop.cancelled() => return failures,
+                fetched = ctx.http.get_page(&url) => fetched,
+            };
+            let page = match fetched {
+                Ok((status, body)) => engine.parse_page(&url, status, &body, query),
+                Err(e) => {
+                    let message = format!("{engine}: {url}: {e}");
+                    warn!("Search page failed: {message}.");
+                    failures.push(message);
+                    break;
+                }
+            };
+            let page = match page {
+                Ok(page) => page,
+                Err(e) => {
+                    warn!("{e}.");
+                    failures.push(e.to_string());
+                    break;
+                }
+            };
+            ctx.stats.pages.inc();
+            let mut new = 0;
+            for hit in page.hits {
+                if !seen.insert(hit.image_url.clone()) {
+                    continue;
+                }
+                new += 1;
+                rank += 1;
+                let candidate = Candidate {
+                    rank,
+                    url: hit.image_url,
+                    source: engine.to_string(),
+                    query: query.text.clone(),
+                    page_url: hit.page_url,
+                    title: hit.title,
+                };
+                if !emit(ctx, tx, Item { candidate, state: State::New }).await {
+                    return failures;
+                }
+            }
+            debug!(%engine, page = pages, new, "Search page parsed.");
+            // A page that only repeats what we have is Bing's way of saying "the end";
+            // the DuckDuckGo token page has no hits but a next page, so look at `next` too.
+            if new > 0 || pages == 1 {
+                next = page.next;
+            }
+        }
+    }
+    failures
+}

@@ -1,0 +1,132 @@
+//! The source stage: turns a [`Source`] into candidates, in rank order.
+//!
+//! Search results come from `search`; a URL list is read line by line (a line that is
+//! not an http(s) URL becomes a counted "bad-url" failure naming the file and line); a
+//! folder is walked recursively in sorted order, keeping image file extensions.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use tokio::sync::mpsc::Sender;
+use url::Url;
+
+use super::{Candidate, Context, Item, RunError, Source, State, search};
+
+/// File extensions `import` picks up from a folder (the bytes decide the real format).
+const IMAGE_EXTENSIONS: [&str; 7] = ["jpg", "jpeg", "png", "gif", "webp", "bmp", "jfif"];
+
+/// Runs the source; returns the engine failures met on the way (empty for imports).
+pub async fn run(
+    ctx: Arc<Context>,
+    source: Source,
+    tx: Sender<Item>,
+) -> Result<Vec<String>, RunError> {
+    if ctx.stop.is_cancelled() {
+        return Ok(Vec::new());
+    }
+    match source {
+        Source::Search { query, engines } => Ok(search::run(&ctx, &query, &engines, &tx).await),
+        Source::UrlList(path) => {
+            let text = tokio::fs::read_to_string(&path)
+                .await
+                .map_err(|source| RunError::Input { path: path.clone(), source })?;
+            for item in url_list_items(&path, &text) {
+                if !emit(&ctx, &tx, item).await {
+                    break;
+                }
+            }
+            Ok(Vec::new())
+        }
+        Source::Folder(path) => {
+            let files = tokio::task::spawn_blocking(move || image_files(&path))
+                .await
+                .map_err(|e| RunError::Stage { stage: "source", message: e.to_string() })??;
+            for item in files {
+                if !emit(&ctx, &tx, item).await {
+                    break;
+                }
+            }
+            Ok(Vec::new())
+        }
+    }
+}
+
+/// Sends one item unless the run is stopping; false when the source should stop.
+pub async fn emit(ctx: &Context, tx: &Sender<Item>, item: Item) -> bool {
+    ctx.stats.candidates.inc();
+    tokio::select! {
+        biased;
+        _ = ctx.stop.cancelled() => false,
+        sent = tx.send(item) => sent.is_ok(),
+    }
+}
+
+/// One item per non-empty, non-comment line; rank = line number.
+fn url_list_items(path: &Path, text: &str) -> Vec<Item> {
+    let query = path.display().to_string();
+    let mut items = Vec::new();
+    for (index, line) in text.lines().enumerate() {
+        let line_no = index + 1;
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let parsed = Url::parse(line);
+        let state = match &parsed {
+            Ok(url) if matches!(url.scheme(), "http" | "https") => State::New,
+            Ok(url) => bad_url(path, line_no, &format!("{} URLs are not fetched", url.scheme())),
+            Err(e) => bad_url(path, line_no, &format!("not a URL ({e})")),
+        };
+        let candidate = Candidate {
+            rank: line_no as u64,
+            url: parsed.map_or_else(|_| line.to_owned(), String::from),
+            source: "import".into(),
+            query: query.clone(),
+            page_url: None,
+            title: None,
+        };
+        items.push(Item { candidate, state });
+    }
+    items
+}
+
+fn bad_url(path: &Path, line: usize, why: &str) -> State {
+    State::Failed {
+        reason: "bad-url".into(),
+        detail: format!("{}:{line}: {why}", path.display()),
+        retry: false,
+    }
+}
+
+/// Image files under `root`, sorted, as `file://` candidates.
+fn image_files(root: &Path) -> Result<Vec<Item>, RunError> {
+    let root = std::path::absolute(root)
+        .map_err(|source| RunError::Input { path: root.to_owned(), source })?;
+    let mut items = Vec::new();
+    for entry in walkdir::WalkDir::new(&root).sort_by_file_name() {
+        let entry = entry.map_err(|e| RunError::Input {
+            path: e.path().unwrap_or(&root).to_owned(),
+            source: e.into_io_error().unwrap_or_else(|| std::io::Error::other("file system loop")),
+        })?;
+        let is_image = entry.path().extension().and_then(|e| e.to_str()).is_some_and(|ext| {
+            IMAGE_EXTENSIONS.contains(&ext.to_ascii_lowercase().as_str())
+        });
+        if !entry.file_type().is_file() || !is_image {
+            continue;
+        }
+        let url = Url::from_file_path(entry.path()).map_err(|()| RunError::Input {
+            path: entry.path().to_owned(),
+            source: std::io::Error::other("path cannot be written as a file URL"),
+        })?;
+        let candidate = Candidate {
+            rank: items.len() as u64 + 1,
+            url: url.into(),
+            source: "import".into(),
+            query: root.display().to_string(),
+            page_url: None,
+            title: None,
+        };
+        items.push(Item { candidate, state: State::New });
+    }
+    Ok(items)
+}

@@ -1,0 +1,293 @@
+//! The HTTP client: one per command, shared by the search and download stages.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use reqwest::header::{CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER};
+use reqwest::{StatusCode, redirect};
+use tokio::sync::Semaphore;
+use url::Url;
+
+use super::guard::{GuardedResolver, RefusedUrl, check_url};
+use crate::config::NetworkConfig;
+
+/// Most redirects followed before a URL fails with "redirects".
+const MAX_REDIRECTS: usize = 5;
+/// First retry waits this long; each later one twice as long.
+const BACKOFF_BASE: Duration = Duration::from_millis(500);
+/// A `Retry-After` longer than this is not waited for: the URL fails as rate-limited.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
+
+/// A downloaded body.
+#[derive(Debug)]
+pub struct Body {
+    pub bytes: Bytes,
+    pub content_type: Option<String>,
+}
+
+/// Why a request gave no body. `reason()` is the stable name counted in stats.
+#[derive(Debug, thiserror::Error)]
+pub enum DownloadError {
+    #[error("{0}")]
+    Refused(#[from] RefusedUrl),
+    #[error("not a URL: {0}")]
+    BadUrl(String),
+    #[error("HTTP {0}")]
+    Status(u16),
+    #[error("body larger than network.max_bytes ({0} bytes)")]
+    TooLarge(u64),
+    #[error("body shorter than its Content-Length ({got} of {expected} bytes)")]
+    ShortBody { got: u64, expected: u64 },
+    #[error("served as HTML ({0})")]
+    Html(String),
+    #[error("timed out")]
+    Timeout,
+    #[error("more than {MAX_REDIRECTS} redirects")]
+    Redirects,
+    #[error("connection failed: {0}")]
+    Connect(String),
+    #[error("network error: {0}")]
+    Network(String),
+}
+
+impl DownloadError {
+    /// Stable failure reason, as counted per dataset.
+    pub fn reason(&self) -> String {
+        match self {
+            DownloadError::Refused(r) => r.reason().to_owned(),
+            DownloadError::BadUrl(_) => "bad-url".into(),
+            DownloadError::Status(code) => format!("http-{code}"),
+            DownloadError::TooLarge(_) => "too-large".into(),
+            DownloadError::ShortBody { .. } => "short-body".into(),
+            DownloadError::Html(_) => "html".into(),
+            DownloadError::Timeout => "timeout".into(),
+            DownloadError::Redirects => "redirects".into(),
+            DownloadError::Connect(_) => "connect".into(),
+            DownloadError::Network(_) => "network".into(),
+        }
+    }
+
+    /// Transient failures are retried within a run and again by the next run.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            DownloadError::Status(code) => *code == 429 || *code >= 500,
+            DownloadError::ShortBody { .. }
+            | DownloadError::Timeout
+            | DownloadError::Connect(_)
+            | DownloadError::Network(_) => true,
+            _ => false,
+        }
+    }
+
+    fn from_reqwest(e: reqwest::Error) -> DownloadError {
+        // The guard's refusals travel inside reqwest's error chain: find them first.
+        let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+        while let Some(err) = source {
+            if let Some(refused) = err.downcast_ref::<RefusedUrl>() {
+                return DownloadError::Refused(refused.clone());
+            }
+            source = err.source();
+        }
+        if e.is_timeout() {
+            DownloadError::Timeout
+        } else if e.is_redirect() {
+            DownloadError::Redirects
+        } else if e.is_connect() {
+            DownloadError::Connect(root_cause(&e))
+        } else {
+            DownloadError::Network(root_cause(&e))
+        }
+    }
+}
+
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut last = e;
+    while let Some(next) = last.source() {
+        last = next;
+    }
+    last.to_string()
+}
+
+/// The shared client plus the per-host concurrency limits.
+pub struct Http {
+    client: reqwest::Client,
+    retries: u32,
+    max_bytes: u64,
+    per_host: usize,
+    allow_private: bool,
+    hosts: Mutex<HashMap<String, Arc<Semaphore>>>,
+}
+
+impl Http {
+    pub fn new(config: &NetworkConfig) -> Result<Http, reqwest::Error> {
+        let allow_private = config.allow_private;
+        let policy = redirect::Policy::custom(move |attempt| {
+            if attempt.previous().len() > MAX_REDIRECTS {
+                return attempt.error(DownloadError::Redirects.to_string());
+            }
+            match check_url(attempt.url(), allow_private) {
+                Ok(()) => attempt.follow(),
+                Err(refused) => attempt.error(refused),
+            }
+        });
+        let mut builder = reqwest::Client::builder()
+            .user_agent(&config.user_agent)
+            .connect_timeout(Duration::from_secs_f64(config.connect_timeout_s))
+            .timeout(Duration::from_secs_f64(config.total_timeout_s))
+            .redirect(policy)
+            .pool_max_idle_per_host(config.per_host);
+        if !allow_private {
+            builder = builder.dns_resolver(Arc::new(GuardedResolver));
+        }
+        Ok(Http {
+            client: builder.build()?,
+            retries: config.retries,
+            max_bytes: config.max_bytes,
+            per_host: config.per_host,
+            allow_private,
+            hosts: Mutex::new(HashMap::new()),
+        })
+    }
+
+    fn host_slots(&self, url: &Url) -> Arc<Semaphore> {
+        let key = format!("{}:{}", url.host_str().unwrap_or(""), url.port_or_known_default().unwrap_or(0));
+        let mut hosts = self.hosts.lock().expect("host map lock");
+        hosts.entry(key).or_insert_with(|| Arc::new(Semaphore::new(self.per_host))).clone()
+    }
+
+    /// Downloads an image URL: retries transient failures with backoff (honouring
+    /// `Retry-After`), refuses HTML responses and bodies over the byte cap.
+    pub async fn get_image(&self, url: &str) -> Result<Body, DownloadError> {
+        let url = Url::parse(url).map_err(|e| DownloadError::BadUrl(format!("{url}: {e}")))?;
+        self.with_retries(&url, |resp| async move {
+            if !resp.status().is_success() {
+                return Err(DownloadError::Status(resp.status().as_u16()));
+            }
+            if let Some(ct) = content_type(&resp) {
+                if ct.starts_with("text/html") || ct.starts_with("application/xhtml") {
+                    return Err(DownloadError::Html(ct));
+                }
+            }
+            self.read_body(resp).await
+        })
+        .await
+    }
+
+    /// Fetches a search result page and returns its status and text, whatever the status,
+    /// so the engine can tell a block page from an error; 429 and 5xx are retried first.
+    pub async fn get_page(&self, url: &Url) -> Result<(u16, String), DownloadError> {
+        self.with_retries(url, |resp| async move {
+            let status = resp.status().as_u16();
+            let body = self.read_body(resp).await?;
+            Ok((status, String::from_utf8_lossy(&body.bytes).into_owned()))
+        })
+        .await
+    }
+
+    /// Sends GET `url` until it gets a response that is not worth retrying (or retries run
+    /// out), then hands that response to `on_response`.
+    async fn with_retries<T, F, Fut>(&self, url: &Url, on_response: F) -> Result<T, DownloadError>
+    where
+        F: Fn(reqwest::Response) -> Fut,
+        Fut: Future<Output = Result<T, DownloadError>>,
+    {
+        check_url(url, self.allow_private)?;
+        let slots = self.host_slots(url);
+        let mut attempt = 0;
+        loop {
+            let retries_left = attempt < self.retries;
+            let outcome = {
+                let _slot = slots.acquire().await.expect("host semaphore never closes");
+                match self.client.get(url.clone()).send().await {
+                    Err(e) => Err(DownloadError::from_reqwest(e)),
+                    Ok(resp) => match retry_wait(&resp, attempt) {
+                        Some(wait) if retries_left => Ok(Err(wait)),
+                        _ => on_response(resp).await.map(Ok),
+                    },
+                }
+            };
+            let wait = match outcome {
+                Ok(Ok(value)) => return Ok(value),
+                Ok(Err(wait)) => wait,
+                Err(err) if err.is_transient() && retries_left => backoff(attempt),
+                Err(err) => return Err(err),
+            };
+            tokio::time::sleep(wait).await;
+            attempt += 1;
+        }
+    }
+
+    async fn read_body(&self, mut resp: reqwest::Response) -> Result<Body, DownloadError> {
+        let expected = resp
+            .headers()
+            .get(CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if expected.is_some_and(|n| n > self.max_bytes) {
+            return Err(DownloadError::TooLarge(self.max_bytes));
+        }
+        let content_type = content_type(&resp);
+        let mut buf = Vec::with_capacity(expected.unwrap_or(64 * 1024) as usize);
+        while let Some(chunk) = resp.chunk().await.map_err(DownloadError::from_reqwest)? {
+            if (buf.len() + chunk.len()) as u64 > self.max_bytes {
+                return Err(DownloadError::TooLarge(self.max_bytes));
+            }
+            buf.extend_from_slice(&chunk);
+        }
+        if let Some(expected) = expected {
+            if (buf.len() as u64) < expected {
+                return Err(DownloadError::ShortBody { got: buf.len() as u64, expected });
+            }
+        }
+        Ok(Body { bytes: Bytes::from(buf), content_type })
+    }
+}
+
+fn content_type(resp: &reqwest::Response) -> Option<String> {
+    let value = resp.headers().get(CONTENT_TYPE)?.to_str().ok()?;
+    Some(value.trim().to_ascii_lowercase())
+}
+
+fn backoff(attempt: u32) -> Duration {
+    BACKOFF_BASE * 2u32.pow(attempt.min(6))
+}
+
+/// How long to wait before retrying this response, or `None` if it is not retried:
+/// 429 and 5xx are, after `Retry-After` when given (if at most [`MAX_RETRY_AFTER`]),
+/// else after the backoff.
+fn retry_wait(resp: &reqwest::Response, attempt: u32) -> Option<Duration> {
+    let status = resp.status();
+    if status != StatusCode::TOO_MANY_REQUESTS && !status.is_server_error() {
+        return None;
+    }
+    match retry_after(resp).map(Duration::from_secs) {
+        Some(wait) if wait > MAX_RETRY_AFTER => None,
+        Some(wait) => Some(wait),
+        None => Some(backoff(attempt)),
+    }
+}
+
+/// `Retry-After` in seconds, from either the delta-seconds or the HTTP-date form.
+fn retry_after(resp: &reqwest::Response) -> Option<u64> {
+    let value = resp.headers().get(RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(secs);
+    }
+    let when = httpdate_to_unix(value)?;
+    Some(when.saturating_sub(crate::store::now()))
+}
+
+fn httpdate_to_unix(value: &str) -> Option<u64> {
+    let time = humantime::parse_rfc3339_weak(value).ok().or_else(|| {
+        // IMF-fixdate: "Sun, 06 Nov 1994 08:49:37 GMT"
+        let parts: Vec<&str> = value.split_whitespace().collect();
+        let [_, day, month, year, clock, "GMT"] = parts.as_slice() else { return None };
+        const MONTHS: [&str; 12] =
+            ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+        let m = MONTHS.iter().position(|x| x == month)? + 1;
+        humantime::parse_rfc3339_weak(&format!("{year}-{m:02}-{day:0>2}T{clock}")).ok()
+    })?;
+    time.duration_since(std::time::UNIX_EPOCH).ok().map(|d| d.as_secs())
+}

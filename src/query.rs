@@ -1,0 +1,117 @@
+//! Query files (`queries/NAME.toml`): one search each, so `refresh` and cron can replay it.
+//!
+//! ```toml
+//! query = "brown bear"
+//! dataset = "brown-bear"      # optional: the query's slug
+//! top = 250
+//! engines = ["bing", "duckduckgo"]   # optional: fetch.engines
+//! [filters]
+//! safe_search = true          # optional, default true
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::config::{ConfigError, parse_toml};
+use crate::engines::EngineName;
+
+/// One query file, as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueryFile {
+    pub query: String,
+    pub dataset: Option<String>,
+    pub top: usize,
+    pub engines: Option<Vec<EngineName>>,
+    #[serde(default)]
+    pub filters: Filters,
+}
+
+/// Optional narrowing of what the engines return.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Filters {
+    /// Ask engines to filter adult content.
+    pub safe_search: bool,
+}
+
+impl Default for Filters {
+    fn default() -> Self {
+        Filters { safe_search: true }
+    }
+}
+
+/// The largest `--top` accepted: engines stop near 1000 results per query.
+pub const MAX_TOP: usize = 10_000;
+
+impl QueryFile {
+    /// Reads and validates a query file; errors name the file, line and column.
+    pub fn load(path: &Path) -> Result<QueryFile, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+        let file: QueryFile = parse_toml(path, &text)?;
+        let invalid = |key, value: String, allowed| ConfigError::Invalid {
+            path: PathBuf::from(path),
+            key,
+            value,
+            allowed,
+        };
+        if file.query.trim().is_empty() {
+            return Err(invalid("query", "\"\"".into(), "must not be empty"));
+        }
+        if !(1..=MAX_TOP).contains(&file.top) {
+            return Err(invalid("top", file.top.to_string(), "allowed: 1 to 10000"));
+        }
+        if let Some(name) = &file.dataset {
+            check_dataset_name(name).map_err(|allowed| invalid("dataset", name.clone(), allowed))?;
+        }
+        if file.engines.as_ref().is_some_and(Vec::is_empty) {
+            return Err(invalid("engines", "[]".into(), "name at least one engine, or leave it out"));
+        }
+        Ok(file)
+    }
+}
+
+/// The dataset name a query gets by default: ASCII letters and digits, lower case, words
+/// joined by `-`.
+/// "Brown Bear!" -> "brown-bear".
+pub fn slug(query: &str) -> String {
+    let mut out = String::new();
+    for word in query.split(|c: char| !c.is_ascii_alphanumeric()).filter(|w| !w.is_empty()) {
+        if !out.is_empty() {
+            out.push('-');
+        }
+        out.push_str(&word.to_ascii_lowercase());
+    }
+    out
+}
+
+/// Dataset names become folder names under the store: keep them to a safe alphabet.
+pub fn check_dataset_name(name: &str) -> Result<(), &'static str> {
+    let ok = !name.is_empty()
+        && name.len() <= 100
+        && !name.starts_with(['-', '.'])
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "-_.".contains(c));
+    if ok { Ok(()) } else { Err("use 1-100 of a-z 0-9 - _ . (not starting with - or .)") }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slugs() {
+        assert_eq!(slug("brown bear"), "brown-bear");
+        assert_eq!(slug("  Polar   Bear! "), "polar-bear");
+        assert_eq!(slug("ours brun über"), "ours-brun-ber");
+    }
+
+    #[test]
+    fn dataset_names() {
+        assert!(check_dataset_name("brown-bear").is_ok());
+        assert!(check_dataset_name("../etc").is_err());
+        assert!(check_dataset_name("Brown").is_err());
+        assert!(check_dataset_name("").is_err());
+    }
+}

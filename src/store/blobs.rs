@@ -1,0 +1,64 @@
+//! Content-addressed image files: `blobs/ab/cd/<blake3>.<ext>`.
+//!
+//! Bytes go to `tmp/` first, are fsynced, then renamed into place, so a blob is either
+//! absent or complete. A blob's name is its hash: writing the same bytes twice is a no-op.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::StoreError;
+
+pub struct Blobs {
+    dir: PathBuf,
+    tmp: PathBuf,
+    counter: AtomicU64,
+}
+
+impl Blobs {
+    /// Opens the blob folders under the store root, discarding any half-written temp file.
+    pub fn open(root: &Path) -> Result<Blobs, StoreError> {
+        let dir = root.join("blobs");
+        let tmp = root.join("tmp");
+        for d in [&dir, &tmp] {
+            fs::create_dir_all(d).map_err(|source| StoreError::Io { path: d.clone(), source })?;
+        }
+        if let Ok(entries) = fs::read_dir(&tmp) {
+            for entry in entries.flatten() {
+                let _ = fs::remove_file(entry.path());
+            }
+        }
+        Ok(Blobs { dir, tmp, counter: AtomicU64::new(0) })
+    }
+
+    /// Where the blob with this hash and extension lives (whether or not it exists).
+    pub fn path(&self, hash: &str, ext: &str) -> PathBuf {
+        self.dir.join(&hash[..2]).join(&hash[2..4]).join(format!("{hash}.{ext}"))
+    }
+
+    /// Durably writes `bytes` as the blob `hash`.`ext`. Safe to call from many threads.
+    pub fn write(&self, hash: &str, ext: &str, bytes: &[u8]) -> Result<PathBuf, StoreError> {
+        let dest = self.path(hash, ext);
+        if dest.exists() {
+            return Ok(dest);
+        }
+        let n = self.counter.fetch_add(1, Ordering::Relaxed);
+        let tmp = self.tmp.join(format!("{hash}.{}.{n}.part", std::process::id()));
+        let io = |path: &Path| {
+            let path = path.to_owned();
+            move |source| StoreError::Io { path, source }
+        };
+        let mut file = fs::File::create(&tmp).map_err(io(&tmp))?;
+        file.write_all(bytes).map_err(io(&tmp))?;
+        file.sync_all().map_err(io(&tmp))?;
+        drop(file);
+        let parent = dest.parent().expect("blob paths have a parent");
+        fs::create_dir_all(parent).map_err(io(parent))?;
+        fs::rename(&tmp, &dest).map_err(io(&dest))?;
+        // Why: the rename itself is only durable once the folder is synced; the index may
+        // name this blob as soon as we return.
+        fs::File::open(parent).and_then(|d| d.sync_all()).map_err(io(parent))?;
+        Ok(dest)
+    }
+}

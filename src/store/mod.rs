@@ -1,0 +1,77 @@
+//! The store: where fetched images and everything known about them live.
+//!
+//! ```text
+//! store/
+//!   lock          held (flock) by the one process using the store; holds its pid
+//!   index/        sled: URL outcomes, image metadata, dataset members and counters
+//!   blobs/ab/cd/<blake3>.<ext>   image bytes, content-addressed, never modified
+//!   tmp/          blobs being written; emptied on open, never read
+//! ```
+//!
+//! A blob is written to `tmp/`, fsynced and renamed into place before the index names it,
+//! so a crash can leave an unreferenced blob (harmless) but never a partial one, and never
+//! an index record without its bytes.
+
+mod blobs;
+mod index;
+mod lock;
+
+use std::path::{Path, PathBuf};
+
+pub use blobs::Blobs;
+pub use index::{DatasetRecord, ImageRecord, Index, Member, UrlOutcome, UrlRecord};
+use lock::StoreLock;
+
+/// Store-level failures: these stop a command (unlike per-image failures, which are counted).
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("store busy: {path} is in use by {}", holder_text(*.pid))]
+    Busy { path: PathBuf, pid: Option<u32> },
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("store index: {0}")]
+    Index(#[from] sled::Error),
+    #[error("store index: corrupt record under {key}: {reason}")]
+    Corrupt { key: String, reason: String },
+}
+
+fn holder_text(pid: Option<u32>) -> String {
+    pid.map_or_else(|| "another pipeline process".to_owned(), |p| format!("pipeline pid {p}"))
+}
+
+/// An open store. One per process: opening takes an exclusive lock.
+pub struct Store {
+    root: PathBuf,
+    pub index: Index,
+    pub blobs: Blobs,
+    _lock: StoreLock,
+}
+
+impl Store {
+    /// Opens (creating if needed) the store at `root`.
+    ///
+    /// # Errors
+    /// [`StoreError::Busy`] at once if another process holds the store.
+    pub fn open(root: &Path) -> Result<Store, StoreError> {
+        let io = |path: &Path| {
+            let path = path.to_owned();
+            move |source| StoreError::Io { path, source }
+        };
+        std::fs::create_dir_all(root).map_err(io(root))?;
+        let lock = StoreLock::acquire(&root.join("lock"))?;
+        let blobs = Blobs::open(root)?;
+        let index = Index::open(&root.join("index"))?;
+        Ok(Store { root: root.to_owned(), index, blobs, _lock: lock })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+}
+
+/// Seconds since the Unix epoch, the time unit of every record.
+pub fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}

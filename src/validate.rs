@@ -1,0 +1,261 @@
+//! The `validate` stage: is this body a usable image?
+//!
+//! Checks, in order: magic bytes (the format comes from the bytes, never from the URL or
+//! Content-Type), dimensions from the header against `images.min_side` and
+//! `images.max_pixels` (before any pixel is allocated, so a decompression bomb costs
+//! nothing), then a decode of the whole stream. JPEG, most of what engines return, is
+//! decoded by libjpeg-turbo at 1/8 scale: every scan is still entropy-decoded, so truncated
+//! and corrupt files are caught, at a fraction of the cost. The small decoded image also
+//! gives the perceptual hash used for near-duplicate detection.
+
+use std::io::Cursor;
+
+use image::{DynamicImage, ImageFormat, ImageReader, Limits, RgbImage};
+use image_hasher::{HashAlg, Hasher, HasherConfig};
+
+use crate::config::ImagesConfig;
+
+/// Formats accepted into the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Jpeg,
+    Png,
+    Gif,
+    Webp,
+    Bmp,
+}
+
+impl Format {
+    /// The blob's file extension.
+    pub fn ext(self) -> &'static str {
+        match self {
+            Format::Jpeg => "jpg",
+            Format::Png => "png",
+            Format::Gif => "gif",
+            Format::Webp => "webp",
+            Format::Bmp => "bmp",
+        }
+    }
+
+    fn image_format(self) -> ImageFormat {
+        match self {
+            Format::Jpeg => ImageFormat::Jpeg,
+            Format::Png => ImageFormat::Png,
+            Format::Gif => ImageFormat::Gif,
+            Format::Webp => ImageFormat::WebP,
+            Format::Bmp => ImageFormat::Bmp,
+        }
+    }
+}
+
+/// A body that passed every check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageInfo {
+    pub format: Format,
+    pub width: u32,
+    pub height: u32,
+    /// 64-bit gradient hash of the whole image.
+    pub phash: u64,
+}
+
+/// Why a body was rejected. `reason()` is the stable name counted in stats.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Rejection {
+    #[error("empty body")]
+    Empty,
+    #[error("an HTML page, not an image")]
+    Html,
+    #[error("not an image (unrecognised leading bytes)")]
+    NotImage,
+    #[error("{0} images are not supported")]
+    Unsupported(&'static str),
+    #[error("truncated: {0}")]
+    Truncated(String),
+    #[error("cannot be decoded: {0}")]
+    Undecodable(String),
+    #[error("{width}x{height} is smaller than images.min_side {min_side}")]
+    TooSmall { width: u32, height: u32, min_side: u32 },
+    #[error("{width}x{height} has more pixels than images.max_pixels {max_pixels}")]
+    TooManyPixels { width: u32, height: u32, max_pixels: u64 },
+}
+
+impl Rejection {
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Rejection::Empty => "empty",
+            Rejection::Html => "html",
+            Rejection::NotImage => "not-image",
+            Rejection::Unsupported(_) => "unsupported-format",
+            Rejection::Truncated(_) => "truncated",
+            Rejection::Undecodable(_) => "undecodable",
+            Rejection::TooSmall { .. } => "too-small",
+            Rejection::TooManyPixels { .. } => "too-many-pixels",
+        }
+    }
+}
+
+/// Identifies the format from the leading bytes (signatures as gallery-dl's table).
+pub fn sniff(bytes: &[u8]) -> Result<Format, Rejection> {
+    let starts = |sig: &[u8]| bytes.starts_with(sig);
+    if bytes.is_empty() {
+        Err(Rejection::Empty)
+    } else if starts(&[0xFF, 0xD8, 0xFF]) {
+        Ok(Format::Jpeg)
+    } else if starts(b"\x89PNG\r\n\x1a\n") {
+        Ok(Format::Png)
+    } else if starts(b"GIF87a") || starts(b"GIF89a") {
+        Ok(Format::Gif)
+    } else if starts(b"RIFF") && bytes.get(8..12) == Some(b"WEBP") {
+        Ok(Format::Webp)
+    } else if starts(b"BM") && bytes.len() > 26 {
+        Ok(Format::Bmp)
+    } else if bytes.get(4..8) == Some(b"ftyp") {
+        let brand = bytes.get(8..12).unwrap_or_default();
+        Err(Rejection::Unsupported(if brand.starts_with(b"avi") { "AVIF" } else { "HEIF" }))
+    } else if looks_like_html(bytes) {
+        Err(Rejection::Html)
+    } else {
+        Err(Rejection::NotImage)
+    }
+}
+
+fn looks_like_html(bytes: &[u8]) -> bool {
+    let head = &bytes[..bytes.len().min(512)];
+    let text = String::from_utf8_lossy(head).trim_start().to_ascii_lowercase();
+    text.starts_with('<') && (text.contains("<html") || text.contains("<!doctype") || text.contains("<head") || text.contains("<body"))
+        || text.starts_with("<!doctype")
+}
+
+/// Validates bodies; holds one decoder and hasher, so keep one per worker thread.
+pub struct Validator {
+    limits: ImagesConfig,
+    jpeg: Option<turbojpeg::Decompressor>,
+    hasher: Hasher,
+}
+
+/// The side of the image the perceptual hash is computed from.
+const HASH_SOURCE_SIDE: u32 = 64;
+
+impl Validator {
+    pub fn new(limits: ImagesConfig) -> Validator {
+        let hasher = HasherConfig::new().hash_alg(HashAlg::Gradient).hash_size(8, 8).to_hasher();
+        Validator { limits, jpeg: None, hasher }
+    }
+
+    /// Checks `bytes` and returns what the store records about the image.
+    pub fn check(&mut self, bytes: &[u8]) -> Result<ImageInfo, Rejection> {
+        let format = sniff(bytes)?;
+        let small = match format {
+            Format::Jpeg => match self.decode_jpeg_small(bytes) {
+                Ok(small) => small,
+                // Why: libjpeg-turbo refuses some valid files (CMYK, arithmetic coding) that
+                // the image crate reads; truncation is final either way.
+                Err(r @ Rejection::Truncated(_)) => return Err(r),
+                Err(r @ (Rejection::TooSmall { .. } | Rejection::TooManyPixels { .. })) => {
+                    return Err(r);
+                }
+                Err(_) => self.decode_small(bytes, format)?,
+            },
+            _ => self.decode_small(bytes, format)?,
+        };
+        let (width, height, thumb) = small;
+        let hash = self.hasher.hash_image(&DynamicImage::ImageRgb8(thumb));
+        let mut phash = [0u8; 8];
+        phash.copy_from_slice(&hash.as_bytes()[..8]);
+        Ok(ImageInfo { format, width, height, phash: u64::from_be_bytes(phash) })
+    }
+
+    fn check_size(&self, width: u32, height: u32) -> Result<(), Rejection> {
+        let pixels = u64::from(width) * u64::from(height);
+        if pixels > self.limits.max_pixels {
+            return Err(Rejection::TooManyPixels { width, height, max_pixels: self.limits.max_pixels });
+        }
+        if width.min(height) < self.limits.min_side {
+            return Err(Rejection::TooSmall { width, height, min_side: self.limits.min_side });
+        }
+        Ok(())
+    }
+
+    /// Full size and a small RGB copy, through libjpeg-turbo's DCT scaling.
+    fn decode_jpeg_small(&mut self, bytes: &[u8]) -> Result<(u32, u32, RgbImage), Rejection> {
+        let undecodable = |e: turbojpeg::Error| Rejection::Undecodable(e.to_string());
+        if self.jpeg.is_none() {
+            self.jpeg = Some(turbojpeg::Decompressor::new().map_err(undecodable)?);
+        }
+        let decoder = self.jpeg.as_mut().expect("just created");
+        let header = decoder.read_header(bytes).map_err(undecodable)?;
+        let (width, height) = (header.width as u32, header.height as u32);
+        self.check_size(width, height)?;
+        // Asking for a smaller size makes libjpeg-turbo pick the matching DCT scale (1/8
+        // here) and skip most of the inverse transform; the entropy decode stays complete.
+        let (w, h) = (width.div_ceil(8).max(1) as usize, height.div_ceil(8).max(1) as usize);
+        let mut image = turbojpeg::Image {
+            pixels: vec![0u8; 3 * w * h],
+            width: w,
+            pitch: 3 * w,
+            height: h,
+            format: turbojpeg::PixelFormat::RGB,
+        };
+        let result = decoder.decompress(bytes, image.as_deref_mut());
+        if let Err(e) = result {
+            // A decoder that saw a warning keeps state: start the next image on a fresh one.
+            self.jpeg = None;
+            let message = e.to_string();
+            if !tolerable_jpeg_warning(&message) {
+                return Err(if is_truncation(&message) {
+                    Rejection::Truncated(message)
+                } else {
+                    Rejection::Undecodable(message)
+                });
+            }
+        }
+        let thumb = RgbImage::from_raw(w as u32, h as u32, image.pixels)
+            .expect("buffer sized for the image");
+        Ok((width, height, thumb))
+    }
+
+    /// Full size and a small RGB copy, through the image crate (every non-JPEG format).
+    fn decode_small(&self, bytes: &[u8], format: Format) -> Result<(u32, u32, RgbImage), Rejection> {
+        let undecodable = |e: image::ImageError| Rejection::Undecodable(e.to_string());
+        let mut reader = ImageReader::with_format(Cursor::new(bytes), format.image_format());
+        let (width, height) = reader.into_dimensions().map_err(undecodable)?;
+        self.check_size(width, height)?;
+        reader = ImageReader::with_format(Cursor::new(bytes), format.image_format());
+        let mut limits = Limits::default();
+        limits.max_image_width = Some(width);
+        limits.max_image_height = Some(height);
+        limits.max_alloc = Some(self.limits.max_pixels.saturating_mul(8));
+        reader.limits(limits);
+        let image = reader.decode().map_err(|e| match e {
+            image::ImageError::IoError(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
+                Rejection::Truncated(io.to_string())
+            }
+            other => undecodable(other),
+        })?;
+        let thumb = image.thumbnail(HASH_SOURCE_SIDE, HASH_SOURCE_SIDE).to_rgb8();
+        Ok((width, height, thumb))
+    }
+}
+
+/// libjpeg warns about stray bytes between segments in many real, intact photos.
+fn tolerable_jpeg_warning(message: &str) -> bool {
+    message.contains("extraneous bytes before marker")
+}
+
+fn is_truncation(message: &str) -> bool {
+    message.contains("Premature end") || message.contains("premature end")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sniffs_by_bytes() {
+        assert_eq!(sniff(b""), Err(Rejection::Empty));
+        assert_eq!(sniff(b"\xFF\xD8\xFF\xE0rest"), Ok(Format::Jpeg));
+        assert_eq!(sniff(b"  <!DOCTYPE html><html>"), Err(Rejection::Html));
+        assert_eq!(sniff(b"\0\0\0\x1cftypavif"), Err(Rejection::Unsupported("AVIF")));
+        assert_eq!(sniff(b"hello world"), Err(Rejection::NotImage));
+    }
+}

@@ -140,3 +140,70 @@ pub enum EngineError {
     #[error("{engine} answered HTTP {status}")]
     Status { engine: EngineName, status: u16 },
 }
+
+impl EngineError {
+    fn blocked(engine: EngineName, reason: impl Into<String>) -> Self {
+        EngineError::Blocked {
+            engine,
+            reason: reason.into(),
+        }
+    }
+
+    fn unparseable(engine: EngineName, reason: impl Into<String>) -> Self {
+        EngineError::Unparseable {
+            engine,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// `base` with `path` appended to its own path, so a prefix such as `/bing` in
+/// `http://127.0.0.1:9/bing` is kept; no query or fragment.
+fn endpoint(base: &Url, path: &str) -> Url {
+    let mut url = base.clone();
+    let joined = format!("{}{path}", base.path().trim_end_matches('/'));
+    url.set_path(&joined);
+    url.set_query(None);
+    url.set_fragment(None);
+    url
+}
+
+/// `url` with each `(key, value)` set: the first occurrence of an existing key
+/// is replaced in place (later ones dropped), a new key is appended.
+fn with_params(url: &Url, params: &[(&str, &str)]) -> Url {
+    let mut pairs: Vec<(String, String)> = Vec::new();
+    for (key, value) in url.query_pairs() {
+        match params.iter().find(|(k, _)| *k == key) {
+            Some(_) if pairs.iter().any(|(k, _)| *k == key) => {}
+            Some((_, new)) => pairs.push((key.into_owned(), (*new).to_owned())),
+            None => pairs.push((key.into_owned(), value.into_owned())),
+        }
+    }
+    for (key, value) in params {
+        if !pairs.iter().any(|(k, _)| k == key) {
+            pairs.push(((*key).to_owned(), (*value).to_owned()));
+        }
+    }
+    let mut out = url.clone();
+    out.set_fragment(None);
+    out.query_pairs_mut().clear().extend_pairs(pairs);
+    out
+}
+
+/// A selector from a constant CSS string.
+fn selector(css: &'static str) -> scraper::Selector {
+    scraper::Selector::parse(css).expect("constant CSS selector is valid")
+}
+
+/// The query parameter `key` of `url` as a number; `None` when absent.
+fn query_number(engine: EngineName, url: &Url, key: &str) -> Result<Option<u64>, EngineError> {
+    match url.query_pairs().find(|(k, _)| k == key) {
+        None => Ok(None),
+        Some((_, value)) => value.parse().map(Some).map_err(|_| {
+            EngineError::unparseable(
+                engine,
+                format!("query parameter `{key}={value}` in {url} is not a number"),
+            )
+        }),
+    }
+}

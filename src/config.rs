@@ -14,6 +14,7 @@ use crate::engines::EngineName;
 /// The whole configuration, as read from `pipeline.toml`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+#[derive(Default)]
 pub struct Config {
     pub store: StoreConfig,
     pub network: NetworkConfig,
@@ -87,7 +88,7 @@ pub struct ImagesConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DedupConfig {
-    /// Two images whose 64-bit perceptual hashes differ in at most this many bits are
+    /// Two images whose 256-bit perceptual hashes differ in at most this many bits are
     /// near-duplicates. 0 disables near-duplicate detection (exact duplicates are always caught).
     pub phash_distance: u32,
 }
@@ -162,20 +163,7 @@ impl Default for ImagesConfig {
 
 impl Default for DedupConfig {
     fn default() -> Self {
-        DedupConfig { phash_distance: 6 }
-    }
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            store: StoreConfig::default(),
-            network: NetworkConfig::default(),
-            fetch: FetchConfig::default(),
-            engines: EnginesConfig::default(),
-            images: ImagesConfig::default(),
-            dedup: DedupConfig::default(),
-        }
+        DedupConfig { phash_distance: 16 }
     }
 }
 
@@ -255,9 +243,9 @@ impl Config {
             let v = self.images.max_pixels.to_string();
             return invalid("images.max_pixels", v, "must be at least images.min_side squared");
         }
-        if self.dedup.phash_distance > 32 {
+        if self.dedup.phash_distance > 64 {
             let v = self.dedup.phash_distance.to_string();
-            return invalid("dedup.phash_distance", v, "allowed: 0 to 32 bits");
+            return invalid("dedup.phash_distance", v, "allowed: 0 to 64 bits");
         }
         Ok(())
     }
@@ -265,7 +253,10 @@ impl Config {
 
 /// Parses TOML into `T`, turning syntax, type and unknown-key errors into a message that
 /// names the file, line and column.
-pub fn parse_toml<T: serde::de::DeserializeOwned>(path: &Path, text: &str) -> Result<T, ConfigError> {
+pub fn parse_toml<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    text: &str,
+) -> Result<T, ConfigError> {
     toml::from_str(text).map_err(|e| {
         let place = e.span().map(|span| {
             let before = &text[..span.start.min(text.len())];
@@ -313,6 +304,9 @@ mod tests {
         let err = Config::parse(Path::new("p.toml"), "[fetch]\nengines = [\"yahoo\"]\n")
             .unwrap_err()
             .to_string();
-        assert!(err.contains("line 2, column 12") && err.contains("unknown variant `yahoo`"), "{err}");
+        assert!(
+            err.contains("line 2, column 12") && err.contains("unknown variant `yahoo`"),
+            "{err}"
+        );
     }
 }

@@ -64,10 +64,15 @@ impl QueryFile {
             return Err(invalid("top", file.top.to_string(), "allowed: 1 to 10000"));
         }
         if let Some(name) = &file.dataset {
-            check_dataset_name(name).map_err(|allowed| invalid("dataset", name.clone(), allowed))?;
+            check_dataset_name(name)
+                .map_err(|allowed| invalid("dataset", name.clone(), allowed))?;
         }
         if file.engines.as_ref().is_some_and(Vec::is_empty) {
-            return Err(invalid("engines", "[]".into(), "name at least one engine, or leave it out"));
+            return Err(invalid(
+                "engines",
+                "[]".into(),
+                "name at least one engine, or leave it out",
+            ));
         }
         Ok(file)
     }

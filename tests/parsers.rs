@@ -15,10 +15,7 @@ fn fixture(path: &str) -> String {
 }
 
 fn query(text: &str, safe_search: bool) -> SearchQuery {
-    SearchQuery {
-        text: text.to_owned(),
-        safe_search,
-    }
+    SearchQuery { text: text.to_owned(), safe_search }
 }
 
 /// A test server base with a path prefix, like the fetch tests use.
@@ -31,9 +28,7 @@ fn url(s: &str) -> Url {
 }
 
 fn param(url: &Url, key: &str) -> Option<String> {
-    url.query_pairs()
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v.into_owned())
+    url.query_pairs().find(|(k, _)| k == key).map(|(_, v)| v.into_owned())
 }
 
 fn parse(engine: EngineName, url: &Url, status: u16, body: &str, q: &SearchQuery) -> EnginePage {
@@ -44,11 +39,9 @@ fn parse(engine: EngineName, url: &Url, status: u16, body: &str, q: &SearchQuery
 
 fn parse_err(engine: EngineName, url: &Url, status: u16, body: &str) -> EngineError {
     match engine.parse_page(url, status, body, &query("x", false)) {
-        Ok(page) => panic!(
-            "{engine} page should fail, got {} hits, next {:?}",
-            page.hits.len(),
-            page.next
-        ),
+        Ok(page) => {
+            panic!("{engine} page should fail, got {} hits, next {:?}", page.hits.len(), page.next)
+        }
         Err(e) => e,
     }
 }
@@ -72,28 +65,16 @@ fn assert_on_base(next: &Url, base: &Url) {
     assert_eq!(next.scheme(), base.scheme(), "{next}");
     assert_eq!(next.host_str(), base.host_str(), "{next}");
     assert_eq!(next.port(), base.port(), "{next}");
-    assert!(
-        next.path().starts_with(base.path()),
-        "{next} is not under {base}"
-    );
+    assert!(next.path().starts_with(base.path()), "{next} is not under {base}");
 }
 
 fn unique_images(hits: &[Hit]) -> usize {
-    hits.iter()
-        .map(|h| h.image_url.as_str())
-        .collect::<HashSet<_>>()
-        .len()
+    hits.iter().map(|h| h.image_url.as_str()).collect::<HashSet<_>>().len()
 }
 
 fn scheme_counts(hits: &[Hit]) -> (usize, usize) {
-    let https = hits
-        .iter()
-        .filter(|h| h.image_url.starts_with("https://"))
-        .count();
-    let http = hits
-        .iter()
-        .filter(|h| h.image_url.starts_with("http://"))
-        .count();
+    let https = hits.iter().filter(|h| h.image_url.starts_with("https://")).count();
+    let http = hits.iter().filter(|h| h.image_url.starts_with("http://")).count();
     (https, http)
 }
 
@@ -150,12 +131,7 @@ fn first_pages_keep_the_base_prefix() {
              &gsrsearch=filetype%3Abitmap+brown+bear&gsrlimit=50&gsroffset=0&prop=imageinfo\
              &iiprop=url%7Csize%7Cmime&iiurlwidth=1024",
         ),
-        (
-            EngineName::Google,
-            "g",
-            &q,
-            "http://127.0.0.1:9/g/search?q=brown+bear&tbm=isch&safe=off",
-        ),
+        (EngineName::Google, "g", &q, "http://127.0.0.1:9/g/search?q=brown+bear&tbm=isch&safe=off"),
         (
             EngineName::Google,
             "g",
@@ -164,11 +140,7 @@ fn first_pages_keep_the_base_prefix() {
         ),
     ];
     for (engine, prefix, q, expected) in cases {
-        assert_eq!(
-            engine.first_page(&test_base(prefix), q).as_str(),
-            expected,
-            "{engine}"
-        );
+        assert_eq!(engine.first_page(&test_base(prefix), q).as_str(), expected, "{engine}");
     }
 }
 
@@ -272,9 +244,8 @@ fn bing_full_search_page_keeps_duplicates_and_follows_bings_offset() {
         )
     );
     // Tiles 15-26 (related side panels) carry no `t` in their metadata.
-    let untitled: Vec<usize> = (0..page.hits.len())
-        .filter(|&i| page.hits[i].title.is_none())
-        .collect();
+    let untitled: Vec<usize> =
+        (0..page.hits.len()).filter(|&i| page.hits[i].title.is_none()).collect();
     assert_eq!(untitled, (14..26).collect::<Vec<_>>());
     // Three side panels have an empty data-nextUrl, the main grid does not; the
     // 12 side tiles are not part of the paged list, so `first` is Bing's 36, not 48.
@@ -317,36 +288,15 @@ fn bing_empty_next_url_ends_the_search() {
 fn bing_statuses_and_empty_pages() {
     let fetched = EngineName::Bing.first_page(&test_base("bing"), &query("x", false));
     let e = EngineName::Bing;
-    assert_eq!(
-        blocked_reason(parse_err(e, &fetched, 403, ""), e),
-        "HTTP 403"
-    );
-    assert_eq!(
-        blocked_reason(parse_err(e, &fetched, 429, ""), e),
-        "HTTP 429"
-    );
-    assert_eq!(
-        parse_err(e, &fetched, 500, ""),
-        EngineError::Status {
-            engine: e,
-            status: 500
-        }
-    );
+    assert_eq!(blocked_reason(parse_err(e, &fetched, 403, ""), e), "HTTP 403");
+    assert_eq!(blocked_reason(parse_err(e, &fetched, 429, ""), e), "HTTP 429");
+    assert_eq!(parse_err(e, &fetched, 500, ""), EngineError::Status { engine: e, status: 500 });
     // Synthetic: the results list with no tile is Bing's own end of results.
     let empty_list = r#"<div id="mmComponent_images_1" class="dgControl" data-nextUrl=""><ul class="dgControl_list "></ul></div>"#;
     let page = parse(e, &fetched, 200, empty_list, &query("x", false));
-    assert_eq!(
-        page,
-        EnginePage {
-            hits: vec![],
-            next: None
-        }
-    );
+    assert_eq!(page, EnginePage { hits: vec![], next: None });
     // Neither tiles nor a results list: not Bing's markup, never "0 results".
-    assert_unparseable(
-        parse_err(e, &fetched, 200, "<html><body><p>Hello</p></body></html>"),
-        e,
-    );
+    assert_unparseable(parse_err(e, &fetched, 200, "<html><body><p>Hello</p></body></html>"), e);
     assert_unparseable(parse_err(e, &fetched, 200, ""), e);
     // Tiles whose metadata names no image.
     assert_unparseable(
@@ -366,28 +316,12 @@ fn bing_strips_highlight_markers_from_titles() {
     let body = "<ul class=\"dgControl_list\"><li><a class=\"iusc\" m=\"{&quot;murl&quot;:&quot;https://e.com/a.png?x=1&amp;y=2&quot;,\
                 &quot;purl&quot;:&quot;https://e.com/&quot;,&quot;t&quot;:&quot;\u{e000}Brown\u{e001} \u{e000}bear\u{e001} cub&quot;}\"></a></li></ul>";
     let fetched = url("http://127.0.0.1:9/bing/images/async?q=brown+bear&first=1&count=35");
-    let page = parse(
-        EngineName::Bing,
-        &fetched,
-        200,
-        body,
-        &query("brown bear", false),
-    );
+    let page = parse(EngineName::Bing, &fetched, 200, body, &query("brown bear", false));
     assert_eq!(
         page.hits,
-        vec![hit(
-            "https://e.com/a.png?x=1&y=2",
-            Some("https://e.com/"),
-            Some("Brown bear cub")
-        )]
+        vec![hit("https://e.com/a.png?x=1&y=2", Some("https://e.com/"), Some("Brown bear cub"))]
     );
-    assert_eq!(
-        page.next
-            .as_ref()
-            .and_then(|n| param(n, "first"))
-            .as_deref(),
-        Some("2")
-    );
+    assert_eq!(page.next.as_ref().and_then(|n| param(n, "first")).as_deref(), Some("2"));
 }
 
 // ----------------------------------------------------------------- DuckDuckGo
@@ -472,11 +406,7 @@ fn ddg_minecraft_default_page() {
             Some("Minecraft Earth - How to Craft and Smelt"),
         )
     );
-    let suffixed = page
-        .hits
-        .iter()
-        .filter(|h| h.image_url.ends_with(":large"))
-        .count();
+    let suffixed = page.hits.iter().filter(|h| h.image_url.ends_with(":large")).count();
     assert_eq!(suffixed, 3);
     let next = page.next.expect("default page has a next page");
     assert_eq!(
@@ -520,11 +450,7 @@ fn ddg_minecraft_strict_page() {
     );
     let default_images: HashSet<&str> = default.hits.iter().map(|h| h.image_url.as_str()).collect();
     assert_eq!(
-        strict
-            .hits
-            .iter()
-            .filter(|h| default_images.contains(h.image_url.as_str()))
-            .count(),
+        strict.hits.iter().filter(|h| default_images.contains(h.image_url.as_str())).count(),
         94
     );
     let next = strict.next.expect("strict page has a next page");
@@ -546,22 +472,13 @@ fn ddg_no_results_ends_even_though_next_is_present() {
         &fixture("duckduckgo/ddscrape_ijs_minecraft_noresults.json"),
         &q,
     );
-    assert_eq!(
-        page,
-        EnginePage {
-            hits: vec![],
-            next: None
-        }
-    );
+    assert_eq!(page, EnginePage { hits: vec![], next: None });
     // Synthetic: results but no `next` is the last page.
     let last = r#"{"results": [{"image": "https://e.com/a.jpg", "url": "", "title": "A"}]}"#;
     let page = parse(EngineName::Duckduckgo, &fetched, 200, last, &q);
     assert_eq!(
         page,
-        EnginePage {
-            hits: vec![hit("https://e.com/a.jpg", None, Some("A"))],
-            next: None
-        }
+        EnginePage { hits: vec![hit("https://e.com/a.jpg", None, Some("A"))], next: None }
     );
 }
 
@@ -603,39 +520,20 @@ fn ddg_blocks() {
     let e = EngineName::Duckduckgo;
     let ijs = ddg_ijs(&test_base("ddg/"), "x", "-1");
     let reason = blocked_reason(
-        parse_err(
-            e,
-            &ijs,
-            200,
-            &fixture("duckduckgo/ddscrape_djs_anomaly_block.js"),
-        ),
+        parse_err(e, &ijs, 200, &fixture("duckduckgo/ddscrape_djs_anomaly_block.js")),
         e,
     );
     assert!(reason.contains("anomaly"), "{reason}");
     let token_page = e.first_page(&test_base("ddg"), &query("x", false));
     blocked_reason(
-        parse_err(
-            e,
-            &token_page,
-            200,
-            &fixture("duckduckgo/ddscrape_djs_anomaly_block.js"),
-        ),
+        parse_err(e, &token_page, 200, &fixture("duckduckgo/ddscrape_djs_anomaly_block.js")),
         e,
     );
     for status in [202, 301, 400, 403, 418, 429] {
-        assert_eq!(
-            blocked_reason(parse_err(e, &ijs, status, ""), e),
-            format!("HTTP {status}")
-        );
+        assert_eq!(blocked_reason(parse_err(e, &ijs, status, ""), e), format!("HTTP {status}"));
         blocked_reason(parse_err(e, &token_page, status, ""), e);
     }
-    assert_eq!(
-        parse_err(e, &ijs, 500, ""),
-        EngineError::Status {
-            engine: e,
-            status: 500
-        }
-    );
+    assert_eq!(parse_err(e, &ijs, 500, ""), EngineError::Status { engine: e, status: 500 });
     assert_unparseable(parse_err(e, &ijs, 200, "<html>not json</html>"), e);
 }
 
@@ -660,13 +558,7 @@ fn google_captcha_with_200_is_blocked() {
     let short =
         r#"<html><body><a href="https://www.google.com/sorry/index?q=x">here</a></body></html>"#;
     blocked_reason(parse_err(e, &first, 200, short), e);
-    assert_eq!(
-        parse_err(e, &first, 500, ""),
-        EngineError::Status {
-            engine: e,
-            status: 500
-        }
-    );
+    assert_eq!(parse_err(e, &first, 500, ""), EngineError::Status { engine: e, status: 500 });
 }
 
 #[test]
@@ -689,22 +581,13 @@ fn google_imgres_links() {
         ]
     );
     let next = page.next.expect("next");
-    assert_eq!(
-        next.as_str(),
-        "http://127.0.0.1:9/g/search?q=x&tbm=isch&safe=off&start=2"
-    );
+    assert_eq!(next.as_str(), "http://127.0.0.1:9/g/search?q=x&tbm=isch&safe=off&start=2");
     assert_on_base(&next, &base);
     let later = parse(EngineName::Google, &next, 200, body, &query("x", false));
-    assert_eq!(
-        later.next.and_then(|n| param(&n, "start")).as_deref(),
-        Some("4")
-    );
+    assert_eq!(later.next.and_then(|n| param(&n, "start")).as_deref(), Some("4"));
 
     let e = EngineName::Google;
-    assert_unparseable(
-        parse_err(e, &first, 200, "<html><body>new markup</body></html>"),
-        e,
-    );
+    assert_unparseable(parse_err(e, &first, 200, "<html><body>new markup</body></html>"), e);
     let none = parse(
         e,
         &first,
@@ -712,13 +595,7 @@ fn google_imgres_links() {
         "<p>Your search - x - did not match any image results.</p>",
         &query("x", false),
     );
-    assert_eq!(
-        none,
-        EnginePage {
-            hits: vec![],
-            next: None
-        }
-    );
+    assert_eq!(none, EnginePage { hits: vec![], next: None });
 }
 
 // ------------------------------------------------------------------ Openverse
@@ -728,10 +605,7 @@ fn tape(path: &str) -> (u16, String) {
     let tape: serde_json::Value = serde_json::from_str(&json5_to_json(&fixture(path)))
         .unwrap_or_else(|e| panic!("tape {path}: {e}"));
     let status = tape["res"]["status"].as_u64().expect("res.status");
-    (
-        u16::try_from(status).expect("status fits u16"),
-        tape["res"]["body"].to_string(),
-    )
+    (u16::try_from(status).expect("status fits u16"), tape["res"]["body"].to_string())
 }
 
 /// Just enough JSON5 for the tapes: bare keys, single-quoted strings, trailing commas.
@@ -794,10 +668,7 @@ fn json5_to_json(src: &str) -> String {
 fn json5_helper_handles_the_tape_syntax() {
     let json = json5_to_json("{ a: 'it\\'s \"x\"', 'b-c': [1, true,], }");
     let value: serde_json::Value = serde_json::from_str(&json).expect(&json);
-    assert_eq!(
-        value,
-        serde_json::json!({"a": "it's \"x\"", "b-c": [1, true]})
-    );
+    assert_eq!(value, serde_json::json!({"a": "it's \"x\"", "b-c": [1, true]}));
 }
 
 #[test]
@@ -832,27 +703,16 @@ fn openverse_results_page() {
         ]
     );
     let next = page.next.expect("page 1 of 80");
-    assert_eq!(
-        next.as_str(),
-        "http://127.0.0.1:9/ov/v1/images/?q=cypress+tree&page=2&page_size=3"
-    );
+    assert_eq!(next.as_str(), "http://127.0.0.1:9/ov/v1/images/?q=cypress+tree&page=2&page_size=3");
     assert_on_base(&next, &base);
 
     // The same answer as the last page (page_count 80), and at the 240-result depth.
     let last = url("http://127.0.0.1:9/ov/v1/images/?q=cypress+tree&page=80&page_size=3");
-    assert_eq!(
-        parse(EngineName::Openverse, &last, 200, &body, &q).next,
-        None
-    );
+    assert_eq!(parse(EngineName::Openverse, &last, 200, &body, &q).next, None);
     let deep = url("http://127.0.0.1:9/ov/v1/images/?q=cypress+tree&page=12&page_size=20");
-    assert_eq!(
-        parse(EngineName::Openverse, &deep, 200, &body, &q).next,
-        None
-    );
+    assert_eq!(parse(EngineName::Openverse, &deep, 200, &body, &q).next, None);
     let before = url("http://127.0.0.1:9/ov/v1/images/?q=cypress+tree&page=11&page_size=20");
-    let next = parse(EngineName::Openverse, &before, 200, &body, &q)
-        .next
-        .expect("page 12");
+    let next = parse(EngineName::Openverse, &before, 200, &body, &q).next.expect("page 12");
     assert_eq!(param(&next, "page").as_deref(), Some("12"));
 }
 
@@ -864,10 +724,7 @@ fn openverse_no_results_tape() {
     let first = EngineName::Openverse.first_page(&test_base("ov"), &q);
     assert_eq!(
         parse(EngineName::Openverse, &first, status, &body, &q),
-        EnginePage {
-            hits: vec![],
-            next: None
-        }
+        EnginePage { hits: vec![], next: None }
     );
 }
 
@@ -881,17 +738,8 @@ fn openverse_throttled_tape_is_blocked() {
         blocked_reason(parse_err(e, &first, status, &body), e),
         "HTTP 429: Request was throttled. Expected available in 3600 seconds."
     );
-    assert_eq!(
-        blocked_reason(parse_err(e, &first, 429, "<html>"), e),
-        "HTTP 429"
-    );
-    assert_eq!(
-        parse_err(e, &first, 401, ""),
-        EngineError::Status {
-            engine: e,
-            status: 401
-        }
-    );
+    assert_eq!(blocked_reason(parse_err(e, &first, 429, "<html>"), e), "HTTP 429");
+    assert_eq!(parse_err(e, &first, 401, ""), EngineError::Status { engine: e, status: 401 });
     assert_unparseable(parse_err(e, &first, 200, r#"{"results": []}"#), e);
 }
 
@@ -905,11 +753,7 @@ fn wikimedia_search_page_in_rank_order_with_continue() {
     let body = fixture("wikimedia/ridelink_commons_generator_search_imageinfo_cypress_trees.json");
     let page = parse(EngineName::Wikimedia, &first, 200, &body, &q);
 
-    let titles: Vec<&str> = page
-        .hits
-        .iter()
-        .filter_map(|h| h.title.as_deref())
-        .collect();
+    let titles: Vec<&str> = page.hits.iter().filter_map(|h| h.title.as_deref()).collect();
     assert_eq!(
         titles,
         [
@@ -929,11 +773,7 @@ fn wikimedia_search_page_in_rank_order_with_continue() {
             Some("File:Kano Eitoku - Cypress Trees.jpg"),
         )
     );
-    assert!(
-        page.hits
-            .iter()
-            .all(|h| h.image_url.starts_with("https://thumb.wikimedia.org/"))
-    );
+    assert!(page.hits.iter().all(|h| h.image_url.starts_with("https://thumb.wikimedia.org/")));
     let next = page.next.expect("continue present");
     let expected =
         first.as_str().replace("gsroffset=0", "gsroffset=3") + "&continue=gsroffset%7C%7C";
@@ -960,10 +800,7 @@ fn wikimedia_article_search_without_imageinfo() {
     let next = page.next.expect("continue present");
     assert_eq!(param(&next, "gsroffset").as_deref(), Some("20"));
     assert_eq!(param(&next, "continue").as_deref(), Some("gsroffset||"));
-    assert_eq!(
-        param(&next, "gsrsearch").as_deref(),
-        Some("filetype:bitmap new york")
-    );
+    assert_eq!(param(&next, "gsrsearch").as_deref(), Some("filetype:bitmap new york"));
     assert_on_base(&next, &base);
 }
 
@@ -996,13 +833,7 @@ fn wikimedia_imageinfo_format_version_2() {
         &fixture("wikimedia/wpandroid_imageinfo_extmetadata_license_fv2.json"),
         &query("mark selby", false),
     );
-    assert_eq!(
-        page,
-        EnginePage {
-            hits: vec![],
-            next: None
-        }
-    );
+    assert_eq!(page, EnginePage { hits: vec![], next: None });
 }
 
 #[test]
@@ -1025,39 +856,16 @@ fn wikimedia_errors() {
     );
     assert_eq!(
         blocked_reason(
-            parse_err(
-                e,
-                &first,
-                403,
-                "Forbidden. Please comply with the User-Agent policy"
-            ),
+            parse_err(e, &first, 403, "Forbidden. Please comply with the User-Agent policy"),
             e
         ),
         "HTTP 403"
     );
     blocked_reason(parse_err(e, &first, 429, ""), e);
-    assert_eq!(
-        parse_err(e, &first, 503, ""),
-        EngineError::Status {
-            engine: e,
-            status: 503
-        }
-    );
+    assert_eq!(parse_err(e, &first, 503, ""), EngineError::Status { engine: e, status: 503 });
     assert_unparseable(parse_err(e, &first, 200, "{}"), e);
     assert_unparseable(parse_err(e, &first, 200, "<html>"), e);
     // No match: MediaWiki answers with `batchcomplete` and no `query`.
-    let none = parse(
-        e,
-        &first,
-        200,
-        r#"{"batchcomplete":""}"#,
-        &query("x", false),
-    );
-    assert_eq!(
-        none,
-        EnginePage {
-            hits: vec![],
-            next: None
-        }
-    );
+    let none = parse(e, &first, 200, r#"{"batchcomplete":""}"#, &query("x", false));
+    assert_eq!(none, EnginePage { hits: vec![], next: None });
 }

@@ -56,29 +56,21 @@ pub fn parse_page(
         200 => {}
         403 | 429 => return Err(EngineError::blocked(ENGINE, format!("HTTP {status}"))),
         _ => {
-            return Err(EngineError::Status {
-                engine: ENGINE,
-                status,
-            });
+            return Err(EngineError::Status { engine: ENGINE, status });
         }
     }
     let doc = Html::parse_document(body);
     let tiles: Vec<ElementRef> = doc.select(&selector("a.iusc")).collect();
     // HTML attribute names are lowercased by the parser: `data-nextUrl` is `data-nexturl`.
-    let next_urls: Vec<&str> = doc
-        .select(&selector("[data-nexturl]"))
-        .filter_map(|el| el.attr("data-nexturl"))
-        .collect();
+    let next_urls: Vec<&str> =
+        doc.select(&selector("[data-nexturl]")).filter_map(|el| el.attr("data-nexturl")).collect();
 
     if tiles.is_empty() {
         let has_list =
             !next_urls.is_empty() || doc.select(&selector("ul.dgControl_list")).next().is_some();
         if has_list {
             // The results list is there and empty: Bing's own "no (more) results".
-            return Ok(EnginePage {
-                hits: Vec::new(),
-                next: None,
-            });
+            return Ok(EnginePage { hits: Vec::new(), next: None });
         }
         return Err(EngineError::unparseable(
             ENGINE,
@@ -97,11 +89,7 @@ pub fn parse_page(
         ));
     }
 
-    let non_empty: Vec<&str> = next_urls
-        .iter()
-        .copied()
-        .filter(|v| !v.trim().is_empty())
-        .collect();
+    let non_empty: Vec<&str> = next_urls.iter().copied().filter(|v| !v.trim().is_empty()).collect();
     if !next_urls.is_empty() && non_empty.is_empty() {
         return Ok(EnginePage { hits, next: None });
     }
@@ -115,10 +103,7 @@ pub fn parse_page(
         .filter(|&f| f > first)
         .unwrap_or(first.saturating_add(tile_count));
     let next = with_params(url, &[("first", &next_first.to_string())]);
-    Ok(EnginePage {
-        hits,
-        next: Some(next),
-    })
+    Ok(EnginePage { hits, next: Some(next) })
 }
 
 /// The hit described by one tile, if its `m` JSON names an image.
@@ -130,11 +115,7 @@ fn tile_hit(tile: &ElementRef) -> Option<Hit> {
         .t
         .map(|t| t.replace(HIGHLIGHT_MARKERS, "").trim().to_owned())
         .filter(|t| !t.is_empty());
-    Some(Hit {
-        image_url,
-        page_url: meta.purl.filter(|u| !u.is_empty()),
-        title,
-    })
+    Some(Hit { image_url, page_url: meta.purl.filter(|u| !u.is_empty()), title })
 }
 
 /// The `first` parameter of a `data-nextUrl` value (a site-relative URL).

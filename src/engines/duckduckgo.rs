@@ -55,16 +55,10 @@ pub fn parse_page(
         return Err(EngineError::blocked(ENGINE, format!("HTTP {status}")));
     }
     if status != 200 {
-        return Err(EngineError::Status {
-            engine: ENGINE,
-            status,
-        });
+        return Err(EngineError::Status { engine: ENGINE, status });
     }
     if body.contains(ANOMALY_BLOCK) {
-        return Err(EngineError::blocked(
-            ENGINE,
-            "anomaly-detection block instead of results",
-        ));
+        return Err(EngineError::blocked(ENGINE, "anomaly-detection block instead of results"));
     }
     if url.path().ends_with("/i.js") {
         parse_results(url, body)
@@ -91,10 +85,7 @@ fn parse_token_page(url: &Url, body: &str, query: &SearchQuery) -> Result<Engine
         .append_pair("p", if query.safe_search { "1" } else { "-1" })
         .append_pair("f", ",,,,,")
         .append_pair("s", "0");
-    Ok(EnginePage {
-        hits: Vec::new(),
-        next: Some(next),
-    })
+    Ok(EnginePage { hits: Vec::new(), next: Some(next) })
 }
 
 /// The `vqd` token, trying `vqd="…"`, `vqd=…&` and `vqd='…'` in that order
@@ -107,9 +98,7 @@ fn extract_vqd(body: &str) -> Option<&str> {
             let rest = &body[at + open.len()..];
             let token = &rest[..rest.find(*close)?];
             let valid = !token.is_empty()
-                && token
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+                && token.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
             valid.then_some(token)
         })
     })
@@ -145,11 +134,7 @@ fn next_page(url: &Url, next: &str) -> Result<Url, EngineError> {
     let offset = url
         .join(next)
         .ok()
-        .and_then(|n| {
-            n.query_pairs()
-                .find(|(k, _)| k == "s")
-                .map(|(_, s)| s.into_owned())
-        })
+        .and_then(|n| n.query_pairs().find(|(k, _)| k == "s").map(|(_, s)| s.into_owned()))
         .filter(|s| s.parse::<u64>().is_ok())
         .ok_or_else(|| {
             EngineError::unparseable(ENGINE, format!("no numeric `s` in i.js `next`: {next}"))

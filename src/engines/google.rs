@@ -34,35 +34,23 @@ pub fn parse_page(
     _query: &SearchQuery,
 ) -> Result<EnginePage, EngineError> {
     if url.host_str() == Some("sorry.google.com") || url.path().contains("/sorry/") {
-        return Err(EngineError::blocked(
-            ENGINE,
-            format!("redirected to the captcha page {url}"),
-        ));
+        return Err(EngineError::blocked(ENGINE, format!("redirected to the captcha page {url}")));
     }
     match status {
         200 => {}
         302 | 403 | 429 => return Err(EngineError::blocked(ENGINE, format!("HTTP {status}"))),
         _ => {
-            return Err(EngineError::Status {
-                engine: ENGINE,
-                status,
-            });
+            return Err(EngineError::Status { engine: ENGINE, status });
         }
     }
     if body.len() < SORRY_BODY_MAX && body.contains("/sorry/") {
-        return Err(EngineError::blocked(
-            ENGINE,
-            "short page pointing to /sorry/ (captcha)",
-        ));
+        return Err(EngineError::blocked(ENGINE, "short page pointing to /sorry/ (captcha)"));
     }
     let doc = Html::parse_document(body);
     if doc.select(&selector("form#captcha-form")).next().is_some()
         || body.contains("unusual traffic")
     {
-        return Err(EngineError::blocked(
-            ENGINE,
-            "captcha page (\"unusual traffic\")",
-        ));
+        return Err(EngineError::blocked(ENGINE, "captcha page (\"unusual traffic\")"));
     }
 
     let hits: Vec<Hit> = doc
@@ -82,10 +70,7 @@ pub fn parse_page(
     let start = query_number(ENGINE, url, "start")?.unwrap_or(0);
     let next_start = start.saturating_add(hits.len() as u64).to_string();
     let next = with_params(url, &[("start", &next_start)]);
-    Ok(EnginePage {
-        hits,
-        next: Some(next),
-    })
+    Ok(EnginePage { hits, next: Some(next) })
 }
 
 /// The hit of one `/imgres?` link: `imgurl` is the image, `imgrefurl` its page.
@@ -97,9 +82,5 @@ fn imgres_hit(page: &Url, href: &str) -> Option<Hit> {
             .map(|(_, v)| v.into_owned())
             .filter(|v| !v.is_empty())
     };
-    Some(Hit {
-        image_url: param("imgurl")?,
-        page_url: param("imgrefurl"),
-        title: None,
-    })
+    Some(Hit { image_url: param("imgurl")?, page_url: param("imgrefurl"), title: None })
 }

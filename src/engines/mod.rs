@@ -143,17 +143,11 @@ pub enum EngineError {
 
 impl EngineError {
     fn blocked(engine: EngineName, reason: impl Into<String>) -> Self {
-        EngineError::Blocked {
-            engine,
-            reason: reason.into(),
-        }
+        EngineError::Blocked { engine, reason: reason.into() }
     }
 
     fn unparseable(engine: EngineName, reason: impl Into<String>) -> Self {
-        EngineError::Unparseable {
-            engine,
-            reason: reason.into(),
-        }
+        EngineError::Unparseable { engine, reason: reason.into() }
     }
 }
 

@@ -70,10 +70,7 @@ pub fn parse_page(
             return Err(EngineError::blocked(ENGINE, reason));
         }
         _ => {
-            return Err(EngineError::Status {
-                engine: ENGINE,
-                status,
-            });
+            return Err(EngineError::Status { engine: ENGINE, status });
         }
     }
     let response: Response = serde_json::from_str(body).map_err(|e| {

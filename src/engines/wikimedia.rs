@@ -89,10 +89,7 @@ pub fn parse_page(
         200 => {}
         403 | 429 => return Err(EngineError::blocked(ENGINE, format!("HTTP {status}"))),
         _ => {
-            return Err(EngineError::Status {
-                engine: ENGINE,
-                status,
-            });
+            return Err(EngineError::Status { engine: ENGINE, status });
         }
     }
     let response: Response = serde_json::from_str(body).map_err(|e| {

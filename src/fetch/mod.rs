@@ -36,8 +36,9 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Config;
 use crate::engines::{EngineName, SearchQuery};
 use crate::net::Http;
-use crate::store::{ImageRecord, Store, StoreError};
+use crate::store::{Store, StoreError};
 use crate::validate::ImageInfo;
+pub use progress::on_terminal as show_progress;
 pub use stats::{Stats, Summary};
 
 /// Where a run's candidates come from.
@@ -83,7 +84,7 @@ pub enum State {
     /// Already a member of this dataset: nothing to do.
     Known,
     /// Stored already (for another dataset): reuse it without downloading.
-    Stored { hash: String, image: ImageRecord },
+    Stored { hash: String, info: ImageInfo },
     /// Body in hand, not yet checked.
     Downloaded(Bytes),
     /// A valid image, not yet deduplicated.
@@ -154,9 +155,11 @@ pub async fn run(ctx: Arc<Context>, job: Job, show_progress: bool) -> Result<Sum
     let (dedup_tx, dedup_rx) = mpsc::channel(CHANNEL_CAPACITY);
     let dataset = job.dataset.clone();
     let source = tokio::spawn(source::run(ctx.clone(), job.source.clone(), source_tx));
-    let download = tokio::spawn(download::run(ctx.clone(), dataset.clone(), source_rx, download_tx));
+    let download =
+        tokio::spawn(download::run(ctx.clone(), dataset.clone(), source_rx, download_tx));
     let validate = tokio::spawn(validate::run(ctx.clone(), download_rx, validate_tx));
-    let dedup = tokio::spawn(dedup::run(ctx.clone(), dataset.clone(), wanted, validate_rx, dedup_tx));
+    let dedup =
+        tokio::spawn(dedup::run(ctx.clone(), dataset.clone(), wanted, validate_rx, dedup_tx));
     let sink = tokio::spawn(sink::run(ctx.clone(), job.clone(), dedup_rx));
 
     // The sink's error comes first: when it fails, the stages before it stop because

@@ -108,9 +108,11 @@ fn image_files(root: &Path) -> Result<Vec<Item>, RunError> {
             path: e.path().unwrap_or(&root).to_owned(),
             source: e.into_io_error().unwrap_or_else(|| std::io::Error::other("file system loop")),
         })?;
-        let is_image = entry.path().extension().and_then(|e| e.to_str()).is_some_and(|ext| {
-            IMAGE_EXTENSIONS.contains(&ext.to_ascii_lowercase().as_str())
-        });
+        let is_image = entry
+            .path()
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|ext| IMAGE_EXTENSIONS.contains(&ext.to_ascii_lowercase().as_str()));
         if !entry.file_type().is_file() || !is_image {
             continue;
         }

@@ -152,7 +152,11 @@ impl Http {
     }
 
     fn host_slots(&self, url: &Url) -> Arc<Semaphore> {
-        let key = format!("{}:{}", url.host_str().unwrap_or(""), url.port_or_known_default().unwrap_or(0));
+        let key = format!(
+            "{}:{}",
+            url.host_str().unwrap_or(""),
+            url.port_or_known_default().unwrap_or(0)
+        );
         let mut hosts = self.hosts.lock().expect("host map lock");
         hosts.entry(key).or_insert_with(|| Arc::new(Semaphore::new(self.per_host))).clone()
     }
@@ -165,10 +169,10 @@ impl Http {
             if !resp.status().is_success() {
                 return Err(DownloadError::Status(resp.status().as_u16()));
             }
-            if let Some(ct) = content_type(&resp) {
-                if ct.starts_with("text/html") || ct.starts_with("application/xhtml") {
-                    return Err(DownloadError::Html(ct));
-                }
+            if let Some(ct) = content_type(&resp)
+                && (ct.starts_with("text/html") || ct.starts_with("application/xhtml"))
+            {
+                return Err(DownloadError::Html(ct));
             }
             self.read_body(resp).await
         })
@@ -236,10 +240,10 @@ impl Http {
             }
             buf.extend_from_slice(&chunk);
         }
-        if let Some(expected) = expected {
-            if (buf.len() as u64) < expected {
-                return Err(DownloadError::ShortBody { got: buf.len() as u64, expected });
-            }
+        if let Some(expected) = expected
+            && (buf.len() as u64) < expected
+        {
+            return Err(DownloadError::ShortBody { got: buf.len() as u64, expected });
         }
         Ok(Body { bytes: Bytes::from(buf), content_type })
     }

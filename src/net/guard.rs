@@ -14,7 +14,9 @@ use url::{Host, Url};
 pub enum RefusedUrl {
     #[error("only http and https URLs are fetched, not {0}")]
     Scheme(String),
-    #[error("{0} is a loopback, private, link-local or unspecified address (set network.allow_private to allow it)")]
+    #[error(
+        "{0} is a loopback, private, link-local or unspecified address (set network.allow_private to allow it)"
+    )]
     Private(String),
     #[error("URL has no host")]
     NoHost,
@@ -85,7 +87,8 @@ impl Resolve for GuardedResolver {
         Box::pin(async move {
             let host = name.as_str().to_owned();
             let all: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            let allowed: Vec<SocketAddr> = all.iter().copied().filter(|a| !forbidden_ip(a.ip())).collect();
+            let allowed: Vec<SocketAddr> =
+                all.iter().copied().filter(|a| !forbidden_ip(a.ip())).collect();
             if allowed.is_empty() && !all.is_empty() {
                 let shown = format!("{host} ({})", all[0].ip());
                 return Err(Box::new(RefusedUrl::Private(shown)) as Box<_>);
@@ -101,9 +104,21 @@ mod tests {
 
     #[test]
     fn forbidden_ranges() {
-        for ip in ["127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.1.1", "0.0.0.0",
-            "100.64.0.1", "::1", "::", "fe80::1", "fd00::1", "::ffff:127.0.0.1", "224.0.0.1"]
-        {
+        for ip in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.1.1",
+            "0.0.0.0",
+            "100.64.0.1",
+            "::1",
+            "::",
+            "fe80::1",
+            "fd00::1",
+            "::ffff:127.0.0.1",
+            "224.0.0.1",
+        ] {
             assert!(forbidden_ip(ip.parse().unwrap()), "{ip} should be refused");
         }
         for ip in ["93.184.216.34", "8.8.8.8", "2606:4700::1111", "172.32.0.1", "100.128.0.1"] {
@@ -114,7 +129,10 @@ mod tests {
     #[test]
     fn literal_urls() {
         let check = |u: &str| check_url(&Url::parse(u).unwrap(), false);
-        assert_eq!(check("http://127.0.0.1:8080/a.jpg"), Err(RefusedUrl::Private("127.0.0.1".into())));
+        assert_eq!(
+            check("http://127.0.0.1:8080/a.jpg"),
+            Err(RefusedUrl::Private("127.0.0.1".into()))
+        );
         assert_eq!(check("http://[::1]/a.jpg"), Err(RefusedUrl::Private("::1".into())));
         assert_eq!(check("ftp://example.com/a.jpg"), Err(RefusedUrl::Scheme("ftp".into())));
         assert_eq!(check("https://example.com/a.jpg"), Ok(()));

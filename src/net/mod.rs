@@ -9,4 +9,4 @@ mod client;
 mod guard;
 
 pub use client::{Body, DownloadError, Http};
-pub use guard::{forbidden_ip, RefusedUrl};
+pub use guard::{RefusedUrl, forbidden_ip};

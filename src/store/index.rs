@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use sled::Transactional;
 
 use super::StoreError;
+use crate::validate::PerceptualHash;
 
 /// What became of a URL the last time it was downloaded.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -44,8 +45,8 @@ pub struct ImageRecord {
     pub width: u32,
     pub height: u32,
     pub bytes: u64,
-    /// 64-bit gradient hash, for near-duplicate search.
-    pub phash: u64,
+    /// For near-duplicate search.
+    pub phash: PerceptualHash,
     pub added_at: u64,
 }
 

@@ -15,13 +15,19 @@ pub struct StoreLock {
 impl StoreLock {
     pub fn acquire(path: &Path) -> Result<StoreLock, StoreError> {
         let io = |source| StoreError::Io { path: path.to_owned(), source };
-        let mut file =
-            OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path).map_err(io)?;
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .map_err(io)?;
         match file.try_lock() {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => {
                 let mut text = String::new();
-                let pid = file.read_to_string(&mut text).ok().and_then(|_| text.trim().parse().ok());
+                let pid =
+                    file.read_to_string(&mut text).ok().and_then(|_| text.trim().parse().ok());
                 return Err(StoreError::Busy { path: path.to_owned(), pid });
             }
             Err(TryLockError::Error(e)) => return Err(io(e)),

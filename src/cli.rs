@@ -1,0 +1,82 @@
+//! Command-line arguments (clap derive): what the user typed, before the config is applied.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::engines::EngineName;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "pipeline",
+    version,
+    about = "Image search -> deduplicated dataset -> paired A/B shards -> pix2pix colorization"
+)]
+#[command(
+    after_help = "Exit codes: 0 ok; 1 error; 2 usage; 3 partial (some engines failed and --top was not reached); \
+75 store busy (another pipeline process holds the store); 78 bad config or query file; 130 interrupted."
+)]
+pub struct Cli {
+    /// Config file; built-in defaults apply when the default file is absent.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Store folder (overrides store.path).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub store: Option<PathBuf>,
+    /// More log output (-v info, -vv debug); RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Search the engines for QUERY and store the top N accepted, unique images.
+    Fetch(FetchArgs),
+    /// Add images from a folder (recursively) or a text file of http(s) URLs, one a line.
+    Import(ImportArgs),
+    /// Show each dataset: images, duplicates skipped, failures by reason, last fetch.
+    Status(StatusArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct FetchArgs {
+    /// What to search for, e.g. "brown bear".
+    #[arg(required_unless_present = "query_file", conflicts_with = "query_file")]
+    pub query: Option<String>,
+    /// Accepted, unique images wanted in the dataset [default: 100, or the query file's top].
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub top: Option<u64>,
+    /// Dataset to fill [default: the query's slug, "brown bear" -> brown-bear].
+    #[arg(long)]
+    pub dataset: Option<String>,
+    /// Engine to query, in order; repeat for several [default: fetch.engines].
+    #[arg(long = "engine", value_enum)]
+    pub engines: Vec<EngineName>,
+    /// Run the query described by a query file (queries/NAME.toml).
+    #[arg(long, value_name = "FILE")]
+    pub query_file: Option<PathBuf>,
+    /// Print the summary as one JSON line.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ImportArgs {
+    /// A folder of images, or a text file of image URLs.
+    pub path: PathBuf,
+    /// Dataset to add them to.
+    #[arg(long)]
+    pub dataset: String,
+    /// Print the summary as one JSON line.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct StatusArgs {
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}

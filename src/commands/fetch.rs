@@ -1,0 +1,121 @@
+//! `pipeline fetch` and `pipeline import`: build a job, open the store, run the graph,
+//! print the summary.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::{Context as _, bail};
+use tokio_util::sync::CancellationToken;
+use tracing::warn;
+
+use super::{display, runtime};
+use crate::cli::{FetchArgs, ImportArgs};
+use crate::config::Config;
+use crate::engines::SearchQuery;
+use crate::exit;
+use crate::fetch::{self, Context, DRAIN_DEADLINE, Job, Source, Stats, Summary};
+use crate::net::Http;
+use crate::query::{QueryFile, check_dataset_name, slug};
+use crate::store::Store;
+
+/// `--top` when neither the command nor a query file gives one.
+const DEFAULT_TOP: usize = 100;
+
+pub fn fetch(config: Config, args: FetchArgs) -> anyhow::Result<u8> {
+    let file = args.query_file.as_deref().map(QueryFile::load).transpose()?;
+    let text = match (&args.query, &file) {
+        (Some(q), _) => q.clone(),
+        (None, Some(f)) => f.query.clone(),
+        (None, None) => bail!("give a QUERY or --query-file"),
+    };
+    if text.trim().is_empty() {
+        bail!("the query is empty");
+    }
+    let dataset = args
+        .dataset
+        .clone()
+        .or_else(|| file.as_ref().and_then(|f| f.dataset.clone()))
+        .unwrap_or_else(|| slug(&text));
+    let engines = if !args.engines.is_empty() {
+        args.engines.clone()
+    } else if let Some(engines) = file.as_ref().and_then(|f| f.engines.clone()) {
+        engines
+    } else {
+        config.fetch.engines.clone()
+    };
+    let top = args.top.map(|t| t as usize).or(file.as_ref().map(|f| f.top)).unwrap_or(DEFAULT_TOP);
+    let safe_search = file.as_ref().is_none_or(|f| f.filters.safe_search);
+    let query = SearchQuery { text, safe_search };
+    let job = Job { dataset, source: Source::Search { query, engines }, top: Some(top) };
+    run_job(config, job, args.json)
+}
+
+pub fn import(config: Config, args: ImportArgs) -> anyhow::Result<u8> {
+    let meta = std::fs::metadata(&args.path)
+        .with_context(|| format!("cannot read {}", display(&args.path)))?;
+    let source = if meta.is_dir() { Source::Folder(args.path) } else { Source::UrlList(args.path) };
+    let job = Job { dataset: args.dataset, source, top: None };
+    run_job(config, job, args.json)
+}
+
+fn run_job(config: Config, job: Job, json: bool) -> anyhow::Result<u8> {
+    if let Err(allowed) = check_dataset_name(&job.dataset) {
+        bail!("dataset name {:?}: {allowed}", job.dataset);
+    }
+    let store = Store::open(&config.store.path)?;
+    let http = Http::new(&config.network).context("building the HTTP client")?;
+    let ctx = Arc::new(Context {
+        config,
+        store,
+        http,
+        stats: Stats::default(),
+        stop: CancellationToken::new(),
+    });
+    let interrupted = Arc::new(AtomicBool::new(false));
+    let summary = runtime()?.block_on(async {
+        tokio::spawn(handle_interrupts(ctx.stop.clone(), interrupted.clone()));
+        fetch::run(ctx.clone(), job, fetch::show_progress()).await
+    })?;
+    report(&summary, json);
+    if interrupted.load(Ordering::Relaxed) {
+        return Ok(exit::INTERRUPTED);
+    }
+    if !summary.complete() && !summary.engine_failures.is_empty() {
+        return Ok(exit::PARTIAL);
+    }
+    Ok(exit::OK)
+}
+
+fn report(summary: &Summary, json: bool) {
+    if json {
+        println!("{}", serde_json::to_string(summary).expect("summary serializes"));
+        return;
+    }
+    print!("{summary}");
+    if !summary.complete() && summary.engine_failures.is_empty() {
+        println!(
+            "  the engines had no more results: {} of {} images",
+            summary.images,
+            summary.top.unwrap_or(0)
+        );
+    }
+    for example in &summary.failure_examples {
+        println!("  failed: {example}");
+    }
+}
+
+/// First Ctrl-C: stop the source and let in-flight work drain into the store. A second
+/// Ctrl-C, or a drain longer than [`DRAIN_DEADLINE`], exits at once.
+async fn handle_interrupts(stop: CancellationToken, interrupted: Arc<AtomicBool>) {
+    if tokio::signal::ctrl_c().await.is_err() {
+        return;
+    }
+    interrupted.store(true, Ordering::Relaxed);
+    warn!("Interrupted: finishing what is in flight (Ctrl-C again to quit now).");
+    stop.cancel();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = tokio::time::sleep(DRAIN_DEADLINE) => {}
+    }
+    std::process::exit(i32::from(exit::INTERRUPTED));
+}

@@ -1,0 +1,47 @@
+//! The commands: glue between the parsed CLI, the config, the store and the graph.
+//! Each returns the process exit code; fatal errors go up as `anyhow` errors.
+
+mod fetch;
+mod status;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+
+use crate::cli::{Cli, Command};
+use crate::config::Config;
+
+/// Runs the command the user asked for.
+pub fn run(cli: Cli) -> anyhow::Result<u8> {
+    let config = load_config(&cli)?;
+    match cli.command {
+        Command::Fetch(args) => fetch::fetch(config, args),
+        Command::Import(args) => fetch::import(config, args),
+        Command::Status(args) => status::status(&config, args),
+    }
+}
+
+/// `--config` (must exist) or `./pipeline.toml` (optional), with `--store` applied on top.
+fn load_config(cli: &Cli) -> anyhow::Result<Config> {
+    let (path, required) = match &cli.config {
+        Some(path) => (path.clone(), true),
+        None => (PathBuf::from("pipeline.toml"), false),
+    };
+    let mut config = Config::load(&path, required)?;
+    if let Some(store) = &cli.store {
+        config.store.path = store.clone();
+    }
+    Ok(config)
+}
+
+/// A tokio runtime for one command: as many workers as cores.
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+fn display(path: &Path) -> String {
+    path.display().to_string()
+}

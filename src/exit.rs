@@ -1,0 +1,31 @@
+//! Exit codes, the contract with scripts and cron (documented in the README and `--help`).
+
+use std::process::ExitCode;
+
+use crate::config::ConfigError;
+use crate::store::StoreError;
+
+pub const OK: u8 = 0;
+/// A fatal error: the run stopped.
+pub const ERROR: u8 = 1;
+/// Some engines failed and the dataset did not reach `--top`.
+pub const PARTIAL: u8 = 3;
+/// Another process holds the store (EX_TEMPFAIL: try again later).
+pub const STORE_BUSY: u8 = 75;
+/// A config or query file is malformed or has invalid values (EX_CONFIG).
+pub const BAD_CONFIG: u8 = 78;
+/// Stopped by Ctrl-C (or SIGINT).
+pub const INTERRUPTED: u8 = 130;
+
+/// The exit code for a fatal error, by what caused it.
+pub fn for_error(error: &anyhow::Error) -> ExitCode {
+    for cause in error.chain() {
+        if matches!(cause.downcast_ref::<StoreError>(), Some(StoreError::Busy { .. })) {
+            return ExitCode::from(STORE_BUSY);
+        }
+        if cause.downcast_ref::<ConfigError>().is_some() {
+            return ExitCode::from(BAD_CONFIG);
+        }
+    }
+    ExitCode::from(ERROR)
+}

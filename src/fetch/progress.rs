@@ -1,0 +1,66 @@
+//! The progress line: one indicatif bar fed from [`Stats`](super::Stats) by a ticker task.
+//! Stages never touch it. Hidden when stdout or stderr is not a terminal (cron, pipes).
+
+use std::io::IsTerminal;
+use std::sync::Arc;
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use super::{Context, Job};
+
+const TICK: Duration = Duration::from_millis(150);
+
+pub struct Progress {
+    bar: ProgressBar,
+    ticker: tokio::task::JoinHandle<()>,
+}
+
+/// Whether progress should be drawn at all.
+pub fn on_terminal() -> bool {
+    std::io::stdout().is_terminal() && std::io::stderr().is_terminal()
+}
+
+impl Progress {
+    pub fn start(ctx: Arc<Context>, job: &Job, before: usize) -> Progress {
+        let bar = match job.top {
+            Some(top) => ProgressBar::new(top as u64),
+            None => ProgressBar::no_length(),
+        };
+        bar.set_draw_target(ProgressDrawTarget::stderr_with_hz(8));
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{prefix:.bold} [{elapsed_precise}] {wide_bar} {pos}/{len} {msg}",
+            )
+            .expect("valid template"),
+        );
+        bar.set_prefix(job.dataset.clone());
+        bar.set_position(before as u64);
+        let ticking = bar.clone();
+        let ticker = tokio::spawn(async move {
+            loop {
+                let s = &ctx.stats;
+                ticking.set_position(before as u64 + s.accepted.get());
+                ticking.set_message(format!(
+                    "pages {} · downloaded {} · dup {} · failed {} · known {}",
+                    s.pages.get(),
+                    s.downloaded.get(),
+                    s.duplicates.get(),
+                    s.failed(),
+                    s.known.get()
+                ));
+                tokio::time::sleep(TICK).await;
+            }
+        });
+        Progress { bar, ticker }
+    }
+
+    pub fn hide(&self) {
+        self.bar.set_draw_target(ProgressDrawTarget::hidden());
+    }
+
+    pub fn finish(self) {
+        self.ticker.abort();
+        self.bar.finish_and_clear();
+    }
+}

@@ -1,0 +1,97 @@
+//! The store stage (the sink): makes each outcome durable, in source order.
+//!
+//! Accepted images are written as blobs (several at once, on the blocking pool: each is
+//! fsynced) and only then recorded in the index. Duplicates and failures are recorded
+//! against their URL so a rerun does not download them again (transient failures excepted),
+//! and counted in the dataset's record.
+
+use std::sync::Arc;
+
+use futures::StreamExt;
+use tokio::sync::mpsc::Receiver;
+use tracing::debug;
+
+use super::{Context, Item, Job, RunError, Source, State};
+use crate::store::{ImageRecord, Member, UrlOutcome, now};
+
+/// Blob writes in flight at once.
+const WRITERS: usize = 8;
+
+pub async fn run(ctx: Arc<Context>, job: Job, mut rx: Receiver<Item>) -> Result<(), RunError> {
+    let index = &ctx.store.index;
+    let mut record = index.dataset(&job.dataset)?.unwrap_or_default();
+    if let Source::Search { query, .. } = &job.source {
+        record.query = Some(query.text.clone());
+    }
+    let incoming = futures::stream::poll_fn(|cx| rx.poll_recv(cx));
+    let mut written = incoming.map(|item| write_blob(&ctx, item)).buffered(WRITERS);
+    while let Some(item) = written.next().await {
+        let Item { candidate, state } = item?;
+        let at = now();
+        match state {
+            State::Accepted { hash, info, .. } => {
+                let image = ImageRecord {
+                    ext: info.format.ext().into(),
+                    width: info.width,
+                    height: info.height,
+                    bytes: info.bytes,
+                    phash: info.phash,
+                    added_at: at,
+                };
+                let image = index.image(&hash)?.unwrap_or(image);
+                let member = Member {
+                    rank: candidate.rank,
+                    source: candidate.source,
+                    query: candidate.query,
+                    url: candidate.url,
+                    page_url: candidate.page_url,
+                    title: candidate.title,
+                    added_at: at,
+                };
+                index.add_member(&job.dataset, &hash, &image, &member)?;
+                ctx.stats.accepted.inc();
+                continue;
+            }
+            State::Duplicate { of, exact } => {
+                index.put_url(&candidate.url, UrlOutcome::Duplicate { of, exact }, at)?;
+                record.duplicates += 1;
+                ctx.stats.duplicates.inc();
+            }
+            State::Failed { reason, detail, retry } => {
+                debug!(%reason, "Rejected {detail}.");
+                if reason != "bad-url" {
+                    let outcome = UrlOutcome::Failed { reason: reason.clone(), retry };
+                    index.put_url(&candidate.url, outcome, at)?;
+                }
+                *record.failures.entry(reason.clone()).or_default() += 1;
+                ctx.stats.fail(&reason, detail);
+            }
+            State::Known => {
+                ctx.stats.known.inc();
+                continue;
+            }
+            State::Dropped => continue,
+            State::New | State::Downloaded(_) | State::Checked { .. } | State::Stored { .. } => {
+                let message = format!("{} reached the store undecided", candidate.url);
+                return Err(RunError::Stage { stage: "store", message });
+            }
+        }
+        index.put_dataset(&job.dataset, &record)?;
+    }
+    record.last_fetch = Some(now());
+    index.put_dataset(&job.dataset, &record)?;
+    Ok(())
+}
+
+/// Writes the blob of an accepted image that is not stored yet; passes everything else.
+async fn write_blob(ctx: &Arc<Context>, mut item: Item) -> Result<Item, RunError> {
+    let State::Accepted { hash, info, body: Some(body) } = item.state else { return Ok(item) };
+    let store = ctx.clone();
+    let (hash, info) = tokio::task::spawn_blocking(move || {
+        store.store.blobs.write(&hash, info.format.ext(), &body).map(|_| (hash, info))
+    })
+    .await
+    .map_err(|e| RunError::Stage { stage: "store", message: e.to_string() })??;
+    item.state = State::Accepted { hash, info, body: None };
+    Ok(item)
+}

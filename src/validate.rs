@@ -164,10 +164,9 @@ fn looks_like_html(bytes: &[u8]) -> bool {
         || text.starts_with("<!doctype")
 }
 
-/// Validates bodies; holds one decoder and hasher, so keep one per worker thread.
+/// Validates bodies; holds a hasher, so keep one per worker thread.
 pub struct Validator {
     limits: ImagesConfig,
-    jpeg: Option<turbojpeg::Decompressor>,
     hasher: Hasher,
 }
 
@@ -177,11 +176,11 @@ const HASH_SOURCE_SIDE: u32 = 64;
 impl Validator {
     pub fn new(limits: ImagesConfig) -> Validator {
         let hasher = HasherConfig::new().hash_alg(HashAlg::Gradient).hash_size(16, 16).to_hasher();
-        Validator { limits, jpeg: None, hasher }
+        Validator { limits, hasher }
     }
 
     /// Checks `bytes` and returns what the store records about the image.
-    pub fn check(&mut self, bytes: &[u8]) -> Result<ImageInfo, Rejection> {
+    pub fn check(&self, bytes: &[u8]) -> Result<ImageInfo, Rejection> {
         let format = sniff(bytes)?;
         let small = match format {
             Format::Jpeg => match self.decode_jpeg_small(bytes) {
@@ -208,16 +207,14 @@ impl Validator {
     }
 
     /// Full size and a small RGB copy, through libjpeg-turbo's DCT scaling.
-    fn decode_jpeg_small(&mut self, bytes: &[u8]) -> Result<(u32, u32, RgbImage), Rejection> {
+    fn decode_jpeg_small(&self, bytes: &[u8]) -> Result<(u32, u32, RgbImage), Rejection> {
         let undecodable = |e: turbojpeg::Error| Rejection::Undecodable(e.to_string());
-        if self.jpeg.is_none() {
-            self.jpeg = Some(turbojpeg::Decompressor::new().map_err(undecodable)?);
-        }
-        let decoder = self.jpeg.as_mut().expect("just created");
+        // Why a fresh decoder per image: libjpeg-turbo 2.1 keeps state after an error or a
+        // warning, and a reused handle was seen to pass a truncated file after a bad one.
+        let mut decoder = turbojpeg::Decompressor::new().map_err(undecodable)?;
         let header = decoder.read_header(bytes).map_err(undecodable)?;
         let (width, height) = (header.width as u32, header.height as u32);
         check_size(&self.limits, width, height)?;
-        let decoder = self.jpeg.as_mut().expect("just created");
         // Asking for a smaller size makes libjpeg-turbo pick the matching DCT scale (1/8
         // here) and skip most of the inverse transform; the entropy decode stays complete.
         let (w, h) = (width.div_ceil(8).max(1) as usize, height.div_ceil(8).max(1) as usize);
@@ -230,8 +227,6 @@ impl Validator {
         };
         let result = decoder.decompress(bytes, image.as_deref_mut());
         if let Err(e) = result {
-            // A decoder that saw a warning keeps state: start the next image on a fresh one.
-            self.jpeg = None;
             let message = e.to_string();
             if !tolerable_jpeg_warning(&message) {
                 return Err(if is_truncation(&message) {

@@ -1,4 +1,5 @@
-//! Content-addressed image files: `blobs/ab/cd/<blake3>.<ext>`.
+//! Content-addressed image files: `blobs/ab/<blake3>.<ext>`, `ab` being the hash's first
+//! two hex digits (256 folders: a few hundred files each at 100k images).
 //!
 //! Bytes go to `tmp/` first, are fsynced, then renamed into place, so a blob is either
 //! absent or complete. A blob's name is its hash: writing the same bytes twice is a no-op.
@@ -34,7 +35,7 @@ impl Blobs {
 
     /// Where the blob with this hash and extension lives (whether or not it exists).
     pub fn path(&self, hash: &str, ext: &str) -> PathBuf {
-        self.dir.join(&hash[..2]).join(&hash[2..4]).join(format!("{hash}.{ext}"))
+        self.dir.join(&hash[..2]).join(format!("{hash}.{ext}"))
     }
 
     /// Durably writes `bytes` as the blob `hash`.`ext`. Safe to call from many threads.

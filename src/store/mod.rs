@@ -4,7 +4,7 @@
 //! store/
 //!   lock          held (flock) by the one process using the store; holds its pid
 //!   index/        sled: URL outcomes, image metadata, dataset members and counters
-//!   blobs/ab/cd/<blake3>.<ext>   image bytes, content-addressed, never modified
+//!   blobs/ab/<blake3>.<ext>   image bytes, content-addressed, never modified
 //!   tmp/          blobs being written; emptied on open, never read
 //! ```
 //!

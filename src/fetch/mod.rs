@@ -30,7 +30,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use tokio::sync::mpsc;
+use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
@@ -110,6 +110,32 @@ pub struct Item {
 /// (capacities + in-flight) x typical body size.
 const CHANNEL_CAPACITY: usize = 16;
 
+/// How far the source may run ahead of what the dataset still needs: each candidate takes
+/// a permit, and every candidate that ends without being accepted gives it back. With
+/// `wanted` images to go, at most `wanted + lookahead` candidates are ever in flight, so
+/// `--top 5` does not download a whole result page.
+pub struct Demand(Option<Semaphore>);
+
+impl Demand {
+    fn new(wanted: Option<usize>, lookahead: usize) -> Demand {
+        Demand(wanted.map(|w| Semaphore::new(w + lookahead.min(w))))
+    }
+
+    /// Waits for room for one more candidate.
+    async fn take(&self) {
+        if let Some(permits) = &self.0 {
+            permits.acquire().await.expect("demand never closes").forget();
+        }
+    }
+
+    /// A candidate ended without adding an image: make room for another.
+    fn give_back(&self) {
+        if let Some(permits) = &self.0 {
+            permits.add_permits(1);
+        }
+    }
+}
+
 /// Shared by every stage of one run.
 pub struct Context {
     pub config: Config,
@@ -154,13 +180,14 @@ pub async fn run(ctx: Arc<Context>, job: Job, show_progress: bool) -> Result<Sum
     let (validate_tx, validate_rx) = mpsc::channel(CHANNEL_CAPACITY);
     let (dedup_tx, dedup_rx) = mpsc::channel(CHANNEL_CAPACITY);
     let dataset = job.dataset.clone();
-    let source = tokio::spawn(source::run(ctx.clone(), job.source.clone(), source_tx));
+    let demand = Arc::new(Demand::new(wanted, ctx.config.network.concurrency));
+    let source = tokio::spawn(source::run(ctx.clone(), job.source.clone(), demand.clone(), source_tx));
     let download =
         tokio::spawn(download::run(ctx.clone(), dataset.clone(), source_rx, download_tx));
     let validate = tokio::spawn(validate::run(ctx.clone(), download_rx, validate_tx));
     let dedup =
         tokio::spawn(dedup::run(ctx.clone(), dataset.clone(), wanted, validate_rx, dedup_tx));
-    let sink = tokio::spawn(sink::run(ctx.clone(), job.clone(), dedup_rx));
+    let sink = tokio::spawn(sink::run(ctx.clone(), job.clone(), demand, dedup_rx));
 
     // The sink's error comes first: when it fails, the stages before it stop because
     // their sends fail, and their own results say nothing new.

@@ -7,11 +7,10 @@
 
 use std::collections::HashSet;
 
-use tokio::sync::mpsc::Sender;
 use tracing::{debug, warn};
 
-use super::source::emit;
-use super::{Candidate, Context, Item, State};
+use super::source::Out;
+use super::{Candidate, Item, State};
 use crate::engines::{EngineName, SearchQuery};
 
 /// Pages fetched from one engine at most (Bing serves about 1000 results, 35 a page).
@@ -19,12 +18,8 @@ const MAX_PAGES: usize = 40;
 
 /// Emits candidates until the engines run dry or the run stops; returns the engine
 /// failures as messages.
-pub async fn run(
-    ctx: &Context,
-    query: &SearchQuery,
-    engines: &[EngineName],
-    tx: &Sender<Item>,
-) -> Vec<String> {
+pub async fn run(out: &Out<'_>, query: &SearchQuery, engines: &[EngineName]) -> Vec<String> {
+    let ctx = out.ctx;
     let mut seen = HashSet::new();
     let mut failures = Vec::new();
     let mut rank = 0u64;
@@ -75,7 +70,7 @@ pub async fn run(
                     page_url: hit.page_url,
                     title: hit.title,
                 };
-                if !emit(ctx, tx, Item { candidate, state: State::New }).await {
+                if !out.emit(Item { candidate, state: State::New }).await {
                     return failures;
                 }
             }

@@ -11,13 +11,18 @@ use futures::StreamExt;
 use tokio::sync::mpsc::Receiver;
 use tracing::debug;
 
-use super::{Context, Item, Job, RunError, Source, State};
+use super::{Context, Demand, Item, Job, RunError, Source, State};
 use crate::store::{ImageRecord, Member, UrlOutcome, now};
 
 /// Blob writes in flight at once.
 const WRITERS: usize = 8;
 
-pub async fn run(ctx: Arc<Context>, job: Job, mut rx: Receiver<Item>) -> Result<(), RunError> {
+pub async fn run(
+    ctx: Arc<Context>,
+    job: Job,
+    demand: Arc<Demand>,
+    mut rx: Receiver<Item>,
+) -> Result<(), RunError> {
     let index = &ctx.store.index;
     let mut record = index.dataset(&job.dataset)?.unwrap_or_default();
     if let Source::Search { query, .. } = &job.source {
@@ -27,6 +32,9 @@ pub async fn run(ctx: Arc<Context>, job: Job, mut rx: Receiver<Item>) -> Result<
     let mut written = incoming.map(|item| write_blob(&ctx, item)).buffered(WRITERS);
     while let Some(item) = written.next().await {
         let Item { candidate, state } = item?;
+        if !matches!(state, State::Accepted { .. }) {
+            demand.give_back();
+        }
         let at = now();
         match state {
             State::Accepted { hash, info, .. } => {

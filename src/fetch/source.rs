@@ -10,7 +10,7 @@ use std::sync::Arc;
 use tokio::sync::mpsc::Sender;
 use url::Url;
 
-use super::{Candidate, Context, Item, RunError, Source, State, search};
+use super::{Candidate, Context, Demand, Item, RunError, Source, State, search};
 
 /// File extensions `import` picks up from a folder (the bytes decide the real format).
 const IMAGE_EXTENSIONS: [&str; 7] = ["jpg", "jpeg", "png", "gif", "webp", "bmp", "jfif"];
@@ -19,19 +19,21 @@ const IMAGE_EXTENSIONS: [&str; 7] = ["jpg", "jpeg", "png", "gif", "webp", "bmp",
 pub async fn run(
     ctx: Arc<Context>,
     source: Source,
+    demand: Arc<Demand>,
     tx: Sender<Item>,
 ) -> Result<Vec<String>, RunError> {
+    let out = Out { ctx: &ctx, demand: &demand, tx: &tx };
     if ctx.stop.is_cancelled() {
         return Ok(Vec::new());
     }
     match source {
-        Source::Search { query, engines } => Ok(search::run(&ctx, &query, &engines, &tx).await),
+        Source::Search { query, engines } => Ok(search::run(&out, &query, &engines).await),
         Source::UrlList(path) => {
             let text = tokio::fs::read_to_string(&path)
                 .await
                 .map_err(|source| RunError::Input { path: path.clone(), source })?;
             for item in url_list_items(&path, &text) {
-                if !emit(&ctx, &tx, item).await {
+                if !out.emit(item).await {
                     break;
                 }
             }
@@ -42,7 +44,7 @@ pub async fn run(
                 .await
                 .map_err(|e| RunError::Stage { stage: "source", message: e.to_string() })??;
             for item in files {
-                if !emit(&ctx, &tx, item).await {
+                if !out.emit(item).await {
                     break;
                 }
             }
@@ -51,13 +53,29 @@ pub async fn run(
     }
 }
 
-/// Sends one item unless the run is stopping; false when the source should stop.
-pub async fn emit(ctx: &Context, tx: &Sender<Item>, item: Item) -> bool {
-    ctx.stats.candidates.inc();
-    tokio::select! {
-        biased;
-        _ = ctx.stop.cancelled() => false,
-        sent = tx.send(item) => sent.is_ok(),
+/// The source's end of the graph.
+pub struct Out<'a> {
+    pub ctx: &'a Context,
+    demand: &'a Demand,
+    tx: &'a Sender<Item>,
+}
+
+impl Out<'_> {
+    /// Sends one item once there is demand for it, unless the run is stopping; false when
+    /// the source should stop.
+    pub async fn emit(&self, item: Item) -> bool {
+        let sent = async {
+            self.demand.take().await;
+            self.tx.send(item).await.is_ok()
+        };
+        tokio::select! {
+            biased;
+            _ = self.ctx.stop.cancelled() => false,
+            sent = sent => {
+                self.ctx.stats.candidates.inc();
+                sent
+            }
+        }
     }
 }
 

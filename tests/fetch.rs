@@ -1,0 +1,134 @@
+//! `pipeline fetch` end to end: the real binary against the fake search site on 127.0.0.1
+//! (real captured Bing pages, real photos, bad bodies mixed in).
+
+use std::collections::HashSet;
+
+use crate::support::site::{Body, Site};
+use crate::support::{Workspace, test_config};
+
+/// Image indexes of the members of `dataset`, with their ranks, read through the library.
+fn members(ws: &Workspace, site: &Site, dataset: &str) -> Vec<(usize, u64)> {
+    let store = pipeline::store::Store::open(&ws.store()).expect("open store");
+    let prefix = site.server.url("/img/");
+    let mut out: Vec<(usize, u64)> = store
+        .index
+        .members(dataset)
+        .expect("members")
+        .into_iter()
+        .map(|(_, member, _)| {
+            let n = member.url.strip_prefix(&prefix).and_then(|f| f.strip_suffix(".jpg")).expect("site URL");
+            (n.parse().expect("index"), member.rank)
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn fetch_stores_top_unique_valid_images_and_counts_the_rest() {
+    let site = Site::start();
+    // 35, 42 and 27 unique URLs (SOURCES.md); one past-year URL is already on the gopher page.
+    assert_eq!(site.unique_per_page, [35, 42, 26]);
+    let ws = Workspace::new(&test_config(&site.server, "[fetch]\nengines = [\"bing\"]\n"));
+
+    let run = ws.run(&["fetch", "brown bear", "--top", "40", "--json"]).expect_code(0);
+    let summary = run.json();
+    assert_eq!(summary["dataset"], "brown-bear");
+    assert_eq!(summary["images"], 40);
+    assert_eq!(summary["added"], 40);
+    assert_eq!(summary["duplicates"], 2, "exact copy of #0 and re-encoded #1: {summary}");
+    assert_eq!(summary["failures"], serde_json::json!({"html": 2, "http-404": 1, "truncated": 1}));
+    assert!(summary["pages"].as_u64() >= Some(2), "40 needs the second page: {summary}");
+
+    // The 40 members are the first 40 good images in rank order, each keeping its rank.
+    let bad: HashSet<usize> = [2, 4, 6, 8, 10, 12].into();
+    let expected: Vec<(usize, u64)> =
+        (0..).filter(|n| !bad.contains(n)).take(40).map(|n| (n, n as u64 + 1)).collect();
+    assert_eq!(members(&ws, &site, "brown-bear"), expected);
+
+    // Nothing bad is stored: 40 blobs, each a real photo's exact bytes.
+    let blobs = ws.blobs();
+    assert_eq!(blobs.len(), 40);
+    let photo_hashes: HashSet<String> = site
+        .bodies
+        .iter()
+        .filter_map(|b| match b {
+            Body::Photo(p) => Some(blake3::hash(&std::fs::read(p).unwrap()).to_hex().to_string()),
+            _ => None,
+        })
+        .collect();
+    for blob in &blobs {
+        let name = blob.file_stem().unwrap().to_str().unwrap();
+        assert!(photo_hashes.contains(name), "{} is not one of the served photos", blob.display());
+        assert_eq!(blake3::hash(&std::fs::read(blob).unwrap()).to_hex().as_str(), name);
+    }
+
+    let status = ws.status("brown-bear");
+    assert_eq!(status["images"], 40);
+    assert_eq!(status["duplicates"], 2);
+    assert_eq!(status["failed"], 4);
+    assert_eq!(status["query"], "brown bear");
+    assert!(status["last_fetch"].as_str().is_some_and(|t| t.ends_with('Z')), "{status}");
+
+    // A rerun downloads nothing and searches nothing: the dataset is complete.
+    let requests_before = site.server.requests().len();
+    let rerun = ws.run(&["fetch", "brown bear", "--top", "40", "--json"]).expect_code(0).json();
+    assert_eq!(rerun["added"], 0);
+    assert_eq!(rerun["downloaded"], 0);
+    assert_eq!(site.server.requests().len(), requests_before, "rerun made requests");
+
+    // Raising --top fetches only what is missing: no member and no finally-failed or
+    // duplicate URL of the first run is asked for again.
+    let decided: HashSet<String> = members(&ws, &site, "brown-bear")
+        .into_iter()
+        .map(|(n, _)| n)
+        .chain(bad.iter().copied())
+        .map(Site::image_path)
+        .collect();
+    let more = ws.run(&["fetch", "brown bear", "--top", "60", "--json"]).expect_code(0).json();
+    assert_eq!(more["images"], 60);
+    assert_eq!(more["added"], 20);
+    assert_eq!(more["known"], 46, "40 members and 6 decided failures or duplicates skipped");
+    let asked_again: Vec<String> = site.server.requests()[requests_before..]
+        .iter()
+        .filter(|r| decided.contains(*r))
+        .cloned()
+        .collect();
+    assert!(asked_again.is_empty(), "downloaded again: {asked_again:?}");
+    assert_eq!(ws.blobs().len(), 60);
+}
+
+#[test]
+fn blocked_engine_is_an_error_not_zero_results() {
+    let site = Site::start();
+    let ws = Workspace::new(&test_config(&site.server, ""));
+
+    // DuckDuckGo answers with its anomaly block; Bing, tried next, fills the dataset.
+    let run = ws
+        .run(&["fetch", "brown bear", "--top", "5", "--engine", "duckduckgo", "--engine", "bing"])
+        .expect_code(0);
+    assert!(run.stdout.contains("engine error: duckduckgo blocked the request"), "{}", run.stdout);
+    assert_eq!(ws.status("brown-bear")["images"], 5);
+
+    // Google alone answers with its captcha: a partial run (exit 3) that says why.
+    let run = ws.run(&["fetch", "polar bear", "--top", "5", "--engine", "google"]).expect_code(3);
+    assert!(run.stdout.contains("google blocked the request"), "{}", run.stdout);
+    assert_eq!(ws.status("polar-bear")["images"], 0);
+    let downloads = site.server.hits("/img/");
+    // 5 wanted + 5 ahead, + one more for each of the 6 bad bodies among the first URLs.
+    assert!((5..=16).contains(&downloads), "downloads ran ahead of demand: {downloads}");
+}
+
+#[test]
+fn query_file_runs_one_query() {
+    let site = Site::start();
+    let ws = Workspace::new(&test_config(&site.server, ""));
+    std::fs::write(
+        ws.path("bears.toml"),
+        "query = \"brown bear\"\ndataset = \"bears\"\ntop = 3\nengines = [\"bing\"]\n",
+    )
+    .unwrap();
+    let summary = ws.run(&["fetch", "--query-file", "bears.toml", "--json"]).expect_code(0).json();
+    assert_eq!(summary["dataset"], "bears");
+    assert_eq!(summary["images"], 3);
+}

@@ -1,0 +1,128 @@
+//! Helpers shared by the integration tests: a temp workspace that runs the real
+//! `pipeline` binary, paths into ../shared, and the fake search site.
+
+pub mod server;
+pub mod site;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub use server::{Response, Server};
+
+/// `../shared/<rel>` from the repository root.
+pub fn shared(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared").join(rel)
+}
+
+/// Every file directly or indirectly under `../shared/data/<set>`, sorted.
+pub fn photos(set: &str) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = walk(&shared(&format!("data/{set}")));
+    files.sort();
+    files
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else if path.extension().is_some_and(|e| e != "tsv" && e != "md") {
+            out.push(path);
+        }
+    }
+    out
+}
+
+/// A fresh folder holding `pipeline.toml` and `store/`, where the binary runs.
+pub struct Workspace {
+    pub dir: tempfile::TempDir,
+}
+
+/// What a run of the binary did.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    fn from(output: Output) -> Run {
+        Run {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
+    /// Panics with the whole output unless the exit code is `code`.
+    pub fn expect_code(self, code: i32) -> Run {
+        assert_eq!(self.code, code, "exit code\n--- stdout\n{}\n--- stderr\n{}", self.stdout, self.stderr);
+        self
+    }
+
+    /// The last stdout line, parsed as JSON (`--json` summaries).
+    pub fn json(&self) -> serde_json::Value {
+        let line = self.stdout.lines().last().unwrap_or_default();
+        serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.stdout))
+    }
+}
+
+impl Workspace {
+    /// A workspace whose `pipeline.toml` holds `config`.
+    pub fn new(config: &str) -> Workspace {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::write(dir.path().join("pipeline.toml"), config).expect("write config");
+        Workspace { dir }
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    pub fn store(&self) -> PathBuf {
+        self.path("store")
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_pipeline"));
+        command.current_dir(self.dir.path()).args(args).env_remove("RUST_LOG");
+        command
+    }
+
+    /// Runs `pipeline ARGS` in the workspace and waits for it.
+    pub fn run(&self, args: &[&str]) -> Run {
+        Run::from(self.command(args).output().expect("run pipeline"))
+    }
+
+    /// `pipeline status --json`, as the entry for `dataset` (panics if absent).
+    pub fn status(&self, dataset: &str) -> serde_json::Value {
+        let run = self.run(&["status", "--json"]).expect_code(0);
+        let all = run.json();
+        all["datasets"]
+            .as_array()
+            .and_then(|list| list.iter().find(|d| d["name"] == dataset).cloned())
+            .unwrap_or_else(|| panic!("no dataset {dataset} in {all}"))
+    }
+
+    /// Every blob file in the store.
+    pub fn blobs(&self) -> Vec<PathBuf> {
+        let dir = self.store().join("blobs");
+        if !dir.exists() {
+            return Vec::new();
+        }
+        walk(&dir)
+    }
+}
+
+/// A config for tests: loopback allowed, quick timeouts, every engine pointed at `server`.
+pub fn test_config(server: &Server, extra: &str) -> String {
+    let mut config = String::from(
+        "[network]\nallow_private = true\nconnect_timeout_s = 2\ntotal_timeout_s = 10\nretries = 1\n",
+    );
+    config.push_str(extra);
+    for engine in ["bing", "duckduckgo", "openverse", "wikimedia", "google"] {
+        config.push_str(&format!("\n[engines.{engine}]\nbase_url = \"{}\"\n", server.url(&format!("/{engine}"))));
+    }
+    config
+}

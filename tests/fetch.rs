@@ -16,7 +16,11 @@ fn members(ws: &Workspace, site: &Site, dataset: &str) -> Vec<(usize, u64)> {
         .expect("members")
         .into_iter()
         .map(|(_, member, _)| {
-            let n = member.url.strip_prefix(&prefix).and_then(|f| f.strip_suffix(".jpg")).expect("site URL");
+            let n = member
+                .url
+                .strip_prefix(&prefix)
+                .and_then(|f| f.strip_suffix(".jpg"))
+                .expect("site URL");
             (n.parse().expect("index"), member.rank)
         })
         .collect();

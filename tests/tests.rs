@@ -1,5 +1,7 @@
 //! The one integration-test binary (ripgrep style): modules by feature, helpers in support/.
 
+mod cli;
 mod fetch;
+mod import;
 mod parsers;
 mod support;

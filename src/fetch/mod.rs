@@ -25,6 +25,9 @@ mod source;
 mod stats;
 mod validate;
 
+#[cfg(test)]
+mod tests;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -181,7 +184,8 @@ pub async fn run(ctx: Arc<Context>, job: Job, show_progress: bool) -> Result<Sum
     let (dedup_tx, dedup_rx) = mpsc::channel(CHANNEL_CAPACITY);
     let dataset = job.dataset.clone();
     let demand = Arc::new(Demand::new(wanted, ctx.config.network.concurrency));
-    let source = tokio::spawn(source::run(ctx.clone(), job.source.clone(), demand.clone(), source_tx));
+    let source =
+        tokio::spawn(source::run(ctx.clone(), job.source.clone(), demand.clone(), source_tx));
     let download =
         tokio::spawn(download::run(ctx.clone(), dataset.clone(), source_rx, download_tx));
     let validate = tokio::spawn(validate::run(ctx.clone(), download_rx, validate_tx));

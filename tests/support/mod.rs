@@ -57,7 +57,11 @@ impl Run {
 
     /// Panics with the whole output unless the exit code is `code`.
     pub fn expect_code(self, code: i32) -> Run {
-        assert_eq!(self.code, code, "exit code\n--- stdout\n{}\n--- stderr\n{}", self.stdout, self.stderr);
+        assert_eq!(
+            self.code, code,
+            "exit code\n--- stdout\n{}\n--- stderr\n{}",
+            self.stdout, self.stderr
+        );
         self
     }
 
@@ -122,7 +126,10 @@ pub fn test_config(server: &Server, extra: &str) -> String {
     );
     config.push_str(extra);
     for engine in ["bing", "duckduckgo", "openverse", "wikimedia", "google"] {
-        config.push_str(&format!("\n[engines.{engine}]\nbase_url = \"{}\"\n", server.url(&format!("/{engine}"))));
+        config.push_str(&format!(
+            "\n[engines.{engine}]\nbase_url = \"{}\"\n",
+            server.url(&format!("/{engine}"))
+        ));
     }
     config
 }

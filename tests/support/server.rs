@@ -30,8 +30,7 @@ impl Response {
     }
 
     pub fn status(status: u16) -> Response {
-        Response::ok("text/plain", format!("status {status}"))
-            .with_status(status)
+        Response::ok("text/plain", format!("status {status}")).with_status(status)
     }
 
     pub fn with_status(mut self, status: u16) -> Response {
@@ -123,7 +122,11 @@ async fn serve(socket: tokio::net::TcpStream, handler: Arc<Handler>, log: Arc<Mu
         log.lock().unwrap().push(target.clone());
         let response = handler(&target);
         tokio::time::sleep(response.delay).await;
-        let mut head = format!("HTTP/1.1 {} X\r\nContent-Length: {}\r\n", response.status, response.body.len());
+        let mut head = format!(
+            "HTTP/1.1 {} X\r\nContent-Length: {}\r\n",
+            response.status,
+            response.body.len()
+        );
         for (name, value) in &response.headers {
             head.push_str(&format!("{name}: {value}\r\n"));
         }

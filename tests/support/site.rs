@@ -52,7 +52,8 @@ impl Site {
     pub fn start() -> Site {
         let content: Arc<OnceLock<Content>> = Arc::new(OnceLock::new());
         let served = content.clone();
-        let server = Server::start(move |target| respond(served.get().expect("site ready"), target));
+        let server =
+            Server::start(move |target| respond(served.get().expect("site ready"), target));
         let mut urls: HashMap<String, usize> = HashMap::new();
         let mut pages = Vec::new();
         let mut unique_per_page = Vec::new();
@@ -97,7 +98,8 @@ fn rewrite_murls(html: &str, urls: &mut HashMap<String, usize>, server: &Server)
 /// Image indexes 2, 4, 6, 8, 10 and 12 serve bad bodies (all on the first page); every
 /// other index serves the next brown-bear photo.
 fn plan(count: usize) -> Vec<Body> {
-    let mut bears = photos("brown_bear").into_iter().filter(|p| p.extension().is_some_and(|e| e == "jpg"));
+    let mut bears =
+        photos("brown_bear").into_iter().filter(|p| p.extension().is_some_and(|e| e == "jpg"));
     let mut photo = move || bears.next().expect("enough photos");
     (0..count)
         .map(|n| match n {
@@ -116,7 +118,8 @@ fn render(body: &Body, all: &[Body]) -> Vec<u8> {
     match body {
         Body::Photo(path) => std::fs::read(path).expect("photo"),
         Body::HtmlAsJpeg | Body::HtmlPage => {
-            b"<!DOCTYPE html><html><head><title>404</title></head><body>Not here</body></html>".to_vec()
+            b"<!DOCTYPE html><html><head><title>404</title></head><body>Not here</body></html>"
+                .to_vec()
         }
         Body::Truncated(path) => {
             let bytes = std::fs::read(path).expect("photo");
@@ -124,9 +127,11 @@ fn render(body: &Body, all: &[Body]) -> Vec<u8> {
         }
         Body::CopyOf(n) => render(&all[*n], all),
         Body::ReencodedOf(n) => {
-            let original = image::load_from_memory(&render(&all[*n], all)).expect("decodable original");
+            let original =
+                image::load_from_memory(&render(&all[*n], all)).expect("decodable original");
             let (w, h) = (original.width() * 9 / 10, original.height() * 9 / 10);
-            let smaller = original.resize_exact(w, h, image::imageops::FilterType::Triangle).to_rgb8();
+            let smaller =
+                original.resize_exact(w, h, image::imageops::FilterType::Triangle).to_rgb8();
             let mut out = Cursor::new(Vec::new());
             image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 70)
                 .encode_image(&smaller)
@@ -163,11 +168,14 @@ fn respond(content: &Content, target: &str) -> Response {
         return Response::ok("text/html; charset=utf-8", content.pages[page].clone());
     }
     if path.starts_with("/duckduckgo") {
-        let block = std::fs::read(shared("fixtures/serp/duckduckgo/ddscrape_djs_anomaly_block.js")).unwrap();
+        let block = std::fs::read(shared("fixtures/serp/duckduckgo/ddscrape_djs_anomaly_block.js"))
+            .unwrap();
         return Response::ok("application/javascript", block);
     }
     if path.starts_with("/google") {
-        let captcha = std::fs::read(shared("fixtures/serp/google/phrona_async_isch_captcha_sorry.html")).unwrap();
+        let captcha =
+            std::fs::read(shared("fixtures/serp/google/phrona_async_isch_captcha_sorry.html"))
+                .unwrap();
         return Response::ok("text/html", captcha);
     }
     Response::status(404)

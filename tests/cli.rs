@@ -1,0 +1,113 @@
+//! The command line's contract: config and query-file errors, store busy, exit codes, and
+//! Ctrl-C draining cleanly.
+
+use std::time::{Duration, Instant};
+
+use crate::support::{Response, Server, Workspace, photos, test_config};
+
+#[test]
+fn malformed_config_names_file_line_and_column() {
+    let ws = Workspace::new("[network]\nconcurrency = 4\nconcurency = 8\n");
+    let run = ws.run(&["status"]).expect_code(78);
+    assert!(
+        run.stderr.contains("pipeline.toml: line 3, column 1: unknown field `concurency`"),
+        "{}",
+        run.stderr
+    );
+    let ws = Workspace::new("[network]\ntotal_timeout_s = -5\n");
+    let run = ws.run(&["status"]).expect_code(78);
+    assert!(
+        run.stderr.contains("network.total_timeout_s = -5: allowed: above 0"),
+        "{}",
+        run.stderr
+    );
+    assert!(!ws.store().exists(), "nothing is written when the config is bad");
+}
+
+#[test]
+fn bad_query_file_is_refused_with_its_range() {
+    let ws = Workspace::new("");
+    std::fs::write(ws.path("q.toml"), "query = \"brown bear\"\ntop = 0\n").unwrap();
+    let run = ws.run(&["fetch", "--query-file", "q.toml"]).expect_code(78);
+    assert!(run.stderr.contains("q.toml: top = 0: allowed: 1 to 10000"), "{}", run.stderr);
+    std::fs::write(
+        ws.path("q.toml"),
+        "query = \"brown bear\"\ntop = 5\nengines = [\"altavista\"]\n",
+    )
+    .unwrap();
+    let run = ws.run(&["fetch", "--query-file", "q.toml"]).expect_code(78);
+    assert!(
+        run.stderr.contains("q.toml: line 3, column 12: unknown variant `altavista`"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn a_held_store_is_busy_and_names_the_holder() {
+    let ws = Workspace::new("");
+    let held = pipeline::store::Store::open(&ws.store()).expect("open store");
+    let started = Instant::now();
+    let run = ws.run(&["status"]).expect_code(75);
+    assert!(started.elapsed() < Duration::from_secs(5), "busy must be reported at once");
+    let expected =
+        format!("store busy: store/lock is in use by pipeline pid {}", std::process::id());
+    assert!(run.stderr.contains(&expected), "{}", run.stderr);
+    drop(held);
+    ws.run(&["status"]).expect_code(0);
+}
+
+#[test]
+fn shipped_config_and_query_files_are_valid() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let config = std::fs::read_to_string(root.join("pipeline.toml")).unwrap();
+    pipeline::config::Config::parse(&root.join("pipeline.toml"), &config).expect("pipeline.toml");
+    for name in ["brown-bear", "polar-bear"] {
+        let file = pipeline::query::QueryFile::load(&root.join(format!("queries/{name}.toml")))
+            .expect(name);
+        assert_eq!(file.dataset.as_deref(), Some(name));
+    }
+}
+
+#[test]
+fn interrupt_drains_in_flight_work_and_keeps_the_store_consistent() {
+    let bears = photos("brown_bear");
+    let server = Server::start(move |target| {
+        let n: usize =
+            target.trim_start_matches("/slow/").trim_end_matches(".jpg").parse().unwrap_or(0);
+        Response::ok("image/jpeg", std::fs::read(&bears[n % bears.len()]).unwrap())
+            .with_delay(Duration::from_millis(200))
+    });
+    let ws = Workspace::new(&test_config(&server, "concurrency = 4\n"));
+    let list: String =
+        (0..300).map(|n| format!("{}\n", server.url(&format!("/slow/{n}.jpg")))).collect();
+    std::fs::write(ws.path("urls.txt"), list).unwrap();
+    let child = ws
+        .command(&["import", "urls.txt", "--dataset", "slow", "--json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    while server.hits("/slow/") < 12 {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let interrupted = Instant::now();
+    let kill = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(130));
+    assert!(
+        interrupted.elapsed() < Duration::from_secs(10),
+        "drain took {:?}",
+        interrupted.elapsed()
+    );
+    let summary: serde_json::Value =
+        serde_json::from_slice(&output.stdout).expect("summary printed");
+    let images = summary["images"].as_u64().unwrap();
+    assert!(images > 0 && images < 300, "stopped midway: {summary}");
+    assert_eq!(ws.blobs().len() as u64, images, "every accepted image has its blob and no more");
+    assert_eq!(ws.status("slow")["images"], images);
+}

@@ -71,3 +71,52 @@ fn private_addresses_are_refused_before_any_connection() {
     assert_eq!(summary["failures"], serde_json::json!({"private-address": 4}));
     assert_eq!(server.connections(), 0, "a refused URL must not be connected to");
 }
+
+#[test]
+fn rate_limits_and_server_errors_are_retried_with_backoff() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::{Duration, Instant};
+
+    let photo = std::fs::read(&photos("brown_bear")[0]).unwrap();
+    let calls: std::sync::Arc<[AtomicUsize; 3]> = std::sync::Arc::new(Default::default());
+    let seen = calls.clone();
+    let server = Server::start(move |target| {
+        let slot = match target {
+            "/limited.jpg" => 0,
+            "/flaky.jpg" => 1,
+            _ => 2,
+        };
+        let call = seen[slot].fetch_add(1, Ordering::SeqCst);
+        match (slot, call) {
+            (0, 0) => {
+                let mut r = Response::status(429);
+                r.headers.push(("Retry-After".into(), "1".into()));
+                r
+            }
+            (1, 0) => Response::status(503),
+            (2, _) => Response::status(500),
+            _ => Response::ok("image/jpeg", photo.clone()),
+        }
+    });
+    let ws = Workspace::new(&test_config(&server, ""));
+    let list = format!(
+        "{}\n{}\n{}\n",
+        server.url("/limited.jpg"),
+        server.url("/flaky.jpg"),
+        server.url("/broken.jpg")
+    );
+    std::fs::write(ws.path("urls.txt"), list).unwrap();
+    let started = Instant::now();
+    let summary = ws.run(&["import", "urls.txt", "--dataset", "r", "--json"]).expect_code(0).json();
+    assert!(started.elapsed() >= Duration::from_secs(1), "Retry-After: 1 was honoured");
+    assert_eq!(summary["images"], 1, "the same photo twice: one kept, one duplicate");
+    assert_eq!(summary["duplicates"], 1);
+    assert_eq!(summary["failures"], serde_json::json!({"http-500": 1}));
+    let counts: Vec<usize> = calls.iter().map(|c| c.load(Ordering::SeqCst)).collect();
+    assert_eq!(counts, [2, 2, 2], "one retry each (network.retries = 1)");
+
+    // A 500 is transient: the next run tries it again; the others are decided.
+    ws.run(&["import", "urls.txt", "--dataset", "r"]).expect_code(0);
+    let counts: Vec<usize> = calls.iter().map(|c| c.load(Ordering::SeqCst)).collect();
+    assert_eq!(counts, [2, 2, 4]);
+}

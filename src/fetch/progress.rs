@@ -23,10 +23,7 @@ pub fn on_terminal() -> bool {
 
 impl Progress {
     pub fn start(ctx: Arc<Context>, job: &Job, before: usize) -> Progress {
-        let bar = match job.top {
-            Some(top) => ProgressBar::new(top as u64),
-            None => ProgressBar::no_length(),
-        };
+        let bar = ProgressBar::new(job.top.unwrap_or(before) as u64);
         bar.set_draw_target(ProgressDrawTarget::stderr_with_hz(8));
         bar.set_style(
             ProgressStyle::with_template(
@@ -37,9 +34,14 @@ impl Progress {
         bar.set_prefix(job.dataset.clone());
         bar.set_position(before as u64);
         let ticking = bar.clone();
+        let open_ended = job.top.is_none();
         let ticker = tokio::spawn(async move {
             loop {
                 let s = &ctx.stats;
+                if open_ended {
+                    // Imports: the length is what the source has produced so far.
+                    ticking.set_length(before as u64 + s.candidates.get());
+                }
                 ticking.set_position(before as u64 + s.accepted.get());
                 ticking.set_message(format!(
                     "pages {} · downloaded {} · dup {} · failed {} · known {}",

@@ -1,10 +1,12 @@
 //! The validate stage: hashes and checks each downloaded body on the blocking pool, one
-//! body per core in flight, in order.
+//! body per core at a time. Results leave in order, from a window of several bodies per
+//! core, so one large image does not leave the other cores idle.
 
 use std::cell::RefCell;
 use std::sync::Arc;
 
 use futures::StreamExt;
+use tokio::sync::Semaphore;
 use tokio::sync::mpsc::{Receiver, Sender};
 
 use super::{Context, Item, RunError, State};
@@ -16,14 +18,20 @@ thread_local! {
     static VALIDATOR: RefCell<Option<Validator>> = const { RefCell::new(None) };
 }
 
+/// Bodies in the ordered window, per core.
+const WINDOW_PER_CORE: usize = 4;
+
 pub async fn run(
     ctx: Arc<Context>,
     mut rx: Receiver<Item>,
     tx: Sender<Item>,
 ) -> Result<(), RunError> {
-    let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let cpu = Arc::new(Semaphore::new(cores));
     let incoming = futures::stream::poll_fn(|cx| rx.poll_recv(cx));
-    let mut done = incoming.map(|item| check(ctx.config.images.clone(), item)).buffered(workers);
+    let mut done = incoming
+        .map(|item| check(ctx.config.images.clone(), cpu.clone(), item))
+        .buffered(cores * WINDOW_PER_CORE);
     while let Some(item) = done.next().await {
         if tx.send(item?).await.is_err() {
             break;
@@ -32,9 +40,10 @@ pub async fn run(
     Ok(())
 }
 
-async fn check(limits: ImagesConfig, mut item: Item) -> Result<Item, RunError> {
+async fn check(limits: ImagesConfig, cpu: Arc<Semaphore>, mut item: Item) -> Result<Item, RunError> {
     let State::Downloaded(body) = item.state else { return Ok(item) };
     let url = item.candidate.url.clone();
+    let _core = cpu.acquire_owned().await.expect("cpu semaphore never closes");
     item.state = tokio::task::spawn_blocking(move || {
         let hash = blake3::hash(&body).to_hex().to_string();
         let verdict = VALIDATOR.with_borrow_mut(|slot| {

@@ -40,7 +40,11 @@ pub async fn run(
     Ok(())
 }
 
-async fn check(limits: ImagesConfig, cpu: Arc<Semaphore>, mut item: Item) -> Result<Item, RunError> {
+async fn check(
+    limits: ImagesConfig,
+    cpu: Arc<Semaphore>,
+    mut item: Item,
+) -> Result<Item, RunError> {
     let State::Downloaded(body) = item.state else { return Ok(item) };
     let url = item.candidate.url.clone();
     let _core = cpu.acquire_owned().await.expect("cpu semaphore never closes");

@@ -7,8 +7,8 @@ use serde::Deserialize;
 use url::Url;
 
 use super::{
-    EngineError, EngineName, EnginePage, Hit, SearchQuery, endpoint, query_number, selector,
-    with_params,
+    EngineError, EngineName, EnginePage, Hit, SearchQuery, endpoint, expect_ok, query_number,
+    selector, with_params,
 };
 
 const ENGINE: EngineName = EngineName::Bing;
@@ -52,13 +52,7 @@ pub fn parse_page(
     body: &str,
     _query: &SearchQuery,
 ) -> Result<EnginePage, EngineError> {
-    match status {
-        200 => {}
-        403 | 429 => return Err(EngineError::blocked(ENGINE, format!("HTTP {status}"))),
-        _ => {
-            return Err(EngineError::Status { engine: ENGINE, status });
-        }
-    }
+    expect_ok(ENGINE, status)?;
     let doc = Html::parse_document(body);
     let tiles: Vec<ElementRef> = doc.select(&selector("a.iusc")).collect();
     // HTML attribute names are lowercased by the parser: `data-nextUrl` is `data-nexturl`.

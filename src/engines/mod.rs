@@ -153,6 +153,16 @@ impl EngineError {
 
 /// `base` with `path` appended to its own path, so a prefix such as `/bing` in
 /// `http://127.0.0.1:9/bing` is kept; no query or fragment.
+/// The status rule of the engines with no special cases: 200 goes on, 403 and 429 are
+/// blocks, anything else is an error.
+fn expect_ok(engine: EngineName, status: u16) -> Result<(), EngineError> {
+    match status {
+        200 => Ok(()),
+        403 | 429 => Err(EngineError::blocked(engine, format!("HTTP {status}"))),
+        _ => Err(EngineError::Status { engine, status }),
+    }
+}
+
 fn endpoint(base: &Url, path: &str) -> Url {
     let mut url = base.clone();
     let joined = format!("{}{path}", base.path().trim_end_matches('/'));

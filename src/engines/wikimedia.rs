@@ -8,7 +8,9 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 use url::Url;
 
-use super::{EngineError, EngineName, EnginePage, Hit, SearchQuery, endpoint, with_params};
+use super::{
+    EngineError, EngineName, EnginePage, Hit, SearchQuery, endpoint, expect_ok, with_params,
+};
 
 const ENGINE: EngineName = EngineName::Wikimedia;
 
@@ -85,13 +87,7 @@ pub fn parse_page(
     body: &str,
     _query: &SearchQuery,
 ) -> Result<EnginePage, EngineError> {
-    match status {
-        200 => {}
-        403 | 429 => return Err(EngineError::blocked(ENGINE, format!("HTTP {status}"))),
-        _ => {
-            return Err(EngineError::Status { engine: ENGINE, status });
-        }
-    }
+    expect_ok(ENGINE, status)?;
     let response: Response = serde_json::from_str(body).map_err(|e| {
         EngineError::unparseable(ENGINE, format!("answer is not the expected JSON: {e}"))
     })?;

@@ -38,6 +38,33 @@ pub enum Command {
     Import(ImportArgs),
     /// Show each dataset: images, duplicates skipped, failures by reason, last fetch.
     Status(StatusArgs),
+    /// Turn datasets into paired A/B tensor shards (every changed dataset by default).
+    Build(BuildArgs),
+    /// Write a built dataset in another layout: pix2pix, webdataset or folders.
+    Export(ExportArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct BuildArgs {
+    /// Datasets to build [default: every dataset whose members or settings changed].
+    pub datasets: Vec<String>,
+    /// Stored side in pixels (overrides build.size).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(16..=4096))]
+    pub size: Option<u32>,
+    /// Rebuild even when up to date (the result is byte-identical).
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ExportArgs {
+    /// The dataset; its latest build is exported.
+    pub dataset: String,
+    #[arg(long, value_enum)]
+    pub format: crate::export::ExportFormat,
+    /// Output folder (created if needed).
+    #[arg(long)]
+    pub out: PathBuf,
 }
 
 #[derive(Debug, clap::Args)]

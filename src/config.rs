@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use url::Url;
 
+use crate::dataset::BuildSettings;
 use crate::engines::EngineName;
 
 /// The whole configuration, as read from `pipeline.toml`.
@@ -22,6 +23,7 @@ pub struct Config {
     pub engines: EnginesConfig,
     pub images: ImagesConfig,
     pub dedup: DedupConfig,
+    pub build: BuildSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -246,6 +248,17 @@ impl Config {
         if self.dedup.phash_distance > 64 {
             let v = self.dedup.phash_distance.to_string();
             return invalid("dedup.phash_distance", v, "allowed: 0 to 64 bits");
+        }
+        let b = &self.build;
+        if !(16..=4096).contains(&b.size) {
+            return invalid("build.size", b.size.to_string(), "allowed: 16 to 4096 pixels");
+        }
+        if !(0.0..1.0).contains(&b.test_fraction) {
+            let v = b.test_fraction.to_string();
+            return invalid("build.test_fraction", v, "allowed: 0 up to (not including) 1");
+        }
+        if !(1..=100_000).contains(&b.shard_size) {
+            return invalid("build.shard_size", b.shard_size.to_string(), "allowed: 1 to 100000");
         }
         Ok(())
     }

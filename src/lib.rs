@@ -2,13 +2,17 @@
 //!
 //! Modules by concept: `engines` (result pages), `net` (HTTP and the address guard),
 //! `validate` (is it an image), `store` (sled index + blobs), `fetch` (the stage graph),
-//! `config` / `query` (files the user writes), `commands` (CLI glue).
+//! `build` (A/B shards), `dataset` (built versions on disk), `export`, `config` / `query`
+//! (files the user writes), `commands` (CLI glue).
 
 pub mod cli;
+pub mod build;
 pub mod commands;
 pub mod config;
+pub mod dataset;
 pub mod engines;
 pub mod exit;
+pub mod export;
 pub mod fetch;
 pub mod net;
 pub mod query;

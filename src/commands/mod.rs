@@ -1,6 +1,7 @@
 //! The commands: glue between the parsed CLI, the config, the store and the graph.
 //! Each returns the process exit code; fatal errors go up as `anyhow` errors.
 
+mod build;
 mod fetch;
 mod status;
 
@@ -18,6 +19,8 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Fetch(args) => fetch::fetch(config, args),
         Command::Import(args) => fetch::import(config, args),
         Command::Status(args) => status::status(&config, args),
+        Command::Build(args) => build::build(config, args),
+        Command::Export(args) => build::export(&config, args),
     }
 }
 

@@ -1,0 +1,313 @@
+//! `pipeline build`: a dataset's accepted images -> paired A/B tensor shards.
+//!
+//! ```text
+//! members (index) ──► preprocess (all cores, in order) ──► shard writer ──► publish
+//! ```
+//!
+//! Members are ordered by split, then by content hash, and cut into shards of
+//! `build.shard_size`; each shard's images are decoded and resized in parallel (rayon)
+//! straight into the shard's buffers while the previous shard is being written, so memory
+//! stays at about two shards. Everything goes to a `.partial-*` folder that is fsynced and
+//! renamed into place before `latest` moves: an interrupted build leaves the previous
+//! version untouched and usable.
+
+pub mod preprocess;
+
+use std::cell::RefCell;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::sync_channel;
+use std::time::{Duration, Instant};
+
+use indicatif::ProgressBar;
+use rayon::prelude::*;
+
+use crate::dataset::{
+    self, BuildSettings, Counts, DatasetError, FORMAT, LUMA, Manifest, ManifestMember, ShardError,
+    ShardInfo, Skipped, Split, dataset_dir, latest_version, version_of,
+};
+use crate::store::{ImageRecord, Member, Store, StoreError};
+use preprocess::Preprocessor;
+
+/// What a build did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// `latest` already is this version.
+    UpToDate { version: String },
+    Built { version: String, counts: Counts, elapsed: Duration },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("no dataset named {name:?} in the store (known: {known})")]
+    Unknown { name: String, known: String },
+    #[error("dataset {0} has no accepted images yet: fetch or import some first")]
+    Empty(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Dataset(#[from] DatasetError),
+    #[error(transparent)]
+    Shard(#[from] ShardError),
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> BuildError + '_ {
+    move |source| BuildError::Io { path: path.to_owned(), source }
+}
+
+/// One image to preprocess.
+struct Planned<'a> {
+    id: &'a str,
+    split: Split,
+    member: &'a Member,
+    blob: PathBuf,
+}
+
+/// A shard's pixels on their way to the writer.
+struct ShardJob {
+    path: PathBuf,
+    a: Vec<u8>,
+    b: Vec<u8>,
+    ids: Vec<String>,
+}
+
+thread_local! {
+    static PREPROCESSOR: RefCell<Preprocessor> = RefCell::new(Preprocessor::default());
+}
+
+/// Builds `dataset` unless `latest` already holds this exact version (or `force`).
+pub fn build(
+    store: &Store,
+    dataset: &str,
+    settings: &BuildSettings,
+    force: bool,
+    progress: &ProgressBar,
+) -> Result<Outcome, BuildError> {
+    let started = Instant::now();
+    let members = store.index.members(dataset)?;
+    if members.is_empty() {
+        return Err(match store.index.dataset(dataset)? {
+            Some(_) => BuildError::Empty(dataset.to_owned()),
+            None => BuildError::Unknown { name: dataset.to_owned(), known: known(store)? },
+        });
+    }
+    let ids: Vec<&str> = members.iter().map(|(id, _, _)| id.as_str()).collect();
+    let version = version_of(&ids, settings);
+    let dir = dataset_dir(store.root(), dataset);
+    let published = dir.join(&version);
+    if !force
+        && latest_version(store.root(), dataset)?.as_deref() == Some(version.as_str())
+        && published.join("manifest.json").exists()
+    {
+        return Ok(Outcome::UpToDate { version });
+    }
+    fs::create_dir_all(&dir).map_err(io(&dir))?;
+    remove_partials(&dir)?;
+    let partial = dir.join(format!(".partial-{version}-{}", std::process::id()));
+    fs::create_dir(&partial).map_err(io(&partial))?;
+
+    let mut plan: Vec<Planned> = members
+        .iter()
+        .map(|(id, member, image)| Planned {
+            id,
+            split: Split::of(id, settings.test_fraction),
+            member,
+            blob: blob_path(store, id, image),
+        })
+        .collect();
+    plan.sort_by(|x, y| (x.split, x.id).cmp(&(y.split, y.id)));
+    progress.set_length(plan.len() as u64);
+
+    let (shards, manifest_members, skipped) = write_shards(&partial, &plan, settings, progress)?;
+    let counts = Counts {
+        train: manifest_members.iter().filter(|m| m.split == Split::Train).count(),
+        test: manifest_members.iter().filter(|m| m.split == Split::Test).count(),
+        skipped: skipped.len(),
+    };
+    let manifest = Manifest {
+        format: FORMAT,
+        dataset: dataset.to_owned(),
+        version: version.clone(),
+        settings: settings.clone(),
+        luma: LUMA.to_owned(),
+        counts: counts.clone(),
+        shards,
+        members: manifest_members,
+        skipped,
+    };
+    let manifest_path = partial.join("manifest.json");
+    let text = serde_json::to_vec_pretty(&manifest).expect("manifest serializes");
+    fs::write(&manifest_path, text).map_err(io(&manifest_path))?;
+    publish(&dir, &partial, &version)?;
+    Ok(Outcome::Built { version, counts, elapsed: started.elapsed() })
+}
+
+fn known(store: &Store) -> Result<String, BuildError> {
+    let names: Vec<String> = store.index.datasets()?.into_iter().map(|(name, _)| name).collect();
+    Ok(if names.is_empty() { "none yet".into() } else { names.join(", ") })
+}
+
+fn blob_path(store: &Store, id: &str, image: &ImageRecord) -> PathBuf {
+    store.blobs.path(id, &image.ext)
+}
+
+/// Preprocesses `plan` shard by shard into `dir`, writing each shard on a second thread
+/// while the next one is computed.
+fn write_shards(
+    dir: &Path,
+    plan: &[Planned],
+    settings: &BuildSettings,
+    progress: &ProgressBar,
+) -> Result<(Vec<ShardInfo>, Vec<ManifestMember>, Vec<Skipped>), BuildError> {
+    let (tx, rx) = sync_channel::<ShardJob>(0);
+    let size = settings.size;
+    std::thread::scope(|scope| {
+        let writer = scope.spawn(move || -> Result<Vec<String>, BuildError> {
+            let mut hashes = Vec::new();
+            for job in rx {
+                dataset::write_shard(&job.path, size, &job.a, &job.b, &job.ids)?;
+                let job_path = job.path;
+                // Synced here, beside the decoding of the next shard, rather than all at
+                // the end.
+                fs::File::open(&job_path).and_then(|f| f.sync_all()).map_err(io(&job_path))?;
+                let mut hasher = blake3::Hasher::new();
+                let file = fs::File::open(&job_path).map_err(io(&job_path))?;
+                let mut reader = std::io::BufReader::with_capacity(1 << 20, file);
+                std::io::copy(&mut reader, &mut hasher).map_err(io(&job_path))?;
+                hashes.push(hasher.finalize().to_hex().to_string());
+            }
+            Ok(hashes)
+        });
+        let produced = produce(dir, plan, settings, progress, &tx);
+        drop(tx);
+        let hashes = writer.join().expect("shard writer does not panic")?;
+        let (mut shards, members, skipped) = produced?;
+        for (shard, hash) in shards.iter_mut().zip(hashes) {
+            shard.blake3 = hash;
+        }
+        Ok((shards, members, skipped))
+    })
+}
+
+fn produce(
+    dir: &Path,
+    plan: &[Planned],
+    settings: &BuildSettings,
+    progress: &ProgressBar,
+    tx: &std::sync::mpsc::SyncSender<ShardJob>,
+) -> Result<(Vec<ShardInfo>, Vec<ManifestMember>, Vec<Skipped>), BuildError> {
+    let plane = (settings.size * settings.size) as usize;
+    let (mut shards, mut members, mut skipped) = (Vec::new(), Vec::new(), Vec::new());
+    for split in [Split::Train, Split::Test] {
+        let in_split: Vec<&Planned> = plan.iter().filter(|p| p.split == split).collect();
+        for (number, chunk) in in_split.chunks(settings.shard_size).enumerate() {
+            let mut a = vec![0u8; chunk.len() * plane];
+            let mut b = vec![0u8; chunk.len() * 3 * plane];
+            let results: Vec<Result<(), String>> = a
+                .par_chunks_mut(plane)
+                .zip(b.par_chunks_mut(3 * plane))
+                .zip(chunk.par_iter())
+                .map(|((a, b), item)| {
+                    let result = fs::read(&item.blob)
+                        .map_err(|e| format!("{}: {e}", item.blob.display()))
+                        .and_then(|bytes| {
+                            PREPROCESSOR.with_borrow_mut(|p| {
+                                p.pair(&bytes, settings.size, settings.resize, a, b)
+                                    .map_err(|e| e.to_string())
+                            })
+                        });
+                    progress.inc(1);
+                    result
+                })
+                .collect();
+            // Failed images leave holes: close them up, keeping order.
+            let mut kept = Vec::new();
+            for (item, result) in chunk.iter().zip(results) {
+                match result {
+                    Ok(()) => kept.push(*item),
+                    Err(reason) => skipped.push(Skipped { id: item.id.to_owned(), reason }),
+                }
+            }
+            if kept.len() < chunk.len() {
+                compact(&mut a, &mut b, chunk, &kept, plane);
+            }
+            if kept.is_empty() {
+                continue;
+            }
+            let file = format!("{}-{:05}.safetensors", split.as_str(), number);
+            let shard = shards.len();
+            for (index, item) in kept.iter().enumerate() {
+                members.push(ManifestMember {
+                    id: item.id.to_owned(),
+                    split,
+                    shard,
+                    index,
+                    rank: item.member.rank,
+                    source: item.member.source.clone(),
+                    url: item.member.url.clone(),
+                });
+            }
+            shards.push(ShardInfo { file: file.clone(), split, count: kept.len(), blake3: String::new() });
+            let ids = kept.iter().map(|p| p.id.to_owned()).collect();
+            let job = ShardJob { path: dir.join(file), a, b, ids };
+            if tx.send(job).is_err() {
+                break; // The writer failed; its error is reported by the caller.
+            }
+        }
+    }
+    Ok((shards, members, skipped))
+}
+
+/// Moves the pairs of `kept` (a subsequence of `chunk`) to the front, in order.
+fn compact(a: &mut Vec<u8>, b: &mut Vec<u8>, chunk: &[&Planned], kept: &[&Planned], plane: usize) {
+    let mut to = 0;
+    for (from, item) in chunk.iter().enumerate() {
+        if kept.get(to).is_some_and(|k| std::ptr::eq(*k, *item)) {
+            a.copy_within(from * plane..(from + 1) * plane, to * plane);
+            b.copy_within(from * 3 * plane..(from + 1) * 3 * plane, to * 3 * plane);
+            to += 1;
+        }
+    }
+    a.truncate(to * plane);
+    b.truncate(to * 3 * plane);
+}
+
+/// Removes the leftovers of interrupted builds.
+fn remove_partials(dir: &Path) -> Result<(), BuildError> {
+    for entry in fs::read_dir(dir).map_err(io(dir))?.flatten() {
+        if entry.file_name().to_string_lossy().starts_with(".partial-") {
+            fs::remove_dir_all(entry.path()).map_err(io(&entry.path()))?;
+        }
+    }
+    Ok(())
+}
+
+/// Makes `partial` durable, renames it to `version` and points `latest` at it.
+fn publish(dir: &Path, partial: &Path, version: &str) -> Result<(), BuildError> {
+    for entry in fs::read_dir(partial).map_err(io(partial))?.flatten() {
+        fs::File::open(entry.path()).and_then(|f| f.sync_all()).map_err(io(&entry.path()))?;
+    }
+    sync_dir(partial)?;
+    let target = dir.join(version);
+    if target.exists() {
+        // A forced rebuild of the same version: set the old copy aside first.
+        let old = dir.join(format!(".partial-old-{version}-{}", std::process::id()));
+        fs::rename(&target, &old).map_err(io(&target))?;
+        fs::rename(partial, &target).map_err(io(&target))?;
+        fs::remove_dir_all(&old).map_err(io(&old))?;
+    } else {
+        fs::rename(partial, &target).map_err(io(&target))?;
+    }
+    let pointer = dir.join(".latest.tmp");
+    fs::write(&pointer, format!("{version}\n")).map_err(io(&pointer))?;
+    fs::File::open(&pointer).and_then(|f| f.sync_all()).map_err(io(&pointer))?;
+    let latest = dir.join("latest");
+    fs::rename(&pointer, &latest).map_err(io(&latest))?;
+    sync_dir(dir)
+}
+
+fn sync_dir(dir: &Path) -> Result<(), BuildError> {
+    fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io(dir))
+}

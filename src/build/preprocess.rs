@@ -1,0 +1,128 @@
+//! The `preprocess` step of `build`: one stored image in, one aligned A/B pair out.
+//!
+//! B is the color image at `size` x `size` (squashed as the reference pix2pix does, or
+//! center-cropped), A is the luma of that same B, so the two align pixel for pixel.
+//! JPEGs are decoded by libjpeg-turbo at the smallest DCT scale (1/2, 1/4 or 1/8) that keeps
+//! both sides at least `size`, which skips most of the decode work before the resize.
+
+use fast_image_resize::images::Image;
+use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
+use serde::{Deserialize, Serialize};
+
+/// How a non-square image becomes square.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ResizeMode {
+    /// Resize the whole image to size x size, changing its aspect ratio (the reference
+    /// pix2pix's `Resize([286, 286])`).
+    Squash,
+    /// Keep the aspect ratio: crop the centered largest square, then resize it.
+    CenterCrop,
+}
+
+/// Luma as Pillow's `convert("L")` computes it (ITU-R BT.601 weights 0.299, 0.587, 0.114 in
+/// 16-bit fixed point, rounded): `(19595 R + 38470 G + 7471 B + 32768) >> 16`.
+pub fn luma(r: u8, g: u8, b: u8) -> u8 {
+    ((19595 * u32::from(r) + 38470 * u32::from(g) + 7471 * u32::from(b) + 32768) >> 16) as u8
+}
+
+/// Why an image could not be preprocessed (it was valid when fetched: only a damaged blob
+/// or an exotic encoding gets here).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct PreprocessError(String);
+
+/// Reusable decode and resize state; keep one per worker thread.
+#[derive(Default)]
+pub struct Preprocessor {
+    resizer: Resizer,
+    /// The size x size x 3 interleaved RGB result, before it is split into planes.
+    rgb: Vec<u8>,
+}
+
+impl Preprocessor {
+    /// Decodes `bytes` and writes B (3 planes of size x size) into `b` and A (one plane)
+    /// into `a`.
+    pub fn pair(
+        &mut self,
+        bytes: &[u8],
+        size: u32,
+        mode: ResizeMode,
+        a: &mut [u8],
+        b: &mut [u8],
+    ) -> Result<(), PreprocessError> {
+        let (width, height, pixels) = decode(bytes, size)?;
+        let source = Image::from_vec_u8(width, height, pixels, PixelType::U8x3)
+            .map_err(|e| PreprocessError(e.to_string()))?;
+        let plane = (size * size) as usize;
+        self.rgb.resize(plane * 3, 0);
+        let mut target = Image::from_slice_u8(size, size, &mut self.rgb, PixelType::U8x3)
+            .map_err(|e| PreprocessError(e.to_string()))?;
+        let mut options =
+            ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::CatmullRom));
+        if mode == ResizeMode::CenterCrop {
+            options = options.fit_into_destination(Some((0.5, 0.5)));
+        }
+        self.resizer
+            .resize(&source, &mut target, &options)
+            .map_err(|e| PreprocessError(e.to_string()))?;
+        let (r, rest) = b.split_at_mut(plane);
+        let (g, bl) = rest.split_at_mut(plane);
+        for (i, px) in self.rgb.chunks_exact(3).enumerate() {
+            r[i] = px[0];
+            g[i] = px[1];
+            bl[i] = px[2];
+            a[i] = luma(px[0], px[1], px[2]);
+        }
+        Ok(())
+    }
+}
+
+/// Decodes to interleaved RGB, at a reduced DCT scale for JPEGs when both sides stay at
+/// least `size`.
+fn decode(bytes: &[u8], size: u32) -> Result<(u32, u32, Vec<u8>), PreprocessError> {
+    if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        if let Ok(decoded) = decode_jpeg_scaled(bytes, size) {
+            return Ok(decoded);
+        }
+    }
+    let image = image::load_from_memory(bytes).map_err(|e| PreprocessError(e.to_string()))?;
+    let rgb = image.to_rgb8();
+    Ok((rgb.width(), rgb.height(), rgb.into_raw()))
+}
+
+fn decode_jpeg_scaled(bytes: &[u8], size: u32) -> Result<(u32, u32, Vec<u8>), turbojpeg::Error> {
+    let mut decoder = turbojpeg::Decompressor::new()?;
+    let header = decoder.read_header(bytes)?;
+    let (w, h) = (header.width, header.height);
+    let size = size as usize;
+    // Asking for exactly the 1/s size makes libjpeg-turbo decode at that DCT scale. Only
+    // 1/2, 1/4 and 1/8: its M/8 scales (3/8, 5/8, ...) have no SIMD and measured slower.
+    let scale = [8, 4, 2].into_iter().find(|s| w / s >= size && h / s >= size).unwrap_or(1);
+    let (sw, sh) = (w.div_ceil(scale), h.div_ceil(scale));
+    let mut image = turbojpeg::Image {
+        pixels: vec![0u8; 3 * sw * sh],
+        width: sw,
+        pitch: 3 * sw,
+        height: sh,
+        format: turbojpeg::PixelFormat::RGB,
+    };
+    decoder.decompress(bytes, image.as_deref_mut())?;
+    Ok((sw as u32, sh as u32, image.pixels))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn luma_matches_pillow() {
+        // Values Pillow 13 gives for Image.new("RGB", (1, 1), c).convert("L").
+        assert_eq!(luma(255, 255, 255), 255);
+        assert_eq!(luma(0, 0, 0), 0);
+        assert_eq!(luma(255, 0, 0), 76);
+        assert_eq!(luma(0, 255, 0), 150);
+        assert_eq!(luma(0, 0, 255), 29);
+        assert_eq!(luma(100, 150, 200), 141);
+    }
+}

@@ -1,0 +1,77 @@
+//! `pipeline build` and `pipeline export`.
+
+use anyhow::bail;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::build::{self, Outcome};
+use crate::cli::{BuildArgs, ExportArgs};
+use crate::config::Config;
+use crate::dataset::Built;
+use crate::exit;
+use crate::export;
+use crate::store::Store;
+
+pub fn build(config: Config, args: BuildArgs) -> anyhow::Result<u8> {
+    let store = Store::open(&config.store.path)?;
+    let mut settings = config.build.clone();
+    if let Some(size) = args.size {
+        settings.size = size;
+    }
+    let named = !args.datasets.is_empty();
+    let datasets = if named {
+        args.datasets.clone()
+    } else {
+        let all: Vec<String> = store.index.datasets()?.into_iter().map(|(name, _)| name).collect();
+        if all.is_empty() {
+            bail!("no datasets in {} yet: fetch or import some first", store.root().display());
+        }
+        all
+    };
+    for dataset in datasets {
+        if !named && store.index.member_count(&dataset)? == 0 {
+            println!("{dataset}: no images, nothing to build");
+            continue;
+        }
+        let progress = progress_bar(&dataset);
+        let outcome = build::build(&store, &dataset, &settings, args.force, &progress)?;
+        progress.finish_and_clear();
+        match outcome {
+            Outcome::UpToDate { version } => println!("{dataset}: up to date ({version})"),
+            Outcome::Built { version, counts, elapsed } => {
+                let total = counts.train + counts.test;
+                let rate = total as f64 / elapsed.as_secs_f64().max(1e-9);
+                println!(
+                    "{dataset}: built {version}: {} train, {} test, {} skipped, {}x{} px, {:.1} s ({rate:.0} images/s)",
+                    counts.train, counts.test, counts.skipped, settings.size, settings.size, elapsed.as_secs_f64()
+                );
+            }
+        }
+    }
+    Ok(exit::OK)
+}
+
+fn progress_bar(dataset: &str) -> ProgressBar {
+    if !crate::fetch::show_progress() {
+        return ProgressBar::with_draw_target(None, ProgressDrawTarget::hidden());
+    }
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template("{prefix:.bold} [{elapsed_precise}] {wide_bar} {pos}/{len} images")
+            .expect("valid template"),
+    );
+    bar.set_prefix(dataset.to_owned());
+    bar
+}
+
+pub fn export(config: &Config, args: ExportArgs) -> anyhow::Result<u8> {
+    // Published versions never change, so reading one needs no store lock.
+    let built = Built::latest(&config.store.path, &args.dataset)?;
+    let count = export::export(&built, args.format, &args.out)?;
+    println!(
+        "{}: exported {count} pairs of version {} to {}",
+        args.dataset,
+        built.manifest.version,
+        args.out.display()
+    );
+    Ok(exit::OK)
+}

@@ -1,0 +1,222 @@
+//! Built datasets on disk: what `build` writes and `export` and `train` read.
+//!
+//! ```text
+//! store/datasets/NAME/
+//!   latest                      the current VERSION, replaced atomically
+//!   VERSION/                    immutable once published
+//!     manifest.json             settings, counts, shards, every member and its split
+//!     train-00000.safetensors   u8 A [N,1,S,S], B [N,3,S,S]; member ids in the metadata
+//!     test-00000.safetensors
+//!   .partial-VERSION-PID/       a build in progress; removed by the next build
+//! ```
+//!
+//! VERSION is a content hash of the member list and the build settings, so the same
+//! inputs always give the same version, and the same bytes. Reading needs no store lock:
+//! a published version never changes.
+
+mod shard;
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::build::preprocess::ResizeMode;
+pub use shard::{Shard, ShardError, write_shard};
+
+/// The settings a version was built with (`[build]` in pipeline.toml, `--size`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BuildSettings {
+    /// Stored side in pixels; the trainer crops from it (reference: stored 286, trained 256).
+    pub size: u32,
+    pub resize: ResizeMode,
+    /// Share of images in the test split, decided by each image's content hash.
+    pub test_fraction: f64,
+    /// Images per shard file.
+    pub shard_size: usize,
+}
+
+impl Default for BuildSettings {
+    fn default() -> Self {
+        BuildSettings { size: 286, resize: ResizeMode::Squash, test_fraction: 0.1, shard_size: 64 }
+    }
+}
+
+/// Which split an image belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Split {
+    Train,
+    Test,
+}
+
+impl Split {
+    /// The split of the image with blake3 hex `id`: its first 64 bits as a fraction of 2^64,
+    /// below `test_fraction` -> test. It depends on nothing but the image's own bytes, so
+    /// adding or removing other images never moves it.
+    pub fn of(id: &str, test_fraction: f64) -> Split {
+        let prefix = u64::from_str_radix(&id[..16], 16).unwrap_or(u64::MAX);
+        let position = prefix as f64 / 2f64.powi(64);
+        if position < test_fraction { Split::Test } else { Split::Train }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Split::Train => "train",
+            Split::Test => "test",
+        }
+    }
+}
+
+/// `manifest.json` of one version.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub format: u32,
+    pub dataset: String,
+    pub version: String,
+    pub settings: BuildSettings,
+    /// How A was computed from B.
+    pub luma: String,
+    pub counts: Counts,
+    pub shards: Vec<ShardInfo>,
+    pub members: Vec<ManifestMember>,
+    /// Members that could not be preprocessed, with why; they are in no shard.
+    pub skipped: Vec<Skipped>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    pub train: usize,
+    pub test: usize,
+    pub skipped: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardInfo {
+    pub file: String,
+    pub split: Split,
+    pub count: usize,
+    /// blake3 of the file.
+    pub blake3: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManifestMember {
+    /// blake3 of the source image's bytes (its blob name).
+    pub id: String,
+    pub split: Split,
+    /// Index into `shards`, and position inside that shard.
+    pub shard: usize,
+    pub index: usize,
+    pub rank: u64,
+    pub source: String,
+    pub url: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Skipped {
+    pub id: String,
+    pub reason: String,
+}
+
+/// Bumped whenever the bytes a build writes would change for the same inputs.
+pub const FORMAT: u32 = 1;
+
+/// The luma formula, as recorded in every manifest.
+pub const LUMA: &str = "BT.601 as Pillow's convert(\"L\"): (19595 R + 38470 G + 7471 B + 32768) >> 16";
+
+/// The version of a build of these members (blake3 hex ids, any order) with `settings`.
+pub fn version_of(ids: &[&str], settings: &BuildSettings) -> String {
+    let mut ids = ids.to_vec();
+    ids.sort_unstable();
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(format!("pipeline-dataset-{FORMAT}\n").as_bytes());
+    hasher.update(&serde_json::to_vec(settings).expect("settings serialize"));
+    for id in ids {
+        hasher.update(b"\n");
+        hasher.update(id.as_bytes());
+    }
+    hasher.finalize().to_hex()[..16].to_owned()
+}
+
+/// Errors reading a built dataset.
+#[derive(Debug, thiserror::Error)]
+pub enum DatasetError {
+    #[error("dataset {0} has not been built yet: run `pipeline build {0}`")]
+    NotBuilt(String),
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{path}: {message}")]
+    Corrupt { path: PathBuf, message: String },
+    #[error(transparent)]
+    Shard(#[from] ShardError),
+}
+
+/// The folder of a dataset's builds inside a store.
+pub fn dataset_dir(store: &Path, dataset: &str) -> PathBuf {
+    store.join("datasets").join(dataset)
+}
+
+/// The version `latest` points to, if any.
+pub fn latest_version(store: &Path, dataset: &str) -> Result<Option<String>, DatasetError> {
+    let path = dataset_dir(store, dataset).join("latest");
+    match std::fs::read_to_string(&path) {
+        Ok(text) => Ok(Some(text.trim().to_owned())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(DatasetError::Io { path, source }),
+    }
+}
+
+/// A published version: its folder and manifest.
+#[derive(Debug, Clone)]
+pub struct Built {
+    pub dir: PathBuf,
+    pub manifest: Manifest,
+}
+
+impl Built {
+    /// Opens the version `latest` points to.
+    pub fn latest(store: &Path, dataset: &str) -> Result<Built, DatasetError> {
+        let version = latest_version(store, dataset)?.ok_or_else(|| DatasetError::NotBuilt(dataset.to_owned()))?;
+        Built::open(&dataset_dir(store, dataset).join(version))
+    }
+
+    pub fn open(dir: &Path) -> Result<Built, DatasetError> {
+        let path = dir.join("manifest.json");
+        let text = std::fs::read(&path).map_err(|source| DatasetError::Io { path: path.clone(), source })?;
+        let manifest = serde_json::from_slice(&text)
+            .map_err(|e| DatasetError::Corrupt { path: path.clone(), message: e.to_string() })?;
+        Ok(Built { dir: dir.to_owned(), manifest })
+    }
+
+    /// Memory-maps shard `index` of the manifest.
+    pub fn shard(&self, index: usize) -> Result<Shard, DatasetError> {
+        let info = &self.manifest.shards[index];
+        Ok(Shard::open(&self.dir.join(&info.file))?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_depends_only_on_the_id() {
+        let low = "0000000000000000aaaa";
+        let high = "ffffffffffffffffaaaa";
+        assert_eq!(Split::of(low, 0.1), Split::Test);
+        assert_eq!(Split::of(high, 0.1), Split::Train);
+        assert_eq!(Split::of("1999999999999999", 0.1), Split::Test, "just under 0.1");
+        assert_eq!(Split::of("1a00000000000000", 0.1), Split::Train, "just over 0.1");
+        assert_eq!(Split::of(low, 0.0), Split::Train, "no test split");
+    }
+
+    #[test]
+    fn version_ignores_member_order_but_not_settings() {
+        let settings = BuildSettings { size: 286, resize: ResizeMode::Squash, test_fraction: 0.1, shard_size: 64 };
+        let a = version_of(&["b", "a"], &settings);
+        assert_eq!(a, version_of(&["a", "b"], &settings));
+        assert_ne!(a, version_of(&["a"], &settings));
+        assert_ne!(a, version_of(&["a", "b"], &BuildSettings { size: 256, ..settings }));
+    }
+}

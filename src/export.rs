@@ -1,0 +1,159 @@
+//! `pipeline export`: a built version in the layouts other tools read.
+//!
+//! - `pix2pix`: `OUT/{train,test}/<id>.png`, A (gray, as RGB) and B side by side, the
+//!   aligned layout the reference pix2pix code reads (`--dataset_mode aligned`).
+//! - `webdataset`: one tar per shard, `OUT/<split>-NNNNN.tar`, entries `<id>.gray.png`,
+//!   `<id>.color.png`, `<id>.json`, in shard order, with fixed mtime/owner/mode so the same
+//!   version always gives the same bytes.
+//! - `folders`: `OUT/<split>/A/<id>.png` and `OUT/<split>/B/<id>.png` (pix2pix's
+//!   `combine_A_and_B.py` input layout).
+//!
+//! PNG everywhere: lossless, so an export reads back exactly as the shards hold it.
+
+use std::fs;
+use std::io::Cursor;
+use std::path::{Path, PathBuf};
+
+use image::{GrayImage, ImageFormat, RgbImage};
+use rayon::prelude::*;
+
+use crate::dataset::{Built, DatasetError, ManifestMember, ShardError};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportFormat {
+    Pix2pix,
+    Webdataset,
+    Folders,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    #[error(transparent)]
+    Dataset(#[from] DatasetError),
+    #[error(transparent)]
+    Shard(#[from] ShardError),
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ExportError + '_ {
+    move |source| ExportError::Io { path: path.to_owned(), source }
+}
+
+/// One exported pair, encoded.
+struct Encoded<'a> {
+    member: &'a ManifestMember,
+    gray: Vec<u8>,
+    color: Vec<u8>,
+    side_by_side: Option<Vec<u8>>,
+}
+
+/// Writes every pair of `built` under `out`; returns how many.
+pub fn export(built: &Built, format: ExportFormat, out: &Path) -> Result<usize, ExportError> {
+    let mut written = 0;
+    for (index, info) in built.manifest.shards.iter().enumerate() {
+        let shard = built.shard(index)?;
+        let members: Vec<&ManifestMember> =
+            built.manifest.members.iter().filter(|m| m.shard == index).collect();
+        let size = shard.size() as u32;
+        let encoded: Vec<Encoded> = members
+            .par_iter()
+            .map(|member| {
+                let pair = shard.pair(member.index);
+                let gray = GrayImage::from_raw(size, size, pair.a.to_vec()).expect("plane size");
+                let color = planar_to_rgb(pair.b, size);
+                let side_by_side = (format == ExportFormat::Pix2pix).then(|| png(&beside(&gray, &color)));
+                Encoded { member, gray: png(&gray), color: png(&color), side_by_side }
+            })
+            .collect();
+        let split = info.split.as_str();
+        match format {
+            ExportFormat::Pix2pix => {
+                let dir = out.join(split);
+                fs::create_dir_all(&dir).map_err(io(&dir))?;
+                for e in &encoded {
+                    let path = dir.join(format!("{}.png", e.member.id));
+                    fs::write(&path, e.side_by_side.as_deref().unwrap_or_default()).map_err(io(&path))?;
+                }
+            }
+            ExportFormat::Folders => {
+                for (half, pick) in [("A", 0), ("B", 1)] {
+                    let dir = out.join(split).join(half);
+                    fs::create_dir_all(&dir).map_err(io(&dir))?;
+                    for e in &encoded {
+                        let path = dir.join(format!("{}.png", e.member.id));
+                        fs::write(&path, if pick == 0 { &e.gray } else { &e.color }).map_err(io(&path))?;
+                    }
+                }
+            }
+            ExportFormat::Webdataset => {
+                fs::create_dir_all(out).map_err(io(out))?;
+                let path = out.join(info.file.replace(".safetensors", ".tar"));
+                write_tar(&path, &encoded)?;
+            }
+        }
+        written += encoded.len();
+    }
+    Ok(written)
+}
+
+fn write_tar(path: &Path, encoded: &[Encoded]) -> Result<(), ExportError> {
+    let file = fs::File::create(path).map_err(io(path))?;
+    let mut tar = tar::Builder::new(std::io::BufWriter::new(file));
+    for e in encoded {
+        let m = e.member;
+        let json = serde_json::json!({
+            "id": m.id, "split": m.split, "rank": m.rank, "source": m.source, "url": m.url,
+        });
+        let entries = [
+            (format!("{}.gray.png", m.id), e.gray.clone()),
+            (format!("{}.color.png", m.id), e.color.clone()),
+            (format!("{}.json", m.id), serde_json::to_vec(&json).expect("json")),
+        ];
+        for (name, bytes) in entries {
+            let mut header = tar::Header::new_ustar();
+            header.set_size(bytes.len() as u64);
+            header.set_mode(0o644);
+            header.set_mtime(0);
+            header.set_uid(0);
+            header.set_gid(0);
+            header.set_entry_type(tar::EntryType::Regular);
+            tar.append_data(&mut header, &name, bytes.as_slice()).map_err(io(path))?;
+        }
+    }
+    tar.into_inner().and_then(|mut w| std::io::Write::flush(&mut w)).map_err(io(path))
+}
+
+/// Planar RGB (3 planes of size x size) -> interleaved.
+fn planar_to_rgb(planes: &[u8], size: u32) -> RgbImage {
+    let plane = (size * size) as usize;
+    let (r, rest) = planes.split_at(plane);
+    let (g, b) = rest.split_at(plane);
+    let mut rgb = Vec::with_capacity(plane * 3);
+    for i in 0..plane {
+        rgb.extend_from_slice(&[r[i], g[i], b[i]]);
+    }
+    RgbImage::from_raw(size, size, rgb).expect("plane size")
+}
+
+/// A (gray, as RGB) on the left, B on the right.
+fn beside(gray: &GrayImage, color: &RgbImage) -> RgbImage {
+    let (w, h) = color.dimensions();
+    RgbImage::from_fn(2 * w, h, |x, y| {
+        if x < w {
+            let v = gray.get_pixel(x, y).0[0];
+            image::Rgb([v, v, v])
+        } else {
+            *color.get_pixel(x - w, y)
+        }
+    })
+}
+
+fn png<P>(image: &image::ImageBuffer<P, Vec<u8>>) -> Vec<u8>
+where
+    P: image::PixelWithColorType<Subpixel = u8>,
+{
+    let mut out = Cursor::new(Vec::new());
+    image.write_to(&mut out, ImageFormat::Png).expect("PNG encoding to memory cannot fail");
+    out.into_inner()
+}

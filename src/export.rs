@@ -62,7 +62,8 @@ pub fn export(built: &Built, format: ExportFormat, out: &Path) -> Result<usize, 
                 let pair = shard.pair(member.index);
                 let gray = GrayImage::from_raw(size, size, pair.a.to_vec()).expect("plane size");
                 let color = planar_to_rgb(pair.b, size);
-                let side_by_side = (format == ExportFormat::Pix2pix).then(|| png(&beside(&gray, &color)));
+                let side_by_side =
+                    (format == ExportFormat::Pix2pix).then(|| png(&beside(&gray, &color)));
                 Encoded { member, gray: png(&gray), color: png(&color), side_by_side }
             })
             .collect();
@@ -73,7 +74,8 @@ pub fn export(built: &Built, format: ExportFormat, out: &Path) -> Result<usize, 
                 fs::create_dir_all(&dir).map_err(io(&dir))?;
                 for e in &encoded {
                     let path = dir.join(format!("{}.png", e.member.id));
-                    fs::write(&path, e.side_by_side.as_deref().unwrap_or_default()).map_err(io(&path))?;
+                    fs::write(&path, e.side_by_side.as_deref().unwrap_or_default())
+                        .map_err(io(&path))?;
                 }
             }
             ExportFormat::Folders => {
@@ -82,7 +84,8 @@ pub fn export(built: &Built, format: ExportFormat, out: &Path) -> Result<usize, 
                     fs::create_dir_all(&dir).map_err(io(&dir))?;
                     for e in &encoded {
                         let path = dir.join(format!("{}.png", e.member.id));
-                        fs::write(&path, if pick == 0 { &e.gray } else { &e.color }).map_err(io(&path))?;
+                        fs::write(&path, if pick == 0 { &e.gray } else { &e.color })
+                            .map_err(io(&path))?;
                     }
                 }
             }

@@ -5,8 +5,8 @@
 //! `build` (A/B shards), `dataset` (built versions on disk), `export`, `config` / `query`
 //! (files the user writes), `commands` (CLI glue).
 
-pub mod cli;
 pub mod build;
+pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod dataset;

@@ -1,5 +1,6 @@
 //! The one integration-test binary (ripgrep style): modules by feature, helpers in support/.
 
+mod build;
 mod cli;
 mod fetch;
 mod import;

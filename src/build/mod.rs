@@ -33,8 +33,14 @@ use preprocess::Preprocessor;
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
     /// `latest` already is this version.
-    UpToDate { version: String },
-    Built { version: String, counts: Counts, elapsed: Duration },
+    UpToDate {
+        version: String,
+    },
+    Built {
+        version: String,
+        counts: Counts,
+        elapsed: Duration,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -64,6 +70,9 @@ struct Planned<'a> {
     member: &'a Member,
     blob: PathBuf,
 }
+
+/// What the shards hold: shard list, members in shard order, images that failed.
+type Written = (Vec<ShardInfo>, Vec<ManifestMember>, Vec<Skipped>);
 
 /// A shard's pixels on their way to the writer.
 struct ShardJob {
@@ -160,7 +169,7 @@ fn write_shards(
     plan: &[Planned],
     settings: &BuildSettings,
     progress: &ProgressBar,
-) -> Result<(Vec<ShardInfo>, Vec<ManifestMember>, Vec<Skipped>), BuildError> {
+) -> Result<Written, BuildError> {
     let (tx, rx) = sync_channel::<ShardJob>(0);
     let size = settings.size;
     std::thread::scope(|scope| {
@@ -197,7 +206,7 @@ fn produce(
     settings: &BuildSettings,
     progress: &ProgressBar,
     tx: &std::sync::mpsc::SyncSender<ShardJob>,
-) -> Result<(Vec<ShardInfo>, Vec<ManifestMember>, Vec<Skipped>), BuildError> {
+) -> Result<Written, BuildError> {
     let plane = (settings.size * settings.size) as usize;
     let (mut shards, mut members, mut skipped) = (Vec::new(), Vec::new(), Vec::new());
     for split in [Split::Train, Split::Test] {
@@ -249,7 +258,12 @@ fn produce(
                     url: item.member.url.clone(),
                 });
             }
-            shards.push(ShardInfo { file: file.clone(), split, count: kept.len(), blake3: String::new() });
+            shards.push(ShardInfo {
+                file: file.clone(),
+                split,
+                count: kept.len(),
+                blake3: String::new(),
+            });
             let ids = kept.iter().map(|p| p.id.to_owned()).collect();
             let job = ShardJob { path: dir.join(file), a, b, ids };
             if tx.send(job).is_err() {

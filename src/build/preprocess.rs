@@ -81,10 +81,10 @@ impl Preprocessor {
 /// Decodes to interleaved RGB, at a reduced DCT scale for JPEGs when both sides stay at
 /// least `size`.
 fn decode(bytes: &[u8], size: u32) -> Result<(u32, u32, Vec<u8>), PreprocessError> {
-    if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
-        if let Ok(decoded) = decode_jpeg_scaled(bytes, size) {
-            return Ok(decoded);
-        }
+    if bytes.starts_with(&[0xFF, 0xD8, 0xFF])
+        && let Ok(decoded) = decode_jpeg_scaled(bytes, size)
+    {
+        return Ok(decoded);
     }
     let image = image::load_from_memory(bytes).map_err(|e| PreprocessError(e.to_string()))?;
     let rgb = image.to_rgb8();

@@ -42,7 +42,12 @@ pub fn build(config: Config, args: BuildArgs) -> anyhow::Result<u8> {
                 let rate = total as f64 / elapsed.as_secs_f64().max(1e-9);
                 println!(
                     "{dataset}: built {version}: {} train, {} test, {} skipped, {}x{} px, {:.1} s ({rate:.0} images/s)",
-                    counts.train, counts.test, counts.skipped, settings.size, settings.size, elapsed.as_secs_f64()
+                    counts.train,
+                    counts.test,
+                    counts.skipped,
+                    settings.size,
+                    settings.size,
+                    elapsed.as_secs_f64()
                 );
             }
         }
@@ -56,8 +61,10 @@ fn progress_bar(dataset: &str) -> ProgressBar {
     }
     let bar = ProgressBar::new(0);
     bar.set_style(
-        ProgressStyle::with_template("{prefix:.bold} [{elapsed_precise}] {wide_bar} {pos}/{len} images")
-            .expect("valid template"),
+        ProgressStyle::with_template(
+            "{prefix:.bold} [{elapsed_precise}] {wide_bar} {pos}/{len} images",
+        )
+        .expect("valid template"),
     );
     bar.set_prefix(dataset.to_owned());
     bar

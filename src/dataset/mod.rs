@@ -56,8 +56,8 @@ impl Split {
     /// adding or removing other images never moves it.
     pub fn of(id: &str, test_fraction: f64) -> Split {
         let prefix = u64::from_str_radix(&id[..16], 16).unwrap_or(u64::MAX);
-        let position = prefix as f64 / 2f64.powi(64);
-        if position < test_fraction { Split::Test } else { Split::Train }
+        let threshold = (test_fraction * 2f64.powi(64)) as u64;
+        if prefix < threshold { Split::Test } else { Split::Train }
     }
 
     pub fn as_str(self) -> &'static str {
@@ -123,7 +123,8 @@ pub struct Skipped {
 pub const FORMAT: u32 = 1;
 
 /// The luma formula, as recorded in every manifest.
-pub const LUMA: &str = "BT.601 as Pillow's convert(\"L\"): (19595 R + 38470 G + 7471 B + 32768) >> 16";
+pub const LUMA: &str =
+    "BT.601 as Pillow's convert(\"L\"): (19595 R + 38470 G + 7471 B + 32768) >> 16";
 
 /// The version of a build of these members (blake3 hex ids, any order) with `settings`.
 pub fn version_of(ids: &[&str], settings: &BuildSettings) -> String {
@@ -177,13 +178,15 @@ pub struct Built {
 impl Built {
     /// Opens the version `latest` points to.
     pub fn latest(store: &Path, dataset: &str) -> Result<Built, DatasetError> {
-        let version = latest_version(store, dataset)?.ok_or_else(|| DatasetError::NotBuilt(dataset.to_owned()))?;
+        let version = latest_version(store, dataset)?
+            .ok_or_else(|| DatasetError::NotBuilt(dataset.to_owned()))?;
         Built::open(&dataset_dir(store, dataset).join(version))
     }
 
     pub fn open(dir: &Path) -> Result<Built, DatasetError> {
         let path = dir.join("manifest.json");
-        let text = std::fs::read(&path).map_err(|source| DatasetError::Io { path: path.clone(), source })?;
+        let text = std::fs::read(&path)
+            .map_err(|source| DatasetError::Io { path: path.clone(), source })?;
         let manifest = serde_json::from_slice(&text)
             .map_err(|e| DatasetError::Corrupt { path: path.clone(), message: e.to_string() })?;
         Ok(Built { dir: dir.to_owned(), manifest })
@@ -206,14 +209,19 @@ mod tests {
         let high = "ffffffffffffffffaaaa";
         assert_eq!(Split::of(low, 0.1), Split::Test);
         assert_eq!(Split::of(high, 0.1), Split::Train);
-        assert_eq!(Split::of("1999999999999999", 0.1), Split::Test, "just under 0.1");
-        assert_eq!(Split::of("1a00000000000000", 0.1), Split::Train, "just over 0.1");
+        assert_eq!(Split::of("1900000000000000", 0.1), Split::Test, "0.098 < 0.1");
+        assert_eq!(Split::of("1a00000000000000", 0.1), Split::Train, "0.102 > 0.1");
         assert_eq!(Split::of(low, 0.0), Split::Train, "no test split");
     }
 
     #[test]
     fn version_ignores_member_order_but_not_settings() {
-        let settings = BuildSettings { size: 286, resize: ResizeMode::Squash, test_fraction: 0.1, shard_size: 64 };
+        let settings = BuildSettings {
+            size: 286,
+            resize: ResizeMode::Squash,
+            test_fraction: 0.1,
+            shard_size: 64,
+        };
         let a = version_of(&["b", "a"], &settings);
         assert_eq!(a, version_of(&["a", "b"], &settings));
         assert_ne!(a, version_of(&["a"], &settings));

@@ -18,14 +18,23 @@ pub enum ShardError {
 }
 
 /// Writes one shard of `ids.len()` pairs of side `size` (A planes in `a`, B planes in `b`).
-pub fn write_shard(path: &Path, size: u32, a: &[u8], b: &[u8], ids: &[String]) -> Result<(), ShardError> {
+pub fn write_shard(
+    path: &Path,
+    size: u32,
+    a: &[u8],
+    b: &[u8],
+    ids: &[String],
+) -> Result<(), ShardError> {
     let invalid = |message: String| ShardError::Invalid { path: path.to_owned(), message };
     let (n, s) = (ids.len(), size as usize);
-    let tensor_a = TensorView::new(Dtype::U8, vec![n, 1, s, s], a).map_err(|e| invalid(e.to_string()))?;
-    let tensor_b = TensorView::new(Dtype::U8, vec![n, 3, s, s], b).map_err(|e| invalid(e.to_string()))?;
+    let tensor_a =
+        TensorView::new(Dtype::U8, vec![n, 1, s, s], a).map_err(|e| invalid(e.to_string()))?;
+    let tensor_b =
+        TensorView::new(Dtype::U8, vec![n, 3, s, s], b).map_err(|e| invalid(e.to_string()))?;
     // One metadata key only: safetensors keeps metadata in a HashMap, and one key is the
     // only way its JSON comes out in the same order every time.
-    let metadata = HashMap::from([("ids".to_owned(), serde_json::to_string(ids).expect("ids serialize"))]);
+    let metadata =
+        HashMap::from([("ids".to_owned(), serde_json::to_string(ids).expect("ids serialize"))]);
     safetensors::serialize_to_file([("A", tensor_a), ("B", tensor_b)], Some(metadata), path)
         .map_err(|e| invalid(e.to_string()))
 }
@@ -73,7 +82,10 @@ impl Shard {
                 || shape[..2] != [n, channels]
                 || shape[2] != shape[3]
             {
-                let message = format!("{name} is {:?} {shape:?}, expected U8 [{n}, {channels}, S, S]", info.dtype);
+                let message = format!(
+                    "{name} is {:?} {shape:?}, expected U8 [{n}, {channels}, S, S]",
+                    info.dtype
+                );
                 return Err(invalid(message));
             }
             let start = 8 + header_len;

@@ -1,0 +1,307 @@
+//! `pipeline build` and `pipeline export` on real photos: shard layout, A/B alignment,
+//! stable splits, byte-identical rebuilds, errors, interruption, and exports read back.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::time::Duration;
+
+use pipeline::dataset::{Built, Shard, Split};
+
+use crate::support::{Workspace, photos};
+
+/// A folder `name` in the workspace holding copies of `files`.
+fn folder(ws: &Workspace, name: &str, files: &[std::path::PathBuf]) {
+    let dir = ws.path(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    for file in files {
+        std::fs::copy(file, dir.join(file.file_name().unwrap())).unwrap();
+    }
+}
+
+fn bears(range: std::ops::Range<usize>) -> Vec<std::path::PathBuf> {
+    let all: Vec<_> = photos("brown_bear")
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "jpg"))
+        .collect();
+    // File names repeat across source repos: keep one per name so copies do not collide.
+    let mut by_name = BTreeMap::new();
+    for path in all {
+        by_name.entry(path.file_name().unwrap().to_owned()).or_insert(path);
+    }
+    by_name.into_values().collect::<Vec<_>>()[range].to_vec()
+}
+
+/// Every file of a built version, by name, with its bytes.
+fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .map(|p| {
+            (p.file_name().unwrap().to_string_lossy().into_owned(), std::fs::read(&p).unwrap())
+        })
+        .collect()
+}
+
+fn splits(built: &Built) -> HashMap<String, Split> {
+    built.manifest.members.iter().map(|m| (m.id.clone(), m.split)).collect()
+}
+
+#[test]
+fn build_writes_aligned_shards_and_is_reproducible() {
+    let ws = Workspace::new("[build]\nsize = 64\nshard_size = 8\ntest_fraction = 0.25\n");
+    folder(&ws, "bears", &bears(0..30));
+    ws.run(&["import", "bears", "--dataset", "bears"]).expect_code(0);
+    let run = ws.run(&["build"]).expect_code(0);
+    assert!(run.stdout.contains("bears: built "), "{}", run.stdout);
+
+    let built = Built::latest(&ws.store(), "bears").unwrap();
+    let m = &built.manifest;
+    assert_eq!(m.counts.train + m.counts.test, 30);
+    assert_eq!(m.counts.skipped, 0);
+    assert!(m.counts.test > 0 && m.counts.train > m.counts.test, "{:?}", m.counts);
+    assert_eq!(m.shards.iter().map(|s| s.count).sum::<usize>(), 30);
+    assert!(m.shards.iter().all(|s| s.count <= 8));
+
+    for (index, info) in m.shards.iter().enumerate() {
+        // The header, read with the safetensors crate directly: u8 A [N,1,64,64], B [N,3,64,64].
+        let bytes = std::fs::read(built.dir.join(&info.file)).unwrap();
+        assert_eq!(blake3::hash(&bytes).to_hex().as_str(), info.blake3);
+        let tensors = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+        let (a, b) = (tensors.tensor("A").unwrap(), tensors.tensor("B").unwrap());
+        assert_eq!((a.dtype(), a.shape()), (safetensors::Dtype::U8, &[info.count, 1, 64, 64][..]));
+        assert_eq!((b.dtype(), b.shape()), (safetensors::Dtype::U8, &[info.count, 3, 64, 64][..]));
+
+        let shard = Shard::open(&built.dir.join(&info.file)).unwrap();
+        let ids: Vec<&String> =
+            m.members.iter().filter(|x| x.shard == index).map(|x| &x.id).collect();
+        assert_eq!(shard.ids().iter().collect::<Vec<_>>(), ids);
+        for i in 0..shard.len() {
+            let pair = shard.pair(i);
+            let plane = 64 * 64;
+            let mut spread = 0;
+            for p in 0..plane {
+                let (r, g, bl) =
+                    (pair.b[p] as f64, pair.b[plane + p] as f64, pair.b[2 * plane + p] as f64);
+                let luma = 0.299 * r + 0.587 * g + 0.114 * bl;
+                assert!((pair.a[p] as f64 - luma).abs() <= 1.0, "A is the BT.601 luma of B");
+                spread = spread.max((pair.b[p] as i32 - pair.b[plane + p] as i32).abs());
+            }
+            assert!(spread > 10, "B keeps its colour");
+        }
+    }
+    // Members are the images' content hashes, each in the split its hash decides.
+    for member in &m.members {
+        assert_eq!(member.split, Split::of(&member.id, 0.25));
+    }
+
+    let again = ws.run(&["build", "bears"]).expect_code(0);
+    assert!(
+        again.stdout.contains(&format!("bears: up to date ({})", m.version)),
+        "{}",
+        again.stdout
+    );
+
+    let before = files(&built.dir);
+    ws.run(&["build", "bears", "--force"]).expect_code(0);
+    assert_eq!(files(&built.dir), before, "a rebuild is byte-identical");
+
+    // Another store, same photos, same command: same version, same bytes.
+    let other = Workspace::new("[build]\nsize = 64\nshard_size = 8\ntest_fraction = 0.25\n");
+    std::fs::rename(ws.path("bears"), other.path("bears")).unwrap();
+    other.run(&["import", "bears", "--dataset", "bears"]).expect_code(0);
+    other.run(&["build"]).expect_code(0);
+    let twin = Built::latest(&other.store(), "bears").unwrap();
+    assert_eq!(twin.manifest.version, m.version);
+    let strip_urls = |mut files: BTreeMap<String, Vec<u8>>| {
+        files.remove("manifest.json");
+        files
+    };
+    assert_eq!(strip_urls(files(&twin.dir)), strip_urls(before), "shards are byte-identical");
+}
+
+#[test]
+fn splits_do_not_move_when_images_are_added_or_removed() {
+    let ws = Workspace::new("[build]\nsize = 32\ntest_fraction = 0.3\n");
+    folder(&ws, "first", &bears(0..24));
+    ws.run(&["import", "first", "--dataset", "d"]).expect_code(0);
+    ws.run(&["build", "d"]).expect_code(0);
+    let v1 = Built::latest(&ws.store(), "d").unwrap();
+
+    // Added: 12 more images.
+    folder(&ws, "more", &bears(24..36));
+    ws.run(&["import", "more", "--dataset", "d"]).expect_code(0);
+    ws.run(&["build", "d"]).expect_code(0);
+    let v2 = Built::latest(&ws.store(), "d").unwrap();
+    assert_ne!(v1.manifest.version, v2.manifest.version);
+    assert_eq!(v2.manifest.members.len(), 36);
+    let (s1, s2) = (splits(&v1), splits(&v2));
+    for (id, split) in &s1 {
+        assert_eq!(s2[id], *split, "{id} moved when images were added");
+    }
+    assert!(Built::open(&v1.dir).is_ok(), "the previous version stays usable");
+
+    // Removed: a dataset holding only the last 20 of those images.
+    folder(&ws, "fewer", &bears(16..36));
+    ws.run(&["import", "fewer", "--dataset", "e"]).expect_code(0);
+    ws.run(&["build", "e"]).expect_code(0);
+    let s3 = splits(&Built::latest(&ws.store(), "e").unwrap());
+    assert_eq!(s3.len(), 20);
+    for (id, split) in &s3 {
+        assert_eq!(s2[id], *split, "{id} moved when images were removed");
+    }
+}
+
+#[test]
+fn build_errors_are_clear() {
+    let ws = Workspace::new("");
+    ws.run(&["build"]).expect_code(1);
+    std::fs::create_dir_all(ws.path("junk")).unwrap();
+    std::fs::write(ws.path("junk/a.jpg"), "<html>not an image</html>").unwrap();
+    ws.run(&["import", "junk", "--dataset", "empty"]).expect_code(0);
+    let run = ws.run(&["build", "empty"]).expect_code(1);
+    assert!(run.stderr.contains("dataset empty has no accepted images yet"), "{}", run.stderr);
+    let run = ws.run(&["build", "nope"]).expect_code(1);
+    assert!(
+        run.stderr.contains("no dataset named \"nope\" in the store (known: empty)"),
+        "{}",
+        run.stderr
+    );
+    let run = ws.run(&["export", "empty", "--format", "pix2pix", "--out", "x"]).expect_code(1);
+    assert!(run.stderr.contains("dataset empty has not been built yet"), "{}", run.stderr);
+
+    let held = pipeline::store::Store::open(&ws.store()).unwrap();
+    ws.run(&["build", "empty"]).expect_code(75);
+    drop(held);
+}
+
+#[test]
+fn an_interrupted_build_leaves_the_previous_version_usable() {
+    let ws = Workspace::new("[build]\nshard_size = 4\n");
+    folder(&ws, "few", &bears(0..4));
+    ws.run(&["import", "few", "--dataset", "d"]).expect_code(0);
+    ws.run(&["build"]).expect_code(0);
+    let v1 = Built::latest(&ws.store(), "d").unwrap();
+    let v1_files = files(&v1.dir);
+
+    folder(&ws, "many", &bears(4..120));
+    ws.run(&["import", "many", "--dataset", "d"]).expect_code(0);
+    let mut child =
+        ws.command(&["build", "d"]).stdout(std::process::Stdio::null()).spawn().unwrap();
+    let datasets = ws.store().join("datasets/d");
+    let partial_has_shard = || {
+        std::fs::read_dir(&datasets).unwrap().flatten().any(|e| {
+            e.file_name().to_string_lossy().starts_with(".partial-")
+                && std::fs::read_dir(e.path()).is_ok_and(|mut d| d.next().is_some())
+        })
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !partial_has_shard() {
+        assert!(std::time::Instant::now() < deadline, "the build never started writing");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the build finished before it could be killed"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let latest = Built::latest(&ws.store(), "d").unwrap();
+    assert_eq!(latest.manifest.version, v1.manifest.version, "latest still points to v1");
+    assert_eq!(files(&latest.dir), v1_files, "v1 is untouched");
+    for index in 0..latest.manifest.shards.len() {
+        latest.shard(index).unwrap();
+    }
+
+    ws.run(&["build", "d"]).expect_code(0);
+    let v2 = Built::latest(&ws.store(), "d").unwrap();
+    assert_eq!(v2.manifest.members.len(), 120);
+    let leftovers = std::fs::read_dir(&datasets)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with('.'))
+        .count();
+    assert_eq!(leftovers, 0, "the next build removes the partial folder");
+}
+
+#[test]
+fn exports_read_back_exactly() {
+    let ws = Workspace::new("[build]\nsize = 48\ntest_fraction = 0.3\n");
+    folder(&ws, "bears", &bears(0..10));
+    ws.run(&["import", "bears", "--dataset", "b"]).expect_code(0);
+    ws.run(&["build"]).expect_code(0);
+    let built = Built::latest(&ws.store(), "b").unwrap();
+    let pair_of = |id: &str| {
+        let member = built.manifest.members.iter().find(|m| m.id == id).unwrap();
+        let shard = built.shard(member.shard).unwrap();
+        let pair = shard.pair(member.index);
+        (pair.a.to_vec(), pair.b.to_vec())
+    };
+    let planar = |img: &image::RgbImage, x0: u32| {
+        let mut out = vec![0u8; 3 * 48 * 48];
+        for y in 0..48 {
+            for x in 0..48 {
+                let p = img.get_pixel(x0 + x, y).0;
+                for c in 0..3 {
+                    out[c * 48 * 48 + (y * 48 + x) as usize] = p[c];
+                }
+            }
+        }
+        out
+    };
+
+    ws.run(&["export", "b", "--format", "pix2pix", "--out", "p2p"]).expect_code(0);
+    let mut count = 0;
+    for split in ["train", "test"] {
+        for entry in std::fs::read_dir(ws.path("p2p").join(split)).unwrap() {
+            let path = entry.unwrap().path();
+            let id = path.file_stem().unwrap().to_string_lossy().into_owned();
+            let img = image::open(&path).unwrap().to_rgb8();
+            assert_eq!(img.dimensions(), (96, 48), "A|B side by side");
+            let (a, b) = pair_of(&id);
+            let left = planar(&img, 0);
+            assert_eq!(&left[..48 * 48], &a[..], "left half is A");
+            assert_eq!(&left[48 * 48..2 * 48 * 48], &a[..], "A is gray in all channels");
+            assert_eq!(planar(&img, 48), b, "right half is B");
+            count += 1;
+        }
+    }
+    assert_eq!(count, 10);
+
+    ws.run(&["export", "b", "--format", "webdataset", "--out", "wds"]).expect_code(0);
+    let mut keys = Vec::new();
+    for info in &built.manifest.shards {
+        let tar_path = ws.path("wds").join(info.file.replace(".safetensors", ".tar"));
+        let mut archive = tar::Archive::new(std::fs::File::open(&tar_path).unwrap());
+        for entry in archive.entries().unwrap() {
+            let mut entry = entry.unwrap();
+            let name = entry.path().unwrap().to_string_lossy().into_owned();
+            let mut bytes = Vec::new();
+            std::io::Read::read_to_end(&mut entry, &mut bytes).unwrap();
+            let (id, kind) = name.split_once('.').unwrap();
+            match kind {
+                "gray.png" => assert_eq!(
+                    image::load_from_memory(&bytes).unwrap().to_luma8().into_raw(),
+                    pair_of(id).0
+                ),
+                "color.png" => assert_eq!(
+                    planar(&image::load_from_memory(&bytes).unwrap().to_rgb8(), 0),
+                    pair_of(id).1
+                ),
+                "json" => {
+                    let meta: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+                    assert_eq!(meta["id"], id);
+                    assert_eq!(meta["split"], info.split.as_str());
+                    keys.push(id.to_owned());
+                }
+                other => panic!("unexpected entry {other}"),
+            }
+        }
+    }
+    assert_eq!(keys.len(), 10);
+
+    ws.run(&["export", "b", "--format", "folders", "--out", "fold"]).expect_code(0);
+    let n = |p: &str| std::fs::read_dir(ws.path(p)).map_or(0, |d| d.count());
+    assert_eq!(n("fold/train/A") + n("fold/test/A"), 10);
+    assert_eq!(n("fold/train/B") + n("fold/test/B"), 10);
+}

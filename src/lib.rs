@@ -14,6 +14,7 @@ pub mod engines;
 pub mod exit;
 pub mod export;
 pub mod fetch;
+pub mod jpeg;
 pub mod net;
 pub mod query;
 pub mod store;

@@ -14,6 +14,7 @@ use image::{DynamicImage, ImageFormat, ImageReader, Limits, RgbImage};
 use image_hasher::{HashAlg, Hasher, HasherConfig};
 
 use crate::config::ImagesConfig;
+use crate::jpeg;
 
 /// A 256-bit gradient hash (image_hasher, 16x16): neighbouring-pixel brightness
 /// differences of a 17x16 grayscale copy. Measured on the bench corpus (2000 distinct
@@ -209,35 +210,23 @@ impl Validator {
     /// Full size and a small RGB copy, through libjpeg-turbo's DCT scaling.
     fn decode_jpeg_small(&self, bytes: &[u8]) -> Result<(u32, u32, RgbImage), Rejection> {
         let undecodable = |e: turbojpeg::Error| Rejection::Undecodable(e.to_string());
-        // Why a fresh decoder per image: libjpeg-turbo 2.1 keeps state after an error or a
-        // warning, and a reused handle was seen to pass a truncated file after a bad one.
-        let mut decoder = turbojpeg::Decompressor::new().map_err(undecodable)?;
-        let header = decoder.read_header(bytes).map_err(undecodable)?;
-        let (width, height) = (header.width as u32, header.height as u32);
+        let (width, height) = jpeg::dimensions(bytes).map_err(undecodable)?;
+        let (width, height) = (width as u32, height as u32);
         check_size(&self.limits, width, height)?;
-        // Asking for a smaller size makes libjpeg-turbo pick the matching DCT scale (1/8
-        // here) and skip most of the inverse transform; the entropy decode stays complete.
+        // At 1/8 scale most of the inverse transform is skipped; the entropy decode, where
+        // truncation and corruption show, stays complete.
         let (w, h) = (width.div_ceil(8).max(1) as usize, height.div_ceil(8).max(1) as usize);
-        let mut image = turbojpeg::Image {
-            pixels: vec![0u8; 3 * w * h],
-            width: w,
-            pitch: 3 * w,
-            height: h,
-            format: turbojpeg::PixelFormat::RGB,
-        };
-        let result = decoder.decompress(bytes, image.as_deref_mut());
-        if let Err(e) = result {
-            let message = e.to_string();
-            if !tolerable_jpeg_warning(&message) {
-                return Err(if is_truncation(&message) {
-                    Rejection::Truncated(message)
-                } else {
-                    Rejection::Undecodable(message)
-                });
-            }
+        let decoded = jpeg::decode_rgb(bytes, w, h).map_err(undecodable)?;
+        if let Some(message) = decoded.problem.filter(|m| !tolerable_jpeg_warning(m)) {
+            return Err(if is_truncation(&message) {
+                Rejection::Truncated(message)
+            } else {
+                Rejection::Undecodable(message)
+            });
         }
-        let thumb = RgbImage::from_raw(w as u32, h as u32, image.pixels)
-            .expect("buffer sized for the image");
+        let pixels = decoded.pixels;
+        let thumb =
+            RgbImage::from_raw(w as u32, h as u32, pixels).expect("buffer sized for the image");
         Ok((width, height, thumb))
     }
 
@@ -291,6 +280,37 @@ fn is_truncation(message: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn polar_bear() -> Vec<u8> {
+        let dir =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/polar_bear");
+        let mut files: Vec<_> = walk(&dir);
+        files.sort();
+        std::fs::read(files.iter().find(|p| p.extension().is_some_and(|e| e == "jpg")).unwrap())
+            .unwrap()
+    }
+
+    fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .flatten()
+            .flat_map(|e| if e.path().is_dir() { walk(&e.path()) } else { vec![e.path()] })
+            .collect()
+    }
+
+    #[test]
+    fn verdicts_do_not_depend_on_what_came_before() {
+        let good = polar_bear();
+        let truncated = good[..good.len() * 6 / 10].to_vec();
+        let mut garbage = vec![0xFF, 0xD8, 0xFF, 0xE0];
+        garbage.extend((0..5000u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8));
+        let validator = Validator::new(ImagesConfig::default());
+        for _ in 0..10 {
+            assert!(validator.check(&garbage).is_err());
+            assert!(matches!(validator.check(&truncated), Err(Rejection::Truncated(_))));
+            assert!(validator.check(&good).is_ok());
+        }
+    }
 
     #[test]
     fn sniffs_by_bytes() {

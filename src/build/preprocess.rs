@@ -9,6 +9,8 @@ use fast_image_resize::images::Image;
 use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
 use serde::{Deserialize, Serialize};
 
+use crate::jpeg;
+
 /// How a non-square image becomes square.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -82,7 +84,7 @@ impl Preprocessor {
 /// least `size`.
 fn decode(bytes: &[u8], size: u32) -> Result<(u32, u32, Vec<u8>), PreprocessError> {
     if bytes.starts_with(&[0xFF, 0xD8, 0xFF])
-        && let Ok(decoded) = decode_jpeg_scaled(bytes, size)
+        && let Some(decoded) = decode_jpeg_scaled(bytes, size)
     {
         return Ok(decoded);
     }
@@ -91,24 +93,16 @@ fn decode(bytes: &[u8], size: u32) -> Result<(u32, u32, Vec<u8>), PreprocessErro
     Ok((rgb.width(), rgb.height(), rgb.into_raw()))
 }
 
-fn decode_jpeg_scaled(bytes: &[u8], size: u32) -> Result<(u32, u32, Vec<u8>), turbojpeg::Error> {
-    let mut decoder = turbojpeg::Decompressor::new()?;
-    let header = decoder.read_header(bytes)?;
-    let (w, h) = (header.width, header.height);
+/// `None` when libjpeg-turbo cannot decode it cleanly (the image crate then tries).
+fn decode_jpeg_scaled(bytes: &[u8], size: u32) -> Option<(u32, u32, Vec<u8>)> {
+    let (w, h) = jpeg::dimensions(bytes).ok()?;
     let size = size as usize;
-    // Asking for exactly the 1/s size makes libjpeg-turbo decode at that DCT scale. Only
-    // 1/2, 1/4 and 1/8: its M/8 scales (3/8, 5/8, ...) have no SIMD and measured slower.
+    // Only 1/2, 1/4 and 1/8: libjpeg-turbo's M/8 scales (3/8, 5/8, ...) have no SIMD and
+    // measured slower on the bench corpus.
     let scale = [8, 4, 2].into_iter().find(|s| w / s >= size && h / s >= size).unwrap_or(1);
     let (sw, sh) = (w.div_ceil(scale), h.div_ceil(scale));
-    let mut image = turbojpeg::Image {
-        pixels: vec![0u8; 3 * sw * sh],
-        width: sw,
-        pitch: 3 * sw,
-        height: sh,
-        format: turbojpeg::PixelFormat::RGB,
-    };
-    decoder.decompress(bytes, image.as_deref_mut())?;
-    Ok((sw as u32, sh as u32, image.pixels))
+    let decoded = jpeg::decode_rgb(bytes, sw, sh).ok()?;
+    decoded.problem.is_none().then_some((sw as u32, sh as u32, decoded.pixels))
 }
 
 #[cfg(test)]

@@ -1,0 +1,34 @@
+//! JPEG decoding at a reduced DCT scale, through libjpeg-turbo: shared by `validate`
+//! (1/8, to check every scan cheaply) and `build` (the smallest scale that keeps the
+//! stored size).
+
+/// Decoded pixels, and what libjpeg complained about, if anything. After a mere warning
+/// (stray bytes between segments, a stream cut short) `pixels` still holds a whole image.
+pub struct Decoded {
+    pub pixels: Vec<u8>,
+    pub problem: Option<String>,
+}
+
+/// Decodes `bytes` to interleaved RGB at `width` x `height`, which must be the image's size
+/// divided (rounding up) by 1, 2, 4 or 8: asking for exactly that size makes libjpeg-turbo
+/// pick the matching DCT scale.
+pub fn decode_rgb(bytes: &[u8], width: usize, height: usize) -> Result<Decoded, turbojpeg::Error> {
+    // A fresh handle each time: libjpeg-turbo 2.1 keeps state after an error or a warning,
+    // and a reused handle was seen to pass a truncated file after a bad one.
+    let mut decoder = turbojpeg::Decompressor::new()?;
+    let mut image = turbojpeg::Image {
+        pixels: vec![0u8; 3 * width * height],
+        width,
+        pitch: 3 * width,
+        height,
+        format: turbojpeg::PixelFormat::RGB,
+    };
+    let problem = decoder.decompress(bytes, image.as_deref_mut()).err().map(|e| e.to_string());
+    Ok(Decoded { pixels: image.pixels, problem })
+}
+
+/// Width and height from the header.
+pub fn dimensions(bytes: &[u8]) -> Result<(usize, usize), turbojpeg::Error> {
+    let header = turbojpeg::read_header(bytes)?;
+    Ok((header.width, header.height))
+}

@@ -18,4 +18,6 @@ pub mod jpeg;
 pub mod net;
 pub mod query;
 pub mod store;
+#[cfg(feature = "train")]
+pub mod train;
 pub mod validate;

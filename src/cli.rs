@@ -42,6 +42,27 @@ pub enum Command {
     Build(BuildArgs),
     /// Write a built dataset in another layout: pix2pix, webdataset or folders.
     Export(ExportArgs),
+    /// Train the pix2pix colorizer on a built dataset (needs the `train` feature).
+    Train(TrainArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct TrainArgs {
+    /// The dataset to train on (its latest build).
+    pub dataset: Option<String>,
+    /// Total epochs, half at the full learning rate and half decaying to 0 [default:
+    /// train.epochs + train.epochs_decay].
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Name of the run folder under store/runs [default: DATASET-<UTC time>].
+    #[arg(long, conflicts_with = "resume")]
+    pub run: Option<String>,
+    /// Continue the named run from its last checkpoint.
+    #[arg(long, value_name = "RUN")]
+    pub resume: Option<String>,
+    /// auto (CUDA when libtorch's CUDA library loads and a GPU is there), cpu, cuda, cuda:N.
+    #[arg(long, default_value = "auto")]
+    pub device: String,
 }
 
 #[derive(Debug, clap::Args)]

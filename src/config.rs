@@ -11,6 +11,7 @@ use url::Url;
 
 use crate::dataset::BuildSettings;
 use crate::engines::EngineName;
+use crate::train::config::TrainConfig;
 
 /// The whole configuration, as read from `pipeline.toml`.
 #[derive(Debug, Clone, Deserialize)]
@@ -24,6 +25,7 @@ pub struct Config {
     pub images: ImagesConfig,
     pub dedup: DedupConfig,
     pub build: BuildSettings,
+    pub train: TrainConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -259,6 +261,9 @@ impl Config {
         }
         if !(1..=100_000).contains(&b.shard_size) {
             return invalid("build.shard_size", b.shard_size.to_string(), "allowed: 1 to 100000");
+        }
+        if let Err(message) = self.train.check() {
+            return Err(ConfigError::Parse { path: path.to_owned(), message });
         }
         Ok(())
     }

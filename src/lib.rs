@@ -18,6 +18,5 @@ pub mod jpeg;
 pub mod net;
 pub mod query;
 pub mod store;
-#[cfg(feature = "train")]
 pub mod train;
 pub mod validate;

@@ -4,6 +4,7 @@
 mod build;
 mod fetch;
 mod status;
+mod train;
 
 use std::path::{Path, PathBuf};
 
@@ -21,6 +22,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Status(args) => status::status(&config, args),
         Command::Build(args) => build::build(config, args),
         Command::Export(args) => build::export(&config, args),
+        Command::Train(args) => train::train(config, args),
     }
 }
 

@@ -14,23 +14,8 @@ use serde::{Deserialize, Serialize};
 use tch::Tensor;
 use tch::nn::{self, ModuleT};
 
-/// Normalisation layers, as the reference's `--norm`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Norm {
-    /// BatchNorm2d, affine, running statistics (pix2pix's choice).
-    Batch,
-    /// InstanceNorm2d without affine parameters or running statistics.
-    Instance,
-    None,
-}
-
-impl Norm {
-    /// The reference gives convolutions a bias only under instance norm.
-    fn conv_bias(self) -> bool {
-        self == Norm::Instance
-    }
-}
+pub use super::config::Norm;
+use super::config::TrainConfig;
 
 /// The shape of both networks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -44,12 +29,33 @@ pub struct NetConfig {
     /// Discriminator conv layers with stride 2 (3: the 70x70 PatchGAN).
     pub n_layers: i64,
     pub norm: Norm,
-    /// Dropout 0.5 in the three decoder blocks next to the innermost one.
+    /// Dropout 0.5 in the `num_downs - 5` decoder blocks next to the innermost one.
     pub dropout: bool,
+    /// Generator downsamplings, log2 of the crop: 8 takes 256 px to 1x1 (`unet_256`), 7
+    /// is `unet_128`. At least 5.
+    pub num_downs: usize,
 }
 
-/// Generator downsamplings: 8 takes 256x256 to 1x1 (`unet_256`).
-pub const NUM_DOWNS: usize = 8;
+impl NetConfig {
+    /// The networks of a run: 1-channel A (gray) to 3-channel B (RGB).
+    pub fn of(config: &TrainConfig) -> NetConfig {
+        NetConfig {
+            input_nc: 1,
+            output_nc: 3,
+            ngf: config.ngf,
+            ndf: config.ndf,
+            n_layers: config.n_layers,
+            norm: config.norm,
+            dropout: config.dropout,
+            num_downs: config.crop.trailing_zeros() as usize,
+        }
+    }
+}
+
+/// The reference gives convolutions a bias only under instance norm.
+fn conv_bias(norm: Norm) -> bool {
+    norm == Norm::Instance
+}
 
 const INIT_STD: f64 = 0.02;
 const LEAKY_SLOPE: f64 = 0.2;
@@ -148,14 +154,14 @@ pub struct Generator {
 
 impl Generator {
     pub fn new(p: &nn::Path, c: &NetConfig) -> Generator {
-        let bias = c.norm.conv_bias();
+        let bias = conv_bias(c.norm);
         let ngf = c.ngf;
         // (down in, down out, up out) per level, outermost first.
         let mut shapes =
             vec![(c.input_nc, ngf, c.output_nc), (ngf, ngf * 2, ngf), (ngf * 2, ngf * 4, ngf * 2)];
         shapes.push((ngf * 4, ngf * 8, ngf * 4));
-        shapes.extend(std::iter::repeat_n((ngf * 8, ngf * 8, ngf * 8), NUM_DOWNS - 4));
-        let innermost = NUM_DOWNS - 1;
+        shapes.extend(std::iter::repeat_n((ngf * 8, ngf * 8, ngf * 8), c.num_downs - 4));
+        let innermost = c.num_downs - 1;
         let levels = shapes
             .into_iter()
             .enumerate()
@@ -171,7 +177,7 @@ impl Generator {
                         .then(|| NormLayer::new(&q / "down_norm", down_out, c.norm)),
                     up: conv_transpose(&q / "up", up_in, up_out, outermost || bias),
                     up_norm: (!outermost).then(|| NormLayer::new(&q / "up_norm", up_out, c.norm)),
-                    dropout: c.dropout && (innermost - 3..innermost).contains(&i),
+                    dropout: c.dropout && (4..innermost).contains(&i),
                 }
             })
             .collect();
@@ -216,7 +222,7 @@ pub struct Discriminator {
 
 impl Discriminator {
     pub fn new(p: &nn::Path, c: &NetConfig) -> Discriminator {
-        let bias = c.norm.conv_bias();
+        let bias = conv_bias(c.norm);
         let mut layers = vec![(conv(p / "conv0", c.input_nc + c.output_nc, c.ndf, 2, true), None)];
         let mut mult = 1;
         for n in 1..=c.n_layers {
@@ -265,6 +271,7 @@ mod tests {
             n_layers: 3,
             norm: Norm::Batch,
             dropout: true,
+            num_downs: 8,
         }
     }
 

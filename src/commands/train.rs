@@ -1,0 +1,64 @@
+//! `pipeline train`.
+
+use crate::cli::TrainArgs;
+use crate::config::Config;
+
+#[cfg(not(feature = "train"))]
+pub fn train(_config: Config, _args: TrainArgs) -> anyhow::Result<u8> {
+    anyhow::bail!(
+        "this pipeline was built without the `train` feature: build it with \
+         `eval \"$(scripts/libtorch)\" && cargo build --release --features train` (scripts/run does)"
+    )
+}
+
+#[cfg(feature = "train")]
+pub fn train(config: Config, args: TrainArgs) -> anyhow::Result<u8> {
+    use anyhow::{Context as _, bail};
+
+    use crate::train::{device, trainer};
+
+    let mut train = config.train.clone();
+    if let Some(epochs) = args.epochs {
+        if epochs == 0 {
+            bail!("--epochs must be at least 1");
+        }
+        train.epochs = epochs - epochs / 2;
+        train.epochs_decay = epochs / 2;
+    }
+    let device = device::pick(&args.device).map_err(anyhow::Error::msg)?;
+    let (run, resume) = match (&args.resume, &args.run) {
+        (Some(run), _) => (run.clone(), true),
+        (None, Some(run)) => (run.clone(), false),
+        (None, None) => {
+            let Some(dataset) = &args.dataset else { bail!("name the DATASET to train on") };
+            let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+            (format!("{dataset}-{}", now.replace([':', '-'], "").trim_end_matches('Z')), false)
+        }
+    };
+    if !resume && args.dataset.is_none() {
+        bail!("name the DATASET to train on");
+    }
+    crate::query::check_dataset_name(&run).map_err(|allowed| anyhow::anyhow!("run name {run:?}: {allowed}"))?;
+    eprintln!("training on {device:?}");
+    let quiet = !crate::fetch::show_progress();
+    let mut report = |epoch: usize, total: usize, l: trainer::Losses, rate: f64| {
+        if !quiet {
+            eprintln!(
+                "epoch {epoch}/{total}: G_GAN {:.3} G_L1 {:.3} D_real {:.3} D_fake {:.3}, {rate:.1} images/s",
+                l.g_gan, l.g_l1, l.d_real, l.d_fake
+            );
+        }
+    };
+    let dir = trainer::train(trainer::Request {
+        store: &config.store.path,
+        dataset: args.dataset.as_deref().unwrap_or_default(),
+        run: &run,
+        resume,
+        config: train,
+        device,
+        on_epoch: &mut report,
+    })
+    .with_context(|| format!("run {run}"))?;
+    println!("run {run}: {}", dir.display());
+    Ok(crate::exit::OK)
+}

@@ -3,10 +3,12 @@
 //! Modules by concept: `engines` (result pages), `net` (HTTP and the address guard),
 //! `validate` (is it an image), `store` (sled index + blobs), `fetch` (the stage graph),
 //! `build` (A/B shards), `dataset` (built versions on disk), `export`, `config` / `query`
-//! (files the user writes), `commands` (CLI glue).
+//! (files the user writes), `color` (sRGB <-> Lab), `metrics` (image quality), `commands`
+//! (CLI glue).
 
 pub mod build;
 pub mod cli;
+pub mod color;
 pub mod commands;
 pub mod config;
 pub mod dataset;
@@ -15,6 +17,7 @@ pub mod exit;
 pub mod export;
 pub mod fetch;
 pub mod jpeg;
+pub mod metrics;
 pub mod net;
 pub mod query;
 pub mod store;

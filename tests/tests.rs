@@ -6,3 +6,5 @@ mod fetch;
 mod import;
 mod parsers;
 mod support;
+#[cfg(feature = "train")]
+mod train;

@@ -32,13 +32,15 @@ pub fn train(config: Config, args: TrainArgs) -> anyhow::Result<u8> {
         (None, None) => {
             let Some(dataset) = &args.dataset else { bail!("name the DATASET to train on") };
             let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
-            (format!("{dataset}-{}", now.replace([':', '-'], "").trim_end_matches('Z')), false)
+            let digits: String = now.chars().filter(char::is_ascii_digit).collect();
+            (format!("{dataset}-{}-{}", &digits[..8], &digits[8..14]), false)
         }
     };
     if !resume && args.dataset.is_none() {
         bail!("name the DATASET to train on");
     }
-    crate::query::check_dataset_name(&run).map_err(|allowed| anyhow::anyhow!("run name {run:?}: {allowed}"))?;
+    crate::query::check_dataset_name(&run)
+        .map_err(|allowed| anyhow::anyhow!("run name {run:?}: {allowed}"))?;
     eprintln!("training on {device:?}");
     let quiet = !crate::fetch::show_progress();
     let mut report = |epoch: usize, total: usize, l: trainer::Losses, rate: f64| {

@@ -75,9 +75,10 @@ impl Adam {
         let Some(step) = tensors.get(&format!("{prefix}.step")) else { return false };
         self.step = step.int64_value(&[0]);
         for (name, (m, v)) in self.moments.iter_mut() {
-            let (Some(saved_m), Some(saved_v)) =
-                (tensors.get(&format!("{prefix}.m.{name}")), tensors.get(&format!("{prefix}.v.{name}")))
-            else {
+            let (Some(saved_m), Some(saved_v)) = (
+                tensors.get(&format!("{prefix}.m.{name}")),
+                tensors.get(&format!("{prefix}.v.{name}")),
+            ) else {
                 return false;
             };
             if saved_m.size() != m.size() || saved_v.size() != v.size() {

@@ -2,7 +2,6 @@
 
 use serde::{Deserialize, Serialize};
 
-
 /// Normalisation layers, as the reference's `--norm`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -104,7 +103,7 @@ impl TrainConfig {
         if self.epochs + self.epochs_decay == 0 {
             return bad("epochs", "epochs + epochs_decay must be at least 1");
         }
-        if !(self.lr > 0.0) {
+        if self.lr.is_nan() || self.lr <= 0.0 {
             return bad("lr", "above 0");
         }
         Ok(())

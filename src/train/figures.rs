@@ -18,17 +18,24 @@ use crate::dataset::{Built, DatasetError, Split};
 const SAMPLES: usize = 4;
 
 /// Draws the per-epoch mean losses.
-pub fn loss_curve(path: &Path, history: &BTreeMap<usize, Losses>) -> Result<(), Box<dyn std::error::Error>> {
+pub fn loss_curve(
+    path: &Path,
+    history: &BTreeMap<usize, Losses>,
+) -> Result<(), Box<dyn std::error::Error>> {
     let root = SVGBackend::new(path, (800, 480)).into_drawing_area();
     root.fill(&WHITE)?;
     let last = history.keys().max().copied().unwrap_or(1).max(2);
-    let series: [(&str, fn(&Losses) -> f64, RGBColor); 4] = [
+    type Series = (&'static str, fn(&Losses) -> f64, RGBColor);
+    let series: [Series; 4] = [
         ("G_GAN", |l| l.g_gan, RED),
         ("G_L1", |l| l.g_l1, BLUE),
         ("D_real", |l| l.d_real, GREEN),
         ("D_fake", |l| l.d_fake, MAGENTA),
     ];
-    let top = history.values().flat_map(|l| series.iter().map(move |(_, f, _)| f(l))).fold(1e-3, f64::max);
+    let top = history
+        .values()
+        .flat_map(|l| series.iter().map(move |(_, f, _)| f(l)))
+        .fold(1e-3, f64::max);
     let mut chart = ChartBuilder::on(&root)
         .caption("pix2pix losses (epoch means)", ("sans-serif", 20))
         .margin(10)
@@ -79,11 +86,16 @@ impl SampleSet {
         if n == 0 {
             return Ok(());
         }
-        let fake = tch::no_grad(|| g.forward_t(&self.a.to_device(device), true)).to_device(Device::Cpu);
+        let fake =
+            tch::no_grad(|| g.forward_t(&self.a.to_device(device), true)).to_device(Device::Cpu);
         let c = self.crop;
         let mut grid = RgbImage::new(3 * c as u32, (n * c) as u32);
         let to_u8 = |t: &Tensor| -> Vec<u8> {
-            let t = ((t + 1.0) * 127.5).clamp(0.0, 255.0).round().to_kind(tch::Kind::Uint8).contiguous();
+            let t = ((t + 1.0) * 127.5)
+                .clamp(0.0, 255.0)
+                .round()
+                .to_kind(tch::Kind::Uint8)
+                .contiguous();
             Vec::<u8>::try_from(t.flatten(0, -1)).unwrap_or_default()
         };
         let a = to_u8(&self.a);
@@ -94,7 +106,9 @@ impl SampleSet {
                 for x in 0..c {
                     let p = y * c + x;
                     let gray = a[row * plane + p];
-                    let rgb = |planes: &[u8]| image::Rgb([planes[p], planes[plane + p], planes[2 * plane + p]]);
+                    let rgb = |planes: &[u8]| {
+                        image::Rgb([planes[p], planes[plane + p], planes[2 * plane + p]])
+                    };
                     let (gx, gy) = (x as u32, (row * c + y) as u32);
                     grid.put_pixel(gx, gy, image::Rgb([gray; 3]));
                     grid.put_pixel(gx + c as u32, gy, rgb(&fake[row * 3 * plane..]));
@@ -103,7 +117,8 @@ impl SampleSet {
             }
         }
         let dir = path.parent().expect("grid paths have a folder");
-        std::fs::create_dir_all(dir).map_err(|source| TrainError::Io { path: dir.to_owned(), source })?;
+        std::fs::create_dir_all(dir)
+            .map_err(|source| TrainError::Io { path: dir.to_owned(), source })?;
         grid.save(path).map_err(|e| TrainError::Invalid(format!("{}: {e}", path.display())))
     }
 }

@@ -28,6 +28,9 @@ pub struct LoaderConfig {
     pub prefetch: usize,
 }
 
+/// One pair of a batch: its index in the split, the crop's top-left corner, mirrored or not.
+type Sample = (usize, (usize, usize), bool);
+
 /// One batch: A [N,1,c,c] and B [N,3,c,c], float in [-1, 1], on the CPU.
 pub struct Batch {
     pub a: Tensor,
@@ -73,7 +76,15 @@ impl Pairs {
 
     /// Pair `n` cropped at (x, y) to `crop`, mirrored if `flip`, into `a` (crop²) and `b`
     /// (3 crop², planar), as floats in [-1, 1].
-    fn write(&self, n: usize, crop: usize, (x, y): (usize, usize), flip: bool, a: &mut [f32], b: &mut [f32]) {
+    fn write(
+        &self,
+        n: usize,
+        crop: usize,
+        (x, y): (usize, usize),
+        flip: bool,
+        a: &mut [f32],
+        b: &mut [f32],
+    ) {
         let (shard, i) = self.index[n];
         let pair = self.shards[shard].pair(i);
         let s = self.size;
@@ -104,27 +115,36 @@ impl Pairs {
             a.extend_from_slice(&pair.a[from..from + crop]);
             for c in 0..3 {
                 let to = c * crop * crop + row * crop;
-                b[to..to + crop].copy_from_slice(&pair.b[c * s * s + from..c * s * s + from + crop]);
+                b[to..to + crop]
+                    .copy_from_slice(&pair.b[c * s * s + from..c * s * s + from + crop]);
             }
         }
         (a, b)
     }
 
     /// The batches of `epoch`, in order: deterministic for (seed, epoch).
-    fn epoch_plan(&self, config: &LoaderConfig, epoch: usize) -> Vec<Vec<(usize, (usize, usize), bool)>> {
-        let mut rng = ChaCha8Rng::seed_from_u64(config.seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    fn epoch_plan(&self, config: &LoaderConfig, epoch: usize) -> Vec<Vec<Sample>> {
+        let mut rng = ChaCha8Rng::seed_from_u64(
+            config.seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+        );
         let mut order: Vec<usize> = (0..self.len()).collect();
         order.shuffle(&mut rng);
         let room = self.size - config.crop;
         let samples: Vec<_> = order
             .into_iter()
-            .map(|n| (n, (rng.random_range(0..=room), rng.random_range(0..=room)), config.flip && rng.random_bool(0.5)))
+            .map(|n| {
+                (
+                    n,
+                    (rng.random_range(0..=room), rng.random_range(0..=room)),
+                    config.flip && rng.random_bool(0.5),
+                )
+            })
             .collect();
         samples.chunks(config.batch_size).map(<[_]>::to_vec).collect()
     }
 
     /// Assembles one batch (on the calling thread).
-    fn batch(&self, crop: usize, samples: &[(usize, (usize, usize), bool)]) -> Batch {
+    fn batch(&self, crop: usize, samples: &[Sample]) -> Batch {
         let started = std::time::Instant::now();
         let n = samples.len();
         let mut a = vec![0f32; n * crop * crop];
@@ -169,7 +189,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("train-00000.safetensors");
         crate::dataset::write_shard(&path, size, &a, &b, &["x".repeat(64)]).unwrap();
-        let pairs = Pairs { shards: vec![Shard::open(&path).unwrap()], index: vec![(0, 0)], size: size as usize };
+        let pairs = Pairs {
+            shards: vec![Shard::open(&path).unwrap()],
+            index: vec![(0, 0)],
+            size: size as usize,
+        };
         let (mut ca, mut cb) = (vec![0f32; 4], vec![0f32; 12]);
         pairs.write(0, 2, (1, 2), true, &mut ca, &mut cb);
         let back = |v: f32| ((v + 1.0) * 127.5).round() as u8;

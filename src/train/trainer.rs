@@ -107,7 +107,12 @@ impl Nets {
     fn gan_loss(&self, logits: &Tensor, real: bool) -> Tensor {
         let target = if real { logits.ones_like() } else { logits.zeros_like() };
         match self.config.gan_mode {
-            GanMode::Vanilla => logits.binary_cross_entropy_with_logits::<Tensor>(&target, None, None, Reduction::Mean),
+            GanMode::Vanilla => logits.binary_cross_entropy_with_logits::<Tensor>(
+                &target,
+                None,
+                None,
+                Reduction::Mean,
+            ),
             GanMode::Lsgan => logits.mse_loss(&target, Reduction::Mean),
         }
     }
@@ -138,7 +143,12 @@ impl Nets {
         self.opt_g.step(&self.g_vs);
 
         let value = |t: &Tensor| t.double_value(&[]);
-        Losses { g_gan: value(&g_gan), g_l1: value(&g_l1), d_real: value(&d_real), d_fake: value(&d_fake) }
+        Losses {
+            g_gan: value(&g_gan),
+            g_l1: value(&g_l1),
+            d_real: value(&d_real),
+            d_fake: value(&d_fake),
+        }
     }
 
     fn save(&self, dir: &Path) -> Result<(), TrainError> {
@@ -157,7 +167,8 @@ impl Nets {
 
     /// Loads a checkpoint folder written by [`Nets::save`].
     pub fn load(&mut self, dir: &Path) -> Result<(), TrainError> {
-        let corrupt = |path: &Path, reason: String| TrainError::Checkpoint { path: path.to_owned(), reason };
+        let corrupt =
+            |path: &Path, reason: String| TrainError::Checkpoint { path: path.to_owned(), reason };
         let nets_path = dir.join("nets.safetensors");
         let saved: BTreeMap<String, Tensor> = Tensor::read_safetensors(&nets_path)
             .map_err(|e| corrupt(&nets_path, e.to_string()))?
@@ -168,7 +179,9 @@ impl Nets {
                 let source = saved
                     .get(&format!("{prefix}:{name}"))
                     .filter(|s| s.size() == t.size())
-                    .ok_or_else(|| corrupt(&nets_path, format!("{prefix}:{name} is missing or misshapen")))?;
+                    .ok_or_else(|| {
+                        corrupt(&nets_path, format!("{prefix}:{name} is missing or misshapen"))
+                    })?;
                 tch::no_grad(|| t.copy_(source));
             }
         }
@@ -202,12 +215,18 @@ pub fn train(request: Request) -> Result<PathBuf, TrainError> {
     let record_path = run_dir.join("config.json");
     let (record, built) = if request.resume {
         let text = fs::read(&record_path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => TrainError::Invalid(format!("no run named {:?} to resume ({} is missing)", request.run, record_path.display())),
+            std::io::ErrorKind::NotFound => TrainError::Invalid(format!(
+                "no run named {:?} to resume ({} is missing)",
+                request.run,
+                record_path.display()
+            )),
             _ => TrainError::Io { path: record_path.clone(), source: e },
         })?;
         let record: RunRecord = serde_json::from_slice(&text)
             .map_err(|e| TrainError::Invalid(format!("{}: {e}", record_path.display())))?;
-        let built = Built::open(&crate::dataset::dataset_dir(request.store, &record.dataset).join(&record.version))?;
+        let built = Built::open(
+            &crate::dataset::dataset_dir(request.store, &record.dataset).join(&record.version),
+        )?;
         (record, built)
     } else {
         if run_dir.exists() {
@@ -228,7 +247,10 @@ pub fn train(request: Request) -> Result<PathBuf, TrainError> {
     config.check().map_err(TrainError::Invalid)?;
     let pairs = Arc::new(Pairs::open(&built, Split::Train)?);
     if pairs.is_empty() {
-        return Err(TrainError::Invalid(format!("dataset {} has no training images", record.dataset)));
+        return Err(TrainError::Invalid(format!(
+            "dataset {} has no training images",
+            record.dataset
+        )));
     }
     if config.crop > pairs.size() {
         return Err(TrainError::Invalid(format!(
@@ -238,22 +260,33 @@ pub fn train(request: Request) -> Result<PathBuf, TrainError> {
         )));
     }
     fs::create_dir_all(run_dir.join("checkpoints")).map_err(io(&run_dir))?;
-    fs::write(&record_path, serde_json::to_vec_pretty(&record).expect("record serializes")).map_err(io(&record_path))?;
+    fs::write(&record_path, serde_json::to_vec_pretty(&record).expect("record serializes"))
+        .map_err(io(&record_path))?;
 
     let mut nets = Nets::new(&config, request.device);
     let (mut first_epoch, mut step) = (1, 0u64);
-    if request.resume {
-        if let Some((dir, state)) = latest_checkpoint(&run_dir)? {
-            nets.load(&dir)?;
-            first_epoch = state.epoch + 1;
-            step = state.step;
-        }
+    if request.resume
+        && let Some((dir, state)) = latest_checkpoint(&run_dir)?
+    {
+        nets.load(&dir)?;
+        first_epoch = state.epoch + 1;
+        step = state.step;
     }
     let samples = figures::SampleSet::open(&built, config.crop)?;
     let metrics_path = run_dir.join("metrics.jsonl");
-    let mut metrics = fs::OpenOptions::new().create(true).append(true).open(&metrics_path).map_err(io(&metrics_path))?;
+    let mut metrics = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&metrics_path)
+        .map_err(io(&metrics_path))?;
     let mut history = read_epoch_means(&metrics_path);
-    let loader_config = LoaderConfig { batch_size: config.batch_size, crop: config.crop, flip: config.flip, seed: config.seed, prefetch: 4 };
+    let loader_config = LoaderConfig {
+        batch_size: config.batch_size,
+        crop: config.crop,
+        flip: config.flip,
+        seed: config.seed,
+        prefetch: 4,
+    };
     for epoch in first_epoch..=config.total_epochs() {
         tch::manual_seed(config.seed as i64 + epoch as i64);
         let lr = config.lr_at(epoch);
@@ -273,18 +306,43 @@ pub fn train(request: Request) -> Result<PathBuf, TrainError> {
                 "loader_ms": batch.assembly.as_secs_f64() * 1000.0,
             });
             writeln!(metrics, "{line}").map_err(io(&metrics_path))?;
-            sum = Losses { g_gan: sum.g_gan + losses.g_gan, g_l1: sum.g_l1 + losses.g_l1, d_real: sum.d_real + losses.d_real, d_fake: sum.d_fake + losses.d_fake };
+            sum = Losses {
+                g_gan: sum.g_gan + losses.g_gan,
+                g_l1: sum.g_l1 + losses.g_l1,
+                d_real: sum.d_real + losses.d_real,
+                d_fake: sum.d_fake + losses.d_fake,
+            };
             count += 1.0;
         }
         metrics.flush().map_err(io(&metrics_path))?;
-        let mean = Losses { g_gan: sum.g_gan / count, g_l1: sum.g_l1 / count, d_real: sum.d_real / count, d_fake: sum.d_fake / count };
+        let mean = Losses {
+            g_gan: sum.g_gan / count,
+            g_l1: sum.g_l1 / count,
+            d_real: sum.d_real / count,
+            d_fake: sum.d_fake / count,
+        };
         history.insert(epoch, mean);
-        figures::loss_curve(&run_dir.join("loss.svg"), &history).map_err(|e| TrainError::Invalid(format!("loss.svg: {e}")))?;
-        samples.write_grid(&nets.g, request.device, &run_dir.join("samples").join(format!("epoch-{epoch:05}.png")))?;
+        figures::loss_curve(&run_dir.join("loss.svg"), &history)
+            .map_err(|e| TrainError::Invalid(format!("loss.svg: {e}")))?;
+        samples.write_grid(
+            &nets.g,
+            request.device,
+            &run_dir.join("samples").join(format!("epoch-{epoch:05}.png")),
+        )?;
         if epoch % config.checkpoint_every.max(1) == 0 || epoch == config.total_epochs() {
-            checkpoint(&nets, &run_dir, CheckpointState { epoch, step, g_l1: mean.g_l1 }, config.keep_last)?;
+            checkpoint(
+                &nets,
+                &run_dir,
+                CheckpointState { epoch, step, g_l1: mean.g_l1 },
+                config.keep_last,
+            )?;
         }
-        (request.on_epoch)(epoch, config.total_epochs(), mean, images as f64 / started.elapsed().as_secs_f64());
+        (request.on_epoch)(
+            epoch,
+            config.total_epochs(),
+            mean,
+            images as f64 / started.elapsed().as_secs_f64(),
+        );
     }
     Ok(run_dir)
 }
@@ -305,20 +363,36 @@ fn read_epoch_means(path: &Path) -> BTreeMap<usize, Losses> {
         entry.1 += 1.0;
     }
     sums.into_iter()
-        .map(|(e, (s, n))| (e, Losses { g_gan: s.g_gan / n, g_l1: s.g_l1 / n, d_real: s.d_real / n, d_fake: s.d_fake / n }))
+        .map(|(e, (s, n))| {
+            (
+                e,
+                Losses {
+                    g_gan: s.g_gan / n,
+                    g_l1: s.g_l1 / n,
+                    d_real: s.d_real / n,
+                    d_fake: s.d_fake / n,
+                },
+            )
+        })
         .collect()
 }
 
 /// Writes a checkpoint atomically (temp folder, then rename), then prunes: the last
 /// `keep_last` and the best (lowest epoch-mean G_L1) stay.
-fn checkpoint(nets: &Nets, run_dir: &Path, state: CheckpointState, keep_last: usize) -> Result<(), TrainError> {
+fn checkpoint(
+    nets: &Nets,
+    run_dir: &Path,
+    state: CheckpointState,
+    keep_last: usize,
+) -> Result<(), TrainError> {
     let root = run_dir.join("checkpoints");
     let partial = root.join(format!(".partial-{:05}", state.epoch));
     let _ = fs::remove_dir_all(&partial);
     fs::create_dir_all(&partial).map_err(io(&partial))?;
     nets.save(&partial)?;
     let state_path = partial.join("state.json");
-    fs::write(&state_path, serde_json::to_vec_pretty(&state).expect("state serializes")).map_err(io(&state_path))?;
+    fs::write(&state_path, serde_json::to_vec_pretty(&state).expect("state serializes"))
+        .map_err(io(&state_path))?;
     for entry in fs::read_dir(&partial).map_err(io(&partial))?.flatten() {
         fs::File::open(entry.path()).and_then(|f| f.sync_all()).map_err(io(&entry.path()))?;
     }

@@ -1,0 +1,135 @@
+//! The trainer on real libtorch (CPU) and real photos, with tiny networks.
+
+use std::time::Duration;
+
+use pipeline::dataset::{Built, Split};
+use pipeline::train::config::TrainConfig;
+use pipeline::train::loader::{self, LoaderConfig, Pairs};
+use pipeline::train::trainer::Nets;
+
+use crate::support::{Workspace, photos};
+
+const TINY: &str = "[build]\nsize = 72\ntest_fraction = 0.2\n\n[train]\nngf = 8\nndf = 8\ncrop = 64\nbatch_size = 4\nepochs = 4\nepochs_decay = 2\ncheckpoint_every = 2\nkeep_last = 2\n";
+
+/// A workspace with `n` brown bears imported and built at 72 px.
+fn built_bears(n: usize) -> Workspace {
+    let ws = Workspace::new(TINY);
+    let dir = ws.path("bears");
+    std::fs::create_dir_all(&dir).unwrap();
+    for (i, photo) in photos("brown_bear")
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "jpg"))
+        .take(n)
+        .enumerate()
+    {
+        std::fs::copy(photo, dir.join(format!("{i:03}.jpg"))).unwrap();
+    }
+    ws.run(&["import", "bears", "--dataset", "bears"]).expect_code(0);
+    ws.run(&["build"]).expect_code(0);
+    ws
+}
+
+fn tiny() -> TrainConfig {
+    TrainConfig { ngf: 8, ndf: 8, crop: 64, batch_size: 4, ..TrainConfig::default() }
+}
+
+#[test]
+fn a_few_steps_on_a_fixed_batch_lower_the_l1_loss() {
+    let ws = built_bears(12);
+    let built = Built::latest(&ws.store(), "bears").unwrap();
+    let pairs = std::sync::Arc::new(Pairs::open(&built, Split::Train).unwrap());
+    let config = LoaderConfig { batch_size: 4, crop: 64, flip: true, seed: 1, prefetch: 2 };
+    let batch = loader::epoch(pairs, config, 1).recv().unwrap();
+    assert_eq!(batch.a.size(), [4, 1, 64, 64]);
+    assert_eq!(batch.b.size(), [4, 3, 64, 64]);
+    let mut nets = Nets::new(&tiny(), tch::Device::Cpu);
+    let first = nets.step(&batch.a, &batch.b, 2e-4);
+    let mut last = first;
+    for _ in 0..60 {
+        last = nets.step(&batch.a, &batch.b, 2e-4);
+    }
+    assert!(first.g_l1.is_finite() && last.d_real.is_finite());
+    assert!(last.g_l1 < 0.8 * first.g_l1, "G_L1 {} -> {}", first.g_l1, last.g_l1);
+}
+
+/// The G_L1 of every step of `epoch` in a run's metrics.jsonl.
+fn l1_of_epoch(ws: &Workspace, run: &str, epoch: u64) -> Vec<f64> {
+    let text =
+        std::fs::read_to_string(ws.store().join("runs").join(run).join("metrics.jsonl")).unwrap();
+    text.lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| v["epoch"] == epoch)
+        .map(|v| v["G_L1"].as_f64().unwrap())
+        .collect()
+}
+
+#[test]
+fn a_killed_run_resumes_with_the_losses_of_an_uninterrupted_one() {
+    let ws = built_bears(24);
+    let straight =
+        ws.run(&["train", "bears", "--run", "straight", "--device", "cpu"]).expect_code(0);
+    assert!(straight.stdout.contains("run straight:"), "{}", straight.stdout);
+
+    let run = ws.store().join("runs/killed");
+    let mut child = ws
+        .command(&["train", "bears", "--run", "killed", "--device", "cpu"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    while !run.join("checkpoints/epoch-00002").exists() {
+        assert!(child.try_wait().unwrap().is_none(), "the run ended before it could be killed");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(!run.join("checkpoints/epoch-00006").exists(), "killed before the end");
+
+    ws.run(&["train", "--resume", "killed", "--device", "cpu"]).expect_code(0);
+    for epoch in 3..=6 {
+        let (a, b) = (l1_of_epoch(&ws, "straight", epoch), l1_of_epoch(&ws, "killed", epoch));
+        assert!(!a.is_empty());
+        assert_eq!(b[b.len() - a.len()..], a[..], "epoch {epoch} differs after the resume");
+    }
+
+    // What the run leaves for a person: per-step metrics, the curve, the sample grids,
+    // the last two checkpoints plus the best.
+    let dir = ws.store().join("runs/straight");
+    let line: serde_json::Value = serde_json::from_str(
+        std::fs::read_to_string(dir.join("metrics.jsonl")).unwrap().lines().next().unwrap(),
+    )
+    .unwrap();
+    for key in ["epoch", "step", "G_GAN", "G_L1", "D_real", "D_fake", "lr", "images_per_s"] {
+        assert!(line.get(key).is_some(), "metrics line lacks {key}: {line}");
+    }
+    let svg = std::fs::read_to_string(dir.join("loss.svg")).unwrap();
+    assert!(svg.contains("<svg") && svg.contains("G_L1"));
+    let grid = image::open(dir.join("samples/epoch-00006.png")).unwrap();
+    assert_eq!(grid.width(), 3 * 64, "A | generated | B");
+    let kept: Vec<String> = std::fs::read_dir(dir.join("checkpoints"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(kept.contains(&"epoch-00006".to_owned()) && kept.len() <= 3, "{kept:?}");
+}
+
+#[test]
+fn clear_errors_for_a_missing_dataset_a_corrupt_checkpoint_and_a_missing_gpu() {
+    let ws = built_bears(8);
+    let run = ws.run(&["train", "nothing", "--device", "cpu"]).expect_code(1);
+    assert!(run.stderr.contains("dataset nothing has not been built yet"), "{}", run.stderr);
+
+    let run = ws.run(&["train", "bears", "--device", "cuda"]).expect_code(1);
+    assert!(run.stderr.contains("--device cuda:"), "{}", run.stderr);
+
+    let ws2 = Workspace::new(
+        &TINY.replace("epochs = 4\nepochs_decay = 2", "epochs = 1\nepochs_decay = 0"),
+    );
+    std::fs::rename(ws.store(), ws2.store()).unwrap();
+    ws2.run(&["train", "bears", "--run", "r", "--device", "cpu"]).expect_code(0);
+    let nets = ws2.store().join("runs/r/checkpoints/epoch-00001/nets.safetensors");
+    let bytes = std::fs::read(&nets).unwrap();
+    std::fs::write(&nets, &bytes[..bytes.len() / 2]).unwrap();
+    let run = ws2.run(&["train", "--resume", "r", "--device", "cpu"]).expect_code(1);
+    assert!(run.stderr.contains("nets.safetensors: not a usable checkpoint"), "{}", run.stderr);
+}

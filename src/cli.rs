@@ -44,6 +44,51 @@ pub enum Command {
     Export(ExportArgs),
     /// Train the pix2pix colorizer on a built dataset (needs the `train` feature).
     Train(TrainArgs),
+    /// Colorize images (or a whole built dataset) with a trained run.
+    Colorize(ColorizeArgs),
+    /// Score a run on a dataset split: PSNR, SSIM, colorfulness, CIEDE2000, beside the
+    /// do-nothing baseline.
+    Eval(EvalArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ColorizeArgs {
+    /// The trained run (store/runs/RUN); its newest checkpoint is used.
+    #[arg(long)]
+    pub run: String,
+    /// Image files, color or gray (color ones are grayscaled first).
+    #[arg(required_unless_present = "dataset")]
+    pub images: Vec<PathBuf>,
+    /// Colorize every image of this built dataset instead (side by side).
+    #[arg(long, conflicts_with = "images")]
+    pub dataset: Option<String>,
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Write gray | colorized | original, like the paper's figures.
+    #[arg(long)]
+    pub side_by_side: bool,
+    #[arg(long, default_value = "auto")]
+    pub device: String,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct EvalArgs {
+    #[arg(long)]
+    pub run: String,
+    #[arg(long)]
+    pub dataset: String,
+    #[arg(long, value_enum, default_value = "test")]
+    pub split: SplitArg,
+    #[arg(long)]
+    pub json: bool,
+    #[arg(long, default_value = "auto")]
+    pub device: String,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum SplitArg {
+    Train,
+    Test,
 }
 
 #[derive(Debug, clap::Args)]

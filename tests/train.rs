@@ -133,3 +133,90 @@ fn clear_errors_for_a_missing_dataset_a_corrupt_checkpoint_and_a_missing_gpu() {
     let run = ws2.run(&["train", "--resume", "r", "--device", "cpu"]).expect_code(1);
     assert!(run.stderr.contains("nets.safetensors: not a usable checkpoint"), "{}", run.stderr);
 }
+
+#[test]
+fn colorize_and_eval_write_what_they_promise() {
+    let ws = Workspace::new(
+        &TINY.replace("epochs = 4\nepochs_decay = 2", "epochs = 1\nepochs_decay = 0"),
+    );
+    let dir = ws.path("bears");
+    std::fs::create_dir_all(&dir).unwrap();
+    for (i, photo) in photos("brown_bear")
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "jpg"))
+        .take(10)
+        .enumerate()
+    {
+        std::fs::copy(photo, dir.join(format!("{i:03}.jpg"))).unwrap();
+    }
+    ws.run(&["import", "bears", "--dataset", "bears"]).expect_code(0);
+    ws.run(&["build"]).expect_code(0);
+    ws.run(&["train", "bears", "--run", "r", "--device", "cpu"]).expect_code(0);
+
+    // Image files of any size, color or gray: out at their own size, side by side.
+    let polar = photos("polar_bear");
+    let color = polar.iter().find(|p| p.extension().is_some_and(|e| e == "jpg")).unwrap();
+    let original = image::open(color).unwrap();
+    original.to_luma8().save(ws.path("gray.png")).unwrap();
+    let color_arg = color.to_str().unwrap();
+    ws.run(&[
+        "colorize",
+        "--run",
+        "r",
+        color_arg,
+        "gray.png",
+        "--out",
+        "out",
+        "--side-by-side",
+        "--device",
+        "cpu",
+    ])
+    .expect_code(0);
+    let stem = color.file_stem().unwrap().to_str().unwrap();
+    let sheet = image::open(ws.path(&format!("out/{stem}.png"))).unwrap().to_rgb8();
+    assert_eq!(sheet.dimensions(), (3 * original.width(), original.height()));
+    let (x, y) = (original.width() / 2, original.height() / 2);
+    assert_eq!(
+        sheet.get_pixel(2 * original.width() + x, y).0,
+        original.to_rgb8().get_pixel(x, y).0,
+        "third panel: the original"
+    );
+    let g = sheet.get_pixel(x, y).0;
+    assert!(g[0] == g[1] && g[1] == g[2], "first panel: gray");
+    assert!(ws.path("out/gray.png").exists());
+
+    ws.run(&["colorize", "--run", "r", "--dataset", "bears", "--out", "all", "--device", "cpu"])
+        .expect_code(0);
+    assert_eq!(std::fs::read_dir(ws.path("all")).unwrap().count(), 10);
+
+    let report = ws
+        .run(&[
+            "eval",
+            "--run",
+            "r",
+            "--dataset",
+            "bears",
+            "--split",
+            "train",
+            "--json",
+            "--device",
+            "cpu",
+        ])
+        .expect_code(0)
+        .json();
+    assert_eq!(report["baseline"]["colorfulness"], 0.0, "the gray input has no colour");
+    assert!(
+        (report["baseline"]["ssim_luma"].as_f64().unwrap() - 1.0).abs() < 1e-9,
+        "A is exactly the luma of B"
+    );
+    let model_ciede = report["model"]["ciede2000"].as_f64().unwrap();
+    assert!(model_ciede.is_finite() && model_ciede > 0.0, "{report}");
+    let table = ws
+        .run(&["eval", "--run", "r", "--dataset", "bears", "--split", "train", "--device", "cpu"])
+        .expect_code(0);
+    assert!(
+        table.stdout.contains("do-nothing") && table.stdout.contains("CIEDE2000"),
+        "{}",
+        table.stdout
+    );
+}

@@ -23,6 +23,8 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Build(args) => build::build(config, args),
         Command::Export(args) => build::export(&config, args),
         Command::Train(args) => train::train(config, args),
+        Command::Colorize(args) => train::colorize(config, args),
+        Command::Eval(args) => train::eval(config, args),
     }
 }
 

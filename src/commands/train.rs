@@ -1,14 +1,69 @@
-//! `pipeline train`.
+//! `pipeline train`, `colorize` and `eval`.
 
-use crate::cli::TrainArgs;
+use crate::cli::{ColorizeArgs, EvalArgs, TrainArgs};
 use crate::config::Config;
 
 #[cfg(not(feature = "train"))]
-pub fn train(_config: Config, _args: TrainArgs) -> anyhow::Result<u8> {
+fn without_train() -> anyhow::Result<u8> {
     anyhow::bail!(
         "this pipeline was built without the `train` feature: build it with \
          `eval \"$(scripts/libtorch)\" && cargo build --release --features train` (scripts/run does)"
     )
+}
+
+#[cfg(not(feature = "train"))]
+pub fn train(_config: Config, _args: TrainArgs) -> anyhow::Result<u8> {
+    without_train()
+}
+
+#[cfg(not(feature = "train"))]
+pub fn colorize(_config: Config, _args: ColorizeArgs) -> anyhow::Result<u8> {
+    without_train()
+}
+
+#[cfg(not(feature = "train"))]
+pub fn eval(_config: Config, _args: EvalArgs) -> anyhow::Result<u8> {
+    without_train()
+}
+
+#[cfg(feature = "train")]
+pub fn colorize(config: Config, args: ColorizeArgs) -> anyhow::Result<u8> {
+    use crate::train::{device, infer};
+    let device = device::pick(&args.device).map_err(anyhow::Error::msg)?;
+    let colorizer = infer::Colorizer::open(&config.store.path, &args.run, device)?;
+    let written = match &args.dataset {
+        Some(dataset) => {
+            let built = crate::dataset::Built::latest(&config.store.path, dataset)?;
+            infer::colorize_dataset(&colorizer, &built, &args.out)?
+        }
+        None => infer::colorize_files(&colorizer, &args.images, &args.out, args.side_by_side)?,
+    };
+    println!("colorized {} images into {}", written.len(), args.out.display());
+    Ok(crate::exit::OK)
+}
+
+#[cfg(feature = "train")]
+pub fn eval(config: Config, args: EvalArgs) -> anyhow::Result<u8> {
+    use crate::dataset::Split;
+    use crate::train::{device, infer};
+    let device = device::pick(&args.device).map_err(anyhow::Error::msg)?;
+    let colorizer = infer::Colorizer::open(&config.store.path, &args.run, device)?;
+    let built = crate::dataset::Built::latest(&config.store.path, &args.dataset)?;
+    let split = match args.split {
+        crate::cli::SplitArg::Train => Split::Train,
+        crate::cli::SplitArg::Test => Split::Test,
+    };
+    let evaluation = infer::evaluate(&colorizer, &built, split)?;
+    if args.json {
+        let json = serde_json::json!({
+            "run": args.run, "dataset": args.dataset, "split": split, "images": evaluation.images,
+            "model": evaluation.model, "baseline": evaluation.baseline,
+        });
+        println!("{json}");
+    } else {
+        print!("{}", infer::table(&evaluation));
+    }
+    Ok(crate::exit::OK)
 }
 
 #[cfg(feature = "train")]

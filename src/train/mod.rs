@@ -1,7 +1,7 @@
 //! The pix2pix trainer. `config` (the `[train]` keys) is always compiled, so pipeline.toml
 //! parses the same in every build; the rest needs libtorch and the `train` cargo feature:
 //! `model` (the networks), `loader` (shards to batches), `adam`, `trainer` (the loop,
-//! checkpoints), `figures` (loss curves, sample grids), `device`.
+//! checkpoints), `figures` (loss curves, sample grids), `infer` (colorize, eval), `device`.
 
 pub mod config;
 
@@ -11,6 +11,8 @@ mod adam;
 pub mod device;
 #[cfg(feature = "train")]
 mod figures;
+#[cfg(feature = "train")]
+pub mod infer;
 #[cfg(feature = "train")]
 pub mod loader;
 #[cfg(feature = "train")]

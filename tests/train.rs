@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use pipeline::dataset::{Built, Split};
-use pipeline::train::config::TrainConfig;
+use pipeline::train::config::{ColorSpace, TrainConfig};
 use pipeline::train::loader::{self, LoaderConfig, Pairs};
 use pipeline::train::trainer::Nets;
 
@@ -38,7 +38,14 @@ fn a_few_steps_on_a_fixed_batch_lower_the_l1_loss() {
     let ws = built_bears(12);
     let built = Built::latest(&ws.store(), "bears").unwrap();
     let pairs = std::sync::Arc::new(Pairs::open(&built, Split::Train).unwrap());
-    let config = LoaderConfig { batch_size: 4, crop: 64, flip: true, seed: 1, prefetch: 2 };
+    let config = LoaderConfig {
+        batch_size: 4,
+        crop: 64,
+        flip: true,
+        color: ColorSpace::Rgb,
+        seed: 1,
+        prefetch: 2,
+    };
     let batch = loader::epoch(pairs, config, 1).recv().unwrap();
     assert_eq!(batch.a.size(), [4, 1, 64, 64]);
     assert_eq!(batch.b.size(), [4, 3, 64, 64]);
@@ -219,4 +226,53 @@ fn colorize_and_eval_write_what_they_promise() {
         "{}",
         table.stdout
     );
+}
+
+#[test]
+fn lab_mode_keeps_the_full_resolution_luminance() {
+    let config = TINY.replace("epochs = 4\nepochs_decay = 2", "epochs = 1\nepochs_decay = 0")
+        + "color = \"lab\"\n";
+    let ws = Workspace::new(&config);
+    let dir = ws.path("bears");
+    std::fs::create_dir_all(&dir).unwrap();
+    for (i, photo) in photos("brown_bear")
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "jpg"))
+        .take(8)
+        .enumerate()
+    {
+        std::fs::copy(photo, dir.join(format!("{i:03}.jpg"))).unwrap();
+    }
+    ws.run(&["import", "bears", "--dataset", "bears"]).expect_code(0);
+    ws.run(&["build"]).expect_code(0);
+    ws.run(&["train", "bears", "--run", "lab", "--device", "cpu"]).expect_code(0);
+    let record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(ws.store().join("runs/lab/config.json")).unwrap())
+            .unwrap();
+    assert_eq!(record["config"]["color"], "lab");
+
+    let polar = photos("polar_bear");
+    let input = polar.iter().find(|p| p.extension().is_some_and(|e| e == "jpg")).unwrap();
+    ws.run(&[
+        "colorize",
+        "--run",
+        "lab",
+        input.to_str().unwrap(),
+        "--out",
+        "out",
+        "--device",
+        "cpu",
+    ])
+    .expect_code(0);
+    let original = image::open(input).unwrap().to_rgb8();
+    let out =
+        image::open(ws.path(&format!("out/{}.png", input.file_stem().unwrap().to_str().unwrap())))
+            .unwrap()
+            .to_rgb8();
+    assert_eq!(out.dimensions(), original.dimensions(), "full resolution");
+    let l = |p: &image::Rgb<u8>| pipeline::color::rgb8_to_lab(p.0)[0] as f64;
+    let diff: f64 =
+        out.pixels().zip(original.pixels()).map(|(a, b)| (l(a) - l(b)).abs()).sum::<f64>()
+            / out.pixels().len() as f64;
+    assert!(diff < 3.0, "mean |L(out) - L(original)| = {diff}: the original's L is kept");
 }

@@ -13,6 +13,57 @@ pub enum Norm {
     None,
 }
 
+/// What the networks see: A (1 channel) and B.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ColorSpace {
+    /// A = the stored luma, B = RGB (3 channels); values x / 127.5 - 1.
+    Rgb,
+    /// CIE Lab from the RGB (skimage's constants): A = L / 50 - 1, B = (a, b) / 110.
+    Lab,
+}
+
+impl ColorSpace {
+    /// Channels of B.
+    pub fn channels(self) -> usize {
+        match self {
+            ColorSpace::Rgb => 3,
+            ColorSpace::Lab => 2,
+        }
+    }
+
+    /// One pixel as the networks see it: returns A and writes B's channels into `b` (given
+    /// `stride` apart), all in [-1, 1].
+    pub fn encode(self, gray: u8, rgb: [u8; 3], b: &mut [f32], at: usize, stride: usize) -> f32 {
+        let unit = |v: u8| f32::from(v) / 127.5 - 1.0;
+        match self {
+            ColorSpace::Rgb => {
+                for (c, v) in rgb.into_iter().enumerate() {
+                    b[c * stride + at] = unit(v);
+                }
+                unit(gray)
+            }
+            ColorSpace::Lab => {
+                let [l, a, bb] = crate::color::rgb8_to_lab(rgb);
+                b[at] = a / 110.0;
+                b[stride + at] = bb / 110.0;
+                l / 50.0 - 1.0
+            }
+        }
+    }
+
+    /// One generated pixel back to RGB: A in [-1, 1] and B's channels read `stride` apart.
+    pub fn decode(self, a: f32, b: &[f32], at: usize, stride: usize) -> [u8; 3] {
+        let byte = |v: f32| ((v + 1.0) * 127.5).round().clamp(0.0, 255.0) as u8;
+        match self {
+            ColorSpace::Rgb => [byte(b[at]), byte(b[stride + at]), byte(b[2 * stride + at])],
+            ColorSpace::Lab => {
+                crate::color::lab_to_rgb8([(a + 1.0) * 50.0, b[at] * 110.0, b[stride + at] * 110.0])
+            }
+        }
+    }
+}
+
 /// The adversarial loss.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -43,6 +94,8 @@ pub struct TrainConfig {
     /// Side of the random training crop (<= the dataset's stored size).
     pub crop: usize,
     pub flip: bool,
+    /// rgb (the paper's pairs) or lab (the reference's colorization model).
+    pub color: ColorSpace,
     pub seed: u64,
     /// Checkpoint every this many epochs (and at the end); keep this many, plus the best.
     pub checkpoint_every: usize,
@@ -66,6 +119,7 @@ impl Default for TrainConfig {
             batch_size: 1,
             crop: 256,
             flip: true,
+            color: ColorSpace::Rgb,
             seed: 0,
             checkpoint_every: 5,
             keep_last: 3,
@@ -113,6 +167,24 @@ impl TrainConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn encode_then_decode_gives_the_pixel_back() {
+        for rgb in [[0u8, 0, 0], [255, 255, 255], [200, 30, 40], [12, 140, 250], [90, 90, 90]] {
+            for color in [ColorSpace::Rgb, ColorSpace::Lab] {
+                let mut b = vec![0f32; 3];
+                let gray = crate::build::preprocess::luma(rgb[0], rgb[1], rgb[2]);
+                let a = color.encode(gray, rgb, &mut b, 0, 1);
+                let back = color.decode(a, &b, 0, 1);
+                for c in 0..3 {
+                    assert!(
+                        (i32::from(back[c]) - i32::from(rgb[c])).abs() <= 1,
+                        "{color:?} {rgb:?} -> {back:?}"
+                    );
+                }
+            }
+        }
+    }
 
     #[test]
     fn linear_policy_matches_the_reference() {

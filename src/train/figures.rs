@@ -9,9 +9,10 @@ use plotters::prelude::*;
 use tch::nn::ModuleT;
 use tch::{Device, Tensor};
 
+use super::config::ColorSpace;
 use super::loader::Pairs;
 use super::model::Generator;
-use super::trainer::{Losses, TrainError, to_unit};
+use super::trainer::{Losses, TrainError};
 use crate::dataset::{Built, DatasetError, Split};
 
 /// Images shown in each epoch's grid.
@@ -56,64 +57,67 @@ pub fn loss_curve(
 
 /// A few fixed images, center-cropped, whose colorization is drawn each epoch.
 pub struct SampleSet {
+    /// The network input, [n, 1, crop, crop].
     a: Tensor,
-    b: Vec<Vec<u8>>,
+    a_values: Vec<f32>,
+    gray: Vec<Vec<u8>>,
+    truth: Vec<Vec<u8>>,
     crop: usize,
+    color: ColorSpace,
 }
 
 impl SampleSet {
     /// The first images of the test split (of the training split when there is no test).
-    pub fn open(built: &Built, crop: usize) -> Result<SampleSet, DatasetError> {
+    pub fn open(built: &Built, crop: usize, color: ColorSpace) -> Result<SampleSet, DatasetError> {
         let mut pairs = Pairs::open(built, Split::Test)?;
         if pairs.is_empty() {
             pairs = Pairs::open(built, Split::Train)?;
         }
         let n = pairs.len().min(SAMPLES);
         let offset = (pairs.size() - crop) / 2;
-        let (mut a, mut b) = (Vec::new(), Vec::new());
+        let plane = crop * crop;
+        let mut a_values = vec![0f32; n * plane];
+        let mut scratch = vec![0f32; color.channels() * plane];
+        let (mut gray, mut truth) = (Vec::new(), Vec::new());
         for i in 0..n {
-            let (a_i, b_i) = pairs.center_crop(i, crop, offset);
-            a.extend(a_i);
-            b.push(b_i);
+            let a_i = &mut a_values[i * plane..(i + 1) * plane];
+            pairs.write(i, crop, (offset, offset), false, color, a_i, &mut scratch);
+            let (g, b) = pairs.center_crop(i, crop, offset);
+            gray.push(g);
+            truth.push(b);
         }
         let c = crop as i64;
-        Ok(SampleSet { a: to_unit(&a, &[n as i64, 1, c, c]), b, crop })
+        let a = Tensor::from_slice(&a_values).view([n as i64, 1, c, c]);
+        Ok(SampleSet { a, a_values, gray, truth, crop, color })
     }
 
     /// Writes rows of A | G(A) | B.
     pub fn write_grid(&self, g: &Generator, device: Device, path: &Path) -> Result<(), TrainError> {
-        let n = self.b.len();
+        let n = self.truth.len();
         if n == 0 {
             return Ok(());
         }
+        let fake = tch::no_grad(|| g.forward_t(&self.a.to_device(device), true));
         let fake =
-            tch::no_grad(|| g.forward_t(&self.a.to_device(device), true)).to_device(Device::Cpu);
+            Vec::<f32>::try_from(fake.to_device(Device::Cpu).flatten(0, -1)).unwrap_or_default();
         let c = self.crop;
-        let mut grid = RgbImage::new(3 * c as u32, (n * c) as u32);
-        let to_u8 = |t: &Tensor| -> Vec<u8> {
-            let t = ((t + 1.0) * 127.5)
-                .clamp(0.0, 255.0)
-                .round()
-                .to_kind(tch::Kind::Uint8)
-                .contiguous();
-            Vec::<u8>::try_from(t.flatten(0, -1)).unwrap_or_default()
-        };
-        let a = to_u8(&self.a);
-        let fake = to_u8(&fake);
         let plane = c * c;
+        let channels = self.color.channels();
+        let mut grid = RgbImage::new(3 * c as u32, (n * c) as u32);
         for row in 0..n {
-            for y in 0..c {
-                for x in 0..c {
-                    let p = y * c + x;
-                    let gray = a[row * plane + p];
-                    let rgb = |planes: &[u8]| {
-                        image::Rgb([planes[p], planes[plane + p], planes[2 * plane + p]])
-                    };
-                    let (gx, gy) = (x as u32, (row * c + y) as u32);
-                    grid.put_pixel(gx, gy, image::Rgb([gray; 3]));
-                    grid.put_pixel(gx + c as u32, gy, rgb(&fake[row * 3 * plane..]));
-                    grid.put_pixel(gx + 2 * c as u32, gy, rgb(&self.b[row]));
-                }
+            let out = &fake[row * channels * plane..(row + 1) * channels * plane];
+            for p in 0..plane {
+                let (x, y) = ((p % c) as u32, (row * c + p / c) as u32);
+                let gray = self.gray[row][p];
+                let colored = self.color.decode(self.a_values[row * plane + p], out, p, plane);
+                let t = &self.truth[row];
+                grid.put_pixel(x, y, image::Rgb([gray; 3]));
+                grid.put_pixel(x + c as u32, y, image::Rgb(colored));
+                grid.put_pixel(
+                    x + 2 * c as u32,
+                    y,
+                    image::Rgb([t[p], t[plane + p], t[2 * plane + p]]),
+                );
             }
         }
         let dir = path.parent().expect("grid paths have a folder");

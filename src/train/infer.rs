@@ -12,10 +12,11 @@ use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer
 use image::RgbImage;
 use serde::Serialize;
 use tch::nn::{self, ModuleT};
-use tch::{Device, Kind, Tensor};
+use tch::{Device, Tensor};
 
+use super::config::ColorSpace;
 use super::model::{Generator, NetConfig};
-use super::trainer::{RunRecord, TrainError, latest_checkpoint, to_unit};
+use super::trainer::{RunRecord, TrainError, latest_checkpoint};
 use crate::build::preprocess::luma;
 use crate::dataset::{Built, Split};
 use crate::metrics::Metrics;
@@ -29,6 +30,7 @@ pub struct Colorizer {
     _vs: nn::VarStore,
     g: Generator,
     pub crop: usize,
+    pub color: ColorSpace,
     device: Device,
 }
 
@@ -60,23 +62,43 @@ impl Colorizer {
             tch::no_grad(|| t.copy_(source));
         }
         vs.freeze();
-        Ok(Colorizer { _vs: vs, g, crop: record.config.crop, device })
+        let (crop, color) = (record.config.crop, record.config.color);
+        Ok(Colorizer { _vs: vs, g, crop, color, device })
     }
 
-    /// Colorizes one crop x crop gray image; returns planar RGB (3 crop²).
-    pub fn colorize(&self, gray: &[u8]) -> Vec<u8> {
+    /// Runs the generator on one crop x crop input A (values in [-1, 1]); returns B's
+    /// planes (channels x crop²), in [-1, 1].
+    pub fn generate(&self, a: &[f32]) -> Vec<f32> {
         let c = self.crop as i64;
-        let a = to_unit(gray, &[1, 1, c, c]).to_device(self.device);
+        let input = Tensor::from_slice(a).view([1, 1, c, c]).to_device(self.device);
         tch::manual_seed(INFERENCE_SEED);
-        let fake = tch::no_grad(|| self.g.forward_t(&a, true));
-        let out = ((fake.to_device(Device::Cpu) + 1.0) * 127.5).clamp(0.0, 255.0).round();
-        Vec::<u8>::try_from(out.to_kind(Kind::Uint8).flatten(0, -1)).unwrap_or_default()
+        let fake = tch::no_grad(|| self.g.forward_t(&input, true));
+        Vec::<f32>::try_from(fake.to_device(Device::Cpu).flatten(0, -1)).unwrap_or_default()
+    }
+
+    /// Colorizes pair `n` of `pairs` (center crop): interleaved RGB, crop².
+    fn colorize_pair(&self, pairs: &super::loader::Pairs, n: usize, offset: usize) -> Vec<u8> {
+        let plane = self.crop * self.crop;
+        let mut a = vec![0f32; plane];
+        let mut scratch = vec![0f32; self.color.channels() * plane];
+        pairs.write(n, self.crop, (offset, offset), false, self.color, &mut a, &mut scratch);
+        let b = self.generate(&a);
+        (0..plane).flat_map(|p| self.color.decode(a[p], &b, p, plane)).collect()
     }
 }
 
 /// Planar RGB -> interleaved.
 fn interleave(planes: &[u8], pixels: usize) -> Vec<u8> {
     (0..pixels).flat_map(|i| [planes[i], planes[pixels + i], planes[2 * pixels + i]]).collect()
+}
+
+/// Resizes one f32 plane (Catmull-Rom).
+fn resize_f32(values: &[f32], from: (u32, u32), to: (u32, u32)) -> Vec<f32> {
+    let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_ne_bytes()).collect();
+    resize(&bytes, from, to, PixelType::F32)
+        .chunks_exact(4)
+        .map(|b| f32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
+        .collect()
 }
 
 fn resize(pixels: &[u8], (w, h): (u32, u32), (to_w, to_h): (u32, u32), kind: PixelType) -> Vec<u8> {
@@ -106,10 +128,39 @@ pub fn colorize_files(
             .to_rgb8();
         let (w, h) = original.dimensions();
         let gray: Vec<u8> = original.pixels().map(|p| luma(p[0], p[1], p[2])).collect();
-        let small = resize(&gray, (w, h), (c, c), PixelType::U8);
-        let colored = interleave(&colorizer.colorize(&small), (c * c) as usize);
-        let full = RgbImage::from_raw(w, h, resize(&colored, (c, c), (w, h), PixelType::U8x3))
-            .expect("size");
+        let full = match colorizer.color {
+            // RGB: the network's output, resized back to the image's size.
+            ColorSpace::Rgb => {
+                let small = resize(&gray, (w, h), (c, c), PixelType::U8);
+                let a: Vec<f32> = small.iter().map(|v| f32::from(*v) / 127.5 - 1.0).collect();
+                let b = colorizer.generate(&a);
+                let plane = (c * c) as usize;
+                let rgb: Vec<u8> =
+                    (0..plane).flat_map(|p| colorizer.color.decode(a[p], &b, p, plane)).collect();
+                RgbImage::from_raw(w, h, resize(&rgb, (c, c), (w, h), PixelType::U8x3))
+                    .expect("size")
+            }
+            // Lab: the predicted ab, upsampled onto the image's own full-resolution L.
+            ColorSpace::Lab => {
+                let l: Vec<f32> =
+                    original.pixels().map(|p| crate::color::rgb8_to_lab(p.0)[0]).collect();
+                let small = resize_f32(&l, (w, h), (c, c));
+                let a: Vec<f32> = small.iter().map(|v| v / 50.0 - 1.0).collect();
+                let b = colorizer.generate(&a);
+                let plane = (c * c) as usize;
+                let ab: Vec<Vec<f32>> = (0..2)
+                    .map(|k| resize_f32(&b[k * plane..(k + 1) * plane], (c, c), (w, h)))
+                    .collect();
+                RgbImage::from_fn(w, h, |x, y| {
+                    let i = (y * w + x) as usize;
+                    image::Rgb(crate::color::lab_to_rgb8([
+                        l[i],
+                        ab[0][i] * 110.0,
+                        ab[1][i] * 110.0,
+                    ]))
+                })
+            }
+        };
         let result = if side_by_side {
             let mut sheet = RgbImage::new(3 * w, h);
             for (x, y, p) in original.enumerate_pixels() {
@@ -166,7 +217,7 @@ pub fn evaluate(
     for n in 0..pairs.len() {
         let (a, b) = pairs.center_crop(n, c, offset);
         let truth = interleave(&b, c * c);
-        let predicted = interleave(&colorizer.colorize(&a), c * c);
+        let predicted = colorizer.colorize_pair(&pairs, n, offset);
         let gray: Vec<u8> = a.iter().flat_map(|v| [*v; 3]).collect();
         let score = |pred: &[u8]| {
             Metrics::compute(pred, &truth, c, c)
@@ -233,7 +284,7 @@ pub fn colorize_dataset(
         let members: Vec<_> = built.manifest.members.iter().filter(|m| m.split == split).collect();
         for (n, member) in members.iter().enumerate() {
             let (a, b) = pairs.center_crop(n, crop, offset);
-            let colored = interleave(&colorizer.colorize(&a), crop * crop);
+            let colored = colorizer.colorize_pair(&pairs, n, offset);
             let truth = interleave(&b, crop * crop);
             let w = crop as u32;
             let sheet = RgbImage::from_fn(3 * w, w, |x, y| {

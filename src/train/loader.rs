@@ -12,8 +12,9 @@ use std::time::Duration;
 
 use rand::{Rng, SeedableRng, seq::SliceRandom};
 use rand_chacha::ChaCha8Rng;
-use tch::{Kind, Tensor};
+use tch::Tensor;
 
+use super::config::ColorSpace;
 use crate::dataset::{Built, DatasetError, Shard, Split};
 
 /// What a batch is made of.
@@ -23,6 +24,7 @@ pub struct LoaderConfig {
     /// Side of the random crop (the reference: 256 out of 286).
     pub crop: usize,
     pub flip: bool,
+    pub color: ColorSpace,
     pub seed: u64,
     /// Batches assembled ahead of the trainer.
     pub prefetch: usize,
@@ -74,30 +76,29 @@ impl Pairs {
         self.size
     }
 
-    /// Pair `n` cropped at (x, y) to `crop`, mirrored if `flip`, into `a` (crop²) and `b`
-    /// (3 crop², planar), as floats in [-1, 1].
-    fn write(
+    /// Pair `n` cropped at (x, y) to `crop`, mirrored if `flip`, encoded in `color` into
+    /// `a` (crop²) and `b` (channels x crop², planar).
+    #[allow(clippy::too_many_arguments)]
+    pub fn write(
         &self,
         n: usize,
         crop: usize,
         (x, y): (usize, usize),
         flip: bool,
+        color: ColorSpace,
         a: &mut [f32],
         b: &mut [f32],
     ) {
         let (shard, i) = self.index[n];
         let pair = self.shards[shard].pair(i);
         let s = self.size;
-        let scale = |v: u8| f32::from(v) / 127.5 - 1.0;
         for row in 0..crop {
             for col in 0..crop {
                 let source_col = if flip { crop - 1 - col } else { col };
                 let from = (y + row) * s + x + source_col;
                 let to = row * crop + col;
-                a[to] = scale(pair.a[from]);
-                for c in 0..3 {
-                    b[c * crop * crop + to] = scale(pair.b[c * s * s + from]);
-                }
+                let rgb = [pair.b[from], pair.b[s * s + from], pair.b[2 * s * s + from]];
+                a[to] = color.encode(pair.a[from], rgb, b, to, crop * crop);
             }
         }
     }
@@ -144,20 +145,21 @@ impl Pairs {
     }
 
     /// Assembles one batch (on the calling thread).
-    fn batch(&self, crop: usize, samples: &[Sample]) -> Batch {
+    fn batch(&self, config: &LoaderConfig, samples: &[Sample]) -> Batch {
         let started = std::time::Instant::now();
-        let n = samples.len();
-        let mut a = vec![0f32; n * crop * crop];
-        let mut b = vec![0f32; n * 3 * crop * crop];
+        let (n, crop, channels) = (samples.len(), config.crop, config.color.channels());
+        let plane = crop * crop;
+        let mut a = vec![0f32; n * plane];
+        let mut b = vec![0f32; n * channels * plane];
         for (k, &(index, at, flip)) in samples.iter().enumerate() {
-            let a_k = &mut a[k * crop * crop..(k + 1) * crop * crop];
-            let b_k = &mut b[k * 3 * crop * crop..(k + 1) * 3 * crop * crop];
-            self.write(index, crop, at, flip, a_k, b_k);
+            let a_k = &mut a[k * plane..(k + 1) * plane];
+            let b_k = &mut b[k * channels * plane..(k + 1) * channels * plane];
+            self.write(index, crop, at, flip, config.color, a_k, b_k);
         }
         let c = crop as i64;
         Batch {
             a: Tensor::from_slice(&a).view([n as i64, 1, c, c]),
-            b: Tensor::from_slice(&b).view([n as i64, 3, c, c]).to_kind(Kind::Float),
+            b: Tensor::from_slice(&b).view([n as i64, channels as i64, c, c]),
             assembly: started.elapsed(),
         }
     }
@@ -168,7 +170,7 @@ pub fn epoch(pairs: std::sync::Arc<Pairs>, config: LoaderConfig, epoch: usize) -
     let (tx, rx) = sync_channel(config.prefetch.max(1));
     std::thread::spawn(move || {
         for samples in pairs.epoch_plan(&config, epoch) {
-            if tx.send(pairs.batch(config.crop, &samples)).is_err() {
+            if tx.send(pairs.batch(&config, &samples)).is_err() {
                 return; // The trainer stopped early.
             }
         }
@@ -195,7 +197,7 @@ mod tests {
             size: size as usize,
         };
         let (mut ca, mut cb) = (vec![0f32; 4], vec![0f32; 12]);
-        pairs.write(0, 2, (1, 2), true, &mut ca, &mut cb);
+        pairs.write(0, 2, (1, 2), true, ColorSpace::Rgb, &mut ca, &mut cb);
         let back = |v: f32| ((v + 1.0) * 127.5).round() as u8;
         // Rows 2-3, columns 1-2, mirrored: (2,2) (2,1) / (3,2) (3,1).
         assert_eq!(ca.iter().map(|v| back(*v)).collect::<Vec<_>>(), [10, 9, 14, 13]);

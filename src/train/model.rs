@@ -37,11 +37,11 @@ pub struct NetConfig {
 }
 
 impl NetConfig {
-    /// The networks of a run: 1-channel A (gray) to 3-channel B (RGB).
+    /// The networks of a run: 1-channel A to B (3 channels RGB, or 2 channels ab).
     pub fn of(config: &TrainConfig) -> NetConfig {
         NetConfig {
             input_nc: 1,
-            output_nc: 3,
+            output_nc: config.color.channels() as i64,
             ngf: config.ngf,
             ndf: config.ndf,
             n_layers: config.n_layers,

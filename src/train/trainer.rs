@@ -21,7 +21,7 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 use tch::nn::{self, ModuleT};
-use tch::{Device, Kind, Reduction, Tensor};
+use tch::{Device, Reduction, Tensor};
 
 use super::adam::Adam;
 use super::config::{GanMode, TrainConfig};
@@ -272,7 +272,7 @@ pub fn train(request: Request) -> Result<PathBuf, TrainError> {
         first_epoch = state.epoch + 1;
         step = state.step;
     }
-    let samples = figures::SampleSet::open(&built, config.crop)?;
+    let samples = figures::SampleSet::open(&built, config.crop, config.color)?;
     let metrics_path = run_dir.join("metrics.jsonl");
     let mut metrics = fs::OpenOptions::new()
         .create(true)
@@ -284,6 +284,7 @@ pub fn train(request: Request) -> Result<PathBuf, TrainError> {
         batch_size: config.batch_size,
         crop: config.crop,
         flip: config.flip,
+        color: config.color,
         seed: config.seed,
         prefetch: 4,
     };
@@ -432,9 +433,4 @@ fn checkpoints(run_dir: &Path) -> Result<Vec<(PathBuf, CheckpointState)>, TrainE
 /// The newest checkpoint of a run, if any.
 pub fn latest_checkpoint(run_dir: &Path) -> Result<Option<(PathBuf, CheckpointState)>, TrainError> {
     Ok(checkpoints(run_dir)?.pop())
-}
-
-/// Float [-1, 1] tensor of the given shape from u8 values.
-pub fn to_unit(values: &[u8], shape: &[i64]) -> Tensor {
-    Tensor::from_slice(values).to_kind(Kind::Float).view(shape) / 127.5 - 1.0
 }

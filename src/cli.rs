@@ -89,6 +89,8 @@ pub struct EvalArgs {
 pub enum SplitArg {
     Train,
     Test,
+    /// Both splits.
+    All,
 }
 
 #[derive(Debug, clap::Args)]

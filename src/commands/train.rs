@@ -49,14 +49,15 @@ pub fn eval(config: Config, args: EvalArgs) -> anyhow::Result<u8> {
     let device = device::pick(&args.device).map_err(anyhow::Error::msg)?;
     let colorizer = infer::Colorizer::open(&config.store.path, &args.run, device)?;
     let built = crate::dataset::Built::latest(&config.store.path, &args.dataset)?;
-    let split = match args.split {
-        crate::cli::SplitArg::Train => Split::Train,
-        crate::cli::SplitArg::Test => Split::Test,
+    let splits = match args.split {
+        crate::cli::SplitArg::Train => vec![Split::Train],
+        crate::cli::SplitArg::Test => vec![Split::Test],
+        crate::cli::SplitArg::All => vec![Split::Train, Split::Test],
     };
-    let evaluation = infer::evaluate(&colorizer, &built, split)?;
+    let evaluation = infer::evaluate(&colorizer, &built, &splits)?;
     if args.json {
         let json = serde_json::json!({
-            "run": args.run, "dataset": args.dataset, "split": split, "images": evaluation.images,
+            "run": args.run, "dataset": args.dataset, "splits": splits, "images": evaluation.images,
             "model": evaluation.model, "baseline": evaluation.baseline,
         });
         println!("{json}");

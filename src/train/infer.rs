@@ -191,40 +191,43 @@ pub struct Evaluation {
     pub baseline: Metrics,
 }
 
-/// Runs the generator on the center crop of every pair of `split` and scores it.
+/// Runs the generator on the center crop of every pair of `splits` and scores it.
 pub fn evaluate(
     colorizer: &Colorizer,
     built: &Built,
-    split: Split,
+    splits: &[Split],
 ) -> Result<Evaluation, TrainError> {
-    let pairs = super::loader::Pairs::open(built, split)?;
-    if pairs.is_empty() {
+    let c = colorizer.crop;
+    let (mut model, mut baseline) = (Vec::new(), Vec::new());
+    for &split in splits {
+        let pairs = super::loader::Pairs::open(built, split)?;
+        if c > pairs.size() {
+            return Err(TrainError::Invalid(format!(
+                "the run's crop {c} is larger than the dataset's size {}",
+                pairs.size()
+            )));
+        }
+        let offset = (pairs.size() - c) / 2;
+        for n in 0..pairs.len() {
+            let (a, b) = pairs.center_crop(n, c, offset);
+            let truth = interleave(&b, c * c);
+            let predicted = colorizer.colorize_pair(&pairs, n, offset);
+            let gray: Vec<u8> = a.iter().flat_map(|v| [*v; 3]).collect();
+            let score = |pred: &[u8]| {
+                Metrics::compute(pred, &truth, c, c)
+                    .map_err(|e| TrainError::Invalid(format!("metrics: {e}")))
+            };
+            model.push(score(&predicted)?);
+            baseline.push(score(&gray)?);
+        }
+    }
+    if model.is_empty() {
+        let names: Vec<&str> = splits.iter().map(|s| s.as_str()).collect();
         return Err(TrainError::Invalid(format!(
             "dataset {} has no {} images",
             built.manifest.dataset,
-            split.as_str()
+            names.join("/")
         )));
-    }
-    let c = colorizer.crop;
-    if c > pairs.size() {
-        return Err(TrainError::Invalid(format!(
-            "the run's crop {c} is larger than the dataset's size {}",
-            pairs.size()
-        )));
-    }
-    let offset = (pairs.size() - c) / 2;
-    let (mut model, mut baseline) = (Vec::new(), Vec::new());
-    for n in 0..pairs.len() {
-        let (a, b) = pairs.center_crop(n, c, offset);
-        let truth = interleave(&b, c * c);
-        let predicted = colorizer.colorize_pair(&pairs, n, offset);
-        let gray: Vec<u8> = a.iter().flat_map(|v| [*v; 3]).collect();
-        let score = |pred: &[u8]| {
-            Metrics::compute(pred, &truth, c, c)
-                .map_err(|e| TrainError::Invalid(format!("metrics: {e}")))
-        };
-        model.push(score(&predicted)?);
-        baseline.push(score(&gray)?);
     }
     Ok(Evaluation { images: model.len(), model: mean(&model), baseline: mean(&baseline) })
 }

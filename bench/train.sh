@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# `pipeline train` against our own PyTorch port of the same step (bench/train_torch.py, the
+# same torch 2.11.0 wheel from PyPI), in the same run, same config, on the CPU, for the three
+# settings of the PyTorch baseline quoted in the issue (2-core machine):
+#   a: 256 px, batch 1, ngf = ndf = 64   (quoted: 0.745 s/step)
+#   b: 128 px, batch 4, ngf = ndf = 64   (quoted: 0.74 s/step)
+#   c:  64 px, batch 8, ngf = ndf = 32   (quoted: 0.12 s/step)
+# The Rust side trains one epoch on a temporary store holding the first PHOTOS photos of
+# ../shared/data/brown_bear, built at the setting's load size; its per-step seconds are
+# batch / images_per_s from metrics.jsonl (the step alone: the trainer's wait for the next
+# batch is not in it), and loader_ms is the time the background loader spent assembling
+# that batch (an upper bound of the loader's share: it runs on its own thread, prefetched).
+# The first WARMUP steps are skipped on both sides; PyTorch times as many steps as Rust did.
+# Both sides run with THREADS intra-op threads (2 = libtorch's default on this machine).
+#
+# Set-up: python3 -m venv /tmp/venv-torch && /tmp/venv-torch/bin/pip install torch==2.11.0 numpy
+# Usage:  bench/train.sh                 all three settings
+#         bench/train.sh c               only setting c (any of a b c)
+#         PY=/path/python THREADS=2 WARMUP=2 NO_BUILD=1 KEEP=1 bench/train.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PY:-/tmp/venv-torch/bin/python}
+THREADS=${THREADS:-2}
+WARMUP=${WARMUP:-2}
+DATA=${DATA:-../shared/data/brown_bear}
+
+# name crop batch ngf(=ndf) load-size photos
+SETTINGS=(
+  "a 256 1 64 286 11"
+  "b 128 4 64 144 46"
+  "c 64 8 32 72 300"
+)
+declare -A QUOTED=([a]=0.745 [b]=0.74 [c]=0.12)
+wanted=${*:-a b c}
+
+"$PY" -c 'import torch, sys; v = torch.__version__.split("+")[0]; sys.exit(0 if v == "2.11.0" else f"torch {v}, expected 2.11.0")'
+eval "$(scripts/libtorch)"
+if [ -z "${NO_BUILD:-}" ]; then
+  cargo build --release --features train --quiet
+fi
+bin=$PWD/target/release/pipeline
+
+work=$(mktemp -d /tmp/bench-train.XXXXXX)
+if [ -z "${KEEP:-}" ]; then trap 'rm -rf "$work"' EXIT; else echo "keeping $work" >&2; fi
+store=$work/store
+mapfile -t photos < <(find "$DATA" -type f \( -iname '*.jpg' -o -iname '*.jpeg' -o -iname '*.png' \) | sort)
+
+"$PY" bench/train_torch.py --counts
+rows=()
+for setting in "${SETTINGS[@]}"; do
+  read -r name crop batch ngf size count <<<"$setting"
+  [[ " $wanted " == *" $name "* ]] || continue
+  echo "== setting $name: ${crop} px, batch $batch, ngf = ndf = $ngf (load size $size, $count photos)" >&2
+
+  # Rust: import the photos, build at the load size, train one epoch.
+  folder=$work/photos-$name
+  mkdir -p "$folder"
+  for photo in "${photos[@]:0:$count}"; do
+    cp "$photo" "$folder/$(basename "$(dirname "$photo")")-$(basename "$photo")"
+  done
+  cfg=$work/pipeline-$name.toml
+  cat >"$cfg" <<EOF
+[build]
+size = $size
+
+[train]
+ngf = $ngf
+ndf = $ngf
+crop = $crop
+batch_size = $batch
+epochs = 1
+epochs_decay = 0
+checkpoint_every = 1000
+EOF
+  dataset=bench-$name
+  "$bin" --store "$store" --config "$cfg" import "$folder" --dataset "$dataset" >&2
+  "$bin" --store "$store" --config "$cfg" build "$dataset" --size "$size" >&2
+  OMP_NUM_THREADS=$THREADS "$bin" --store "$store" --config "$cfg" \
+    train "$dataset" --run "bench-$name" --device cpu --epochs 1 >&2
+  metrics=$store/runs/bench-$name/metrics.jsonl
+  rust=$("$PY" - "$metrics" "$batch" "$WARMUP" <<'EOF'
+import json, statistics, sys
+path, batch, warmup = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+rows = [json.loads(line) for line in open(path)]
+timed = rows[warmup:]
+if batch > 1 and len(timed) > 1:
+    timed = timed[:-1]  # the last batch of an epoch may be short: batch / rate would be wrong
+s = [batch / r["images_per_s"] for r in timed]
+loader = [r["loader_ms"] for r in timed]
+share = [l / 1000 / t for l, t in zip(loader, s)]
+print(json.dumps({"impl": "pipeline", "steps": len(s), "all_steps": len(rows),
+                  "s_per_step": statistics.median(s), "s_min": min(s), "s_max": max(s),
+                  "loader_ms": statistics.median(loader), "loader_share": statistics.median(share),
+                  "loader_ms_max": max(loader)}))
+EOF
+)
+  echo "$rust"
+  steps=$("$PY" -c 'import json, sys; print(json.loads(sys.argv[1])["steps"])' "$rust")
+
+  # PyTorch: the same step, as many timed steps, same threads.
+  torch=$("$PY" bench/train_torch.py --crop "$crop" --batch "$batch" --ngf "$ngf" --ndf "$ngf" \
+    --steps "$steps" --warmup "$WARMUP" --threads "$THREADS" 2>"$work/torch-$name.log") \
+    || { cat "$work/torch-$name.log" >&2; exit 1; }
+  grep '^params' "$work/torch-$name.log" >&2
+  echo "$torch"
+  rows+=("$name|$crop|$batch|$ngf|${QUOTED[$name]}|$torch|$rust")
+done
+
+echo
+echo "| setting | PyTorch s/step (quoted) | PyTorch s/step | pipeline s/step | ratio PyTorch/pipeline (>1: we are faster) | loader ms (median) | loader share (median) | timed steps |"
+echo "|---|---|---|---|---|---|---|---|"
+for row in "${rows[@]}"; do
+  "$PY" - "$row" <<'EOF'
+import json, sys
+name, crop, batch, ngf, quoted, torch, rust = sys.argv[1].split("|")
+t, r = json.loads(torch), json.loads(rust)
+print(f"| {name}: {crop} px, batch {batch}, ngf=ndf={ngf} | {quoted} | {t['s_per_step']:.3f} "
+      f"| {r['s_per_step']:.3f} | {t['s_per_step'] / r['s_per_step']:.2f}x "
+      f"| {r['loader_ms']:.1f} | {100 * r['loader_share']:.2f}% | {r['steps']} |")
+EOF
+done

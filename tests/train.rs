@@ -49,7 +49,7 @@ fn a_few_steps_on_a_fixed_batch_lower_the_l1_loss() {
     let batch = loader::epoch(pairs, config, 1).recv().unwrap();
     assert_eq!(batch.a.size(), [4, 1, 64, 64]);
     assert_eq!(batch.b.size(), [4, 3, 64, 64]);
-    let mut nets = Nets::new(&tiny(), tch::Device::Cpu);
+    let mut nets = Nets::new(&tiny(), tch::Device::Cpu).unwrap();
     let first = nets.step(&batch.a, &batch.b, 2e-4);
     let mut last = first;
     for _ in 0..60 {

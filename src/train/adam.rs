@@ -8,6 +8,10 @@ use tch::{Tensor, nn};
 
 pub struct Adam {
     pub lr: f64,
+    /// Used only to clear gradients: libtorch's optimizers reset them to undefined
+    /// (`set_to_none`), so the next backward writes fresh gradients instead of adding into
+    /// zeroed ones, as PyTorch does. It never steps.
+    clearer: nn::Optimizer,
     beta1: f64,
     beta2: f64,
     eps: f64,
@@ -17,17 +21,18 @@ pub struct Adam {
 }
 
 impl Adam {
-    pub fn new(vs: &nn::VarStore, lr: f64, beta1: f64, beta2: f64) -> Adam {
+    pub fn new(vs: &nn::VarStore, lr: f64, beta1: f64, beta2: f64) -> Result<Adam, tch::TchError> {
         let moments = vs
             .variables()
             .into_iter()
             .filter(|(_, t)| t.requires_grad())
             .map(|(name, t)| (name, (t.zeros_like(), t.zeros_like())))
             .collect();
-        Adam { lr, beta1, beta2, eps: 1e-8, step: 0, moments }
+        let clearer = nn::OptimizerConfig::build(nn::Sgd::default(), vs, 0.0)?;
+        Ok(Adam { lr, clearer, beta1, beta2, eps: 1e-8, step: 0, moments })
     }
 
-    /// Applies one update from the gradients in `vs`, then clears them.
+    /// Applies one update from the gradients in `vs`.
     pub fn step(&mut self, vs: &nn::VarStore) {
         self.step += 1;
         let correction1 = 1.0 - self.beta1.powi(self.step as i32);
@@ -40,24 +45,24 @@ impl Adam {
                 if !grad.defined() {
                     continue;
                 }
-                *m = &*m * self.beta1 + &grad * (1.0 - self.beta1);
-                *v = &*v * self.beta2 + (&grad * &grad) * (1.0 - self.beta2);
-                let denom = v.sqrt() / correction2 + self.eps;
-                let update = &*m / denom * (self.lr / correction1);
-                let _ = param.f_sub_(&update).expect("parameter update");
-                let _ = param.grad().zero_();
+                // In place, as torch.optim.Adam: m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g².
+                let _ = m.lerp_(&grad, 1.0 - self.beta1);
+                let _ = v.lerp_(&grad.square(), 1.0 - self.beta2);
+                // p -= step * m / denom, written as p += m / (denom * -1/step).
+                let step = self.lr / correction1;
+                let mut denom = v.sqrt();
+                let _ = denom
+                    .g_div_scalar_(correction2)
+                    .g_add_scalar_(self.eps)
+                    .g_mul_scalar_(-1.0 / step);
+                let _ = param.addcdiv_(m, &denom);
             }
         });
     }
 
-    /// Clears the gradients of `vs`.
-    pub fn zero_grad(vs: &nn::VarStore) {
-        for t in vs.trainable_variables() {
-            let mut grad = t.grad();
-            if grad.defined() {
-                let _ = grad.zero_();
-            }
-        }
+    /// Clears the gradients of the optimizer's variables.
+    pub fn zero_grad(&mut self) {
+        self.clearer.zero_grad();
     }
 
     /// The state as named tensors, for a checkpoint.

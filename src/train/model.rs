@@ -61,8 +61,11 @@ const INIT_STD: f64 = 0.02;
 const LEAKY_SLOPE: f64 = 0.2;
 const DROPOUT: f64 = 0.5;
 
+/// LeakyReLU(0.2) as one op: PReLU with a fixed, untrained slope (tch's `leaky_relu` has
+/// no slope argument, and `max(x, 0.2 x)` costs two ops and a temporary each way).
 fn leaky_relu(xs: &Tensor) -> Tensor {
-    xs.maximum(&(xs * LEAKY_SLOPE))
+    let slope = Tensor::from_slice(&[LEAKY_SLOPE as f32]).to_device(xs.device());
+    xs.prelu(&slope)
 }
 
 fn conv(p: nn::Path, c_in: i64, c_out: i64, stride: i64, bias: bool) -> nn::Conv2D {

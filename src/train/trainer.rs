@@ -91,7 +91,7 @@ pub struct Nets {
 
 impl Nets {
     /// Fresh networks, initialised from `config.seed`.
-    pub fn new(config: &TrainConfig, device: Device) -> Nets {
+    pub fn new(config: &TrainConfig, device: Device) -> Result<Nets, TrainError> {
         tch::manual_seed(config.seed as i64);
         let net = NetConfig::of(config);
         let g_vs = nn::VarStore::new(device);
@@ -99,9 +99,9 @@ impl Nets {
         let g = Generator::new(&(g_vs.root() / "G"), &net);
         let d = Discriminator::new(&(d_vs.root() / "D"), &net);
         let (b1, b2) = config.betas;
-        let opt_g = Adam::new(&g_vs, config.lr, b1, b2);
-        let opt_d = Adam::new(&d_vs, config.lr, b1, b2);
-        Nets { g_vs, d_vs, g, d, opt_g, opt_d, config: config.clone() }
+        let opt_g = Adam::new(&g_vs, config.lr, b1, b2)?;
+        let opt_d = Adam::new(&d_vs, config.lr, b1, b2)?;
+        Ok(Nets { g_vs, d_vs, g, d, opt_g, opt_d, config: config.clone() })
     }
 
     fn gan_loss(&self, logits: &Tensor, real: bool) -> Tensor {
@@ -126,7 +126,7 @@ impl Nets {
         let fake = self.g.forward_t(a, true);
 
         self.d_vs.unfreeze();
-        Adam::zero_grad(&self.d_vs);
+        self.opt_d.zero_grad();
         let pred_fake = self.d.forward_t(&Tensor::cat(&[a, &fake.detach()], 1), true);
         let pred_real = self.d.forward_t(&Tensor::cat(&[a, b], 1), true);
         let d_fake = self.gan_loss(&pred_fake, false);
@@ -135,7 +135,7 @@ impl Nets {
         self.opt_d.step(&self.d_vs);
 
         self.d_vs.freeze();
-        Adam::zero_grad(&self.g_vs);
+        self.opt_g.zero_grad();
         let pred_fake = self.d.forward_t(&Tensor::cat(&[a, &fake], 1), true);
         let g_gan = self.gan_loss(&pred_fake, true);
         let g_l1 = fake.l1_loss(b, Reduction::Mean) * self.config.lambda_l1;
@@ -263,7 +263,7 @@ pub fn train(request: Request) -> Result<PathBuf, TrainError> {
     fs::write(&record_path, serde_json::to_vec_pretty(&record).expect("record serializes"))
         .map_err(io(&record_path))?;
 
-    let mut nets = Nets::new(&config, request.device);
+    let mut nets = Nets::new(&config, request.device)?;
     let (mut first_epoch, mut step) = (1, 0u64);
     if request.resume
         && let Some((dir, state)) = latest_checkpoint(&run_dir)?

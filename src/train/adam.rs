@@ -50,11 +50,14 @@ impl Adam {
                 let _ = v.lerp_(&grad.square(), 1.0 - self.beta2);
                 // p -= step * m / denom, written as p += m / (denom * -1/step).
                 let step = self.lr / correction1;
+                if step == 0.0 {
+                    continue; // lr 0 (the reference's last epoch): moments move, weights stay.
+                }
                 let mut denom = v.sqrt();
+                // (sqrt(v) / c2 + eps) * (-1 / step), in two passes.
                 let _ = denom
-                    .g_div_scalar_(correction2)
-                    .g_add_scalar_(self.eps)
-                    .g_mul_scalar_(-1.0 / step);
+                    .g_mul_scalar_(-1.0 / (step * correction2))
+                    .g_add_scalar_(-self.eps / step);
                 let _ = param.addcdiv_(m, &denom);
             }
         });

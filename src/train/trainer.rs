@@ -298,6 +298,15 @@ pub fn train(request: Request) -> Result<PathBuf, TrainError> {
             let (a, b) = (batch.a.to_device(request.device), batch.b.to_device(request.device));
             let losses = nets.step(&a, &b, lr);
             step += 1;
+            if ![losses.g_gan, losses.g_l1, losses.d_real, losses.d_fake]
+                .iter()
+                .all(|v| v.is_finite())
+            {
+                return Err(TrainError::Invalid(format!(
+                    "training diverged: a loss is not finite at epoch {epoch}, step {step} ({losses:?}); \
+                     the last checkpoint is intact"
+                )));
+            }
             let n = a.size()[0] as usize;
             images += n;
             let rate = n as f64 / step_started.elapsed().as_secs_f64();

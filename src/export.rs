@@ -108,10 +108,11 @@ fn write_tar(path: &Path, encoded: &[Encoded]) -> Result<(), ExportError> {
         let json = serde_json::json!({
             "id": m.id, "split": m.split, "rank": m.rank, "source": m.source, "url": m.url,
         });
+        let json = serde_json::to_vec(&json).expect("json");
         let entries = [
-            (format!("{}.gray.png", m.id), e.gray.clone()),
-            (format!("{}.color.png", m.id), e.color.clone()),
-            (format!("{}.json", m.id), serde_json::to_vec(&json).expect("json")),
+            (format!("{}.gray.png", m.id), e.gray.as_slice()),
+            (format!("{}.color.png", m.id), e.color.as_slice()),
+            (format!("{}.json", m.id), json.as_slice()),
         ];
         for (name, bytes) in entries {
             let mut header = tar::Header::new_ustar();
@@ -121,7 +122,7 @@ fn write_tar(path: &Path, encoded: &[Encoded]) -> Result<(), ExportError> {
             header.set_uid(0);
             header.set_gid(0);
             header.set_entry_type(tar::EntryType::Regular);
-            tar.append_data(&mut header, &name, bytes.as_slice()).map_err(io(path))?;
+            tar.append_data(&mut header, &name, bytes).map_err(io(path))?;
         }
     }
     tar.into_inner().and_then(|mut w| std::io::Write::flush(&mut w)).map_err(io(path))

@@ -36,6 +36,8 @@ pub enum Command {
     Fetch(FetchArgs),
     /// Add images from a folder (recursively) or a text file of http(s) URLs, one a line.
     Import(ImportArgs),
+    /// Run every query file in queries/, then rebuild the datasets that changed (for cron).
+    Refresh(RefreshArgs),
     /// Show each dataset: images, duplicates skipped, failures by reason, last fetch.
     Status(StatusArgs),
     /// Turn datasets into paired A/B tensor shards (every changed dataset by default).
@@ -165,6 +167,16 @@ pub struct ImportArgs {
     #[arg(long)]
     pub dataset: String,
     /// Print the summary as one JSON line.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RefreshArgs {
+    /// Folder of query files, one TOML file per query.
+    #[arg(long, value_name = "DIR", default_value = "queries")]
+    pub queries: PathBuf,
+    /// Print the whole report as one JSON line (nothing else on stdout).
     #[arg(long)]
     pub json: bool,
 }

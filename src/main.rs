@@ -1,6 +1,7 @@
 //! The `pipeline` binary: parse arguments, set up logging, run, map the outcome to an
 //! exit code. Everything else lives in the library.
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -8,8 +9,12 @@ use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
     let cli = pipeline::cli::Cli::parse();
+    // Off a terminal (cron), warnings stay out of the log: the summary already says what
+    // went wrong, per dataset.
+    let terminal = std::io::stderr().is_terminal();
     let level = match cli.verbose {
-        0 => "warn",
+        0 if terminal => "warn",
+        0 => "error",
         1 => "info",
         _ => "debug",
     };
@@ -18,6 +23,7 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(terminal)
         .with_target(false)
         .init();
     match pipeline::commands::run(cli) {

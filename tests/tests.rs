@@ -5,6 +5,7 @@ mod cli;
 mod fetch;
 mod import;
 mod parsers;
+mod refresh;
 mod support;
 #[cfg(feature = "train")]
 mod train;

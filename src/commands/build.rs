@@ -35,27 +35,31 @@ pub fn build(config: Config, args: BuildArgs) -> anyhow::Result<u8> {
         let progress = progress_bar(&dataset);
         let outcome = build::build(&store, &dataset, &settings, args.force, &progress)?;
         progress.finish_and_clear();
-        match outcome {
-            Outcome::UpToDate { version } => println!("{dataset}: up to date ({version})"),
-            Outcome::Built { version, counts, elapsed } => {
-                let total = counts.train + counts.test;
-                let rate = total as f64 / elapsed.as_secs_f64().max(1e-9);
-                println!(
-                    "{dataset}: built {version}: {} train, {} test, {} skipped, {}x{} px, {:.1} s ({rate:.0} images/s)",
-                    counts.train,
-                    counts.test,
-                    counts.skipped,
-                    settings.size,
-                    settings.size,
-                    elapsed.as_secs_f64()
-                );
-            }
-        }
+        println!("{}", describe(&dataset, &outcome, settings.size));
     }
     Ok(exit::OK)
 }
 
-fn progress_bar(dataset: &str) -> ProgressBar {
+/// One line saying what a build of `dataset` did.
+pub(super) fn describe(dataset: &str, outcome: &Outcome, size: u32) -> String {
+    match outcome {
+        Outcome::UpToDate { version } => format!("{dataset}: up to date ({version})"),
+        Outcome::Built { version, counts, elapsed } => {
+            let total = counts.train + counts.test;
+            let rate = total as f64 / elapsed.as_secs_f64().max(1e-9);
+            format!(
+                "{dataset}: built {version}: {} train, {} test, {} skipped, {size}x{size} px, {:.1} s ({rate:.0} images/s)",
+                counts.train,
+                counts.test,
+                counts.skipped,
+                elapsed.as_secs_f64()
+            )
+        }
+    }
+}
+
+/// A progress bar for building `dataset`, hidden off a terminal.
+pub(super) fn progress_bar(dataset: &str) -> ProgressBar {
     if !crate::fetch::show_progress() {
         return ProgressBar::with_draw_target(None, ProgressDrawTarget::hidden());
     }

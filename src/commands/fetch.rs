@@ -11,7 +11,7 @@ use tracing::warn;
 use super::{display, runtime};
 use crate::cli::{FetchArgs, ImportArgs};
 use crate::config::Config;
-use crate::engines::SearchQuery;
+use crate::engines::{EngineName, SearchQuery};
 use crate::exit;
 use crate::fetch::{self, Context, DRAIN_DEADLINE, Job, Source, Stats, Summary};
 use crate::net::Http;
@@ -31,23 +31,46 @@ pub fn fetch(config: Config, args: FetchArgs) -> anyhow::Result<u8> {
     if text.trim().is_empty() {
         bail!("the query is empty");
     }
-    let dataset = args
+    let choices = Choices {
+        dataset: args.dataset.clone(),
+        engines: args.engines.clone(),
+        top: args.top.map(|t| t as usize),
+    };
+    let job = search_job(&config, text, file.as_ref(), choices);
+    run_job(config, job, args.json)
+}
+
+/// What the command line chose for a search; unset ones come from the query file, then
+/// from the config.
+#[derive(Default)]
+pub(super) struct Choices {
+    pub dataset: Option<String>,
+    pub engines: Vec<EngineName>,
+    pub top: Option<usize>,
+}
+
+/// The job that searches for `text`.
+pub(super) fn search_job(
+    config: &Config,
+    text: String,
+    file: Option<&QueryFile>,
+    choices: Choices,
+) -> Job {
+    let dataset = choices
         .dataset
-        .clone()
-        .or_else(|| file.as_ref().and_then(|f| f.dataset.clone()))
+        .or_else(|| file.and_then(|f| f.dataset.clone()))
         .unwrap_or_else(|| slug(&text));
-    let engines = if !args.engines.is_empty() {
-        args.engines.clone()
-    } else if let Some(engines) = file.as_ref().and_then(|f| f.engines.clone()) {
+    let engines = if !choices.engines.is_empty() {
+        choices.engines
+    } else if let Some(engines) = file.and_then(|f| f.engines.clone()) {
         engines
     } else {
         config.fetch.engines.clone()
     };
-    let top = args.top.map(|t| t as usize).or(file.as_ref().map(|f| f.top)).unwrap_or(DEFAULT_TOP);
-    let safe_search = file.as_ref().is_none_or(|f| f.filters.safe_search);
+    let top = choices.top.or(file.map(|f| f.top)).unwrap_or(DEFAULT_TOP);
+    let safe_search = file.is_none_or(|f| f.filters.safe_search);
     let query = SearchQuery { text, safe_search };
-    let job = Job { dataset, source: Source::Search { query, engines }, top: Some(top) };
-    run_job(config, job, args.json)
+    Job { dataset, source: Source::Search { query, engines }, top: Some(top) }
 }
 
 pub fn import(config: Config, args: ImportArgs) -> anyhow::Result<u8> {
@@ -62,8 +85,8 @@ fn run_job(config: Config, job: Job, json: bool) -> anyhow::Result<u8> {
     if let Err(allowed) = check_dataset_name(&job.dataset) {
         bail!("dataset name {:?}: {allowed}", job.dataset);
     }
-    let store = Store::open(&config.store.path)?;
-    let http = Http::new(&config.network).context("building the HTTP client")?;
+    let store = Arc::new(Store::open(&config.store.path)?);
+    let http = Arc::new(Http::new(&config.network).context("building the HTTP client")?);
     let ctx = Arc::new(Context {
         config,
         store,
@@ -80,7 +103,7 @@ fn run_job(config: Config, job: Job, json: bool) -> anyhow::Result<u8> {
     if interrupted.load(Ordering::Relaxed) {
         return Ok(exit::INTERRUPTED);
     }
-    if !summary.complete() && !summary.engine_failures.is_empty() {
+    if summary.partial() {
         return Ok(exit::PARTIAL);
     }
     Ok(exit::OK)
@@ -89,8 +112,13 @@ fn run_job(config: Config, job: Job, json: bool) -> anyhow::Result<u8> {
 fn report(summary: &Summary, json: bool) {
     if json {
         println!("{}", serde_json::to_string(summary).expect("summary serializes"));
-        return;
+    } else {
+        print_summary(summary);
     }
+}
+
+/// The text form of a summary: counts, then what stopped it short, then a few failures.
+pub(super) fn print_summary(summary: &Summary) {
     print!("{summary}");
     if !summary.complete() && summary.engine_failures.is_empty() {
         println!(
@@ -106,7 +134,7 @@ fn report(summary: &Summary, json: bool) {
 
 /// First Ctrl-C: stop the source and let in-flight work drain into the store. A second
 /// Ctrl-C, or a drain longer than [`DRAIN_DEADLINE`], exits at once.
-async fn handle_interrupts(stop: CancellationToken, interrupted: Arc<AtomicBool>) {
+pub(super) async fn handle_interrupts(stop: CancellationToken, interrupted: Arc<AtomicBool>) {
     if tokio::signal::ctrl_c().await.is_err() {
         return;
     }

@@ -3,6 +3,7 @@
 
 mod build;
 mod fetch;
+mod refresh;
 mod status;
 mod train;
 
@@ -19,6 +20,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
         Command::Fetch(args) => fetch::fetch(config, args),
         Command::Import(args) => fetch::import(config, args),
+        Command::Refresh(args) => refresh::refresh(config, args),
         Command::Status(args) => status::status(&config, args),
         Command::Build(args) => build::build(config, args),
         Command::Export(args) => build::export(&config, args),

@@ -142,8 +142,9 @@ impl Demand {
 /// Shared by every stage of one run.
 pub struct Context {
     pub config: Config,
-    pub store: Store,
-    pub http: Http,
+    /// Shared with the other runs of the same command (`refresh` runs one per query).
+    pub store: Arc<Store>,
+    pub http: Arc<Http>,
     pub stats: Stats,
     /// Cancelled to stop the source: top reached, Ctrl-C, or a fatal error.
     pub stop: CancellationToken,

@@ -113,6 +113,11 @@ impl Summary {
     pub fn complete(&self) -> bool {
         self.top.is_none_or(|top| self.images >= top)
     }
+
+    /// True when engines failed and the dataset fell short because of it (exit code 3).
+    pub fn partial(&self) -> bool {
+        !self.complete() && !self.engine_failures.is_empty()
+    }
 }
 
 impl std::fmt::Display for Summary {

@@ -32,6 +32,7 @@ async fn a_stalled_consumer_holds_back_the_producer() {
     let http = Http::new(&config.network).unwrap();
     let store = Store::open(dir.path()).unwrap();
     let stop = CancellationToken::new();
+    let (store, http) = (Arc::new(store), Arc::new(http));
     let ctx = Arc::new(Context { config, store, http, stats: Stats::default(), stop });
 
     let (in_tx, in_rx) = mpsc::channel(CHANNEL_CAPACITY);

@@ -1,0 +1,213 @@
+//! `pipeline refresh`: the cron job. Runs every query file in `queries/` into one store,
+//! one after another, then rebuilds each dataset they fill whose members changed.
+//!
+//! A failing engine, a bad query file or a failed build is reported for its dataset and
+//! the others go on; only a store failure stops the run. The exit code says the worst
+//! that happened (see the README): bad query file 78 > partial 3 > ok 0.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use anyhow::Context as _;
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+
+use super::build::{describe, progress_bar};
+use super::fetch::{Choices, handle_interrupts, print_summary, search_job};
+use super::runtime;
+use crate::build::{self, Outcome};
+use crate::cli::RefreshArgs;
+use crate::config::Config;
+use crate::exit;
+use crate::fetch::{self, Context, RunError, Stats, Summary};
+use crate::net::Http;
+use crate::query::QueryFile;
+use crate::store::Store;
+
+/// What refresh did with one query file.
+#[derive(Debug, Serialize)]
+struct QueryReport {
+    file: PathBuf,
+    /// The fetch's summary (absent when the file could not be used).
+    #[serde(flatten)]
+    fetch: Option<Summary>,
+    /// Why the file or its fetch failed.
+    error: Option<String>,
+    /// True when the error is in the file itself (exit code 78).
+    bad_file: bool,
+}
+
+/// What refresh did with one dataset's build.
+#[derive(Debug, Serialize)]
+#[serde(tag = "build", rename_all = "kebab-case")]
+enum BuildReport {
+    Rebuilt { dataset: String, version: String, train: usize, test: usize },
+    UpToDate { dataset: String, version: String },
+    Failed { dataset: String, error: String },
+}
+
+/// The whole run: the `--json` line.
+#[derive(Debug, Serialize)]
+struct Report {
+    queries: Vec<QueryReport>,
+    builds: Vec<BuildReport>,
+    interrupted: bool,
+    exit_code: u8,
+    seconds: f64,
+}
+
+pub fn refresh(config: Config, args: RefreshArgs) -> anyhow::Result<u8> {
+    let started = Instant::now();
+    let files = query_files(&args.queries)?;
+    let store = Arc::new(Store::open(&config.store.path)?);
+    let http = Arc::new(Http::new(&config.network).context("building the HTTP client")?);
+    let stop = CancellationToken::new();
+    let interrupted = Arc::new(AtomicBool::new(false));
+    let runtime = runtime()?;
+    runtime.spawn(handle_interrupts(stop.clone(), interrupted.clone()));
+
+    let mut queries = Vec::new();
+    for file in files {
+        if stop.is_cancelled() {
+            break;
+        }
+        let report = match QueryFile::load(&file) {
+            Err(e) => QueryReport { file, fetch: None, error: Some(e.to_string()), bad_file: true },
+            Ok(query) => {
+                let ctx = Arc::new(Context {
+                    config: config.clone(),
+                    store: store.clone(),
+                    http: http.clone(),
+                    stats: Stats::default(),
+                    // A child: reaching one query's top stops that query only.
+                    stop: stop.child_token(),
+                });
+                let job =
+                    search_job(&config, query.query.clone(), Some(&query), Choices::default());
+                match runtime.block_on(fetch::run(ctx, job, fetch::show_progress())) {
+                    Ok(summary) => {
+                        QueryReport { file, fetch: Some(summary), error: None, bad_file: false }
+                    }
+                    Err(RunError::Store(e)) => return Err(e.into()),
+                    Err(e) => QueryReport {
+                        file,
+                        fetch: None,
+                        error: Some(e.to_string()),
+                        bad_file: false,
+                    },
+                }
+            }
+        };
+        if !args.json {
+            print_query(&report);
+        }
+        queries.push(report);
+    }
+
+    let interrupted = interrupted.load(Ordering::Relaxed);
+    let mut builds = Vec::new();
+    if !interrupted {
+        let datasets: BTreeSet<&str> = queries
+            .iter()
+            .filter_map(|q| q.fetch.as_ref())
+            .filter(|s| s.images > 0)
+            .map(|s| s.dataset.as_str())
+            .collect();
+        for dataset in datasets {
+            let progress = progress_bar(dataset);
+            let outcome = build::build(&store, dataset, &config.build, false, &progress);
+            progress.finish_and_clear();
+            if !args.json {
+                match &outcome {
+                    Ok(outcome) => println!("{}", describe(dataset, outcome, config.build.size)),
+                    Err(e) => println!("{dataset}: build failed: {e}"),
+                }
+            }
+            builds.push(build_report(dataset, outcome));
+        }
+    }
+
+    let exit_code = exit_code(&queries, &builds, interrupted);
+    let report = Report {
+        queries,
+        builds,
+        interrupted,
+        exit_code,
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    if args.json {
+        println!("{}", serde_json::to_string(&report).expect("report serializes"));
+    } else {
+        print_totals(&report);
+    }
+    Ok(exit_code)
+}
+
+/// The `*.toml` files of `dir`, sorted by name.
+fn query_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let entries = std::fs::read_dir(dir)
+        .with_context(|| format!("cannot read the query folder {}", dir.display()))?;
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "toml") && p.is_file())
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        anyhow::bail!(
+            "no query files in {}: add one TOML file per query (see queries/brown-bear.toml)",
+            dir.display()
+        );
+    }
+    Ok(files)
+}
+
+fn build_report(dataset: &str, outcome: Result<Outcome, build::BuildError>) -> BuildReport {
+    let dataset = dataset.to_owned();
+    match outcome {
+        Ok(Outcome::Built { version, counts, .. }) => {
+            BuildReport::Rebuilt { dataset, version, train: counts.train, test: counts.test }
+        }
+        Ok(Outcome::UpToDate { version }) => BuildReport::UpToDate { dataset, version },
+        Err(e) => BuildReport::Failed { dataset, error: e.to_string() },
+    }
+}
+
+/// The worst that happened: interrupted, then a bad query file, then anything partial.
+fn exit_code(queries: &[QueryReport], builds: &[BuildReport], interrupted: bool) -> u8 {
+    let partial =
+        queries.iter().any(|q| q.error.is_some() || q.fetch.as_ref().is_some_and(Summary::partial))
+            || builds.iter().any(|b| matches!(b, BuildReport::Failed { .. }));
+    if interrupted {
+        exit::INTERRUPTED
+    } else if queries.iter().any(|q| q.bad_file) {
+        exit::BAD_CONFIG
+    } else if partial {
+        exit::PARTIAL
+    } else {
+        exit::OK
+    }
+}
+
+fn print_query(report: &QueryReport) {
+    match (&report.fetch, &report.error) {
+        (Some(summary), _) => print_summary(summary),
+        (None, Some(error)) => println!("{}: failed: {error}", report.file.display()),
+        (None, None) => {}
+    }
+}
+
+fn print_totals(report: &Report) {
+    let added: usize =
+        report.queries.iter().filter_map(|q| q.fetch.as_ref()).map(|s| s.added).sum();
+    let failed = report.queries.iter().filter(|q| q.error.is_some()).count();
+    let rebuilt = report.builds.iter().filter(|b| matches!(b, BuildReport::Rebuilt { .. })).count();
+    println!(
+        "refresh: {} query files, {added} images added, {rebuilt} datasets rebuilt, {failed} query files failed, {:.1} s (exit {})",
+        report.queries.len(),
+        report.seconds,
+        report.exit_code
+    );
+}

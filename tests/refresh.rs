@@ -1,0 +1,130 @@
+//! `pipeline refresh`, the cron job: every query file, failures kept to their dataset,
+//! rebuilds of what changed only, one quiet JSON line, and the exit codes cron sees.
+
+use crate::support::site::Site;
+use crate::support::{Workspace, test_config};
+
+fn query(ws: &Workspace, name: &str, text: &str) {
+    std::fs::create_dir_all(ws.path("queries")).unwrap();
+    std::fs::write(ws.path(&format!("queries/{name}.toml")), text).unwrap();
+}
+
+/// The report entry of the query file `queries/NAME.toml`.
+fn entry(report: &serde_json::Value, name: &str) -> serde_json::Value {
+    let file = format!("queries/{name}.toml");
+    report["queries"]
+        .as_array()
+        .and_then(|all| all.iter().find(|q| q["file"] == file.as_str()).cloned())
+        .unwrap_or_else(|| panic!("no entry for {file} in {report}"))
+}
+
+/// `dataset -> build outcome` from the report.
+fn builds(report: &serde_json::Value) -> Vec<(String, String)> {
+    report["builds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| {
+            (b["dataset"].as_str().unwrap().to_owned(), b["build"].as_str().unwrap().to_owned())
+        })
+        .collect()
+}
+
+#[test]
+fn refresh_runs_every_query_keeps_failures_apart_and_rebuilds_what_changed() {
+    let site = Site::start();
+    let ws = Workspace::new(&test_config(&site.server, "[build]\nsize = 64\n"));
+    query(
+        &ws,
+        "bears",
+        "query = \"brown bear\"\ndataset = \"bears\"\ntop = 6\nengines = [\"bing\"]\n",
+    );
+    query(&ws, "gophers", "query = \"gopher\"\ntop = 4\nengines = [\"duckduckgo\", \"bing\"]\n");
+    query(&ws, "typo", "query = \"polar bear\"\ntop = 0\n");
+
+    // A bad query file is named with its error; the other queries still run and build.
+    let run = ws.run(&["refresh", "--json"]).expect_code(78);
+    assert_eq!(run.stdout.lines().count(), 1, "one JSON line: {}", run.stdout);
+    assert_eq!(run.stderr, "", "quiet without a terminal");
+    let report = run.json();
+    assert_eq!(report["exit_code"], 78);
+    let bears = entry(&report, "bears");
+    assert_eq!((bears["dataset"].as_str(), bears["added"].as_u64()), (Some("bears"), Some(6)));
+    // Ranks 3, 5 and 7 are HTML, truncated and an exact copy; the ones after the sixth
+    // image may or may not be reached before the run stops.
+    assert!(bears["duplicates"].as_u64() >= Some(1), "{bears}");
+    assert!(bears["failures"]["html"].as_u64() >= Some(1), "{bears}");
+    assert_eq!(bears["failures"]["truncated"], 1, "{bears}");
+    let gophers = entry(&report, "gophers");
+    assert_eq!(gophers["images"], 4);
+    assert!(
+        gophers["engine_failures"][0].as_str().unwrap().contains("duckduckgo blocked"),
+        "a blocked engine is reported even when the next one fills the dataset: {gophers}"
+    );
+    let typo = entry(&report, "typo");
+    assert!(
+        typo["error"].as_str().unwrap().contains("queries/typo.toml: top = 0: allowed: 1 to 10000"),
+        "{typo}"
+    );
+    assert_eq!(
+        builds(&report),
+        [("bears".into(), "rebuilt".into()), ("gopher".into(), "rebuilt".into())]
+    );
+
+    // Fixed file, blocked-only query: the others are done, this one is partial (exit 3).
+    query(&ws, "typo", "query = \"polar bear\"\ntop = 2\nengines = [\"google\"]\n");
+    let report = ws.run(&["refresh", "--json"]).expect_code(3).json();
+    assert_eq!(entry(&report, "bears")["added"], 0);
+    assert_eq!(entry(&report, "typo")["images"], 0);
+    assert!(entry(&report, "typo")["engine_failures"][0].as_str().unwrap().contains("google"));
+    assert_eq!(
+        builds(&report),
+        [("bears".into(), "up-to-date".into()), ("gopher".into(), "up-to-date".into())],
+        "nothing changed, nothing rebuilt"
+    );
+
+    // A bigger top for one query: only its dataset grows and is rebuilt; all good is 0.
+    std::fs::remove_file(ws.path("queries/typo.toml")).unwrap();
+    query(
+        &ws,
+        "bears",
+        "query = \"brown bear\"\ndataset = \"bears\"\ntop = 9\nengines = [\"bing\"]\n",
+    );
+    let report = ws.run(&["refresh", "--json"]).expect_code(0).json();
+    assert_eq!(entry(&report, "bears")["added"], 3);
+    assert_eq!(entry(&report, "gophers")["added"], 0);
+    assert_eq!(
+        builds(&report),
+        [("bears".into(), "rebuilt".into()), ("gopher".into(), "up-to-date".into())]
+    );
+    let built = pipeline::dataset::Built::latest(&ws.store(), "bears").unwrap();
+    assert_eq!(built.manifest.members.len(), 9);
+
+    // The text form names each dataset and ends with the totals.
+    let run = ws.run(&["refresh"]).expect_code(0);
+    assert!(run.stdout.contains("bears: 9 images of 9 wanted (0 new)"), "{}", run.stdout);
+    assert!(run.stdout.contains("bears: up to date"), "{}", run.stdout);
+    assert!(
+        run.stdout.lines().last().unwrap().starts_with("refresh: 2 query files, 0 images added")
+    );
+}
+
+#[test]
+fn refresh_exits_at_once_when_another_run_holds_the_store() {
+    let site = Site::start();
+    let ws = Workspace::new(&test_config(&site.server, ""));
+    query(&ws, "bears", "query = \"brown bear\"\ntop = 3\nengines = [\"bing\"]\n");
+    let held = pipeline::store::Store::open(&ws.store()).unwrap();
+    let run = ws.run(&["refresh", "--json"]).expect_code(75);
+    assert!(
+        run.stderr.contains(&format!("in use by pipeline pid {}", std::process::id())),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(site.server.connections(), 0, "nothing fetched while busy");
+    drop(held);
+
+    std::fs::remove_file(ws.path("queries/bears.toml")).unwrap();
+    let run = ws.run(&["refresh"]).expect_code(1);
+    assert!(run.stderr.contains("no query files in queries"), "{}", run.stderr);
+}

@@ -6,6 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
+use ipnet::IpNet;
 use serde::Deserialize;
 use url::Url;
 
@@ -54,6 +55,27 @@ pub struct NetworkConfig {
     pub user_agent: String,
     /// Allow URLs that resolve to loopback, private, link-local or unspecified addresses.
     pub allow_private: bool,
+    /// Loopback or private addresses and networks allowed even so, e.g. ["10.1.2.3",
+    /// "192.168.0.0/16"] for a mirror on the LAN.
+    #[serde(deserialize_with = "addresses")]
+    pub private_allowlist: Vec<IpNet>,
+}
+
+/// IP addresses (a host) or CIDR networks.
+fn addresses<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<IpNet>, D::Error> {
+    let texts = Vec::<String>::deserialize(d)?;
+    texts
+        .iter()
+        .map(|t| {
+            t.parse::<IpNet>().or_else(|_| t.parse::<std::net::IpAddr>().map(IpNet::from)).map_err(
+                |_| {
+                    serde::de::Error::custom(format!(
+                        "{t:?} is not an IP address or network (like \"10.0.0.0/8\")"
+                    ))
+                },
+            )
+        })
+        .collect()
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -114,6 +136,7 @@ impl Default for NetworkConfig {
             max_bytes: 20 * 1024 * 1024,
             user_agent: default_user_agent(),
             allow_private: false,
+            private_allowlist: Vec::new(),
         }
     }
 }

@@ -2,6 +2,7 @@
 
 mod build;
 mod cli;
+mod faults;
 mod fetch;
 mod import;
 mod parsers;

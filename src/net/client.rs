@@ -10,7 +10,7 @@ use reqwest::{StatusCode, redirect};
 use tokio::sync::Semaphore;
 use url::Url;
 
-use super::guard::{GuardedResolver, RefusedUrl, check_url};
+use super::guard::{AddressPolicy, GuardedResolver, RefusedUrl};
 use crate::config::NetworkConfig;
 
 /// Most redirects followed before a URL fails with "redirects".
@@ -48,6 +48,8 @@ pub enum DownloadError {
     Redirects,
     #[error("connection failed: {0}")]
     Connect(String),
+    #[error("connection reset by the server")]
+    Reset,
     #[error("network error: {0}")]
     Network(String),
 }
@@ -65,6 +67,7 @@ impl DownloadError {
             DownloadError::Timeout => "timeout".into(),
             DownloadError::Redirects => "redirects".into(),
             DownloadError::Connect(_) => "connect".into(),
+            DownloadError::Reset => "connection-reset".into(),
             DownloadError::Network(_) => "network".into(),
         }
     }
@@ -76,6 +79,7 @@ impl DownloadError {
             DownloadError::ShortBody { .. }
             | DownloadError::Timeout
             | DownloadError::Connect(_)
+            | DownloadError::Reset
             | DownloadError::Network(_) => true,
             _ => false,
         }
@@ -87,6 +91,12 @@ impl DownloadError {
         while let Some(err) = source {
             if let Some(refused) = err.downcast_ref::<RefusedUrl>() {
                 return DownloadError::Refused(refused.clone());
+            }
+            if err
+                .downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::ConnectionReset)
+            {
+                return DownloadError::Reset;
             }
             source = err.source();
         }
@@ -116,18 +126,22 @@ pub struct Http {
     retries: u32,
     max_bytes: u64,
     per_host: usize,
-    allow_private: bool,
+    policy: Arc<AddressPolicy>,
     hosts: Mutex<HashMap<String, Arc<Semaphore>>>,
 }
 
 impl Http {
     pub fn new(config: &NetworkConfig) -> Result<Http, reqwest::Error> {
-        let allow_private = config.allow_private;
-        let policy = redirect::Policy::custom(move |attempt| {
+        let policy = Arc::new(AddressPolicy {
+            allow_private: config.allow_private,
+            allowlist: config.private_allowlist.clone(),
+        });
+        let hops = policy.clone();
+        let redirects = redirect::Policy::custom(move |attempt| {
             if attempt.previous().len() > MAX_REDIRECTS {
                 return attempt.error(DownloadError::Redirects.to_string());
             }
-            match check_url(attempt.url(), allow_private) {
+            match hops.check_url(attempt.url()) {
                 Ok(()) => attempt.follow(),
                 Err(refused) => attempt.error(refused),
             }
@@ -136,17 +150,17 @@ impl Http {
             .user_agent(&config.user_agent)
             .connect_timeout(Duration::from_secs_f64(config.connect_timeout_s))
             .timeout(Duration::from_secs_f64(config.total_timeout_s))
-            .redirect(policy)
+            .redirect(redirects)
             .pool_max_idle_per_host(config.per_host);
-        if !allow_private {
-            builder = builder.dns_resolver(Arc::new(GuardedResolver));
+        if !config.allow_private {
+            builder = builder.dns_resolver(Arc::new(GuardedResolver(policy.clone())));
         }
         Ok(Http {
             client: builder.build()?,
             retries: config.retries,
             max_bytes: config.max_bytes,
             per_host: config.per_host,
-            allow_private,
+            policy,
             hosts: Mutex::new(HashMap::new()),
         })
     }
@@ -197,7 +211,7 @@ impl Http {
         F: Fn(reqwest::Response) -> Fut,
         Fut: Future<Output = Result<T, DownloadError>>,
     {
-        check_url(url, self.allow_private)?;
+        self.policy.check_url(url)?;
         let slots = self.host_slots(url);
         let mut attempt = 0;
         loop {
@@ -234,7 +248,18 @@ impl Http {
         }
         let content_type = content_type(&resp);
         let mut buf = Vec::with_capacity(expected.unwrap_or(64 * 1024) as usize);
-        while let Some(chunk) = resp.chunk().await.map_err(DownloadError::from_reqwest)? {
+        loop {
+            let chunk = match resp.chunk().await {
+                Ok(Some(chunk)) => chunk,
+                Ok(None) => break,
+                // The connection closed before the promised length: a lying Content-Length
+                // (or a cut connection) rather than a network fault worth a retry.
+                Err(e) if !e.is_timeout() && expected.is_some_and(|n| n > buf.len() as u64) => {
+                    let got = buf.len() as u64;
+                    return Err(DownloadError::ShortBody { got, expected: expected.unwrap_or(0) });
+                }
+                Err(e) => return Err(DownloadError::from_reqwest(e)),
+            };
             if (buf.len() + chunk.len()) as u64 > self.max_bytes {
                 return Err(DownloadError::TooLarge(self.max_bytes));
             }

@@ -5,6 +5,9 @@
 //! request, and both again on every redirect hop.
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use ipnet::IpNet;
 
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use url::{Host, Url};
@@ -15,7 +18,7 @@ pub enum RefusedUrl {
     #[error("only http and https URLs are fetched, not {0}")]
     Scheme(String),
     #[error(
-        "{0} is a loopback, private, link-local or unspecified address (set network.allow_private to allow it)"
+        "{0} is a loopback, private, link-local or unspecified address (network.allow_private or network.private_allowlist would allow it)"
     )]
     Private(String),
     #[error("URL has no host")]
@@ -62,33 +65,48 @@ pub fn forbidden_ip(ip: IpAddr) -> bool {
     }
 }
 
-/// Checks what can be checked without DNS: scheme, host presence, IP-literal hosts.
-pub fn check_url(url: &Url, allow_private: bool) -> Result<(), RefusedUrl> {
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(RefusedUrl::Scheme(url.scheme().to_owned()));
-    }
-    let ip = match url.host() {
-        None => return Err(RefusedUrl::NoHost),
-        Some(Host::Domain(_)) => return Ok(()),
-        Some(Host::Ipv4(v4)) => IpAddr::V4(v4),
-        Some(Host::Ipv6(v6)) => IpAddr::V6(v6),
-    };
-    if !allow_private && forbidden_ip(ip) {
-        return Err(RefusedUrl::Private(ip.to_string()));
-    }
-    Ok(())
+/// Which forbidden addresses are reachable after all: all of them (`network.allow_private`)
+/// or the listed ones (`network.private_allowlist`, e.g. a mirror on the LAN).
+#[derive(Debug, Clone, Default)]
+pub struct AddressPolicy {
+    pub allow_private: bool,
+    pub allowlist: Vec<IpNet>,
 }
 
-/// A resolver that keeps only allowed addresses, failing when none is left.
-pub struct GuardedResolver;
+impl AddressPolicy {
+    pub fn allows(&self, ip: IpAddr) -> bool {
+        self.allow_private || !forbidden_ip(ip) || self.allowlist.iter().any(|n| n.contains(&ip))
+    }
+
+    /// Checks what can be checked without DNS: scheme, host presence, IP-literal hosts.
+    pub fn check_url(&self, url: &Url) -> Result<(), RefusedUrl> {
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(RefusedUrl::Scheme(url.scheme().to_owned()));
+        }
+        let ip = match url.host() {
+            None => return Err(RefusedUrl::NoHost),
+            Some(Host::Domain(_)) => return Ok(()),
+            Some(Host::Ipv4(v4)) => IpAddr::V4(v4),
+            Some(Host::Ipv6(v6)) => IpAddr::V6(v6),
+        };
+        if !self.allows(ip) {
+            return Err(RefusedUrl::Private(ip.to_string()));
+        }
+        Ok(())
+    }
+}
+
+/// A resolver that keeps only the addresses the policy allows, failing when none is left.
+pub struct GuardedResolver(pub Arc<AddressPolicy>);
 
 impl Resolve for GuardedResolver {
     fn resolve(&self, name: Name) -> Resolving {
+        let policy = self.0.clone();
         Box::pin(async move {
             let host = name.as_str().to_owned();
             let all: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
             let allowed: Vec<SocketAddr> =
-                all.iter().copied().filter(|a| !forbidden_ip(a.ip())).collect();
+                all.iter().copied().filter(|a| policy.allows(a.ip())).collect();
             if allowed.is_empty() && !all.is_empty() {
                 let shown = format!("{host} ({})", all[0].ip());
                 return Err(Box::new(RefusedUrl::Private(shown)) as Box<_>);
@@ -128,7 +146,8 @@ mod tests {
 
     #[test]
     fn literal_urls() {
-        let check = |u: &str| check_url(&Url::parse(u).unwrap(), false);
+        let strict = AddressPolicy::default();
+        let check = |u: &str| strict.check_url(&Url::parse(u).unwrap());
         assert_eq!(
             check("http://127.0.0.1:8080/a.jpg"),
             Err(RefusedUrl::Private("127.0.0.1".into()))
@@ -136,6 +155,11 @@ mod tests {
         assert_eq!(check("http://[::1]/a.jpg"), Err(RefusedUrl::Private("::1".into())));
         assert_eq!(check("ftp://example.com/a.jpg"), Err(RefusedUrl::Scheme("ftp".into())));
         assert_eq!(check("https://example.com/a.jpg"), Ok(()));
-        assert!(check_url(&Url::parse("http://127.0.0.1/").unwrap(), true).is_ok());
+        let all = AddressPolicy { allow_private: true, allowlist: vec![] };
+        assert!(all.check_url(&Url::parse("http://127.0.0.1/").unwrap()).is_ok());
+        let listed =
+            AddressPolicy { allow_private: false, allowlist: vec!["10.0.0.0/8".parse().unwrap()] };
+        assert!(listed.check_url(&Url::parse("http://10.9.8.7/").unwrap()).is_ok());
+        assert!(listed.check_url(&Url::parse("http://192.168.0.1/").unwrap()).is_err());
     }
 }

@@ -17,6 +17,14 @@ pub struct Response {
     pub body: Vec<u8>,
     /// Wait this long before answering.
     pub delay: Duration,
+    /// The Content-Length sent, then the connection is closed after the body: `None` for
+    /// the body's true length (and keep-alive), `Some(None)` for no header at all,
+    /// `Some(Some(n))` for a claim of `n` bytes.
+    pub length: Option<Option<usize>>,
+    /// Send the body this many bytes at a time, this long apart.
+    pub drip: Option<(usize, Duration)>,
+    /// Reset the connection (TCP RST) instead of answering.
+    pub reset: bool,
 }
 
 impl Response {
@@ -26,6 +34,9 @@ impl Response {
             headers: vec![("Content-Type".into(), content_type.into())],
             body: body.into(),
             delay: Duration::ZERO,
+            length: None,
+            drip: None,
+            reset: false,
         }
     }
 
@@ -42,6 +53,31 @@ impl Response {
         self.delay = delay;
         self
     }
+
+    pub fn with_header(mut self, name: &str, value: &str) -> Response {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// A redirect to `location`.
+    pub fn redirect(location: &str) -> Response {
+        Response::status(302).with_header("Location", location)
+    }
+
+    pub fn reset() -> Response {
+        Response { reset: true, ..Response::status(200) }
+    }
+}
+
+impl Server {
+    /// A server on another loopback address (127.0.0.2 and the like: Linux routes all of
+    /// 127.0.0.0/8 to loopback).
+    pub fn start_on(
+        ip: &str,
+        handler: impl Fn(&str) -> Response + Send + Sync + 'static,
+    ) -> Server {
+        Server::bind(&format!("{ip}:0"), handler)
+    }
 }
 
 type Handler = dyn Fn(&str) -> Response + Send + Sync;
@@ -56,10 +92,14 @@ pub struct Server {
 impl Server {
     /// Starts a server whose `handler` maps a request target (path and query) to a response.
     pub fn start(handler: impl Fn(&str) -> Response + Send + Sync + 'static) -> Server {
+        Server::bind("127.0.0.1:0", handler)
+    }
+
+    fn bind(addr: &str, handler: impl Fn(&str) -> Response + Send + Sync + 'static) -> Server {
         let handler: Arc<Handler> = Arc::new(handler);
         let connections = Arc::new(AtomicUsize::new(0));
         let requests = Arc::new(Mutex::new(Vec::new()));
-        let std_listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+        let std_listener = std::net::TcpListener::bind(addr).expect("bind loopback");
         std_listener.set_nonblocking(true).expect("nonblocking listener");
         let addr = std_listener.local_addr().expect("local addr");
         let (conns, reqs) = (connections.clone(), requests.clone());
@@ -122,18 +162,34 @@ async fn serve(socket: tokio::net::TcpStream, handler: Arc<Handler>, log: Arc<Mu
         log.lock().unwrap().push(target.clone());
         let response = handler(&target);
         tokio::time::sleep(response.delay).await;
-        let mut head = format!(
-            "HTTP/1.1 {} X\r\nContent-Length: {}\r\n",
-            response.status,
-            response.body.len()
-        );
+        if response.reset {
+            let _ = write.as_ref().set_zero_linger();
+            // Dropping the write half would send a FIN first: close without it.
+            write.forget();
+            return;
+        }
+        let mut head = format!("HTTP/1.1 {} X\r\n", response.status);
+        match response.length {
+            None => head.push_str(&format!("Content-Length: {}\r\n", response.body.len())),
+            Some(Some(claim)) => head.push_str(&format!("Content-Length: {claim}\r\n")),
+            Some(None) => head.push_str("Connection: close\r\n"),
+        }
         for (name, value) in &response.headers {
             head.push_str(&format!("{name}: {value}\r\n"));
         }
         head.push_str("\r\n");
-        if write.write_all(head.as_bytes()).await.is_err()
-            || write.write_all(&response.body).await.is_err()
-        {
+        if write.write_all(head.as_bytes()).await.is_err() {
+            return;
+        }
+        let (piece, pause) = response.drip.unwrap_or((response.body.len().max(1), Duration::ZERO));
+        for chunk in response.body.chunks(piece) {
+            if write.write_all(chunk).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(pause).await;
+        }
+        if response.length.is_some() {
+            let _ = write.shutdown().await;
             return;
         }
     }

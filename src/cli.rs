@@ -14,7 +14,7 @@ use crate::engines::EngineName;
 )]
 #[command(
     after_help = "Exit codes: 0 ok; 1 error; 2 usage; 3 partial (some engines failed and --top was not reached); \
-75 store busy (another pipeline process holds the store); 78 bad config or query file; 130 interrupted."
+65 store inconsistent (verify); 75 store busy (another pipeline process holds the store); 78 bad config or query file; 130 interrupted."
 )]
 pub struct Cli {
     /// Config file; built-in defaults apply when the default file is absent.
@@ -40,6 +40,10 @@ pub enum Command {
     Refresh(RefreshArgs),
     /// Show each dataset: images, duplicates skipped, failures by reason, last fetch.
     Status(StatusArgs),
+    /// Check that the index, the blobs and the built datasets agree; --repair fixes them.
+    Verify(VerifyArgs),
+    /// Delete what nothing uses: unreferenced blobs, old builds, partial leftovers.
+    Gc(GcArgs),
     /// Turn datasets into paired A/B tensor shards (every changed dataset by default).
     Build(BuildArgs),
     /// Write a built dataset in another layout: pix2pix, webdataset or folders.
@@ -177,6 +181,22 @@ pub struct RefreshArgs {
     #[arg(long, value_name = "DIR", default_value = "queries")]
     pub queries: PathBuf,
     /// Print the whole report as one JSON line (nothing else on stdout).
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct VerifyArgs {
+    /// Fix what is found: forget images whose bytes are lost or damaged (damaged files go
+    /// to store/quarantine/), delete bad records and broken builds.
+    #[arg(long)]
+    pub repair: bool,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct GcArgs {
     #[arg(long)]
     pub json: bool,
 }

@@ -10,6 +10,8 @@ pub const OK: u8 = 0;
 pub const ERROR: u8 = 1;
 /// Some engines failed and the dataset did not reach `--top`.
 pub const PARTIAL: u8 = 3;
+/// `verify` found the store inconsistent and was not asked to repair it (EX_DATAERR).
+pub const INCONSISTENT: u8 = 65;
 /// Another process holds the store (EX_TEMPFAIL: try again later).
 pub const STORE_BUSY: u8 = 75;
 /// A config or query file is malformed or has invalid values (EX_CONFIG).

@@ -4,7 +4,7 @@
 //! `validate` (is it an image), `store` (sled index + blobs), `fetch` (the stage graph),
 //! `build` (A/B shards), `dataset` (built versions on disk), `export`, `config` / `query`
 //! (files the user writes), `color` (sRGB <-> Lab), `metrics` (image quality), `commands`
-//! (CLI glue).
+//! (CLI glue), `verify` / `gc` (store upkeep).
 
 pub mod build;
 pub mod cli;
@@ -16,6 +16,7 @@ pub mod engines;
 pub mod exit;
 pub mod export;
 pub mod fetch;
+pub mod gc;
 pub mod jpeg;
 pub mod metrics;
 pub mod net;
@@ -23,3 +24,4 @@ pub mod query;
 pub mod store;
 pub mod train;
 pub mod validate;
+pub mod verify;

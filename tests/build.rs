@@ -7,29 +7,7 @@ use std::time::Duration;
 
 use pipeline::dataset::{Built, Shard, Split};
 
-use crate::support::{Workspace, photos};
-
-/// A folder `name` in the workspace holding copies of `files`.
-fn folder(ws: &Workspace, name: &str, files: &[std::path::PathBuf]) {
-    let dir = ws.path(name);
-    std::fs::create_dir_all(&dir).unwrap();
-    for file in files {
-        std::fs::copy(file, dir.join(file.file_name().unwrap())).unwrap();
-    }
-}
-
-fn bears(range: std::ops::Range<usize>) -> Vec<std::path::PathBuf> {
-    let all: Vec<_> = photos("brown_bear")
-        .into_iter()
-        .filter(|p| p.extension().is_some_and(|e| e == "jpg"))
-        .collect();
-    // File names repeat across source repos: keep one per name so copies do not collide.
-    let mut by_name = BTreeMap::new();
-    for path in all {
-        by_name.entry(path.file_name().unwrap().to_owned()).or_insert(path);
-    }
-    by_name.into_values().collect::<Vec<_>>()[range].to_vec()
-}
+use crate::support::{Workspace, bears, folder};
 
 /// Every file of a built version, by name, with its bytes.
 fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {

@@ -10,3 +10,4 @@ mod refresh;
 mod support;
 #[cfg(feature = "train")]
 mod train;
+mod verify;

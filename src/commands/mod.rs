@@ -6,6 +6,7 @@ mod fetch;
 mod refresh;
 mod status;
 mod train;
+mod verify;
 
 use std::path::{Path, PathBuf};
 
@@ -22,6 +23,8 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Import(args) => fetch::import(config, args),
         Command::Refresh(args) => refresh::refresh(config, args),
         Command::Status(args) => status::status(&config, args),
+        Command::Verify(args) => verify::verify(&config, args),
+        Command::Gc(args) => verify::gc(&config, args),
         Command::Build(args) => build::build(config, args),
         Command::Export(args) => build::export(&config, args),
         Command::Train(args) => train::train(config, args),

@@ -38,6 +38,28 @@ impl Blobs {
         self.dir.join(&hash[..2]).join(format!("{hash}.{ext}"))
     }
 
+    /// Every file under `blobs/`, with the hash and extension its name gives (`None` for a
+    /// file that is not named like a blob).
+    pub fn files(&self) -> Result<Vec<(PathBuf, Option<(String, String)>)>, StoreError> {
+        let mut out = Vec::new();
+        for entry in walkdir::WalkDir::new(&self.dir).min_depth(1) {
+            let entry = entry.map_err(|e| StoreError::Io {
+                path: e.path().unwrap_or(&self.dir).to_owned(),
+                source: e.into(),
+            })?;
+            if !entry.file_type().is_file() {
+                continue;
+            }
+            let name = entry.file_name().to_string_lossy();
+            let parsed = name
+                .split_once('.')
+                .filter(|(hash, _)| hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_hexdigit()))
+                .map(|(hash, ext)| (hash.to_owned(), ext.to_owned()));
+            out.push((entry.into_path(), parsed));
+        }
+        Ok(out)
+    }
+
     /// Durably writes `bytes` as the blob `hash`.`ext`. Safe to call from many threads.
     pub fn write(&self, hash: &str, ext: &str, bytes: &[u8]) -> Result<PathBuf, StoreError> {
         let dest = self.path(hash, ext);

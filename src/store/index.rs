@@ -186,6 +186,40 @@ impl Index {
             })
     }
 
+    /// Every record of `tree` ("urls", "images", "datasets" or "members/NAME") with its key,
+    /// each decoded on its own so one corrupt record does not hide the others.
+    pub fn records<T: DeserializeOwned>(
+        &self,
+        tree: &str,
+    ) -> Result<Vec<(String, Result<T, StoreError>)>, StoreError> {
+        let mut out = Vec::new();
+        for entry in self.db.open_tree(tree)?.iter() {
+            let (key, value) = entry?;
+            let key = String::from_utf8_lossy(&key).into_owned();
+            let record = decode(&format!("{tree}/{key}"), &value);
+            out.push((key, record));
+        }
+        Ok(out)
+    }
+
+    /// The datasets that have a members tree, by name.
+    pub fn member_datasets(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .db
+            .tree_names()
+            .iter()
+            .filter_map(|n| std::str::from_utf8(n).ok()?.strip_prefix("members/").map(String::from))
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// Deletes one record (see [`Index::records`] for the tree names).
+    pub fn remove(&self, tree: &str, key: &str) -> Result<(), StoreError> {
+        self.db.open_tree(tree)?.remove(key)?;
+        Ok(())
+    }
+
     /// Writes everything to disk; called at the end of each command.
     pub fn flush(&self) -> Result<(), StoreError> {
         self.db.flush()?;

@@ -4,6 +4,7 @@
 pub mod server;
 pub mod site;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -32,6 +33,29 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
         }
     }
     out
+}
+
+/// A folder `name` in the workspace holding copies of `files`.
+pub fn folder(ws: &Workspace, name: &str, files: &[std::path::PathBuf]) {
+    let dir = ws.path(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    for file in files {
+        std::fs::copy(file, dir.join(file.file_name().unwrap())).unwrap();
+    }
+}
+
+/// Brown-bear photos with distinct file names, in name order.
+pub fn bears(range: std::ops::Range<usize>) -> Vec<std::path::PathBuf> {
+    let all: Vec<_> = photos("brown_bear")
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "jpg"))
+        .collect();
+    // File names repeat across source repos: keep one per name so copies do not collide.
+    let mut by_name = BTreeMap::new();
+    for path in all {
+        by_name.entry(path.file_name().unwrap().to_owned()).or_insert(path);
+    }
+    by_name.into_values().collect::<Vec<_>>()[range].to_vec()
 }
 
 /// A fresh folder holding `pipeline.toml` and `store/`, where the binary runs.

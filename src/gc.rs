@@ -1,0 +1,121 @@
+//! `pipeline gc`: frees the space nothing uses any more.
+//!
+//! Removed: images that are no dataset's member (record, URL records naming them, blob),
+//! blob files no image record names (left by a crash between blob and index), built
+//! versions that are neither a dataset's `latest` nor trained on by a run in
+//! `store/runs/` (builds are derived data: `build` remakes the latest), and the
+//! `.partial-*` folders of killed builds and checkpoints. Members and their blobs are
+//! never touched.
+
+use std::collections::HashSet;
+use std::fs;
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::dataset::latest_version;
+use crate::store::{Member, Store, StoreError};
+use crate::verify::{forget_images, remove_build, subfolders};
+
+#[derive(Debug, Default, Serialize)]
+pub struct Report {
+    /// Image records forgotten because no dataset has them as a member.
+    pub images: usize,
+    pub blobs: usize,
+    pub builds: usize,
+    pub leftovers: usize,
+    /// Bytes freed on disk, all kinds together.
+    pub bytes: u64,
+}
+
+pub fn gc(store: &Store) -> Result<Report, StoreError> {
+    let index = &store.index;
+    let mut report = Report::default();
+    let io = |path: &Path| {
+        let path = path.to_owned();
+        move |source| StoreError::Io { path, source }
+    };
+
+    let mut members: HashSet<String> = HashSet::new();
+    for dataset in index.member_datasets() {
+        let tree = format!("members/{dataset}");
+        members.extend(index.records::<Member>(&tree)?.into_iter().map(|(hash, _)| hash));
+    }
+    let images: Vec<String> = index
+        .records::<crate::store::ImageRecord>("images")?
+        .into_iter()
+        .map(|(hash, _)| hash)
+        .collect();
+    let orphans: HashSet<&str> =
+        images.iter().filter(|h| !members.contains(*h)).map(String::as_str).collect();
+    report.images = orphans.len();
+    if !orphans.is_empty() {
+        forget_images(store, &orphans)?;
+    }
+    index.flush()?;
+
+    // Only now that the index no longer names them can the bytes go.
+    for (path, name) in store.blobs.files()? {
+        if name.is_some_and(|(hash, _)| members.contains(&hash)) {
+            continue;
+        }
+        report.bytes += fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        fs::remove_file(&path).map_err(io(&path))?;
+        report.blobs += 1;
+    }
+
+    let trained = trained_versions(store.root());
+    for (dataset, dir) in subfolders(&store.root().join("datasets"))? {
+        let latest = latest_version(store.root(), &dataset).ok().flatten();
+        for (version, path) in subfolders(&dir)? {
+            let leftover = version.starts_with(".partial-");
+            if !leftover
+                && (latest.as_deref() == Some(version.as_str())
+                    || trained.contains(&(dataset.clone(), version.clone())))
+            {
+                continue;
+            }
+            report.bytes += size_of(&path);
+            if leftover {
+                fs::remove_dir_all(&path).map_err(io(&path))?;
+                report.leftovers += 1;
+            } else {
+                remove_build(&dir, &version)?;
+                report.builds += 1;
+            }
+        }
+    }
+    for (_, run) in subfolders(&store.root().join("runs"))? {
+        for (name, path) in subfolders(&run.join("checkpoints"))? {
+            if name.starts_with(".partial-") {
+                report.bytes += size_of(&path);
+                fs::remove_dir_all(&path).map_err(io(&path))?;
+                report.leftovers += 1;
+            }
+        }
+    }
+    Ok(report)
+}
+
+/// (dataset, version) of every run's `config.json`: their builds are kept for `--resume`
+/// and `eval`.
+fn trained_versions(root: &Path) -> HashSet<(String, String)> {
+    let runs = subfolders(&root.join("runs")).unwrap_or_default();
+    runs.into_iter()
+        .filter_map(|(_, run)| {
+            let text = fs::read(run.join("config.json")).ok()?;
+            let record: serde_json::Value = serde_json::from_slice(&text).ok()?;
+            Some((record["dataset"].as_str()?.to_owned(), record["version"].as_str()?.to_owned()))
+        })
+        .collect()
+}
+
+fn size_of(dir: &Path) -> u64 {
+    walkdir::WalkDir::new(dir)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.metadata().ok())
+        .filter(|m| m.is_file())
+        .map(|m| m.len())
+        .sum()
+}

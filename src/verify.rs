@@ -1,0 +1,357 @@
+//! `pipeline verify [--repair]`: checks that the index, the blobs and the built datasets
+//! agree, and with `--repair` makes them agree again without deleting image bytes.
+//!
+//! Checked: every image record has its blob, of the recorded size and content hash; every
+//! member and URL record names an image that exists; every record decodes; every built
+//! version's manifest reads and its shards match their recorded hashes; `latest` names a
+//! version that exists. Not problems, only counted: blobs no record names (a crash between
+//! blob and index leaves one; `gc` removes them) and `.partial-*` folders of killed builds
+//! and checkpoints (never read; the next build, `--repair` or `gc` removes them).
+//!
+//! Repairs: a missing or damaged blob's image is forgotten (its record, its memberships
+//! and the URL records naming it, so the next fetch downloads it again), damaged bytes
+//! are moved to `store/quarantine/`; undecodable and dangling records are deleted; a
+//! broken build is deleted (and `latest` with it, when it named it: `build` remakes it).
+
+use std::collections::{HashMap, HashSet};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::dataset::{Built, latest_version};
+use crate::store::{ImageRecord, Member, Store, StoreError, UrlOutcome, UrlRecord};
+
+/// Something that disagrees.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "problem", rename_all = "kebab-case")]
+pub enum Problem {
+    /// An image record whose blob file is gone.
+    MissingBlob { image: String, path: PathBuf },
+    /// A blob whose size or content hash is not the recorded one.
+    DamagedBlob { image: String, path: PathBuf, reason: String },
+    /// A record that does not decode.
+    BadRecord { tree: String, key: String, reason: String },
+    /// A dataset member without an image record.
+    MemberWithoutImage { dataset: String, image: String },
+    /// A URL record naming an image that does not exist.
+    DanglingUrl { url: String, image: String },
+    /// A built version that cannot be read as written.
+    BrokenBuild { dataset: String, version: String, reason: String },
+    /// `latest` names a version that is not there.
+    MissingLatest { dataset: String, version: String },
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Problem::MissingBlob { image, path } => {
+                write!(f, "image {image}: its blob {} is missing", path.display())
+            }
+            Problem::DamagedBlob { image, path, reason } => {
+                write!(f, "image {image}: blob {} is damaged: {reason}", path.display())
+            }
+            Problem::BadRecord { tree, key, reason } => {
+                write!(f, "index record {tree}/{key} does not decode: {reason}")
+            }
+            Problem::MemberWithoutImage { dataset, image } => {
+                write!(f, "dataset {dataset}: member {image} has no image record")
+            }
+            Problem::DanglingUrl { url, image } => {
+                write!(f, "URL {url} names image {image}, which is not stored")
+            }
+            Problem::BrokenBuild { dataset, version, reason } => {
+                write!(f, "dataset {dataset}: build {version} is broken: {reason}")
+            }
+            Problem::MissingLatest { dataset, version } => {
+                write!(f, "dataset {dataset}: latest names build {version}, which is missing")
+            }
+        }
+    }
+}
+
+/// What `verify` found (and, with `--repair`, fixed).
+#[derive(Debug, Default, Serialize)]
+pub struct Report {
+    pub images: usize,
+    /// Bytes of blobs read and hashed.
+    pub bytes: u64,
+    pub members: usize,
+    pub urls: usize,
+    pub builds: usize,
+    /// Blob files that no image record names (harmless; `gc` removes them).
+    pub unreferenced_blobs: usize,
+    /// `.partial-*` folders left by killed builds and checkpoints (harmless).
+    pub leftovers: Vec<PathBuf>,
+    pub problems: Vec<Problem>,
+    pub repaired: bool,
+}
+
+impl Report {
+    pub fn consistent(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+/// Checks the whole store; repairs what it finds when `repair` is set.
+pub fn verify(store: &Store, repair: bool) -> Result<Report, StoreError> {
+    let index = &store.index;
+    let mut report = Report::default();
+    let mut problems = Vec::new();
+
+    let mut images: HashMap<String, ImageRecord> = HashMap::new();
+    for (key, record) in index.records::<ImageRecord>("images")? {
+        match record {
+            Ok(record) => {
+                images.insert(key, record);
+            }
+            Err(e) => problems.push(bad_record("images", key, e)),
+        }
+    }
+    report.images = images.len();
+    let checked: Vec<(u64, Option<Problem>)> =
+        images.par_iter().map(|(hash, record)| check_blob(store, hash, record)).collect();
+    for (bytes, problem) in checked {
+        report.bytes += bytes;
+        problems.extend(problem);
+    }
+
+    for dataset in index.member_datasets() {
+        let tree = format!("members/{dataset}");
+        for (image, member) in index.records::<Member>(&tree)? {
+            report.members += 1;
+            match member {
+                Err(e) => problems.push(bad_record(&tree, image, e)),
+                Ok(_) if !images.contains_key(&image) => {
+                    problems.push(Problem::MemberWithoutImage { dataset: dataset.clone(), image })
+                }
+                Ok(_) => {}
+            }
+        }
+    }
+    for (url, record) in index.records::<UrlRecord>("urls")? {
+        report.urls += 1;
+        let named = match record {
+            Err(e) => {
+                problems.push(bad_record("urls", url, e));
+                continue;
+            }
+            Ok(UrlRecord { outcome: UrlOutcome::Accepted { image }, .. }) => image,
+            Ok(UrlRecord { outcome: UrlOutcome::Duplicate { of, .. }, .. }) => of,
+            Ok(_) => continue,
+        };
+        if !images.contains_key(&named) {
+            problems.push(Problem::DanglingUrl { url, image: named });
+        }
+    }
+    for (name, record) in index.records::<crate::store::DatasetRecord>("datasets")? {
+        if let Err(e) = record {
+            problems.push(bad_record("datasets", name, e));
+        }
+    }
+
+    let named: HashSet<String> =
+        images.iter().map(|(hash, r)| format!("{hash}.{}", r.ext)).collect();
+    for (path, _) in store.blobs.files()? {
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        if !named.contains(&name) {
+            report.unreferenced_blobs += 1;
+        }
+    }
+    check_builds(store.root(), &mut report, &mut problems)?;
+    report.leftovers.extend(run_leftovers(store.root()));
+
+    if repair {
+        self::repair(store, &problems, &report.leftovers)?;
+        report.repaired = true;
+    }
+    report.problems = problems;
+    Ok(report)
+}
+
+fn bad_record(tree: &str, key: String, error: StoreError) -> Problem {
+    let reason = match error {
+        StoreError::Corrupt { reason, .. } => reason,
+        other => other.to_string(),
+    };
+    Problem::BadRecord { tree: tree.to_owned(), key, reason }
+}
+
+/// Reads and hashes one blob: (bytes read, what is wrong with it).
+fn check_blob(store: &Store, hash: &str, record: &ImageRecord) -> (u64, Option<Problem>) {
+    let path = store.blobs.path(hash, &record.ext);
+    let bytes = match fs::read(&path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return (0, Some(Problem::MissingBlob { image: hash.to_owned(), path }));
+        }
+        Err(e) => {
+            let reason = format!("unreadable: {e}");
+            return (0, Some(Problem::DamagedBlob { image: hash.to_owned(), path, reason }));
+        }
+    };
+    let read = bytes.len() as u64;
+    let reason = if read != record.bytes {
+        format!("{read} bytes, {} recorded", record.bytes)
+    } else if blake3::hash(&bytes).to_hex().as_str() != hash {
+        "its content hash is not its name".to_owned()
+    } else {
+        return (read, None);
+    };
+    (read, Some(Problem::DamagedBlob { image: hash.to_owned(), path, reason }))
+}
+
+/// Every version under `store/datasets/*/`: manifest, shards, and `latest`.
+fn check_builds(
+    root: &Path,
+    report: &mut Report,
+    problems: &mut Vec<Problem>,
+) -> Result<(), StoreError> {
+    let datasets = root.join("datasets");
+    for (dataset, dir) in subfolders(&datasets)? {
+        for (version, path) in subfolders(&dir)? {
+            if version.starts_with(".partial-") {
+                report.leftovers.push(path);
+                continue;
+            }
+            report.builds += 1;
+            if let Err(reason) = check_build(&path) {
+                problems.push(Problem::BrokenBuild { dataset: dataset.clone(), version, reason });
+            }
+        }
+        let latest = latest_version(root, &dataset).map_err(|e| StoreError::Io {
+            path: dir.join("latest"),
+            source: std::io::Error::other(e.to_string()),
+        })?;
+        if let Some(version) = latest.filter(|v| !dir.join(v).join("manifest.json").exists()) {
+            problems.push(Problem::MissingLatest { dataset, version });
+        }
+    }
+    Ok(())
+}
+
+fn check_build(dir: &Path) -> Result<(), String> {
+    let built = Built::open(dir).map_err(|e| e.to_string())?;
+    for (number, info) in built.manifest.shards.iter().enumerate() {
+        let path = dir.join(&info.file);
+        let mut hasher = blake3::Hasher::new();
+        fs::File::open(&path)
+            .and_then(|file| hasher.update_reader(file).map(|_| ()))
+            .map_err(|e| format!("{}: {e}", info.file))?;
+        if hasher.finalize().to_hex().as_str() != info.blake3 {
+            return Err(format!("{}: content differs from the manifest's hash", info.file));
+        }
+        built.shard(number).map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+/// `.partial-*` checkpoint folders of killed training runs.
+fn run_leftovers(root: &Path) -> Vec<PathBuf> {
+    let Ok(runs) = subfolders(&root.join("runs")) else { return Vec::new() };
+    runs.into_iter()
+        .flat_map(|(_, run)| subfolders(&run.join("checkpoints")).unwrap_or_default())
+        .filter(|(name, _)| name.starts_with(".partial-"))
+        .map(|(_, path)| path)
+        .collect()
+}
+
+/// The folders directly inside `dir` (none if `dir` does not exist), sorted by name.
+pub(crate) fn subfolders(dir: &Path) -> Result<Vec<(String, PathBuf)>, StoreError> {
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(source) => return Err(StoreError::Io { path: dir.to_owned(), source }),
+    };
+    let mut out: Vec<(String, PathBuf)> = entries
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .map(|e| (e.file_name().to_string_lossy().into_owned(), e.path()))
+        .collect();
+    out.sort();
+    Ok(out)
+}
+
+fn repair(store: &Store, problems: &[Problem], leftovers: &[PathBuf]) -> Result<(), StoreError> {
+    let index = &store.index;
+    let io = |path: &Path| {
+        let path = path.to_owned();
+        move |source| StoreError::Io { path, source }
+    };
+    let mut lost: HashSet<&str> = HashSet::new();
+    for problem in problems {
+        match problem {
+            Problem::MissingBlob { image, .. } => {
+                lost.insert(image);
+            }
+            Problem::DamagedBlob { image, path, .. } => {
+                lost.insert(image);
+                let quarantine = store.root().join("quarantine");
+                fs::create_dir_all(&quarantine).map_err(io(&quarantine))?;
+                let name = path.file_name().expect("blob paths have a name");
+                fs::rename(path, quarantine.join(name)).map_err(io(path))?;
+            }
+            Problem::BadRecord { tree, key, .. } => index.remove(tree, key)?,
+            Problem::MemberWithoutImage { dataset, image } => {
+                index.remove(&format!("members/{dataset}"), image)?
+            }
+            Problem::DanglingUrl { url, .. } => index.remove("urls", url)?,
+            Problem::BrokenBuild { dataset, version, .. } => {
+                let dir = crate::dataset::dataset_dir(store.root(), dataset);
+                remove_build(&dir, version)?;
+            }
+            Problem::MissingLatest { dataset, .. } => {
+                let latest = crate::dataset::dataset_dir(store.root(), dataset).join("latest");
+                fs::remove_file(&latest).map_err(io(&latest))?;
+            }
+        }
+    }
+    if !lost.is_empty() {
+        forget_images(store, &lost)?;
+    }
+    for path in leftovers {
+        fs::remove_dir_all(path).map_err(io(path))?;
+    }
+    index.flush()
+}
+
+/// Deletes the built `version` in a dataset folder, and `latest` when it names it.
+pub(crate) fn remove_build(dataset_dir: &Path, version: &str) -> Result<(), StoreError> {
+    let io = |path: &Path| {
+        let path = path.to_owned();
+        move |source| StoreError::Io { path, source }
+    };
+    let latest = dataset_dir.join("latest");
+    if fs::read_to_string(&latest).is_ok_and(|v| v.trim() == version) {
+        fs::remove_file(&latest).map_err(io(&latest))?;
+    }
+    let dir = dataset_dir.join(version);
+    fs::remove_dir_all(&dir).map_err(io(&dir))
+}
+
+/// Removes the images `hashes` from the index: their records, every membership and every
+/// URL record naming them.
+pub(crate) fn forget_images(store: &Store, hashes: &HashSet<&str>) -> Result<(), StoreError> {
+    let index = &store.index;
+    for hash in hashes {
+        index.remove("images", hash)?;
+    }
+    for dataset in index.member_datasets() {
+        let tree = format!("members/{dataset}");
+        for hash in hashes {
+            index.remove(&tree, hash)?;
+        }
+    }
+    for (url, record) in index.records::<UrlRecord>("urls")? {
+        let names = match record {
+            Ok(UrlRecord { outcome: UrlOutcome::Accepted { image }, .. }) => image,
+            Ok(UrlRecord { outcome: UrlOutcome::Duplicate { of, .. }, .. }) => of,
+            _ => continue,
+        };
+        if hashes.contains(names.as_str()) {
+            index.remove("urls", &url)?;
+        }
+    }
+    Ok(())
+}

@@ -56,7 +56,7 @@ pub fn gc(store: &Store) -> Result<Report, StoreError> {
 
     // Only now that the index no longer names them can the bytes go.
     for (path, name) in store.blobs.files()? {
-        if name.is_some_and(|(hash, _)| members.contains(&hash)) {
+        if name.is_some_and(|hash| members.contains(&hash)) {
             continue;
         }
         report.bytes += fs::metadata(&path).map(|m| m.len()).unwrap_or(0);

@@ -38,9 +38,9 @@ impl Blobs {
         self.dir.join(&hash[..2]).join(format!("{hash}.{ext}"))
     }
 
-    /// Every file under `blobs/`, with the hash and extension its name gives (`None` for a
-    /// file that is not named like a blob).
-    pub fn files(&self) -> Result<Vec<(PathBuf, Option<(String, String)>)>, StoreError> {
+    /// Every file under `blobs/`, with the hash its name gives (`None` for a file that is
+    /// not named like a blob).
+    pub fn files(&self) -> Result<Vec<(PathBuf, Option<String>)>, StoreError> {
         let mut out = Vec::new();
         for entry in walkdir::WalkDir::new(&self.dir).min_depth(1) {
             let entry = entry.map_err(|e| StoreError::Io {
@@ -53,8 +53,9 @@ impl Blobs {
             let name = entry.file_name().to_string_lossy();
             let parsed = name
                 .split_once('.')
-                .filter(|(hash, _)| hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_hexdigit()))
-                .map(|(hash, ext)| (hash.to_owned(), ext.to_owned()));
+                .map(|(hash, _)| hash)
+                .filter(|hash| hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_hexdigit()))
+                .map(str::to_owned);
             out.push((entry.into_path(), parsed));
         }
         Ok(out)

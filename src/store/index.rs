@@ -77,6 +77,9 @@ pub struct DatasetRecord {
     pub last_fetch: Option<u64>,
 }
 
+/// Records with their keys, each decoded or not (see [`Index::records`]).
+pub type Records<T> = Vec<(String, Result<T, StoreError>)>;
+
 pub struct Index {
     db: sled::Db,
     urls: sled::Tree,
@@ -188,10 +191,7 @@ impl Index {
 
     /// Every record of `tree` ("urls", "images", "datasets" or "members/NAME") with its key,
     /// each decoded on its own so one corrupt record does not hide the others.
-    pub fn records<T: DeserializeOwned>(
-        &self,
-        tree: &str,
-    ) -> Result<Vec<(String, Result<T, StoreError>)>, StoreError> {
+    pub fn records<T: DeserializeOwned>(&self, tree: &str) -> Result<Records<T>, StoreError> {
         let mut out = Vec::new();
         for entry in self.db.open_tree(tree)?.iter() {
             let (key, value) = entry?;

@@ -184,6 +184,9 @@ fn an_interrupted_build_leaves_the_previous_version_usable() {
     child.kill().unwrap();
     child.wait().unwrap();
 
+    let report = ws.run(&["verify", "--json"]).expect_code(0).json();
+    assert_eq!(report["problems"], serde_json::json!([]), "{report}");
+    assert_eq!(report["leftovers"].as_array().unwrap().len(), 1, "the partial folder: {report}");
     let latest = Built::latest(&ws.store(), "d").unwrap();
     assert_eq!(latest.manifest.version, v1.manifest.version, "latest still points to v1");
     assert_eq!(files(&latest.dir), v1_files, "v1 is untouched");
@@ -200,6 +203,11 @@ fn an_interrupted_build_leaves_the_previous_version_usable() {
         .filter(|e| e.file_name().to_string_lossy().starts_with('.'))
         .count();
     assert_eq!(leftovers, 0, "the next build removes the partial folder");
+    let report = ws.run(&["verify", "--json"]).expect_code(0).json();
+    assert_eq!(
+        (report["builds"].as_u64(), report["problems"].as_array().map(Vec::len)),
+        (Some(2), Some(0))
+    );
 }
 
 #[test]

@@ -2,6 +2,7 @@
 
 mod build;
 mod cli;
+mod crash;
 mod faults;
 mod fetch;
 mod import;

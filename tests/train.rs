@@ -91,6 +91,8 @@ fn a_killed_run_resumes_with_the_losses_of_an_uninterrupted_one() {
     child.kill().unwrap();
     child.wait().unwrap();
     assert!(!run.join("checkpoints/epoch-00006").exists(), "killed before the end");
+    let report = ws.run(&["verify", "--json"]).expect_code(0).json();
+    assert_eq!(report["problems"], serde_json::json!([]), "the store is consistent: {report}");
 
     ws.run(&["train", "--resume", "killed", "--device", "cpu"]).expect_code(0);
     for epoch in 3..=6 {

@@ -21,6 +21,15 @@ fn malformed_config_names_file_line_and_column() {
         "{}",
         run.stderr
     );
+    let ws = Workspace::new("[network]\nprivate_allowlist = [\"10.0.0.0/8\", \"intranet\"]\n");
+    let run = ws.run(&["status"]).expect_code(78);
+    assert!(
+        run.stderr.contains(
+            "pipeline.toml: line 2, column 21: \"intranet\" is not an IP address or network"
+        ),
+        "{}",
+        run.stderr
+    );
     assert!(!ws.store().exists(), "nothing is written when the config is bad");
 }
 

@@ -1,4 +1,4 @@
-//! Crashes for real: `pipeline import` killed with SIGKILL while downloading and while
+//! Crashes for real: `pipeline fetch` killed with SIGKILL while downloading and while
 //! storing, then run again. The store opens, `verify` finds it consistent, no partial
 //! blob is visible, and nothing accepted is lost or duplicated. (The build and train
 //! kills live with their features, in build.rs and train.rs.)
@@ -7,7 +7,11 @@ use std::collections::{BTreeSet, HashSet};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use crate::support::{Response, Server, Workspace, photos, test_config};
+use crate::support::site::Site;
+use crate::support::{Workspace, test_config};
+
+/// Images wanted: most of what the three Bing pages offer.
+const TOP: usize = 60;
 
 /// (image hash, URL) of every member of `dataset`.
 fn members(ws: &Workspace, dataset: &str) -> BTreeSet<(String, String)> {
@@ -16,34 +20,18 @@ fn members(ws: &Workspace, dataset: &str) -> BTreeSet<(String, String)> {
     members.into_iter().map(|(hash, member, _)| (hash, member.url)).collect()
 }
 
-/// Imports `count` distinct photos from a server that waits `delay` per image, kills the
-/// import with SIGKILL once `kill_when` holds, checks the store, imports again and checks
-/// that the second run completed the first without losing or repeating anything.
-fn kill_and_rerun(count: usize, delay: Duration, kill_when: impl Fn(&Server, &Workspace) -> bool) {
-    let bears: Vec<Vec<u8>> = photos("brown_bear")
-        .iter()
-        .filter(|p| p.extension().is_some_and(|e| e == "jpg"))
-        .take(count)
-        .map(|p| std::fs::read(p).unwrap())
-        .collect();
-    let server = Server::start(move |target| {
-        let n: usize = target.trim_start_matches("/b/").trim_end_matches(".jpg").parse().unwrap();
-        Response::ok("image/jpeg", bears[n].clone()).with_delay(delay)
-    });
-    let ws =
-        Workspace::new(&test_config(&server, "concurrency = 8\n[dedup]\nphash_distance = 0\n"));
-    let list: String = (0..count).map(|n| server.url(&format!("/b/{n}.jpg")) + "\n").collect();
-    std::fs::write(ws.path("urls.txt"), list).unwrap();
-
-    let mut child = ws
-        .command(&["import", "urls.txt", "--dataset", "d"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+/// Fetches from the fake Bing site (its images answering after `delay`), kills the fetch
+/// with SIGKILL once `kill_when` holds, checks the store, fetches again and checks that
+/// the second run completed the first without losing or repeating anything.
+fn kill_and_rerun(delay: Duration, kill_when: impl Fn(&Site, &Workspace) -> bool) {
+    let site = Site::start_with_delay(delay);
+    let ws = Workspace::new(&test_config(&site.server, "concurrency = 8\n"));
+    let top = TOP.to_string();
+    let fetch = ["fetch", "brown bear", "--top", &top, "--engine", "bing", "--json"];
+    let mut child = ws.command(&fetch).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
-    while !kill_when(&server, &ws) {
-        assert!(child.try_wait().unwrap().is_none(), "the import ended before it could be killed");
+    while !kill_when(&site, &ws) {
+        assert!(child.try_wait().unwrap().is_none(), "the fetch ended before it could be killed");
         assert!(Instant::now() < deadline, "the kill point never came");
         std::thread::sleep(Duration::from_millis(1));
     }
@@ -57,37 +45,32 @@ fn kill_and_rerun(count: usize, delay: Duration, kill_when: impl Fn(&Server, &Wo
     }
     let report = ws.run(&["verify", "--json"]).expect_code(0).json();
     assert_eq!(report["problems"], serde_json::json!([]), "{report}");
-    let before = members(&ws, "d");
-    assert!(before.len() < count, "killed midway");
-    assert_eq!(
-        std::fs::read_dir(ws.store().join("tmp")).unwrap().count(),
-        0,
-        "half-written files are gone once the store is opened"
-    );
+    let before = members(&ws, "brown-bear");
+    assert!(before.len() < TOP, "killed midway");
+    let tmp = std::fs::read_dir(ws.store().join("tmp")).unwrap().count();
+    assert_eq!(tmp, 0, "half-written files are gone once the store is opened");
 
-    let summary = ws.run(&["import", "urls.txt", "--dataset", "d", "--json"]).expect_code(0).json();
-    assert_eq!(summary["images"], count, "{summary}");
-    let after = members(&ws, "d");
+    let summary = ws.run(&fetch).expect_code(0).json();
+    assert_eq!(summary["images"], TOP, "{summary}");
+    let after = members(&ws, "brown-bear");
     assert!(after.is_superset(&before), "nothing accepted before the kill is lost");
     let urls: HashSet<&String> = after.iter().map(|(_, url)| url).collect();
-    assert_eq!((after.len(), urls.len()), (count, count), "no image or URL twice");
-    assert_eq!(ws.blobs().len(), count, "one blob per member, none left over");
+    assert_eq!((after.len(), urls.len()), (TOP, TOP), "no image or URL twice");
+    assert_eq!(ws.blobs().len(), TOP, "one blob per member, none left over");
     let report = ws.run(&["verify", "--json"]).expect_code(0).json();
-    assert_eq!(
-        (report["problems"].clone(), report["unreferenced_blobs"].clone()),
-        (serde_json::json!([]), serde_json::json!(0))
-    );
+    assert_eq!(report["problems"], serde_json::json!([]), "{report}");
+    assert_eq!(report["unreferenced_blobs"], 0, "{report}");
 }
 
 #[test]
-fn an_import_killed_while_downloading_loses_nothing() {
-    // Slow answers: when 12 requests have arrived, most of the run is in flight.
-    kill_and_rerun(40, Duration::from_millis(200), |server, _| server.hits("/b/") >= 12);
+fn a_fetch_killed_while_downloading_loses_nothing() {
+    // Slow images: when 12 downloads have started, most of the run is in flight.
+    kill_and_rerun(Duration::from_millis(200), |site, _| site.server.hits("/img/") >= 12);
 }
 
 #[test]
-fn an_import_killed_while_storing_loses_nothing() {
-    // Instant answers: the store (blob write, fsync, rename, index) is the busy stage when
+fn a_fetch_killed_while_storing_loses_nothing() {
+    // Instant images: the store (blob write, fsync, rename, index) is the busy stage when
     // the 20th blob lands.
-    kill_and_rerun(150, Duration::ZERO, |_, ws| ws.blobs().len() >= 20);
+    kill_and_rerun(Duration::ZERO, |_, ws| ws.blobs().len() >= 20);
 }

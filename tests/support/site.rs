@@ -50,10 +50,17 @@ struct Content {
 
 impl Site {
     pub fn start() -> Site {
+        Site::start_with_delay(std::time::Duration::ZERO)
+    }
+
+    /// A site whose images take `delay` each to answer.
+    pub fn start_with_delay(delay: std::time::Duration) -> Site {
         let content: Arc<OnceLock<Content>> = Arc::new(OnceLock::new());
         let served = content.clone();
-        let server =
-            Server::start(move |target| respond(served.get().expect("site ready"), target));
+        let server = Server::start(move |target| {
+            let response = respond(served.get().expect("site ready"), target);
+            if target.starts_with("/img/") { response.with_delay(delay) } else { response }
+        });
         let mut urls: HashMap<String, usize> = HashMap::new();
         let mut pages = Vec::new();
         let mut unique_per_page = Vec::new();

@@ -128,3 +128,43 @@ fn refresh_exits_at_once_when_another_run_holds_the_store() {
     let run = ws.run(&["refresh"]).expect_code(1);
     assert!(run.stderr.contains("no query files in queries"), "{}", run.stderr);
 }
+
+#[test]
+fn a_second_refresh_exits_at_once_and_ctrl_c_stops_the_first_cleanly() {
+    let site = Site::start_with_delay(std::time::Duration::from_millis(300));
+    let ws = Workspace::new(&test_config(&site.server, "concurrency = 4\n"));
+    query(&ws, "bears", "query = \"brown bear\"\ntop = 60\nengines = [\"bing\"]\n");
+    query(&ws, "more", "query = \"more bears\"\ntop = 60\nengines = [\"bing\"]\n");
+    let first = ws
+        .command(&["refresh", "--json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    while ws.blobs().len() < 3 {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+
+    let second = ws.run(&["refresh", "--json"]).expect_code(75);
+    let holder = format!("store busy: store/lock is in use by pipeline pid {}", first.id());
+    assert!(second.stderr.contains(&holder), "{}", second.stderr);
+
+    let interrupt = std::process::Command::new("kill")
+        .args(["-INT", &first.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(interrupt.success());
+    let output = first.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(130));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(
+        (report["interrupted"].as_bool(), report["exit_code"].as_u64()),
+        (Some(true), Some(130))
+    );
+    assert_eq!(report["queries"].as_array().unwrap().len(), 1, "the second query never started");
+    assert_eq!(report["builds"], serde_json::json!([]), "no build after an interrupt");
+    let kept = entry(&report, "bears")["images"].as_u64().unwrap();
+    assert!(kept > 0 && kept < 60, "{report}");
+    let verify = ws.run(&["verify", "--json"]).expect_code(0).json();
+    assert_eq!(verify["members"], kept);
+}

@@ -25,7 +25,7 @@ use crate::exit;
 use crate::fetch::{self, Context, RunError, Stats, Summary};
 use crate::net::Http;
 use crate::query::QueryFile;
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 
 /// What refresh did with one query file.
 #[derive(Debug, Serialize)]
@@ -74,33 +74,7 @@ pub fn refresh(config: Config, args: RefreshArgs) -> anyhow::Result<u8> {
         if stop.is_cancelled() {
             break;
         }
-        let report = match QueryFile::load(&file) {
-            Err(e) => QueryReport { file, fetch: None, error: Some(e.to_string()), bad_file: true },
-            Ok(query) => {
-                let ctx = Arc::new(Context {
-                    config: config.clone(),
-                    store: store.clone(),
-                    http: http.clone(),
-                    stats: Stats::default(),
-                    // A child: reaching one query's top stops that query only.
-                    stop: stop.child_token(),
-                });
-                let job =
-                    search_job(&config, query.query.clone(), Some(&query), Choices::default());
-                match runtime.block_on(fetch::run(ctx, job, fetch::show_progress())) {
-                    Ok(summary) => {
-                        QueryReport { file, fetch: Some(summary), error: None, bad_file: false }
-                    }
-                    Err(RunError::Store(e)) => return Err(e.into()),
-                    Err(e) => QueryReport {
-                        file,
-                        fetch: None,
-                        error: Some(e.to_string()),
-                        bad_file: false,
-                    },
-                }
-            }
-        };
+        let report = run_query(&runtime, &config, &store, &http, &stop, file)?;
         if !args.json {
             print_query(&report);
         }
@@ -144,6 +118,44 @@ pub fn refresh(config: Config, args: RefreshArgs) -> anyhow::Result<u8> {
         print_totals(&report);
     }
     Ok(exit_code)
+}
+
+/// Fetches what one query file asks for. Only a store failure is an error: anything else
+/// goes into the report.
+fn run_query(
+    runtime: &tokio::runtime::Runtime,
+    config: &Config,
+    store: &Arc<Store>,
+    http: &Arc<Http>,
+    stop: &CancellationToken,
+    file: PathBuf,
+) -> Result<QueryReport, StoreError> {
+    let query = match QueryFile::load(&file) {
+        Ok(query) => query,
+        Err(e) => {
+            return Ok(QueryReport {
+                file,
+                fetch: None,
+                error: Some(e.to_string()),
+                bad_file: true,
+            });
+        }
+    };
+    let ctx = Arc::new(Context {
+        config: config.clone(),
+        store: store.clone(),
+        http: http.clone(),
+        stats: Stats::default(),
+        // A child: reaching one query's top stops that query only.
+        stop: stop.child_token(),
+    });
+    let job = search_job(config, query.query.clone(), Some(&query), Choices::default());
+    let (fetch, error) = match runtime.block_on(fetch::run(ctx, job, fetch::show_progress())) {
+        Ok(summary) => (Some(summary), None),
+        Err(RunError::Store(e)) => return Err(e),
+        Err(e) => (None, Some(e.to_string())),
+    };
+    Ok(QueryReport { file, fetch, error, bad_file: false })
 }
 
 /// The `*.toml` files of `dir`, sorted by name.

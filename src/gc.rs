@@ -31,10 +31,6 @@ pub struct Report {
 pub fn gc(store: &Store) -> Result<Report, StoreError> {
     let index = &store.index;
     let mut report = Report::default();
-    let io = |path: &Path| {
-        let path = path.to_owned();
-        move |source| StoreError::Io { path, source }
-    };
 
     let mut members: HashSet<String> = HashSet::new();
     for dataset in index.member_datasets() {
@@ -60,7 +56,7 @@ pub fn gc(store: &Store) -> Result<Report, StoreError> {
             continue;
         }
         report.bytes += fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-        fs::remove_file(&path).map_err(io(&path))?;
+        fs::remove_file(&path).map_err(StoreError::io(&path))?;
         report.blobs += 1;
     }
 
@@ -77,7 +73,7 @@ pub fn gc(store: &Store) -> Result<Report, StoreError> {
             }
             report.bytes += size_of(&path);
             if leftover {
-                fs::remove_dir_all(&path).map_err(io(&path))?;
+                fs::remove_dir_all(&path).map_err(StoreError::io(&path))?;
                 report.leftovers += 1;
             } else {
                 remove_build(&dir, &version)?;
@@ -89,7 +85,7 @@ pub fn gc(store: &Store) -> Result<Report, StoreError> {
         for (name, path) in subfolders(&run.join("checkpoints"))? {
             if name.starts_with(".partial-") {
                 report.bytes += size_of(&path);
-                fs::remove_dir_all(&path).map_err(io(&path))?;
+                fs::remove_dir_all(&path).map_err(StoreError::io(&path))?;
                 report.leftovers += 1;
             }
         }

@@ -275,10 +275,6 @@ pub(crate) fn subfolders(dir: &Path) -> Result<Vec<(String, PathBuf)>, StoreErro
 
 fn repair(store: &Store, problems: &[Problem], leftovers: &[PathBuf]) -> Result<(), StoreError> {
     let index = &store.index;
-    let io = |path: &Path| {
-        let path = path.to_owned();
-        move |source| StoreError::Io { path, source }
-    };
     let mut lost: HashSet<&str> = HashSet::new();
     for problem in problems {
         match problem {
@@ -288,9 +284,9 @@ fn repair(store: &Store, problems: &[Problem], leftovers: &[PathBuf]) -> Result<
             Problem::DamagedBlob { image, path, .. } => {
                 lost.insert(image);
                 let quarantine = store.root().join("quarantine");
-                fs::create_dir_all(&quarantine).map_err(io(&quarantine))?;
+                fs::create_dir_all(&quarantine).map_err(StoreError::io(&quarantine))?;
                 let name = path.file_name().expect("blob paths have a name");
-                fs::rename(path, quarantine.join(name)).map_err(io(path))?;
+                fs::rename(path, quarantine.join(name)).map_err(StoreError::io(path))?;
             }
             Problem::BadRecord { tree, key, .. } => index.remove(tree, key)?,
             Problem::MemberWithoutImage { dataset, image } => {
@@ -303,7 +299,7 @@ fn repair(store: &Store, problems: &[Problem], leftovers: &[PathBuf]) -> Result<
             }
             Problem::MissingLatest { dataset, .. } => {
                 let latest = crate::dataset::dataset_dir(store.root(), dataset).join("latest");
-                fs::remove_file(&latest).map_err(io(&latest))?;
+                fs::remove_file(&latest).map_err(StoreError::io(&latest))?;
             }
         }
     }
@@ -311,23 +307,19 @@ fn repair(store: &Store, problems: &[Problem], leftovers: &[PathBuf]) -> Result<
         forget_images(store, &lost)?;
     }
     for path in leftovers {
-        fs::remove_dir_all(path).map_err(io(path))?;
+        fs::remove_dir_all(path).map_err(StoreError::io(path))?;
     }
     index.flush()
 }
 
 /// Deletes the built `version` in a dataset folder, and `latest` when it names it.
 pub(crate) fn remove_build(dataset_dir: &Path, version: &str) -> Result<(), StoreError> {
-    let io = |path: &Path| {
-        let path = path.to_owned();
-        move |source| StoreError::Io { path, source }
-    };
     let latest = dataset_dir.join("latest");
     if fs::read_to_string(&latest).is_ok_and(|v| v.trim() == version) {
-        fs::remove_file(&latest).map_err(io(&latest))?;
+        fs::remove_file(&latest).map_err(StoreError::io(&latest))?;
     }
     let dir = dataset_dir.join(version);
-    fs::remove_dir_all(&dir).map_err(io(&dir))
+    fs::remove_dir_all(&dir).map_err(StoreError::io(&dir))
 }
 
 /// Removes the images `hashes` from the index: their records, every membership and every

@@ -69,20 +69,16 @@ impl Blobs {
         }
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
         let tmp = self.tmp.join(format!("{hash}.{}.{n}.part", std::process::id()));
-        let io = |path: &Path| {
-            let path = path.to_owned();
-            move |source| StoreError::Io { path, source }
-        };
-        let mut file = fs::File::create(&tmp).map_err(io(&tmp))?;
-        file.write_all(bytes).map_err(io(&tmp))?;
-        file.sync_all().map_err(io(&tmp))?;
+        let mut file = fs::File::create(&tmp).map_err(StoreError::io(&tmp))?;
+        file.write_all(bytes).map_err(StoreError::io(&tmp))?;
+        file.sync_all().map_err(StoreError::io(&tmp))?;
         drop(file);
         let parent = dest.parent().expect("blob paths have a parent");
-        fs::create_dir_all(parent).map_err(io(parent))?;
-        fs::rename(&tmp, &dest).map_err(io(&dest))?;
+        fs::create_dir_all(parent).map_err(StoreError::io(parent))?;
+        fs::rename(&tmp, &dest).map_err(StoreError::io(&dest))?;
         // Why: the rename itself is only durable once the folder is synced; the index may
         // name this blob as soon as we return.
-        fs::File::open(parent).and_then(|d| d.sync_all()).map_err(io(parent))?;
+        fs::File::open(parent).and_then(|d| d.sync_all()).map_err(StoreError::io(parent))?;
         Ok(dest)
     }
 }

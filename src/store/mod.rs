@@ -35,6 +35,14 @@ pub enum StoreError {
     Corrupt { key: String, reason: String },
 }
 
+impl StoreError {
+    /// `map_err(StoreError::io(path))`: an I/O error about `path`.
+    pub fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + use<> {
+        let path = path.to_owned();
+        move |source| StoreError::Io { path, source }
+    }
+}
+
 fn holder_text(pid: Option<u32>) -> String {
     pid.map_or_else(|| "another pipeline process".to_owned(), |p| format!("pipeline pid {p}"))
 }
@@ -53,11 +61,7 @@ impl Store {
     /// # Errors
     /// [`StoreError::Busy`] at once if another process holds the store.
     pub fn open(root: &Path) -> Result<Store, StoreError> {
-        let io = |path: &Path| {
-            let path = path.to_owned();
-            move |source| StoreError::Io { path, source }
-        };
-        std::fs::create_dir_all(root).map_err(io(root))?;
+        std::fs::create_dir_all(root).map_err(StoreError::io(root))?;
         let lock = StoreLock::acquire(&root.join("lock"))?;
         let blobs = Blobs::open(root)?;
         let index = Index::open(&root.join("index"))?;

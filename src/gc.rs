@@ -13,9 +13,8 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::dataset::latest_version;
 use crate::store::{Member, Store, StoreError};
-use crate::verify::{forget_images, remove_build, subfolders};
+use crate::verify::{forget_images, latest, remove_build, subfolders};
 
 #[derive(Debug, Default, Serialize)]
 pub struct Report {
@@ -62,7 +61,7 @@ pub fn gc(store: &Store) -> Result<Report, StoreError> {
 
     let trained = trained_versions(store.root());
     for (dataset, dir) in subfolders(&store.root().join("datasets"))? {
-        let latest = latest_version(store.root(), &dataset).ok().flatten();
+        let latest = latest(store.root(), &dataset)?;
         for (version, path) in subfolders(&dir)? {
             let leftover = version.starts_with(".partial-");
             if !leftover

@@ -220,11 +220,9 @@ fn check_builds(
                 problems.push(Problem::BrokenBuild { dataset: dataset.clone(), version, reason });
             }
         }
-        let latest = latest_version(root, &dataset).map_err(|e| StoreError::Io {
-            path: dir.join("latest"),
-            source: std::io::Error::other(e.to_string()),
-        })?;
-        if let Some(version) = latest.filter(|v| !dir.join(v).join("manifest.json").exists()) {
+        if let Some(version) =
+            latest(root, &dataset)?.filter(|v| !dir.join(v).join("manifest.json").exists())
+        {
             problems.push(Problem::MissingLatest { dataset, version });
         }
     }
@@ -245,6 +243,15 @@ fn check_build(dir: &Path) -> Result<(), String> {
         built.shard(number).map_err(|e| e.to_string())?;
     }
     Ok(())
+}
+
+/// The version `latest` names in a dataset folder, if any; an unreadable `latest` is an
+/// error (never "no latest": gc would take that as "nothing to keep").
+pub(crate) fn latest(root: &Path, dataset: &str) -> Result<Option<String>, StoreError> {
+    latest_version(root, dataset).map_err(|e| StoreError::Io {
+        path: crate::dataset::dataset_dir(root, dataset).join("latest"),
+        source: std::io::Error::other(e.to_string()),
+    })
 }
 
 /// `.partial-*` checkpoint folders of killed training runs.

@@ -126,4 +126,20 @@ fn gc_keeps_latest_and_trained_builds_and_removes_the_rest() {
     assert_eq!(Built::latest(&ws.store(), "d").unwrap().manifest.version, versions[2]);
     assert_eq!(ws.blobs().len(), 6, "members are never collected");
     assert!(problems(&ws.run(&["verify", "--json"]).expect_code(0).json()).is_empty());
+
+    // An image no dataset holds any more goes, with its blob and its URL record.
+    let dropped = {
+        let store = pipeline::store::Store::open(&ws.store()).unwrap();
+        let (hash, member, _) = store.index.members("d").unwrap().remove(0);
+        store.index.remove("members/d", &hash).unwrap();
+        store.index.flush().unwrap();
+        member.url
+    };
+    let freed = ws.run(&["gc", "--json"]).expect_code(0).json();
+    assert_eq!((freed["images"].as_u64(), freed["blobs"].as_u64()), (Some(1), Some(1)));
+    assert_eq!(ws.blobs().len(), 5);
+    let store = pipeline::store::Store::open(&ws.store()).unwrap();
+    assert_eq!(store.index.url(&dropped).unwrap(), None, "its URL will be fetched anew");
+    drop(store);
+    assert!(problems(&ws.run(&["verify", "--json"]).expect_code(0).json()).is_empty());
 }

@@ -13,7 +13,7 @@ use crate::engines::EngineName;
     about = "Image search -> deduplicated dataset -> paired A/B shards -> pix2pix colorization"
 )]
 #[command(
-    after_help = "Exit codes: 0 ok; 1 error; 2 usage; 3 partial (some engines failed and --top was not reached); \
+    after_help = "Exit codes: 0 ok; 1 error; 2 usage; 3 partial (some engines failed and --top was not reached; for refresh, also a failed query or build); \
 65 store inconsistent (verify); 75 store busy (another pipeline process holds the store); 78 bad config or query file; 130 interrupted."
 )]
 pub struct Cli {
@@ -191,12 +191,14 @@ pub struct VerifyArgs {
     /// to store/quarantine/), delete bad records and broken builds.
     #[arg(long)]
     pub repair: bool,
+    /// Print the report as one JSON line.
     #[arg(long)]
     pub json: bool,
 }
 
 #[derive(Debug, clap::Args)]
 pub struct GcArgs {
+    /// Print what was removed as one JSON line.
     #[arg(long)]
     pub json: bool,
 }

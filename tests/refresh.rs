@@ -105,7 +105,11 @@ fn refresh_runs_every_query_keeps_failures_apart_and_rebuilds_what_changed() {
     assert!(run.stdout.contains("bears: 9 images of 9 wanted (0 new)"), "{}", run.stdout);
     assert!(run.stdout.contains("bears: up to date"), "{}", run.stdout);
     assert!(
-        run.stdout.lines().last().unwrap().starts_with("refresh: 2 query files, 0 images added")
+        run.stdout
+            .lines()
+            .last()
+            .unwrap()
+            .starts_with("refresh: 2 query files (0 partial, 0 failed), 0 images added")
     );
 }
 

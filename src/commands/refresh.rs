@@ -212,12 +212,13 @@ fn print_query(report: &QueryReport) {
 }
 
 fn print_totals(report: &Report) {
-    let added: usize =
-        report.queries.iter().filter_map(|q| q.fetch.as_ref()).map(|s| s.added).sum();
+    let fetched = || report.queries.iter().filter_map(|q| q.fetch.as_ref());
+    let added: usize = fetched().map(|s| s.added).sum();
+    let partial = fetched().filter(|s| s.partial()).count();
     let failed = report.queries.iter().filter(|q| q.error.is_some()).count();
     let rebuilt = report.builds.iter().filter(|b| matches!(b, BuildReport::Rebuilt { .. })).count();
     println!(
-        "refresh: {} query files, {added} images added, {rebuilt} datasets rebuilt, {failed} query files failed, {:.1} s (exit {})",
+        "refresh: {} query files ({partial} partial, {failed} failed), {added} images added, {rebuilt} datasets rebuilt, {:.1} s (exit {})",
         report.queries.len(),
         report.seconds,
         report.exit_code

@@ -9,12 +9,14 @@
 
 use std::collections::HashSet;
 use std::fs;
-use std::path::Path;
 
 use serde::Serialize;
 
 use crate::store::{Member, Store, StoreError};
-use crate::verify::{forget_images, latest, remove_build, subfolders};
+use crate::upkeep::{
+    forget_images, latest, remove_build, remove_run_leftovers, size_of, subfolders,
+    trained_versions,
+};
 
 #[derive(Debug, Default, Serialize)]
 pub struct Report {
@@ -80,37 +82,8 @@ pub fn gc(store: &Store) -> Result<Report, StoreError> {
             }
         }
     }
-    for (_, run) in subfolders(&store.root().join("runs"))? {
-        for (name, path) in subfolders(&run.join("checkpoints"))? {
-            if name.starts_with(".partial-") {
-                report.bytes += size_of(&path);
-                fs::remove_dir_all(&path).map_err(StoreError::io(&path))?;
-                report.leftovers += 1;
-            }
-        }
-    }
+    let (folders, bytes) = remove_run_leftovers(store.root())?;
+    report.leftovers += folders;
+    report.bytes += bytes;
     Ok(report)
-}
-
-/// (dataset, version) of every run's `config.json`: their builds are kept for `--resume`
-/// and `eval`.
-fn trained_versions(root: &Path) -> HashSet<(String, String)> {
-    let runs = subfolders(&root.join("runs")).unwrap_or_default();
-    runs.into_iter()
-        .filter_map(|(_, run)| {
-            let text = fs::read(run.join("config.json")).ok()?;
-            let record: serde_json::Value = serde_json::from_slice(&text).ok()?;
-            Some((record["dataset"].as_str()?.to_owned(), record["version"].as_str()?.to_owned()))
-        })
-        .collect()
-}
-
-fn size_of(dir: &Path) -> u64 {
-    walkdir::WalkDir::new(dir)
-        .into_iter()
-        .flatten()
-        .filter_map(|e| e.metadata().ok())
-        .filter(|m| m.is_file())
-        .map(|m| m.len())
-        .sum()
 }

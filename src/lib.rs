@@ -23,5 +23,6 @@ pub mod net;
 pub mod query;
 pub mod store;
 pub mod train;
+pub mod upkeep;
 pub mod validate;
 pub mod verify;

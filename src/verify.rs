@@ -20,8 +20,11 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::dataset::{Built, latest_version};
+use crate::dataset::Built;
 use crate::store::{ImageRecord, Member, Store, StoreError, UrlOutcome, UrlRecord};
+use crate::upkeep::{
+    forget_images, idle_run_leftovers, latest, remove_build, remove_run_leftovers, subfolders,
+};
 
 /// Something that disagrees.
 #[derive(Debug, Clone, Serialize)]
@@ -160,7 +163,7 @@ pub fn verify(store: &Store, repair: bool) -> Result<Report, StoreError> {
         }
     }
     check_builds(store.root(), &mut report, &mut problems)?;
-    report.leftovers.extend(run_leftovers(store.root()));
+    report.leftovers.extend(idle_run_leftovers(store.root())?);
 
     if repair {
         self::repair(store, &problems, &report.leftovers)?;
@@ -245,41 +248,6 @@ fn check_build(dir: &Path) -> Result<(), String> {
     Ok(())
 }
 
-/// The version `latest` names in a dataset folder, if any; an unreadable `latest` is an
-/// error (never "no latest": gc would take that as "nothing to keep").
-pub(crate) fn latest(root: &Path, dataset: &str) -> Result<Option<String>, StoreError> {
-    latest_version(root, dataset).map_err(|e| StoreError::Io {
-        path: crate::dataset::dataset_dir(root, dataset).join("latest"),
-        source: std::io::Error::other(e.to_string()),
-    })
-}
-
-/// `.partial-*` checkpoint folders of killed training runs.
-fn run_leftovers(root: &Path) -> Vec<PathBuf> {
-    let Ok(runs) = subfolders(&root.join("runs")) else { return Vec::new() };
-    runs.into_iter()
-        .flat_map(|(_, run)| subfolders(&run.join("checkpoints")).unwrap_or_default())
-        .filter(|(name, _)| name.starts_with(".partial-"))
-        .map(|(_, path)| path)
-        .collect()
-}
-
-/// The folders directly inside `dir` (none if `dir` does not exist), sorted by name.
-pub(crate) fn subfolders(dir: &Path) -> Result<Vec<(String, PathBuf)>, StoreError> {
-    let entries = match fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(source) => return Err(StoreError::Io { path: dir.to_owned(), source }),
-    };
-    let mut out: Vec<(String, PathBuf)> = entries
-        .flatten()
-        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-        .map(|e| (e.file_name().to_string_lossy().into_owned(), e.path()))
-        .collect();
-    out.sort();
-    Ok(out)
-}
-
 fn repair(store: &Store, problems: &[Problem], leftovers: &[PathBuf]) -> Result<(), StoreError> {
     let index = &store.index;
     let mut lost: HashSet<&str> = HashSet::new();
@@ -313,44 +281,12 @@ fn repair(store: &Store, problems: &[Problem], leftovers: &[PathBuf]) -> Result<
     if !lost.is_empty() {
         forget_images(store, &lost)?;
     }
-    for path in leftovers {
+    // Build leftovers are safe under the store lock; checkpoint leftovers are listed
+    // again under their run locks, since `train` does not take the store lock.
+    let runs = store.root().join("runs");
+    for path in leftovers.iter().filter(|p| !p.starts_with(&runs)) {
         fs::remove_dir_all(path).map_err(StoreError::io(path))?;
     }
+    remove_run_leftovers(store.root())?;
     index.flush()
-}
-
-/// Deletes the built `version` in a dataset folder, and `latest` when it names it.
-pub(crate) fn remove_build(dataset_dir: &Path, version: &str) -> Result<(), StoreError> {
-    let latest = dataset_dir.join("latest");
-    if fs::read_to_string(&latest).is_ok_and(|v| v.trim() == version) {
-        fs::remove_file(&latest).map_err(StoreError::io(&latest))?;
-    }
-    let dir = dataset_dir.join(version);
-    fs::remove_dir_all(&dir).map_err(StoreError::io(&dir))
-}
-
-/// Removes the images `hashes` from the index: their records, every membership and every
-/// URL record naming them.
-pub(crate) fn forget_images(store: &Store, hashes: &HashSet<&str>) -> Result<(), StoreError> {
-    let index = &store.index;
-    for hash in hashes {
-        index.remove("images", hash)?;
-    }
-    for dataset in index.member_datasets() {
-        let tree = format!("members/{dataset}");
-        for hash in hashes {
-            index.remove(&tree, hash)?;
-        }
-    }
-    for (url, record) in index.records::<UrlRecord>("urls")? {
-        let names = match record {
-            Ok(UrlRecord { outcome: UrlOutcome::Accepted { image }, .. }) => image,
-            Ok(UrlRecord { outcome: UrlOutcome::Duplicate { of, .. }, .. }) => of,
-            _ => continue,
-        };
-        if hashes.contains(names.as_str()) {
-            index.remove("urls", &url)?;
-        }
-    }
-    Ok(())
 }

@@ -278,3 +278,35 @@ fn lab_mode_keeps_the_full_resolution_luminance() {
             / out.pixels().len() as f64;
     assert!(diff < 3.0, "mean |L(out) - L(original)| = {diff}: the original's L is kept");
 }
+
+#[test]
+fn a_running_train_holds_its_run_against_a_second_train_and_gc() {
+    let ws = built_bears(8);
+    let mut child = ws
+        .command(&["train", "bears", "--run", "long", "--epochs", "400", "--device", "cpu"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let run = ws.store().join("runs/long");
+    while !run.join("config.json").exists() {
+        assert!(child.try_wait().unwrap().is_none(), "the run ended early");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let second = ws.run(&["train", "--resume", "long", "--device", "cpu"]).expect_code(75);
+    let holder = format!("run busy: store/runs/long.lock is in use by pipeline pid {}", child.id());
+    assert!(second.stderr.contains(&holder), "{}", second.stderr);
+
+    // A checkpoint folder being written looks like a leftover; gc leaves a running run's.
+    let in_progress = run.join("checkpoints/.partial-99999");
+    std::fs::create_dir_all(&in_progress).unwrap();
+    let freed = ws.run(&["gc", "--json"]).expect_code(0).json();
+    assert_eq!(freed["leftovers"], 0);
+    assert!(in_progress.exists());
+
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let freed = ws.run(&["gc", "--json"]).expect_code(0).json();
+    assert_eq!(freed["leftovers"], 1, "the run is idle now");
+    assert!(!in_progress.exists());
+}

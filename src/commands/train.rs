@@ -119,8 +119,13 @@ pub fn train(config: Config, args: TrainArgs) -> anyhow::Result<u8> {
     }
     crate::query::check_dataset_name(&run)
         .map_err(|allowed| anyhow::anyhow!("run name {run:?}: {allowed}"))?;
-    eprintln!("training on {device:?}");
+    // Held for the whole run: a second `train --resume` of it, or gc tidying its
+    // checkpoints, waits for the next time.
+    let _lock = crate::store::lock_run(&config.store.path, &run)?;
     let quiet = !crate::fetch::show_progress();
+    if !quiet {
+        eprintln!("training on {device:?}");
+    }
     let mut report = |epoch: usize, total: usize, l: trainer::Losses, rate: f64| {
         if !quiet {
             eprintln!(

@@ -1,6 +1,7 @@
-//! The store's single-process lock: an exclusive `flock` on `store/lock`, which also
-//! records the holder's pid so "store busy" can say who holds it. The kernel drops the
-//! lock when the process dies, however it dies, so a crash never leaves the store locked.
+//! Single-process locks: an exclusive `flock` on a file that also records the holder's
+//! pid, so "busy" can say who holds it. `store/lock` guards the store; `runs/RUN.lock`
+//! guards one training run (`train` does not take the store lock). The kernel drops a
+//! lock when its process dies, however it dies, so a crash never leaves anything locked.
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, Write};
@@ -13,7 +14,9 @@ pub struct StoreLock {
 }
 
 impl StoreLock {
-    pub fn acquire(path: &Path) -> Result<StoreLock, StoreError> {
+    /// Takes the lock on `path` (created if needed) or fails at once with
+    /// [`StoreError::Busy`]; `what` names the thing locked in that message.
+    pub fn acquire(path: &Path, what: &'static str) -> Result<StoreLock, StoreError> {
         let io = |source| StoreError::Io { path: path.to_owned(), source };
         let mut file = OpenOptions::new()
             .read(true)
@@ -28,7 +31,7 @@ impl StoreLock {
                 let mut text = String::new();
                 let pid =
                     file.read_to_string(&mut text).ok().and_then(|_| text.trim().parse().ok());
-                return Err(StoreError::Busy { path: path.to_owned(), pid });
+                return Err(StoreError::Busy { what, path: path.to_owned(), pid });
             }
             Err(TryLockError::Error(e)) => return Err(io(e)),
         }

@@ -20,13 +20,13 @@ use std::path::{Path, PathBuf};
 
 pub use blobs::Blobs;
 pub use index::{DatasetRecord, ImageRecord, Index, Member, UrlOutcome, UrlRecord};
-use lock::StoreLock;
+pub use lock::StoreLock;
 
 /// Store-level failures: these stop a command (unlike per-image failures, which are counted).
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("store busy: {path} is in use by {}", holder_text(*.pid))]
-    Busy { path: PathBuf, pid: Option<u32> },
+    #[error("{what} busy: {path} is in use by {}", holder_text(*.pid))]
+    Busy { what: &'static str, path: PathBuf, pid: Option<u32> },
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
     #[error("store index: {0}")]
@@ -62,7 +62,7 @@ impl Store {
     /// [`StoreError::Busy`] at once if another process holds the store.
     pub fn open(root: &Path) -> Result<Store, StoreError> {
         std::fs::create_dir_all(root).map_err(StoreError::io(root))?;
-        let lock = StoreLock::acquire(&root.join("lock"))?;
+        let lock = StoreLock::acquire(&root.join("lock"), "store")?;
         let blobs = Blobs::open(root)?;
         let index = Index::open(&root.join("index"))?;
         Ok(Store { root: root.to_owned(), index, blobs, _lock: lock })
@@ -71,6 +71,14 @@ impl Store {
     pub fn root(&self) -> &Path {
         &self.root
     }
+}
+
+/// Locks the training run `run` of the store at `root` (`runs/RUN.lock`): held by `train`
+/// for the whole run, and by `verify` / `gc` while they tidy its checkpoints folder.
+pub fn lock_run(root: &Path, run: &str) -> Result<StoreLock, StoreError> {
+    let runs = root.join("runs");
+    std::fs::create_dir_all(&runs).map_err(StoreError::io(&runs))?;
+    StoreLock::acquire(&runs.join(format!("{run}.lock")), "run")
 }
 
 /// Seconds since the Unix epoch, the time unit of every record.

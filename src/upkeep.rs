@@ -1,0 +1,143 @@
+//! What `verify` and `gc` share: walking the store's folders, and removing what is no
+//! longer wanted without touching what a running command uses. Datasets and blobs are
+//! safe under the store lock those commands hold; training runs, which do not take the
+//! store lock, are touched only while their own run lock is held.
+
+use std::collections::HashSet;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use crate::dataset::latest_version;
+use crate::store::{Store, StoreError, UrlOutcome, UrlRecord, lock_run};
+
+/// The folders directly inside `dir` (none if `dir` does not exist), sorted by name.
+pub fn subfolders(dir: &Path) -> Result<Vec<(String, PathBuf)>, StoreError> {
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(source) => return Err(StoreError::Io { path: dir.to_owned(), source }),
+    };
+    let mut out: Vec<(String, PathBuf)> = entries
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .map(|e| (e.file_name().to_string_lossy().into_owned(), e.path()))
+        .collect();
+    out.sort();
+    Ok(out)
+}
+
+/// The version `latest` names in a dataset folder, if any; an unreadable `latest` is an
+/// error (never "no latest": gc would take that as "nothing to keep").
+pub fn latest(root: &Path, dataset: &str) -> Result<Option<String>, StoreError> {
+    latest_version(root, dataset).map_err(|e| StoreError::Io {
+        path: crate::dataset::dataset_dir(root, dataset).join("latest"),
+        source: std::io::Error::other(e.to_string()),
+    })
+}
+
+/// Deletes the built `version` in a dataset folder, and `latest` when it names it.
+pub fn remove_build(dataset_dir: &Path, version: &str) -> Result<(), StoreError> {
+    let latest = dataset_dir.join("latest");
+    if fs::read_to_string(&latest).is_ok_and(|v| v.trim() == version) {
+        fs::remove_file(&latest).map_err(StoreError::io(&latest))?;
+    }
+    let dir = dataset_dir.join(version);
+    fs::remove_dir_all(&dir).map_err(StoreError::io(&dir))
+}
+
+/// Removes the images `hashes` from the index: their records, every membership and every
+/// URL record naming them.
+pub fn forget_images(store: &Store, hashes: &HashSet<&str>) -> Result<(), StoreError> {
+    let index = &store.index;
+    for hash in hashes {
+        index.remove("images", hash)?;
+    }
+    for dataset in index.member_datasets() {
+        let tree = format!("members/{dataset}");
+        for hash in hashes {
+            index.remove(&tree, hash)?;
+        }
+    }
+    for (url, record) in index.records::<UrlRecord>("urls")? {
+        let names = match record {
+            Ok(UrlRecord { outcome: UrlOutcome::Accepted { image }, .. }) => image,
+            Ok(UrlRecord { outcome: UrlOutcome::Duplicate { of, .. }, .. }) => of,
+            _ => continue,
+        };
+        if hashes.contains(names.as_str()) {
+            index.remove("urls", &url)?;
+        }
+    }
+    Ok(())
+}
+
+/// `.partial-*` checkpoint folders of runs no `train` is running (a running one's is its
+/// checkpoint in progress).
+pub fn idle_run_leftovers(root: &Path) -> Result<Vec<PathBuf>, StoreError> {
+    let mut out = Vec::new();
+    for_idle_runs(root, |run| {
+        out.extend(partial_checkpoints(run)?);
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// Removes the `.partial-*` checkpoint folders of runs no `train` is running, each run
+/// locked meanwhile: (folders removed, bytes freed).
+pub fn remove_run_leftovers(root: &Path) -> Result<(usize, u64), StoreError> {
+    let mut removed = (0, 0);
+    for_idle_runs(root, |run| {
+        for path in partial_checkpoints(run)? {
+            removed.1 += size_of(&path);
+            fs::remove_dir_all(&path).map_err(StoreError::io(&path))?;
+            removed.0 += 1;
+        }
+        Ok(())
+    })?;
+    Ok(removed)
+}
+
+/// Calls `visit` with each run folder whose run lock is free, holding it meanwhile.
+fn for_idle_runs(
+    root: &Path,
+    mut visit: impl FnMut(&Path) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
+    for (name, run) in subfolders(&root.join("runs"))? {
+        let _lock = match lock_run(root, &name) {
+            Ok(lock) => lock,
+            Err(StoreError::Busy { .. }) => continue,
+            Err(e) => return Err(e),
+        };
+        visit(&run)?;
+    }
+    Ok(())
+}
+
+fn partial_checkpoints(run: &Path) -> Result<Vec<PathBuf>, StoreError> {
+    let all = subfolders(&run.join("checkpoints"))?;
+    Ok(all.into_iter().filter(|(name, _)| name.starts_with(".partial-")).map(|(_, p)| p).collect())
+}
+
+/// (dataset, version) of every run's `config.json`: their builds are kept for `--resume`
+/// and `eval`.
+pub fn trained_versions(root: &Path) -> HashSet<(String, String)> {
+    let runs = subfolders(&root.join("runs")).unwrap_or_default();
+    runs.into_iter()
+        .filter_map(|(_, run)| {
+            let text = fs::read(run.join("config.json")).ok()?;
+            let record: serde_json::Value = serde_json::from_slice(&text).ok()?;
+            Some((record["dataset"].as_str()?.to_owned(), record["version"].as_str()?.to_owned()))
+        })
+        .collect()
+}
+
+/// Bytes of the files under `dir`.
+pub fn size_of(dir: &Path) -> u64 {
+    walkdir::WalkDir::new(dir)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.metadata().ok())
+        .filter(|m| m.is_file())
+        .map(|m| m.len())
+        .sum()
+}

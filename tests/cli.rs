@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::support::{Response, Server, Workspace, photos, test_config};
+use crate::support::{Response, Server, Workspace, interrupt, photos, test_config};
 
 #[test]
 fn malformed_config_names_file_line_and_column() {
@@ -101,11 +101,7 @@ fn interrupt_drains_in_flight_work_and_keeps_the_store_consistent() {
         std::thread::sleep(Duration::from_millis(20));
     }
     let interrupted = Instant::now();
-    let kill = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(kill.success());
+    interrupt(child.id());
     let output = child.wait_with_output().unwrap();
     assert_eq!(output.status.code(), Some(130));
     assert!(

@@ -47,7 +47,12 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
-fn start(private: &Server) -> (Server, Faults) {
+/// The fault server on 127.0.0.1, and the private server on 127.0.0.2 that its
+/// `/to-private.jpg` redirects to (a real photo).
+fn start() -> (Server, Faults, Server) {
+    let private = Server::start_on("127.0.0.2", |_| {
+        Response::ok("image/jpeg", std::fs::read(&photos("brown_bear")[9]).unwrap())
+    });
     let bears: Vec<Vec<u8>> =
         photos("brown_bear").iter().take(8).map(|p| std::fs::read(p).unwrap()).collect();
     let good: HashMap<&'static str, Vec<u8>> = HashMap::from([
@@ -107,7 +112,7 @@ fn start(private: &Server) -> (Server, Faults) {
             },
         }
     });
-    (server, Faults { arrivals, good })
+    (server, Faults { arrivals, good }, private)
 }
 
 /// (URL path as written in the list, reason it must be counted under, or "" for accepted).
@@ -133,10 +138,7 @@ const CASES: [(&str, &str); 17] = [
 
 #[test]
 fn every_fault_is_counted_under_its_reason_and_nothing_bad_is_stored() {
-    let private = Server::start_on("127.0.0.2", |_| {
-        Response::ok("image/jpeg", std::fs::read(&photos("brown_bear")[9]).unwrap())
-    });
-    let (server, faults) = start(&private);
+    let (server, faults, private) = start();
     // 127.0.0.1 (the fault server) is allowed, 127.0.0.2 is not.
     let ws = Workspace::new(&fault_config("private_allowlist = [\"127.0.0.1\"]\n"));
     let list: String = CASES.iter().map(|(path, _)| server.url(path) + "\n").collect();
@@ -218,10 +220,7 @@ fn every_fault_is_counted_under_its_reason_and_nothing_bad_is_stored() {
 
 #[test]
 fn a_redirect_to_a_private_address_is_followed_only_when_allowed() {
-    let private = Server::start_on("127.0.0.2", |_| {
-        Response::ok("image/jpeg", std::fs::read(&photos("brown_bear")[9]).unwrap())
-    });
-    let (server, _) = start(&private);
+    let (server, _, private) = start();
     let ws = Workspace::new(&fault_config("allow_private = true\n"));
     std::fs::write(ws.path("urls.txt"), server.url("/to-private.jpg") + "\n").unwrap();
     let summary = ws.run(&["import", "urls.txt", "--dataset", "p", "--json"]).expect_code(0).json();

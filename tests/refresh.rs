@@ -2,7 +2,7 @@
 //! rebuilds of what changed only, one quiet JSON line, and the exit codes cron sees.
 
 use crate::support::site::Site;
-use crate::support::{Workspace, test_config};
+use crate::support::{Workspace, interrupt, test_config};
 
 fn query(ws: &Workspace, name: &str, text: &str) {
     std::fs::create_dir_all(ws.path("queries")).unwrap();
@@ -153,11 +153,7 @@ fn a_second_refresh_exits_at_once_and_ctrl_c_stops_the_first_cleanly() {
     let holder = format!("store busy: store/lock is in use by pipeline pid {}", first.id());
     assert!(second.stderr.contains(&holder), "{}", second.stderr);
 
-    let interrupt = std::process::Command::new("kill")
-        .args(["-INT", &first.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(interrupt.success());
+    interrupt(first.id());
     let output = first.wait_with_output().unwrap();
     assert_eq!(output.status.code(), Some(130));
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();

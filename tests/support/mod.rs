@@ -58,6 +58,12 @@ pub fn bears(range: std::ops::Range<usize>) -> Vec<std::path::PathBuf> {
     by_name.into_values().collect::<Vec<_>>()[range].to_vec()
 }
 
+/// Sends SIGINT (what Ctrl-C sends) to the process `pid`.
+pub fn interrupt(pid: u32) {
+    let sent = Command::new("kill").args(["-INT", &pid.to_string()]).status().expect("run kill");
+    assert!(sent.success(), "kill -INT {pid}");
+}
+
 /// A fresh folder holding `pipeline.toml` and `store/`, where the binary runs.
 pub struct Workspace {
     pub dir: tempfile::TempDir,

@@ -68,6 +68,7 @@ impl Stats {
         let (failures, messages) = self.failures.lock().expect("stats lock").clone();
         Summary {
             dataset: job.dataset.clone(),
+            from_folder: matches!(job.source, super::Source::Folder(_)),
             top: job.top,
             images: after,
             added: after.saturating_sub(before),
@@ -89,6 +90,9 @@ impl Stats {
 #[derive(Debug, Clone, Serialize)]
 pub struct Summary {
     pub dataset: String,
+    /// Imported from a folder: files were read, not downloaded, and no pages searched.
+    #[serde(skip)]
+    pub from_folder: bool,
     pub top: Option<usize>,
     /// Members of the dataset after the run.
     pub images: usize,
@@ -123,10 +127,10 @@ impl Summary {
 impl std::fmt::Display for Summary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let target = self.top.map(|t| format!(" of {t} wanted")).unwrap_or_default();
-        writeln!(
+        write!(
             f,
             "{}: {} images{target} ({} new), {} duplicates skipped, {} failed, {} already known; \
-             {} downloaded ({:.1} MiB), {} result pages, {:.1} s",
+             {} {} ({:.1} MiB)",
             self.dataset,
             self.images,
             self.added,
@@ -134,10 +138,13 @@ impl std::fmt::Display for Summary {
             self.failed,
             self.known,
             self.downloaded,
+            if self.from_folder { "read" } else { "downloaded" },
             self.bytes as f64 / (1024.0 * 1024.0),
-            self.pages,
-            self.seconds,
         )?;
+        if self.pages > 0 || !self.engine_failures.is_empty() {
+            write!(f, ", {} result pages", self.pages)?;
+        }
+        writeln!(f, ", {:.1} s", self.seconds)?;
         if !self.failures.is_empty() {
             let reasons: Vec<String> =
                 self.failures.iter().map(|(r, n)| format!("{r} {n}")).collect();

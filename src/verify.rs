@@ -17,6 +17,7 @@ use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use indicatif::ProgressBar;
 use rayon::prelude::*;
 use serde::Serialize;
 
@@ -97,8 +98,9 @@ impl Report {
     }
 }
 
-/// Checks the whole store; repairs what it finds when `repair` is set.
-pub fn verify(store: &Store, repair: bool) -> Result<Report, StoreError> {
+/// Checks the whole store; repairs what it finds when `repair` is set. `progress` counts
+/// the blobs checked.
+pub fn verify(store: &Store, repair: bool, progress: &ProgressBar) -> Result<Report, StoreError> {
     let index = &store.index;
     let mut report = Report::default();
     let mut problems = Vec::new();
@@ -113,8 +115,15 @@ pub fn verify(store: &Store, repair: bool) -> Result<Report, StoreError> {
         }
     }
     report.images = images.len();
-    let checked: Vec<(u64, Option<Problem>)> =
-        images.par_iter().map(|(hash, record)| check_blob(store, hash, record)).collect();
+    progress.set_length(images.len() as u64);
+    let checked: Vec<(u64, Option<Problem>)> = images
+        .par_iter()
+        .map(|(hash, record)| {
+            let checked = check_blob(store, hash, record);
+            progress.inc(1);
+            checked
+        })
+        .collect();
     for (bytes, problem) in checked {
         report.bytes += bytes;
         problems.extend(problem);

@@ -1,8 +1,8 @@
 //! `pipeline build` and `pipeline export`.
 
 use anyhow::bail;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use super::progress_bar;
 use crate::build::{self, Outcome};
 use crate::cli::{BuildArgs, ExportArgs};
 use crate::config::Config;
@@ -56,22 +56,6 @@ pub(super) fn describe(dataset: &str, outcome: &Outcome, size: u32) -> String {
             )
         }
     }
-}
-
-/// A progress bar for building `dataset`, hidden off a terminal.
-pub(super) fn progress_bar(dataset: &str) -> ProgressBar {
-    if !crate::fetch::show_progress() {
-        return ProgressBar::with_draw_target(None, ProgressDrawTarget::hidden());
-    }
-    let bar = ProgressBar::new(0);
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{prefix:.bold} [{elapsed_precise}] {wide_bar} {pos}/{len} images",
-        )
-        .expect("valid template"),
-    );
-    bar.set_prefix(dataset.to_owned());
-    bar
 }
 
 pub fn export(config: &Config, args: ExportArgs) -> anyhow::Result<u8> {

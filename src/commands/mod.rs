@@ -11,6 +11,7 @@ mod verify;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::cli::{Cli, Command};
 use crate::config::Config;
@@ -56,4 +57,20 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 
 fn display(path: &Path) -> String {
     path.display().to_string()
+}
+
+/// A progress bar counting images, labelled `prefix`, hidden off a terminal.
+fn progress_bar(prefix: &str) -> ProgressBar {
+    if !crate::fetch::show_progress() {
+        return ProgressBar::with_draw_target(None, ProgressDrawTarget::hidden());
+    }
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{prefix:.bold} [{elapsed_precise}] {wide_bar} {pos}/{len} images",
+        )
+        .expect("valid template"),
+    );
+    bar.set_prefix(prefix.to_owned());
+    bar
 }

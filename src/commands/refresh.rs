@@ -15,8 +15,9 @@ use anyhow::Context as _;
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
-use super::build::{describe, progress_bar};
+use super::build::describe;
 use super::fetch::{Choices, handle_interrupts, print_summary, search_job};
+use super::progress_bar;
 use super::runtime;
 use crate::build::{self, Outcome};
 use crate::cli::RefreshArgs;

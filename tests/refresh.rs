@@ -168,3 +168,28 @@ fn a_second_refresh_exits_at_once_and_ctrl_c_stops_the_first_cleanly() {
     let verify = ws.run(&["verify", "--json"]).expect_code(0).json();
     assert_eq!(verify["members"], kept);
 }
+
+#[test]
+fn a_failed_build_is_reported_for_its_dataset_and_the_others_still_build() {
+    let site = Site::start();
+    let ws = Workspace::new(&test_config(&site.server, "[build]\nsize = 32\n"));
+    query(
+        &ws,
+        "bears",
+        "query = \"brown bear\"\ndataset = \"bears\"\ntop = 3\nengines = [\"bing\"]\n",
+    );
+    query(&ws, "gophers", "query = \"gopher\"\ntop = 3\nengines = [\"bing\"]\n");
+    // A file where the bears' build folder should be: that build cannot be written.
+    std::fs::create_dir_all(ws.store().join("datasets")).unwrap();
+    std::fs::write(ws.store().join("datasets/bears"), "in the way").unwrap();
+
+    let report = ws.run(&["refresh", "--json"]).expect_code(3).json();
+    let failed = &report["builds"][0];
+    assert_eq!(
+        (failed["dataset"].as_str(), failed["build"].as_str()),
+        (Some("bears"), Some("failed"))
+    );
+    assert!(failed["error"].as_str().unwrap().contains("store/datasets/bears"), "{failed}");
+    assert_eq!(builds(&report)[1], ("gopher".into(), "rebuilt".into()));
+    assert_eq!(entry(&report, "bears")["images"], 3, "the fetch itself is kept");
+}

@@ -21,7 +21,7 @@ use indicatif::ProgressBar;
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::dataset::Built;
+use crate::dataset::{Built, file_hash};
 use crate::store::{ImageRecord, Member, Store, StoreError, UrlOutcome, UrlRecord};
 use crate::upkeep::{
     forget_images, idle_run_leftovers, latest, remove_build, remove_run_leftovers, subfolders,
@@ -245,11 +245,8 @@ fn check_build(dir: &Path) -> Result<(), String> {
     let built = Built::open(dir).map_err(|e| e.to_string())?;
     for (number, info) in built.manifest.shards.iter().enumerate() {
         let path = dir.join(&info.file);
-        let mut hasher = blake3::Hasher::new();
-        fs::File::open(&path)
-            .and_then(|file| hasher.update_reader(file).map(|_| ()))
-            .map_err(|e| format!("{}: {e}", info.file))?;
-        if hasher.finalize().to_hex().as_str() != info.blake3 {
+        let hash = file_hash(&path).map_err(|e| format!("{}: {e}", info.file))?;
+        if hash != info.blake3 {
             return Err(format!("{}: content differs from the manifest's hash", info.file));
         }
         built.shard(number).map_err(|e| e.to_string())?;

@@ -181,11 +181,7 @@ fn write_shards(
                 // Synced here, beside the decoding of the next shard, rather than all at
                 // the end.
                 fs::File::open(&job_path).and_then(|f| f.sync_all()).map_err(io(&job_path))?;
-                let mut hasher = blake3::Hasher::new();
-                let file = fs::File::open(&job_path).map_err(io(&job_path))?;
-                let mut reader = std::io::BufReader::with_capacity(1 << 20, file);
-                std::io::copy(&mut reader, &mut hasher).map_err(io(&job_path))?;
-                hashes.push(hasher.finalize().to_hex().to_string());
+                hashes.push(dataset::file_hash(&job_path).map_err(io(&job_path))?);
             }
             Ok(hashes)
         });

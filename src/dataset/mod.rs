@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::build::preprocess::ResizeMode;
-pub use shard::{Shard, ShardError, write_shard};
+pub use shard::{Shard, ShardError, file_hash, write_shard};
 
 /// The settings a version was built with (`[build]` in pipeline.toml, `--size`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -39,6 +39,15 @@ pub fn write_shard(
         .map_err(|e| invalid(e.to_string()))
 }
 
+/// The blake3 hex of a shard file, as recorded in the manifest (`build` writes it,
+/// `verify` checks it).
+pub fn file_hash(path: &Path) -> std::io::Result<String> {
+    let mut hasher = blake3::Hasher::new();
+    let mut reader = std::io::BufReader::with_capacity(1 << 20, File::open(path)?);
+    std::io::copy(&mut reader, &mut hasher)?;
+    Ok(hasher.finalize().to_hex().to_string())
+}
+
 /// A memory-mapped shard, its header parsed once.
 pub struct Shard {
     map: Mmap,

@@ -71,6 +71,13 @@ fn refresh_runs_every_query_keeps_failures_apart_and_rebuilds_what_changed() {
         [("bears".into(), "rebuilt".into()), ("gopher".into(), "rebuilt".into())]
     );
 
+    let run = ws.run(&["refresh"]).expect_code(78);
+    assert!(
+        run.stdout.contains("\nskipped: queries/typo.toml: top = 0: allowed"),
+        "{}",
+        run.stdout
+    );
+
     // Fixed file, blocked-only query: the others are done, this one is partial (exit 3).
     query(&ws, "typo", "query = \"polar bear\"\ntop = 2\nengines = [\"google\"]\n");
     let report = ws.run(&["refresh", "--json"]).expect_code(3).json();

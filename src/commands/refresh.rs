@@ -207,6 +207,8 @@ fn exit_code(queries: &[QueryReport], builds: &[BuildReport], interrupted: bool)
 fn print_query(report: &QueryReport) {
     match (&report.fetch, &report.error) {
         (Some(summary), _) => print_summary(summary),
+        // A file's own error already starts with its path.
+        (None, Some(error)) if report.bad_file => println!("skipped: {error}"),
         (None, Some(error)) => println!("{}: failed: {error}", report.file.display()),
         (None, None) => {}
     }

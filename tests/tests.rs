@@ -7,6 +7,8 @@ mod faults;
 mod fetch;
 mod import;
 mod parsers;
+#[cfg(feature = "train")]
+mod pretrained;
 mod refresh;
 mod support;
 #[cfg(feature = "train")]

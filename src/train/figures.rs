@@ -11,7 +11,7 @@ use tch::{Device, Tensor};
 
 use super::config::ColorSpace;
 use super::loader::Pairs;
-use super::model::Generator;
+use super::nets::pix2pix::Generator;
 use super::trainer::{Losses, TrainError};
 use crate::dataset::{Built, DatasetError, Split};
 

@@ -15,7 +15,7 @@ use tch::nn::{self, ModuleT};
 use tch::{Device, Tensor};
 
 use super::config::ColorSpace;
-use super::model::{Generator, NetConfig};
+use super::nets::pix2pix::{Generator, NetConfig};
 use super::trainer::{RunRecord, TrainError, latest_checkpoint};
 use crate::build::preprocess::luma;
 use crate::dataset::{Built, Split};

@@ -16,6 +16,6 @@ pub mod infer;
 #[cfg(feature = "train")]
 pub mod loader;
 #[cfg(feature = "train")]
-pub mod model;
+pub mod nets;
 #[cfg(feature = "train")]
 pub mod trainer;

@@ -27,7 +27,7 @@ use super::adam::Adam;
 use super::config::{GanMode, TrainConfig};
 use super::figures;
 use super::loader::{self, LoaderConfig, Pairs};
-use super::model::{Discriminator, Generator, NetConfig};
+use super::nets::pix2pix::{Discriminator, Generator, NetConfig};
 use crate::dataset::{Built, DatasetError, Split};
 
 #[derive(Debug, thiserror::Error)]

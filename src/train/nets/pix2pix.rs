@@ -14,8 +14,9 @@ use serde::{Deserialize, Serialize};
 use tch::Tensor;
 use tch::nn::{self, ModuleT};
 
-pub use super::config::Norm;
-use super::config::TrainConfig;
+pub use crate::train::config::Norm;
+use super::leaky_relu;
+use crate::train::config::TrainConfig;
 
 /// The shape of both networks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -58,15 +59,7 @@ fn conv_bias(norm: Norm) -> bool {
 }
 
 const INIT_STD: f64 = 0.02;
-const LEAKY_SLOPE: f64 = 0.2;
 const DROPOUT: f64 = 0.5;
-
-/// LeakyReLU(0.2) as one op: PReLU with a fixed, untrained slope (tch's `leaky_relu` has
-/// no slope argument, and `max(x, 0.2 x)` costs two ops and a temporary each way).
-fn leaky_relu(xs: &Tensor) -> Tensor {
-    let slope = Tensor::from_slice(&[LEAKY_SLOPE as f32]).to_device(xs.device());
-    xs.prelu(&slope)
-}
 
 fn conv(p: nn::Path, c_in: i64, c_out: i64, stride: i64, bias: bool) -> nn::Conv2D {
     let config = nn::ConvConfig {

@@ -1,0 +1,141 @@
+//! The pretrained recipe's generator: L in, ab out, through a U-Net whose encoder is
+//! EfficientNet-Lite0 with its ImageNet weights (shared docs/colorizer.md §2, rank 2).
+//!
+//! ```text
+//! L ─► gray sRGB ─► Lite0 ─► skips at strides 2, 4, 8, 16 ─────────────┐
+//!                      └──► head (1280 ch, stride 32) ─► 1x1 ─► up+cat ─► ... ─► ab/2 ─► ab
+//! ```
+//! - Input: the L channel is turned into the sRGB gray value of (L, 0, 0) and fed to a
+//!   one-channel stem whose kernels are the RGB stem's summed over RGB: exact for a gray
+//!   photo, since Lite0's normalisation is the same for every channel.
+//! - Decoder: per skip, nearest 2x upsampling, concatenation, two 3x3 conv + batch norm +
+//!   ReLU; it stops at stride 2, where a 3x3 conv and tanh give ab, upsampled bilinearly
+//!   to the input size. Colour is low-frequency (Zhang et al. 2016 predict at a quarter of
+//!   the resolution), and the full-resolution stage would cost as much as the encoder.
+//! - No dropout (Shariatnia's U-Net had none). The encoder's batch norm keeps its ImageNet
+//!   statistics; the decoder's learns its own.
+
+use tch::nn::{self, ModuleT};
+use tch::Tensor;
+
+use super::efficientnet::{self, EfficientNetLite0, HEAD_CHANNELS, Input, SKIP_CHANNELS};
+
+/// Channels of the decoder blocks, deepest first (they meet the skips at strides 16, 8, 4
+/// and 2).
+const DECODER: [i64; 4] = [192, 96, 48, 32];
+/// Channels the head is reduced to before the first decoder block.
+const BOTTLENECK: i64 = 256;
+/// The input side must be a multiple of the encoder's stride.
+pub const STRIDE: i64 = 32;
+
+fn conv3(p: nn::Path, c_in: i64, c_out: i64) -> nn::Conv2D {
+    nn::conv2d(p, c_in, c_out, 3, nn::ConvConfig { padding: 1, bias: false, ..Default::default() })
+}
+
+fn batch_norm(p: nn::Path, channels: i64) -> nn::BatchNorm {
+    let config = nn::BatchNormConfig { ws_init: nn::Init::Const(1.0), ..Default::default() };
+    nn::batch_norm2d(p, channels, config)
+}
+
+/// Two 3x3 conv + batch norm + ReLU.
+#[derive(Debug)]
+struct DecoderBlock {
+    conv1: nn::Conv2D,
+    bn1: nn::BatchNorm,
+    conv2: nn::Conv2D,
+    bn2: nn::BatchNorm,
+}
+
+impl DecoderBlock {
+    fn new(p: nn::Path, c_in: i64, c_out: i64) -> DecoderBlock {
+        DecoderBlock {
+            conv1: conv3(&p / "conv1", c_in, c_out),
+            bn1: batch_norm(&p / "bn1", c_out),
+            conv2: conv3(&p / "conv2", c_out, c_out),
+            bn2: batch_norm(&p / "bn2", c_out),
+        }
+    }
+
+    fn forward(&self, xs: &Tensor, train: bool) -> Tensor {
+        let h = xs.apply(&self.conv1).apply_t(&self.bn1, train).relu();
+        h.apply(&self.conv2).apply_t(&self.bn2, train).relu()
+    }
+}
+
+/// The generator: [N, 1, S, S] of L/50 - 1 to [N, 2, S, S] of ab/110, S a multiple of 32.
+#[derive(Debug)]
+pub struct ColorUnet {
+    pub encoder: EfficientNetLite0,
+    bottleneck: nn::Conv2D,
+    bottleneck_bn: nn::BatchNorm,
+    decoder: Vec<DecoderBlock>,
+    out: nn::Conv2D,
+}
+
+/// Name of the encoder's sub-path, under the generator's.
+pub const ENCODER: &str = "encoder";
+
+impl ColorUnet {
+    /// The networks, with an untrained encoder: [`efficientnet::load_imagenet`] fills it.
+    pub fn new(p: &nn::Path) -> ColorUnet {
+        let bottleneck = nn::conv2d(
+            p / "bottleneck",
+            HEAD_CHANNELS,
+            BOTTLENECK,
+            1,
+            nn::ConvConfig { bias: false, ..Default::default() },
+        );
+        let mut decoder = Vec::new();
+        let mut c_in = BOTTLENECK;
+        for (i, (&c_out, &skip)) in DECODER.iter().zip(SKIP_CHANNELS.iter().rev()).enumerate() {
+            decoder.push(DecoderBlock::new(p / format!("up{i}"), c_in + skip, c_out));
+            c_in = c_out;
+        }
+        let out = nn::conv2d(p / "out", c_in, 2, 3, nn::ConvConfig { padding: 1, ..Default::default() });
+        ColorUnet {
+            encoder: EfficientNetLite0::new(&(p / ENCODER), Input::Gray, false),
+            bottleneck,
+            bottleneck_bn: batch_norm(p / "bottleneck_bn", BOTTLENECK),
+            decoder,
+            out,
+        }
+    }
+
+    /// The encoder's input for L/50 - 1: the sRGB gray value of (L, 0, 0), normalised as
+    /// ImageNet training did. Inverse of skimage's f(t) for Y, then sRGB companding.
+    fn encoder_input(a: &Tensor) -> Tensor {
+        let fy = (a + 1.0) * (50.0 / 116.0) + 16.0 / 116.0;
+        let cubic = fy.pow_tensor_scalar(3.0);
+        let linear = (&fy - 16.0 / 116.0) / 7.787;
+        let y = cubic.where_self(&fy.gt(0.2068966), &linear).clamp(0.0, 1.0);
+        let gamma = y.pow_tensor_scalar(1.0 / 2.4) * 1.055 - 0.055;
+        let srgb = gamma.where_self(&y.gt(0.0031308), &(&y * 12.92));
+        efficientnet::normalise(&(srgb * 255.0))
+    }
+}
+
+impl ModuleT for ColorUnet {
+    fn forward_t(&self, a: &Tensor, train: bool) -> Tensor {
+        let input = Self::encoder_input(a);
+        let features = if self.encoder.trains() {
+            self.encoder.features(&input)
+        } else {
+            tch::no_grad(|| self.encoder.features(&input))
+        };
+        let mut h = features.head.apply(&self.bottleneck).apply_t(&self.bottleneck_bn, train).relu();
+        for (block, skip) in self.decoder.iter().zip(features.skips.iter().rev()) {
+            let size = skip.size();
+            h = h.upsample_nearest2d([size[2], size[3]], None, None);
+            h = block.forward(&Tensor::cat(&[&h, skip], 1), train);
+        }
+        let size = a.size();
+        h.apply(&self.out).tanh().upsample_bilinear2d([size[2], size[3]], false, None, None)
+    }
+}
+
+impl ColorUnet {
+    /// ab for a batch, as inference runs it: eval mode, no gradients.
+    pub fn infer(&self, a: &Tensor) -> Tensor {
+        tch::no_grad(|| self.forward_t(a, false))
+    }
+}

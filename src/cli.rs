@@ -59,18 +59,26 @@ pub enum Command {
 
 #[derive(Debug, clap::Args)]
 pub struct ColorizeArgs {
-    /// The trained run (store/runs/RUN); its newest checkpoint is used.
-    #[arg(long)]
-    pub run: String,
+    /// The trained run (store/runs/RUN); repeat to compare runs side by side.
+    #[arg(long, required = true)]
+    pub run: Vec<String>,
+    /// Which checkpoint: best (lowest validation CIEDE2000 among those colourful enough),
+    /// last, or epoch-N.
+    #[arg(long, default_value = "best", value_parser = parse_checkpoint)]
+    pub checkpoint: Choice,
     /// Image files, color or gray (color ones are grayscaled first).
     #[arg(required_unless_present = "dataset")]
     pub images: Vec<PathBuf>,
-    /// Colorize every image of this built dataset instead (side by side).
+    /// Colorize the stored originals of this dataset's latest build instead (side by side).
     #[arg(long, conflicts_with = "images")]
     pub dataset: Option<String>,
+    /// With --dataset: which of its splits.
+    #[arg(long, value_enum, default_value = "all", requires = "dataset")]
+    pub split: SplitArg,
     #[arg(long)]
     pub out: PathBuf,
-    /// Write gray | colorized | original, like the paper's figures.
+    /// Write gray | colorized | original, like the paper's figures (always with several
+    /// runs: gray | each run | original).
     #[arg(long)]
     pub side_by_side: bool,
     #[arg(long, default_value = "auto")]
@@ -79,16 +87,41 @@ pub struct ColorizeArgs {
 
 #[derive(Debug, clap::Args)]
 pub struct EvalArgs {
-    #[arg(long)]
-    pub run: String,
+    /// The trained run; repeat to score runs side by side.
+    #[arg(long, required = true)]
+    pub run: Vec<String>,
+    /// Which checkpoint: best, last or epoch-N.
+    #[arg(long, default_value = "best", value_parser = parse_checkpoint)]
+    pub checkpoint: Choice,
     #[arg(long)]
     pub dataset: String,
     #[arg(long, value_enum, default_value = "test")]
     pub split: SplitArg,
+    /// One JSON line per run.
     #[arg(long)]
     pub json: bool,
     #[arg(long, default_value = "auto")]
     pub device: String,
+}
+
+/// Which checkpoint of a run: best, last or epoch-N.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Choice {
+    Best,
+    Last,
+    Epoch(usize),
+}
+
+fn parse_checkpoint(s: &str) -> Result<Choice, String> {
+    match s {
+        "best" => Ok(Choice::Best),
+        "last" => Ok(Choice::Last),
+        _ => s
+            .strip_prefix("epoch-")
+            .and_then(|n| n.parse().ok())
+            .map(Choice::Epoch)
+            .ok_or_else(|| "expected best, last or epoch-N".into()),
+    }
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -103,10 +136,18 @@ pub enum SplitArg {
 pub struct TrainArgs {
     /// The dataset to train on (its latest build).
     pub dataset: Option<String>,
-    /// Total epochs, half at the full learning rate and half decaying to 0 [default:
-    /// train.epochs + train.epochs_decay].
+    /// pix2pix (the paper's, from scratch) or pretrained (an ImageNet encoder, L1 then GAN)
+    /// [default: train.recipe].
+    #[arg(long, value_enum)]
+    pub recipe: Option<crate::train::config::Recipe>,
+    /// Total epochs, in two halves: pix2pix at the full then a decaying learning rate,
+    /// pretrained L1 alone then GAN [default: the config's].
     #[arg(long)]
     pub epochs: Option<usize>,
+    /// A budget: end at the first epoch boundary past this many minutes, the schedule
+    /// spread over them [default: train.max_minutes].
+    #[arg(long)]
+    pub minutes: Option<f64>,
     /// Name of the run folder under store/runs [default: DATASET-<UTC time>].
     #[arg(long, conflicts_with = "resume")]
     pub run: Option<String>,

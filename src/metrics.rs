@@ -15,6 +15,10 @@ const SSIM_SIGMA: f64 = 1.5;
 const SSIM_C1: f64 = (0.01 * 255.0) * (0.01 * 255.0);
 const SSIM_C2: f64 = (0.03 * 255.0) * (0.03 * 255.0);
 
+/// PSNR above this is counted as this: a gray photo's do-nothing colorization is exact
+/// (infinite PSNR), and one such image would make the mean over a set infinite.
+pub const PSNR_CAP_DB: f64 = 60.0;
+
 /// Why a metric cannot be computed for the images given.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum MetricsError {
@@ -29,7 +33,7 @@ pub enum MetricsError {
 /// All metrics for one prediction against its ground truth.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Metrics {
-    /// [`psnr`], dB; infinite for identical images (serde_json writes that as `null`).
+    /// [`psnr`], dB, capped at [`PSNR_CAP_DB`] (identical images would give infinity).
     pub psnr: f64,
     /// [`ssim`] over RGB.
     pub ssim: f64,
@@ -52,7 +56,7 @@ impl Metrics {
         height: usize,
     ) -> Result<Self, MetricsError> {
         Ok(Self {
-            psnr: psnr(pred, truth, width, height)?,
+            psnr: psnr(pred, truth, width, height)?.min(PSNR_CAP_DB),
             ssim: ssim(pred, truth, width, height)?,
             ssim_luma: ssim_luma(pred, truth, width, height)?,
             colorfulness: colorfulness(pred, width, height)?,
@@ -484,8 +488,9 @@ mod tests {
     #[test]
     fn compute_on_identical_images() {
         let image = test_image(20, 20);
+        assert_eq!(psnr(&image, &image, 20, 20).unwrap(), f64::INFINITY);
         let m = Metrics::compute(&image, &image, 20, 20).unwrap();
-        assert_eq!(m.psnr, f64::INFINITY);
+        assert_eq!(m.psnr, PSNR_CAP_DB, "capped, so that a mean over images stays finite");
         assert!((m.ssim - 1.0).abs() < 1e-12 && (m.ssim_luma - 1.0).abs() < 1e-12);
         assert_eq!(m.colorfulness, m.colorfulness_truth);
         assert_eq!(m.ciede2000, 0.0);

@@ -26,43 +26,76 @@ pub fn eval(_config: Config, _args: EvalArgs) -> anyhow::Result<u8> {
     without_train()
 }
 
+/// The runs named, each at the chosen checkpoint; notes (a `best` that fell back) go to
+/// stderr.
+#[cfg(feature = "train")]
+fn open_runs(
+    config: &Config,
+    runs: &[String],
+    choice: crate::cli::Choice,
+    device: &str,
+) -> anyhow::Result<Vec<crate::train::colorizer::Colorizer>> {
+    use crate::train::{colorizer::Colorizer, device};
+    let device = device::pick(device).map_err(anyhow::Error::msg)?;
+    runs.iter()
+        .map(|run| {
+            let colorizer = Colorizer::open(&config.store.path, run, choice, device)?;
+            if let Some(note) = &colorizer.note {
+                eprintln!("note: {note}");
+            }
+            Ok(colorizer)
+        })
+        .collect()
+}
+
+#[cfg(feature = "train")]
+fn splits(arg: crate::cli::SplitArg) -> Vec<crate::dataset::Split> {
+    use crate::dataset::Split;
+    match arg {
+        crate::cli::SplitArg::Train => vec![Split::Train],
+        crate::cli::SplitArg::Test => vec![Split::Test],
+        crate::cli::SplitArg::All => vec![Split::Train, Split::Test],
+    }
+}
+
 #[cfg(feature = "train")]
 pub fn colorize(config: Config, args: ColorizeArgs) -> anyhow::Result<u8> {
-    use crate::train::{device, infer};
-    let device = device::pick(&args.device).map_err(anyhow::Error::msg)?;
-    let colorizer = infer::Colorizer::open(&config.store.path, &args.run, device)?;
-    let written = match &args.dataset {
+    use crate::train::colorize::{self, Input};
+    let colorizers = open_runs(&config, &args.run, args.checkpoint, &args.device)?;
+    let (inputs, side_by_side) = match &args.dataset {
         Some(dataset) => {
             let built = crate::dataset::Built::latest(&config.store.path, dataset)?;
-            infer::colorize_dataset(&colorizer, &built, &args.out)?
+            (colorize::dataset_inputs(&config.store.path, &built, &splits(args.split))?, true)
         }
-        None => infer::colorize_files(&colorizer, &args.images, &args.out, args.side_by_side)?,
+        None => (args.images.iter().map(|p| Input::file(p)).collect(), args.side_by_side),
     };
+    let written = colorize::colorize(&colorizers, &inputs, &args.out, side_by_side)?;
     println!("colorized {} images into {}", written.len(), args.out.display());
     Ok(crate::exit::OK)
 }
 
 #[cfg(feature = "train")]
 pub fn eval(config: Config, args: EvalArgs) -> anyhow::Result<u8> {
-    use crate::dataset::Split;
-    use crate::train::{device, infer};
-    let device = device::pick(&args.device).map_err(anyhow::Error::msg)?;
-    let colorizer = infer::Colorizer::open(&config.store.path, &args.run, device)?;
+    use crate::train::evaluate;
+    let colorizers = open_runs(&config, &args.run, args.checkpoint, &args.device)?;
     let built = crate::dataset::Built::latest(&config.store.path, &args.dataset)?;
-    let splits = match args.split {
-        crate::cli::SplitArg::Train => vec![Split::Train],
-        crate::cli::SplitArg::Test => vec![Split::Test],
-        crate::cli::SplitArg::All => vec![Split::Train, Split::Test],
-    };
-    let evaluation = infer::evaluate(&colorizer, &built, &splits)?;
+    let splits = splits(args.split);
+    let evaluations = colorizers
+        .iter()
+        .map(|c| evaluate::evaluate(c, &built, &splits))
+        .collect::<Result<Vec<_>, _>>()?;
     if args.json {
-        let json = serde_json::json!({
-            "run": args.run, "dataset": args.dataset, "splits": splits, "images": evaluation.images,
-            "model": evaluation.model, "baseline": evaluation.baseline,
-        });
-        println!("{json}");
+        for e in &evaluations {
+            let mut line = serde_json::json!({ "dataset": args.dataset, "splits": splits });
+            if let (Some(line), serde_json::Value::Object(e)) =
+                (line.as_object_mut(), serde_json::to_value(e).expect("evaluation serializes"))
+            {
+                line.extend(e);
+            }
+            println!("{line}");
+        }
     } else {
-        print!("{}", infer::table(&evaluation));
+        print!("{}", evaluate::table(&evaluations));
     }
     Ok(crate::exit::OK)
 }
@@ -96,12 +129,20 @@ pub fn train(config: Config, args: TrainArgs) -> anyhow::Result<u8> {
     with_active_omp_workers()?;
 
     let mut train = config.train.clone();
+    if let Some(recipe) = args.recipe {
+        train.recipe = recipe;
+    }
     if let Some(epochs) = args.epochs {
         if epochs == 0 {
             bail!("--epochs must be at least 1");
         }
-        train.epochs = epochs - epochs / 2;
-        train.epochs_decay = epochs / 2;
+        train.set_total_epochs(epochs);
+    }
+    if let Some(minutes) = args.minutes {
+        if !(minutes > 0.0) {
+            bail!("--minutes must be above 0");
+        }
+        train.max_minutes = Some(minutes);
     }
     let device = device::pick(&args.device).map_err(anyhow::Error::msg)?;
     let (run, resume) = match (&args.resume, &args.run) {
@@ -124,14 +165,11 @@ pub fn train(config: Config, args: TrainArgs) -> anyhow::Result<u8> {
     let _lock = crate::store::lock_run(&config.store.path, &run)?;
     let quiet = !crate::fetch::show_progress();
     if !quiet {
-        eprintln!("training on {device:?}");
+        eprintln!("training {run} ({:?} recipe) on {device:?}", train.recipe);
     }
-    let mut report = |epoch: usize, total: usize, l: trainer::Losses, rate: f64| {
+    let mut report = |r: &trainer::EpochReport| {
         if !quiet {
-            eprintln!(
-                "epoch {epoch}/{total}: G_GAN {:.3} G_L1 {:.3} D_real {:.3} D_fake {:.3}, {rate:.1} images/s",
-                l.g_gan, l.g_l1, l.d_real, l.d_fake
-            );
+            eprintln!("{}", epoch_line(r));
         }
     };
     let dir = trainer::train(trainer::Request {
@@ -146,4 +184,36 @@ pub fn train(config: Config, args: TrainArgs) -> anyhow::Result<u8> {
     .with_context(|| format!("run {run}"))?;
     println!("run {run}: {}", dir.display());
     Ok(crate::exit::OK)
+}
+
+/// One line of progress per epoch: where the run is, its losses and validation scores.
+#[cfg(feature = "train")]
+fn epoch_line(r: &crate::train::trainer::EpochReport) -> String {
+    let mut line = match (r.total_epochs, r.budget) {
+        (Some(total), _) => format!("epoch {}/{total}", r.epoch),
+        (None, Some(budget)) => format!(
+            "epoch {} ({:.1}/{:.0} min)",
+            r.epoch,
+            r.elapsed.as_secs_f64() / 60.0,
+            budget.as_secs_f64() / 60.0
+        ),
+        (None, None) => format!("epoch {}", r.epoch),
+    };
+    line += &format!(" [{}]:", crate::train::trainer::phase_name(r.phase));
+    let l = &r.losses;
+    for (name, value) in [("G_GAN", l.g_gan), ("G_L1", Some(l.g_l1)), ("D_real", l.d_real), ("D_fake", l.d_fake)] {
+        if let Some(v) = value {
+            line += &format!(" {name} {v:.3}");
+        }
+    }
+    if let Some(v) = &r.val {
+        line += &format!(
+            "; val CIEDE2000 {:.2} PSNR {:.2} colour {:.2}{}",
+            v.ciede2000,
+            v.psnr,
+            v.colorfulness_ratio,
+            if r.best { " (best)" } else { "" }
+        );
+    }
+    line + &format!(", {:.1} images/s", r.images_per_s)
 }

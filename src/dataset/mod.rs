@@ -60,6 +60,14 @@ impl Split {
         if prefix < threshold { Split::Test } else { Split::Train }
     }
 
+    /// Whether a training image with blake3 hex `id` is held out for validation: the next
+    /// 64 bits of its hash, as a fraction of 2^64, below `val_fraction`. Independent of the
+    /// test split's bits, and as stable.
+    pub fn is_validation(id: &str, val_fraction: f64) -> bool {
+        let bits = id.get(16..32).and_then(|h| u64::from_str_radix(h, 16).ok()).unwrap_or(u64::MAX);
+        bits < (val_fraction * 2f64.powi(64)) as u64
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Split::Train => "train",
@@ -212,6 +220,9 @@ mod tests {
         assert_eq!(Split::of("1900000000000000", 0.1), Split::Test, "0.098 < 0.1");
         assert_eq!(Split::of("1a00000000000000", 0.1), Split::Train, "0.102 > 0.1");
         assert_eq!(Split::of(low, 0.0), Split::Train, "no test split");
+        assert!(Split::is_validation("ffffffffffffffff0800000000000000", 0.1));
+        assert!(!Split::is_validation("00000000000000002000000000000000", 0.1));
+        assert!(!Split::is_validation("ffffffffffffffff0000000000000000", 0.0), "none held out");
     }
 
     #[test]

@@ -38,6 +38,18 @@ impl Blobs {
         self.dir.join(&hash[..2]).join(format!("{hash}.{ext}"))
     }
 
+    /// The blob with this hash under the store `root`, whatever its extension, if present.
+    /// Needs no lock: blobs never change once written.
+    pub fn find(root: &Path, hash: &str) -> Option<PathBuf> {
+        let folder = root.join("blobs").join(hash.get(..2)?);
+        let prefix = format!("{hash}.");
+        fs::read_dir(folder)
+            .ok()?
+            .flatten()
+            .find(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+            .map(|e| e.path())
+    }
+
     /// Every file under `blobs/`, with the hash its name gives (`None` for a file that is
     /// not named like a blob).
     pub fn files(&self) -> Result<Vec<(PathBuf, Option<String>)>, StoreError> {

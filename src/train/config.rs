@@ -1,4 +1,7 @@
-//! `[train]` in pipeline.toml: the reference recipe by default (shared docs/pix2pix.md).
+//! `[train]` in pipeline.toml: the reference recipe by default (shared docs/pix2pix.md),
+//! and `[train.pretrained]`, the recipe that starts from ImageNet (docs/colorizer.md).
+
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
@@ -52,6 +55,15 @@ impl ColorSpace {
         }
     }
 
+    /// What a colorizer that does nothing shows for a pixel of stored gray value `gray` and
+    /// network input `a`: the gray itself (RGB), or the pixel's own L with a = b = 0 (Lab).
+    pub fn do_nothing(self, gray: u8, a: f32) -> [u8; 3] {
+        match self {
+            ColorSpace::Rgb => [gray; 3],
+            ColorSpace::Lab => crate::color::lab_to_rgb8([(a + 1.0) * 50.0, 0.0, 0.0]),
+        }
+    }
+
     /// One generated pixel back to RGB: A in [-1, 1] and B's channels read `stride` apart.
     pub fn decode(self, a: f32, b: &[f32], at: usize, stride: usize) -> [u8; 3] {
         let byte = |v: f32| ((v + 1.0) * 127.5).round().clamp(0.0, 255.0) as u8;
@@ -74,10 +86,32 @@ pub enum GanMode {
     Lsgan,
 }
 
-/// Every hyper-parameter of a run; saved as `config.json` in the run folder.
+/// How a run trains: the paper's recipe, or one that starts from ImageNet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Recipe {
+    /// The reference pix2pix, from scratch (the `[train]` keys).
+    Pix2pix,
+    /// An EfficientNet-Lite0 U-Net, L1 then GAN (the `[train.pretrained]` keys).
+    Pretrained,
+}
+
+/// A DiffAugment transform (Zhao et al. 2020), applied alike to the real and the fake pair.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Augment {
+    /// Shift by up to 1/8 of the side, zero-filled.
+    Translation,
+    /// Zero a random square of half the side.
+    Cutout,
+}
+
+/// Every hyper-parameter of a run; saved as `config.json` in the run folder. The flat keys
+/// are the reference recipe's and the run's; `pretrained` holds the second recipe's.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TrainConfig {
+    pub recipe: Recipe,
     pub ngf: i64,
     pub ndf: i64,
     pub n_layers: i64,
@@ -97,14 +131,74 @@ pub struct TrainConfig {
     /// rgb (the paper's pairs) or lab (the reference's colorization model).
     pub color: ColorSpace,
     pub seed: u64,
-    /// Checkpoint every this many epochs (and at the end); keep this many, plus the best.
+    /// Checkpoint every this many epochs (and at the end, and at each new best); keep this
+    /// many, plus the best.
     pub checkpoint_every: usize,
     pub keep_last: usize,
+    /// Share of the train split held out to pick the best checkpoint, by content hash.
+    pub val_fraction: f64,
+    /// A budget: the run ends at the first epoch boundary past it, with the schedule's
+    /// epoch counts read as proportions of it.
+    pub max_minutes: Option<f64>,
+    pub pretrained: PretrainedConfig,
+}
+
+/// `[train.pretrained]`: the pretrained recipe (shared docs/colorizer.md §2). Always Lab.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PretrainedConfig {
+    /// Side of the random crop, a multiple of 32 (the encoder's stride).
+    pub crop: usize,
+    pub batch_size: usize,
+    /// Epochs of G alone with L1 (no discriminator), then `epochs` of GAN + lambda_l1 x L1.
+    pub pretrain_epochs: usize,
+    pub epochs: usize,
+    /// The ImageNet encoder is frozen for this many epochs, then fine-tuned at `encoder_lr`.
+    pub freeze_epochs: usize,
+    /// Adam for the decoder, for the encoder once unfrozen, and for the discriminator.
+    pub lr: f64,
+    pub encoder_lr: f64,
+    pub lr_d: f64,
+    pub betas: (f64, f64),
+    pub lambda_l1: f64,
+    /// The PatchGAN: filters, layers (3: 70x70 patches), spectral norm instead of batch norm.
+    pub ndf: i64,
+    pub n_layers: i64,
+    pub spectral_norm: bool,
+    pub diffaugment: Vec<Augment>,
+    /// Decay of the moving average of G used for validation and inference (0: none).
+    pub ema: f64,
+    /// EfficientNet-Lite0's ImageNet weights, as `scripts/weights` writes them.
+    pub weights: PathBuf,
+}
+
+impl Default for PretrainedConfig {
+    fn default() -> Self {
+        PretrainedConfig {
+            crop: 128,
+            batch_size: 16,
+            pretrain_epochs: 10,
+            epochs: 10,
+            freeze_epochs: 5,
+            lr: 2e-4,
+            encoder_lr: 2e-5,
+            lr_d: 4e-4,
+            betas: (0.5, 0.999),
+            lambda_l1: 100.0,
+            ndf: 64,
+            n_layers: 3,
+            spectral_norm: true,
+            diffaugment: vec![Augment::Translation, Augment::Cutout],
+            ema: 0.0,
+            weights: PathBuf::from(".weights/efficientnet-lite0.safetensors"),
+        }
+    }
 }
 
 impl Default for TrainConfig {
     fn default() -> Self {
         TrainConfig {
+            recipe: Recipe::Pix2pix,
             ngf: 64,
             ndf: 64,
             n_layers: 3,
@@ -123,19 +217,63 @@ impl Default for TrainConfig {
             seed: 0,
             checkpoint_every: 5,
             keep_last: 3,
+            val_fraction: 0.1,
+            max_minutes: None,
+            pretrained: PretrainedConfig::default(),
         }
     }
 }
 
+/// What the loader feeds a run, whichever recipe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DataShape {
+    pub crop: usize,
+    pub batch_size: usize,
+    pub color: ColorSpace,
+}
+
 impl TrainConfig {
-    pub fn total_epochs(&self) -> usize {
-        self.epochs + self.epochs_decay
+    pub fn data_shape(&self) -> DataShape {
+        match self.recipe {
+            Recipe::Pix2pix => {
+                DataShape { crop: self.crop, batch_size: self.batch_size, color: self.color }
+            }
+            Recipe::Pretrained => DataShape {
+                crop: self.pretrained.crop,
+                batch_size: self.pretrained.batch_size,
+                color: ColorSpace::Lab,
+            },
+        }
     }
 
-    /// The learning rate during 1-based `epoch`, as the reference's linear policy stepped at
-    /// the start of each epoch: constant, then down to 0 in the last epoch.
-    pub fn lr_at(&self, epoch: usize) -> f64 {
-        let over = (epoch + 1).saturating_sub(self.epochs) as f64;
+    /// Epochs of a run that is not given a budget.
+    pub fn total_epochs(&self) -> usize {
+        match self.recipe {
+            Recipe::Pix2pix => self.epochs + self.epochs_decay,
+            Recipe::Pretrained => self.pretrained.pretrain_epochs + self.pretrained.epochs,
+        }
+    }
+
+    /// `--epochs N`: N in all, split in two halves as the recipe splits its schedule
+    /// (constant and decaying learning rate; L1 alone and GAN).
+    pub fn set_total_epochs(&mut self, total: usize) {
+        match self.recipe {
+            Recipe::Pix2pix => {
+                self.epochs = total - total / 2;
+                self.epochs_decay = total / 2;
+            }
+            Recipe::Pretrained => {
+                self.pretrained.pretrain_epochs = total - total / 2;
+                self.pretrained.epochs = total / 2;
+            }
+        }
+    }
+
+    /// The reference's learning rate during (1-based) `epoch`: its linear policy stepped at
+    /// the start of each epoch, constant, then down to 0 in the last epoch. A fractional
+    /// epoch is a point of a run on a budget.
+    pub fn lr_at(&self, epoch: f64) -> f64 {
+        let over = (epoch + 1.0 - self.epochs as f64).max(0.0);
         self.lr * (1.0 - over / (self.epochs_decay as f64 + 1.0)).max(0.0)
     }
 
@@ -159,6 +297,33 @@ impl TrainConfig {
         }
         if self.lr.is_nan() || self.lr <= 0.0 {
             return bad("lr", "above 0");
+        }
+        if !(0.0..1.0).contains(&self.val_fraction) {
+            return bad("val_fraction", "0 up to (not including) 1");
+        }
+        if self.max_minutes.is_some_and(|m| m.is_nan() || m <= 0.0) {
+            return bad("max_minutes", "above 0");
+        }
+        let p = &self.pretrained;
+        if p.crop % 32 != 0 || !(64..=1024).contains(&p.crop) {
+            return bad("pretrained.crop", "a multiple of 32 from 64 to 1024 (the encoder's stride)");
+        }
+        if p.batch_size < 2 {
+            return bad("pretrained.batch_size", "at least 2 (the decoder's batch norm)");
+        }
+        if p.pretrain_epochs + p.epochs == 0 {
+            return bad("pretrained.epochs", "pretrain_epochs + epochs must be at least 1");
+        }
+        for (key, value) in [("lr", p.lr), ("encoder_lr", p.encoder_lr), ("lr_d", p.lr_d)] {
+            if value.is_nan() || value < 0.0 {
+                return bad(&format!("pretrained.{key}"), "0 or above");
+            }
+        }
+        if p.ndf < 1 || !(1..=6).contains(&p.n_layers) {
+            return bad("pretrained.ndf/n_layers", "ndf at least 1, n_layers 1 to 6");
+        }
+        if !(0.0..1.0).contains(&p.ema) {
+            return bad("pretrained.ema", "0 (off) up to (not including) 1");
         }
         Ok(())
     }
@@ -189,9 +354,9 @@ mod tests {
     #[test]
     fn linear_policy_matches_the_reference() {
         let c = TrainConfig { epochs: 100, epochs_decay: 100, ..TrainConfig::default() };
-        assert_eq!(c.lr_at(1), 0.0002);
-        assert_eq!(c.lr_at(99), 0.0002);
-        assert!((c.lr_at(100) - 0.0002 * 100.0 / 101.0).abs() < 1e-12, "decay starts in epoch 100");
-        assert_eq!(c.lr_at(200), 0.0, "the last epoch runs at 0");
+        assert_eq!(c.lr_at(1.0), 0.0002);
+        assert_eq!(c.lr_at(99.0), 0.0002);
+        assert!((c.lr_at(100.0) - 0.0002 * 100.0 / 101.0).abs() < 1e-12, "decay starts in epoch 100");
+        assert_eq!(c.lr_at(200.0), 0.0, "the last epoch runs at 0");
     }
 }

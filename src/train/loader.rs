@@ -41,16 +41,26 @@ pub struct Batch {
     pub assembly: Duration,
 }
 
-/// All pairs of one split, mapped.
+/// The pairs of one split (or of a part of it), mapped.
 pub struct Pairs {
     shards: Vec<Shard>,
-    /// (shard, index) of every pair of the split, in manifest order.
+    /// (shard, index) of every pair, in shard order.
     index: Vec<(usize, usize)>,
     size: usize,
 }
 
 impl Pairs {
+    /// Every pair of `split`.
     pub fn open(built: &Built, split: Split) -> Result<Pairs, DatasetError> {
+        Pairs::open_where(built, split, |_| true)
+    }
+
+    /// The pairs of `split` whose member id passes `keep`.
+    pub fn open_where(
+        built: &Built,
+        split: Split,
+        keep: impl Fn(&str) -> bool,
+    ) -> Result<Pairs, DatasetError> {
         let mut shards = Vec::new();
         let mut index = Vec::new();
         for (i, info) in built.manifest.shards.iter().enumerate() {
@@ -58,10 +68,18 @@ impl Pairs {
                 continue;
             }
             let shard = built.shard(i)?;
-            index.extend((0..shard.len()).map(|j| (shards.len(), j)));
+            index.extend(
+                shard.ids().iter().enumerate().filter(|(_, id)| keep(id)).map(|(j, _)| (shards.len(), j)),
+            );
             shards.push(shard);
         }
         Ok(Pairs { shards, index, size: built.manifest.settings.size as usize })
+    }
+
+    /// The member id of pair `n`.
+    pub fn id(&self, n: usize) -> &str {
+        let (shard, i) = self.index[n];
+        &self.shards[shard].ids()[i]
     }
 
     pub fn len(&self) -> usize {
@@ -162,6 +180,83 @@ impl Pairs {
             b: Tensor::from_slice(&b).view([n as i64, channels as i64, c, c]),
             assembly: started.elapsed(),
         }
+    }
+}
+
+/// Center crops of some pairs, as the networks see them and as people see them: the
+/// inputs of validation, of `eval` and of the sample grids.
+pub struct CenterCrops {
+    /// Network inputs A, [n, 1, crop, crop].
+    pub a: Tensor,
+    a_values: Vec<f32>,
+    /// The gray crops (crop² each) and the true colour ones (3 crop², planar).
+    pub gray: Vec<Vec<u8>>,
+    pub truth: Vec<Vec<u8>>,
+    pub crop: usize,
+    pub color: ColorSpace,
+}
+
+impl CenterCrops {
+    /// Pairs `indices` of `pairs`, center-cropped to `crop`.
+    pub fn new(pairs: &Pairs, indices: impl IntoIterator<Item = usize>, crop: usize, color: ColorSpace) -> CenterCrops {
+        let offset = (pairs.size() - crop) / 2;
+        let plane = crop * crop;
+        let mut scratch = vec![0f32; color.channels() * plane];
+        let (mut a_values, mut gray, mut truth) = (Vec::new(), Vec::new(), Vec::new());
+        for n in indices {
+            let mut a = vec![0f32; plane];
+            pairs.write(n, crop, (offset, offset), false, color, &mut a, &mut scratch);
+            a_values.extend(a);
+            let (g, b) = pairs.center_crop(n, crop, offset);
+            gray.push(g);
+            truth.push(b);
+        }
+        let c = crop as i64;
+        let a = Tensor::from_slice(&a_values).view([gray.len() as i64, 1, c, c]);
+        CenterCrops { a, a_values, gray, truth, crop, color }
+    }
+
+    pub fn len(&self) -> usize {
+        self.gray.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.gray.is_empty()
+    }
+
+    /// Crop `i` coloured by B (channels x crop², planar, as the networks give it): RGB,
+    /// interleaved.
+    pub fn decode(&self, i: usize, b: &[f32]) -> Vec<u8> {
+        let plane = self.crop * self.crop;
+        let a = &self.a_values[i * plane..(i + 1) * plane];
+        (0..plane).flat_map(|p| self.color.decode(a[p], b, p, plane)).collect()
+    }
+
+    /// Crop `i` as the do-nothing colorizer leaves it: RGB, interleaved.
+    pub fn do_nothing(&self, i: usize) -> Vec<u8> {
+        let plane = self.crop * self.crop;
+        let a = &self.a_values[i * plane..(i + 1) * plane];
+        (0..plane).flat_map(|p| self.color.do_nothing(self.gray[i][p], a[p])).collect()
+    }
+
+    /// The true colours of crop `i`: RGB, interleaved.
+    pub fn truth_rgb(&self, i: usize) -> Vec<u8> {
+        let (t, plane) = (&self.truth[i], self.crop * self.crop);
+        (0..plane).flat_map(|p| [t[p], t[plane + p], t[2 * plane + p]]).collect()
+    }
+
+    /// Runs `colorize` on the crops, `chunk` at a time on `device`; B of each, planar.
+    pub fn colorize(&self, colorize: &dyn Fn(&Tensor) -> Tensor, device: tch::Device, chunk: usize) -> Vec<Vec<f32>> {
+        let mut out = Vec::with_capacity(self.len());
+        for start in (0..self.len()).step_by(chunk.max(1)) {
+            let n = chunk.min(self.len() - start);
+            let b = colorize(&self.a.narrow(0, start as i64, n as i64).to_device(device));
+            let b = b.to_device(tch::Device::Cpu);
+            for k in 0..n {
+                out.push(Vec::<f32>::try_from(b.get(k as i64).flatten(0, -1)).unwrap_or_default());
+            }
+        }
+        out
     }
 }
 

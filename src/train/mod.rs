@@ -1,21 +1,45 @@
-//! The pix2pix trainer. `config` (the `[train]` keys) is always compiled, so pipeline.toml
-//! parses the same in every build; the rest needs libtorch and the `train` cargo feature:
-//! `model` (the networks), `loader` (shards to batches), `adam`, `trainer` (the loop,
-//! checkpoints), `figures` (loss curves, sample grids), `infer` (colorize, eval), `device`.
+//! Training and using a colorizer. `config` (the `[train]` keys) is always compiled, so
+//! pipeline.toml parses the same in every build; the rest needs libtorch and the `train`
+//! cargo feature:
+//! - data: `loader` (shards to batches, center crops);
+//! - models: `nets` (the networks of both recipes);
+//! - training: `recipes` (a step of each recipe), `schedule` (phases, learning rates,
+//!   budgets), `trainer` (the loop), `validation`, `checkpoint`, `figures`, `adam`, `ema`,
+//!   `diffaugment`;
+//! - inference: `colorizer` (a run's generator at a checkpoint), `colorize`, `evaluate`;
+//! - `device`, `error`.
 
 pub mod config;
 
 #[cfg(feature = "train")]
 mod adam;
 #[cfg(feature = "train")]
+pub mod checkpoint;
+#[cfg(feature = "train")]
+pub mod colorize;
+#[cfg(feature = "train")]
+pub mod colorizer;
+#[cfg(feature = "train")]
 pub mod device;
 #[cfg(feature = "train")]
-mod figures;
+mod diffaugment;
 #[cfg(feature = "train")]
-pub mod infer;
+mod ema;
+#[cfg(feature = "train")]
+pub mod error;
+#[cfg(feature = "train")]
+pub mod evaluate;
+#[cfg(feature = "train")]
+mod figures;
 #[cfg(feature = "train")]
 pub mod loader;
 #[cfg(feature = "train")]
 pub mod nets;
 #[cfg(feature = "train")]
+pub mod recipes;
+#[cfg(feature = "train")]
+pub mod schedule;
+#[cfg(feature = "train")]
 pub mod trainer;
+#[cfg(feature = "train")]
+pub mod validation;

@@ -1,1 +1,132 @@
-//! placeholder
+//! The pretrained recipe's discriminator: a PatchGAN on cat(L, ab) as the reference's
+//! (4x4 convolutions, stride 2 then 1, LeakyReLU 0.2, logits per patch; `n_layers` = 3
+//! sees 70x70 patches), with spectral normalisation (Miyato et al. 2018) in place of
+//! batch norm when asked (shared docs/colorizer.md §2, rank 6).
+//!
+//! Spectral norm divides each weight by its largest singular value, estimated by one
+//! power-iteration step per training forward pass from persistent vectors `u` and `v`.
+//! They are variables that are not trained, so checkpoints save and restore them.
+
+use tch::nn::{self, ModuleT};
+use tch::{Kind, Tensor};
+
+use super::leaky_relu;
+
+const KERNEL: i64 = 4;
+const INIT_STD: f64 = 0.02;
+/// Keeps the normalisations away from a division by zero.
+const EPS: f64 = 1e-12;
+
+/// One 4x4 convolution with a bias, spectrally normalised or plain.
+#[derive(Debug)]
+struct Conv {
+    weight: Tensor,
+    bias: Tensor,
+    stride: i64,
+    /// Left and right singular-vector estimates, when spectrally normalised.
+    power: Option<(Tensor, Tensor)>,
+}
+
+fn unit(t: &Tensor) -> Tensor {
+    t / (t.norm() + EPS)
+}
+
+impl Conv {
+    fn new(p: nn::Path, c_in: i64, c_out: i64, stride: i64, spectral: bool) -> Conv {
+        let weight =
+            p.var("weight", &[c_out, c_in, KERNEL, KERNEL], nn::Init::Randn { mean: 0.0, stdev: INIT_STD });
+        let bias = p.var("bias", &[c_out], nn::Init::Const(0.0));
+        let power = spectral.then(|| {
+            let mut u = p.zeros_no_train("sn_u", &[c_out]);
+            let mut v = p.zeros_no_train("sn_v", &[c_in * KERNEL * KERNEL]);
+            tch::no_grad(|| {
+                u.copy_(&unit(&Tensor::randn([c_out], (Kind::Float, u.device()))));
+                v.copy_(&unit(&Tensor::randn([c_in * KERNEL * KERNEL], (Kind::Float, v.device()))));
+            });
+            (u, v)
+        });
+        Conv { weight, bias, stride, power }
+    }
+
+    /// The weight to convolve with: W / sigma(W) under spectral norm. In training, one
+    /// power-iteration step first refines u and v.
+    fn weight(&self, train: bool) -> Tensor {
+        let Some((u, v)) = &self.power else { return self.weight.shallow_clone() };
+        let matrix = self.weight.flatten(1, -1);
+        if train {
+            tch::no_grad(|| {
+                let new_v = unit(&matrix.transpose(0, 1).mv(u));
+                let new_u = unit(&matrix.mv(&new_v));
+                v.shallow_clone().copy_(&new_v);
+                u.shallow_clone().copy_(&new_u);
+            });
+        }
+        let sigma = u.dot(&matrix.mv(v));
+        &self.weight / sigma
+    }
+
+    fn forward(&self, xs: &Tensor, train: bool) -> Tensor {
+        xs.conv2d(&self.weight(train), Some(&self.bias), [self.stride], [1], [1], 1)
+    }
+}
+
+/// The PatchGAN: logits for overlapping patches of cat(L, ab).
+#[derive(Debug)]
+pub struct Critic {
+    layers: Vec<Conv>,
+}
+
+impl Critic {
+    /// `input_nc` channels in; `ndf` filters first, doubling to at most 8 ndf.
+    pub fn new(p: &nn::Path, input_nc: i64, ndf: i64, n_layers: i64, spectral: bool) -> Critic {
+        let mut layers = vec![Conv::new(p / "conv0", input_nc, ndf, 2, spectral)];
+        let mut mult = 1;
+        for n in 1..=n_layers {
+            let previous = mult;
+            mult = 2i64.pow(n as u32).min(8);
+            let stride = if n == n_layers { 1 } else { 2 };
+            layers.push(Conv::new(p / format!("conv{n}"), ndf * previous, ndf * mult, stride, spectral));
+        }
+        layers.push(Conv::new(p / format!("conv{}", n_layers + 1), ndf * mult, 1, 1, spectral));
+        Critic { layers }
+    }
+}
+
+impl ModuleT for Critic {
+    fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
+        let last = self.layers.len() - 1;
+        let mut h = xs.shallow_clone();
+        for (i, layer) in self.layers.iter().enumerate() {
+            h = layer.forward(&h, train);
+            if i < last {
+                h = leaky_relu(&h);
+            }
+        }
+        h
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tch::Device;
+
+    #[test]
+    fn spectral_norm_brings_the_largest_singular_value_to_one() {
+        tch::manual_seed(3);
+        let vs = nn::VarStore::new(Device::Cpu);
+        let critic = Critic::new(&vs.root(), 3, 8, 3, true);
+        let xs = Tensor::randn([2, 3, 64, 64], (Kind::Float, Device::Cpu));
+        for _ in 0..30 {
+            let _ = critic.forward_t(&xs, true);
+        }
+        for layer in &critic.layers {
+            let w = layer.weight(false).flatten(1, -1);
+            let gram = w.mm(&w.transpose(0, 1));
+            let largest = Tensor::linalg_eigvalsh(&gram, "L").max().double_value(&[]).sqrt();
+            assert!((largest - 1.0).abs() < 0.02, "largest singular value {largest}");
+        }
+        let patches = critic.forward_t(&xs, false);
+        assert_eq!(patches.size(), [2, 1, 6, 6], "6x6 logits at 64 px");
+    }
+}

@@ -19,3 +19,31 @@ fn leaky_relu(xs: &Tensor) -> Tensor {
     let slope = Tensor::from_slice(&[LEAKY_SLOPE as f32]).to_device(xs.device());
     xs.prelu(&slope)
 }
+
+/// The generator of either recipe, as inference builds and runs it.
+pub enum Generator {
+    Pix2pix(pix2pix::Generator),
+    Pretrained(color_unet::ColorUnet),
+}
+
+impl Generator {
+    /// The untrained generator a run of `config` trains, under `p`.
+    pub fn new(p: &tch::nn::Path, config: &crate::train::config::TrainConfig) -> Generator {
+        match config.recipe {
+            crate::train::config::Recipe::Pix2pix => {
+                Generator::Pix2pix(pix2pix::Generator::new(p, &pix2pix::NetConfig::of(config)))
+            }
+            crate::train::config::Recipe::Pretrained => {
+                Generator::Pretrained(color_unet::ColorUnet::new(p))
+            }
+        }
+    }
+
+    /// B for A, as each recipe runs inference (no gradients).
+    pub fn infer(&self, a: &Tensor) -> Tensor {
+        match self {
+            Generator::Pix2pix(g) => g.infer(a),
+            Generator::Pretrained(g) => g.infer(a),
+        }
+    }
+}

@@ -210,6 +210,24 @@ impl ModuleT for Generator {
     }
 }
 
+/// Seed of the dropout masks at inference.
+const INFERENCE_SEED: i64 = 0;
+
+impl Generator {
+    /// B for A as the reference's test.py computes it (no `--eval`): in training mode at
+    /// batch 1, so batch norm normalises each image by its own statistics and dropout stays
+    /// on, seeded alike for every image so the same input always gives the same output.
+    pub fn infer(&self, a: &Tensor) -> Tensor {
+        let images: Vec<Tensor> = (0..a.size()[0])
+            .map(|k| {
+                tch::manual_seed(INFERENCE_SEED);
+                tch::no_grad(|| self.forward_t(&a.narrow(0, k, 1), true))
+            })
+            .collect();
+        Tensor::cat(&images, 0)
+    }
+}
+
 /// The PatchGAN discriminator: logits for overlapping 70x70 patches of cat(A, B).
 #[derive(Debug)]
 pub struct Discriminator {

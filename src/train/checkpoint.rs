@@ -1,0 +1,160 @@
+//! Checkpoints of a run: `checkpoints/epoch-NNNNN/` holding `nets.safetensors` (every
+//! network's variables, named `G:...`, `D:...`, `G_ema:...`), `adam.safetensors` (the
+//! optimizers' moments and steps) and `state.json` (epoch, step, the epoch's losses and
+//! validation scores, the run's elapsed time).
+//!
+//! Each is written to a `.partial-*` folder, synced, then renamed into place. After each
+//! write the last `keep_last` stay, plus `best`: the lowest validation ΔE00 among those
+//! whose colourfulness passes the guard ([`validation::best`]).
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use tch::{Tensor, nn};
+
+use super::error::{TrainError, io};
+use super::validation::{self, ValScore};
+pub use crate::cli::Choice;
+
+/// `state.json` of a checkpoint.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CheckpointState {
+    pub epoch: usize,
+    pub step: u64,
+    /// Mean G_L1 of the epoch's training steps.
+    pub g_l1: f64,
+    /// The epoch's validation scores, when the run holds images out.
+    #[serde(default)]
+    pub val: Option<ValScore>,
+    /// Seconds the run had trained when the epoch ended (a budget continues from it).
+    #[serde(default)]
+    pub elapsed_s: f64,
+}
+
+/// Published checkpoints, oldest first.
+pub fn list(run_dir: &Path) -> Result<Vec<(PathBuf, CheckpointState)>, TrainError> {
+    let root = run_dir.join("checkpoints");
+    let mut out = Vec::new();
+    for entry in fs::read_dir(&root).map_err(io(&root))?.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !name.starts_with("epoch-") {
+            continue;
+        }
+        let path = entry.path().join("state.json");
+        let text = fs::read(&path).map_err(io(&path))?;
+        let state: CheckpointState = serde_json::from_slice(&text)
+            .map_err(|e| TrainError::Checkpoint { path: path.clone(), reason: e.to_string() })?;
+        out.push((entry.path(), state));
+    }
+    out.sort_by_key(|(_, s)| s.epoch);
+    Ok(out)
+}
+
+/// The newest checkpoint of a run, if any.
+pub fn latest(run_dir: &Path) -> Result<Option<(PathBuf, CheckpointState)>, TrainError> {
+    Ok(list(run_dir)?.pop())
+}
+
+/// The checkpoint `choice` names, and a note when `best` had to fall back to the last one
+/// (no validation set, or no checkpoint passing the colourfulness guard).
+pub fn choose(
+    run_dir: &Path,
+    choice: Choice,
+) -> Result<(PathBuf, CheckpointState, Option<String>), TrainError> {
+    let mut all = list(run_dir)?;
+    let run = run_dir.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+    let missing = |what: String| TrainError::Invalid(format!("run {run:?} has no {what}"));
+    let (dir, state) = match choice {
+        Choice::Last => all.pop().ok_or_else(|| missing("checkpoint yet".into()))?,
+        Choice::Epoch(n) => {
+            let kept: Vec<String> = all.iter().map(|(_, s)| format!("epoch-{}", s.epoch)).collect();
+            let at = all.iter().position(|(_, s)| s.epoch == n).ok_or_else(|| {
+                missing(format!("checkpoint of epoch {n} (kept: {})", kept.join(", ")))
+            })?;
+            all.swap_remove(at)
+        }
+        Choice::Best => {
+            let best = validation::best(all.iter().enumerate().map(|(i, (_, s))| (i, s.val)));
+            match best {
+                Some(i) => all.swap_remove(i),
+                None => {
+                    let last = all.pop().ok_or_else(|| missing("checkpoint yet".into()))?;
+                    let note = format!(
+                        "run {run:?}: no checkpoint has a validation score passing the \
+                         colourfulness guard (ratio >= {}); using the last, epoch {}",
+                        validation::MIN_COLORFULNESS_RATIO,
+                        last.1.epoch
+                    );
+                    return Ok((last.0, last.1, Some(note)));
+                }
+            }
+        }
+    };
+    Ok((dir, state, None))
+}
+
+/// Writes a checkpoint (`save` fills the folder with the networks), then prunes.
+pub fn write(
+    run_dir: &Path,
+    state: &CheckpointState,
+    keep_last: usize,
+    save: impl FnOnce(&Path) -> Result<(), TrainError>,
+) -> Result<(), TrainError> {
+    let root = run_dir.join("checkpoints");
+    let partial = root.join(format!(".partial-{:05}", state.epoch));
+    let _ = fs::remove_dir_all(&partial);
+    fs::create_dir_all(&partial).map_err(io(&partial))?;
+    save(&partial)?;
+    let state_path = partial.join("state.json");
+    fs::write(&state_path, serde_json::to_vec_pretty(state).expect("state serializes"))
+        .map_err(io(&state_path))?;
+    for entry in fs::read_dir(&partial).map_err(io(&partial))?.flatten() {
+        fs::File::open(entry.path()).and_then(|f| f.sync_all()).map_err(io(&entry.path()))?;
+    }
+    let done = root.join(format!("epoch-{:05}", state.epoch));
+    let _ = fs::remove_dir_all(&done);
+    fs::rename(&partial, &done).map_err(io(&done))?;
+    let all = list(run_dir)?;
+    let best = validation::best(all.iter().map(|(d, s)| (d.clone(), s.val)));
+    let keep_from = all.len().saturating_sub(keep_last.max(1));
+    for (i, (dir, _)) in all.iter().enumerate() {
+        if i < keep_from && Some(dir) != best.as_ref() {
+            fs::remove_dir_all(dir).map_err(io(dir))?;
+        }
+    }
+    Ok(())
+}
+
+/// The variables of `vs`, named `{prefix}:{name}`.
+pub fn named(prefix: &str, vs: &nn::VarStore) -> Vec<(String, Tensor)> {
+    vs.variables().into_iter().map(|(name, t)| (format!("{prefix}:{name}"), t)).collect()
+}
+
+/// Every tensor of a safetensors file, by name.
+pub fn read(path: &Path) -> Result<BTreeMap<String, Tensor>, TrainError> {
+    Ok(Tensor::read_safetensors(path)
+        .map_err(|e| TrainError::Checkpoint { path: path.to_owned(), reason: e.to_string() })?
+        .into_iter()
+        .collect())
+}
+
+/// Copies the saved `{prefix}:{name}` into each variable `name` of `vs`.
+pub fn restore(
+    saved: &BTreeMap<String, Tensor>,
+    prefix: &str,
+    vs: &nn::VarStore,
+    path: &Path,
+) -> Result<(), TrainError> {
+    for (name, mut t) in vs.variables() {
+        let source = saved.get(&format!("{prefix}:{name}")).filter(|s| s.size() == t.size()).ok_or_else(
+            || TrainError::Checkpoint {
+                path: path.to_owned(),
+                reason: format!("{prefix}:{name} is missing or misshapen"),
+            },
+        )?;
+        tch::no_grad(|| t.copy_(source));
+    }
+    Ok(())
+}

@@ -1,0 +1,70 @@
+//! A trained run's generator, loaded from one of its checkpoints (`best` by default, or
+//! `last`, or `epoch-N`), ready to colorize: what `colorize` and `eval` use.
+
+use std::path::Path;
+
+use tch::{Device, Tensor, nn};
+
+use super::checkpoint::{self, Choice};
+use super::config::{ColorSpace, Recipe};
+use super::error::TrainError;
+use super::nets::Generator;
+use super::trainer::RunRecord;
+
+pub struct Colorizer {
+    /// Owns the generator's parameters.
+    _vs: nn::VarStore,
+    g: Generator,
+    pub run: String,
+    pub record: RunRecord,
+    /// The epoch of the checkpoint in use.
+    pub epoch: usize,
+    /// Side the generator works at (the run's training crop).
+    pub crop: usize,
+    pub color: ColorSpace,
+    device: Device,
+    /// Said to the user when `best` fell back to the last checkpoint.
+    pub note: Option<String>,
+}
+
+impl Colorizer {
+    pub fn open(store: &Path, run: &str, choice: Choice, device: Device) -> Result<Colorizer, TrainError> {
+        let record = RunRecord::open(store, run)?;
+        let (dir, state, note) = checkpoint::choose(&store.join("runs").join(run), choice)?;
+        let vs = nn::VarStore::new(device);
+        let g = Generator::new(&(vs.root() / "G"), &record.config);
+        let path = dir.join("nets.safetensors");
+        let saved = checkpoint::read(&path)?;
+        // The moving average, when the run kept one, is the generator to use.
+        let averaged = record.config.recipe == Recipe::Pretrained && record.config.pretrained.ema > 0.0;
+        checkpoint::restore(&saved, if averaged { "G_ema" } else { "G" }, &vs, &path)?;
+        let shape = record.config.data_shape();
+        Ok(Colorizer {
+            _vs: vs,
+            g,
+            run: run.to_owned(),
+            epoch: state.epoch,
+            crop: shape.crop,
+            color: shape.color,
+            record,
+            device,
+            note,
+        })
+    }
+
+    pub fn device(&self) -> Device {
+        self.device
+    }
+
+    /// B for A ([n, 1, crop, crop] on the colorizer's device).
+    pub fn generate(&self, a: &Tensor) -> Tensor {
+        self.g.infer(a)
+    }
+
+    /// B for one crop x crop input A (values in [-1, 1]): its planes, channels x crop².
+    pub fn generate_one(&self, a: &[f32]) -> Vec<f32> {
+        let c = self.crop as i64;
+        let input = Tensor::from_slice(a).view([1, 1, c, c]).to_device(self.device);
+        Vec::<f32>::try_from(self.generate(&input).to_device(Device::Cpu).flatten(0, -1)).unwrap_or_default()
+    }
+}

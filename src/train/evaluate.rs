@@ -1,0 +1,167 @@
+//! `eval`: a run's colorizations of a dataset split scored against the truth, beside the
+//! do-nothing baseline scored by the same code on the same pixels.
+//!
+//! Protocol (also in `eval --json`): each image of the split is the center crop, at the
+//! run's training crop, of its stored build (the photo resized to `build.size`, squashed or
+//! center-cropped as built); the model sees its gray version; the do-nothing baseline is
+//! the image's own L with a = b = 0 (Lab runs) or its luma as RGB (RGB runs). PSNR is over
+//! RGB per image, capped at 60 dB, then averaged; SSIM has an 11x11 Gaussian window (sigma
+//! 1.5) per RGB channel, valid region; CIEDE2000 is the mean over pixels (D65); colourfulness
+//! is Hasler & Süsstrunk's signed variant, and its ratio is mean(model) / mean(truth).
+
+use serde::Serialize;
+
+use super::colorizer::Colorizer;
+use super::config::ColorSpace;
+use super::error::TrainError;
+use super::loader::{CenterCrops, Pairs};
+use crate::dataset::{Built, Split};
+use crate::metrics::{Metrics, PSNR_CAP_DB, SSIM_WINDOW};
+
+/// Images colorized at once.
+const CHUNK: usize = 16;
+
+/// How the numbers were made, so that they are only compared with like ones.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Protocol {
+    pub input: &'static str,
+    pub build_size: u32,
+    pub build_resize: crate::build::preprocess::ResizeMode,
+    pub crop: usize,
+    pub color: ColorSpace,
+    pub baseline: &'static str,
+    pub psnr: String,
+    pub ssim: String,
+    pub ciede2000: &'static str,
+    pub colorfulness: &'static str,
+}
+
+/// Means over a split of the model's metrics and of the do-nothing baseline's.
+#[derive(Debug, Serialize)]
+pub struct Evaluation {
+    pub run: String,
+    /// The epoch of the checkpoint scored.
+    pub checkpoint: usize,
+    pub images: usize,
+    pub model: Metrics,
+    pub baseline: Metrics,
+    pub protocol: Protocol,
+}
+
+/// Colorizes the center crop of every pair of `splits` and scores it.
+pub fn evaluate(colorizer: &Colorizer, built: &Built, splits: &[Split]) -> Result<Evaluation, TrainError> {
+    let c = colorizer.crop;
+    let (mut model, mut baseline) = (Vec::new(), Vec::new());
+    for &split in splits {
+        let pairs = Pairs::open(built, split)?;
+        if c > pairs.size() {
+            return Err(TrainError::Invalid(format!(
+                "run {}: its crop {c} is larger than dataset {}'s stored size {}",
+                colorizer.run,
+                built.manifest.dataset,
+                pairs.size()
+            )));
+        }
+        let crops = CenterCrops::new(&pairs, 0..pairs.len(), c, colorizer.color);
+        let predictions = crops.colorize(&|a| colorizer.generate(a), colorizer.device(), CHUNK);
+        for (i, b) in predictions.iter().enumerate() {
+            let truth = crops.truth_rgb(i);
+            let score = |pred: &[u8]| {
+                Metrics::compute(pred, &truth, c, c).map_err(|e| TrainError::Invalid(format!("metrics: {e}")))
+            };
+            model.push(score(&crops.decode(i, b))?);
+            baseline.push(score(&crops.do_nothing(i))?);
+        }
+    }
+    if model.is_empty() {
+        let names: Vec<&str> = splits.iter().map(|s| s.as_str()).collect();
+        return Err(TrainError::Invalid(format!(
+            "dataset {} has no {} images",
+            built.manifest.dataset,
+            names.join("/")
+        )));
+    }
+    let settings = &built.manifest.settings;
+    let protocol = Protocol {
+        input: "center crop of the stored build, at the run's crop",
+        build_size: settings.size,
+        build_resize: settings.resize,
+        crop: c,
+        color: colorizer.color,
+        baseline: match colorizer.color {
+            ColorSpace::Lab => "the image's own L with a = b = 0",
+            ColorSpace::Rgb => "the image's luma as RGB",
+        },
+        psnr: format!("RGB, per image, capped at {PSNR_CAP_DB} dB, then averaged"),
+        ssim: format!("{SSIM_WINDOW}x{SSIM_WINDOW} Gaussian window, sigma 1.5, per RGB channel, valid region"),
+        ciede2000: "mean over pixels, sRGB D65",
+        colorfulness: "Hasler & Suesstrunk, signed rg/yb; ratio = mean(model) / mean(truth)",
+    };
+    Ok(Evaluation {
+        run: colorizer.run.clone(),
+        checkpoint: colorizer.epoch,
+        images: model.len(),
+        model: mean(&model),
+        baseline: mean(&baseline),
+        protocol,
+    })
+}
+
+fn mean(all: &[Metrics]) -> Metrics {
+    let n = all.len() as f64;
+    let avg = |f: fn(&Metrics) -> f64| all.iter().map(f).sum::<f64>() / n;
+    Metrics {
+        psnr: avg(|m| m.psnr),
+        ssim: avg(|m| m.ssim),
+        ssim_luma: avg(|m| m.ssim_luma),
+        colorfulness: avg(|m| m.colorfulness),
+        colorfulness_truth: avg(|m| m.colorfulness_truth),
+        ciede2000: avg(|m| m.ciede2000),
+    }
+}
+
+/// The runs side by side, each beside the do-nothing baseline of its protocol (one
+/// baseline column when they share it).
+pub fn table(evaluations: &[Evaluation]) -> String {
+    let shared = evaluations.windows(2).all(|w| w[0].protocol == w[1].protocol);
+    let mut columns: Vec<(String, &Metrics)> = Vec::new();
+    for e in evaluations {
+        columns.push((format!("{} (ep {})", e.run, e.checkpoint), &e.model));
+        if !shared {
+            columns.push((format!("do-nothing ({})", e.run), &e.baseline));
+        }
+    }
+    if shared {
+        columns.push(("do-nothing".into(), &evaluations[0].baseline));
+    }
+    let width = columns.iter().map(|(name, _)| name.len()).max().unwrap_or(10).max(10) + 2;
+    let mut out = format!("{:<26}", "metric");
+    for (name, _) in &columns {
+        out += &format!("{name:>width$}");
+    }
+    out.push('\n');
+    let rows: [(&str, fn(&Metrics) -> f64); 6] = [
+        ("PSNR (dB, RGB)", |m| m.psnr),
+        ("SSIM (RGB, 11x11 gauss)", |m| m.ssim),
+        ("SSIM (luma)", |m| m.ssim_luma),
+        ("colorfulness", |m| m.colorfulness),
+        ("colorfulness / truth", |m| m.colorfulness / m.colorfulness_truth.max(1e-9)),
+        ("CIEDE2000 (mean)", |m| m.ciede2000),
+    ];
+    for (name, value) in rows {
+        out += &format!("{name:<26}");
+        for (_, metrics) in &columns {
+            out += &format!("{:>width$.4}", value(metrics));
+        }
+        out.push('\n');
+    }
+    let first = &evaluations[0];
+    out + &format!(
+        "({} images, center crops of {} px at {} px, {:?}; truth colorfulness {:.4})\n",
+        first.images,
+        first.protocol.build_size,
+        first.protocol.crop,
+        first.protocol.color,
+        first.model.colorfulness_truth
+    )
+}

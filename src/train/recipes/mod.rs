@@ -1,0 +1,78 @@
+//! Training recipes: how a step trains the networks, what a checkpoint holds of them, and
+//! which network colorizes. `pix2pix` is the paper's reference, `pretrained` starts from
+//! ImageNet (shared docs/colorizer.md).
+
+mod pix2pix;
+mod pretrained;
+
+use std::path::Path;
+
+use serde::Serialize;
+use tch::{Device, Tensor};
+
+use super::config::{Recipe as RecipeName, TrainConfig};
+use super::error::TrainError;
+use super::schedule::EpochPlan;
+
+/// The losses of one step (or their means over an epoch); the GAN terms are absent in the
+/// L1-only phase.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Losses {
+    #[serde(rename = "G_GAN", skip_serializing_if = "Option::is_none")]
+    pub g_gan: Option<f64>,
+    #[serde(rename = "G_L1")]
+    pub g_l1: f64,
+    #[serde(rename = "D_real", skip_serializing_if = "Option::is_none")]
+    pub d_real: Option<f64>,
+    #[serde(rename = "D_fake", skip_serializing_if = "Option::is_none")]
+    pub d_fake: Option<f64>,
+}
+
+impl Losses {
+    /// The mean of each loss over some steps (absent where no step has it).
+    pub fn mean(all: &[Losses]) -> Losses {
+        let mean_of = |f: fn(&Losses) -> Option<f64>| {
+            let values: Vec<f64> = all.iter().filter_map(f).collect();
+            (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64)
+        };
+        Losses {
+            g_gan: mean_of(|l| l.g_gan),
+            g_l1: mean_of(|l| Some(l.g_l1)).unwrap_or(f64::NAN),
+            d_real: mean_of(|l| l.d_real),
+            d_fake: mean_of(|l| l.d_fake),
+        }
+    }
+
+    /// Whether every loss present is a finite number.
+    pub fn is_finite(&self) -> bool {
+        [self.g_gan, Some(self.g_l1), self.d_real, self.d_fake].iter().flatten().all(|v| v.is_finite())
+    }
+}
+
+/// A recipe's networks and optimizers, in training.
+pub trait Trainer {
+    /// Applies the epoch's plan: learning rates, phase, frozen layers, random streams.
+    fn begin_epoch(&mut self, plan: &EpochPlan, seed: u64);
+    /// One optimisation step on a batch (on the training device).
+    fn step(&mut self, a: &Tensor, b: &Tensor) -> Losses;
+    /// B for A, as inference will compute it (no gradients).
+    fn colorize(&self, a: &Tensor) -> Tensor;
+    /// Writes the networks and optimizer states into a checkpoint folder.
+    fn save(&self, dir: &Path) -> Result<(), TrainError>;
+}
+
+/// The recipe's networks on `device`: from a checkpoint folder, or freshly initialised
+/// (seeded from `config.seed`; the pretrained encoder from its ImageNet weights).
+pub fn start(
+    config: &TrainConfig,
+    device: Device,
+    checkpoint: Option<&Path>,
+) -> Result<Box<dyn Trainer>, TrainError> {
+    tch::manual_seed(config.seed as i64);
+    Ok(match config.recipe {
+        RecipeName::Pix2pix => Box::new(pix2pix::Pix2pix::start(config, device, checkpoint)?),
+        RecipeName::Pretrained => {
+            Box::new(pretrained::Pretrained::start(config, device, checkpoint)?)
+        }
+    })
+}

@@ -1,0 +1,203 @@
+//! The pretrained recipe (shared docs/colorizer.md §2): in Lab, a U-Net on an ImageNet
+//! EfficientNet-Lite0 encoder predicts ab from L.
+//!
+//! - L1 phase (`pretrain_epochs`): G alone, lambda_l1 x L1, no discriminator (NoGAN's
+//!   pretraining). The encoder is frozen for `freeze_epochs`, then fine-tuned at
+//!   `encoder_lr` while the decoder trains at `lr`.
+//! - GAN phase (`epochs`): the reference's update order, GAN + lambda_l1 x L1, against a
+//!   spectral-norm PatchGAN trained at its own `lr_d` (TTUR), seeing every pair through
+//!   DiffAugment's translation and cutout.
+//! - Optionally a moving average of G (`ema`) is what validation and inference use.
+
+use std::path::Path;
+
+use tch::nn::{self, ModuleT};
+use tch::{Device, Reduction, Tensor};
+
+use super::pix2pix::gan_loss;
+use super::{Losses, Trainer};
+use crate::train::adam::Adam;
+use crate::train::checkpoint;
+use crate::train::config::{GanMode, TrainConfig};
+use crate::train::diffaugment::DiffAugment;
+use crate::train::ema::Ema;
+use crate::train::error::TrainError;
+use crate::train::nets::color_unet::{self, ColorUnet};
+use crate::train::nets::critic::Critic;
+use crate::train::nets::efficientnet;
+use crate::train::schedule::{EpochPlan, Phase};
+
+/// The discriminator sees cat(L, ab).
+const D_INPUT: i64 = 3;
+
+pub struct Pretrained {
+    g_vs: nn::VarStore,
+    d_vs: nn::VarStore,
+    g: ColorUnet,
+    d: Critic,
+    opt_g: Adam,
+    opt_d: Adam,
+    /// The moving average of G and its networks, when kept.
+    ema: Option<(Ema, nn::VarStore, ColorUnet)>,
+    augment: DiffAugment,
+    phase: Phase,
+    lambda_l1: f64,
+}
+
+/// The encoder's variables, as named in G's store.
+fn encoder_prefix() -> String {
+    format!("G.{}.", color_unet::ENCODER)
+}
+
+impl Pretrained {
+    pub fn start(
+        config: &TrainConfig,
+        device: Device,
+        checkpoint: Option<&Path>,
+    ) -> Result<Pretrained, TrainError> {
+        let p = &config.pretrained;
+        let g_vs = nn::VarStore::new(device);
+        let d_vs = nn::VarStore::new(device);
+        let g = ColorUnet::new(&(g_vs.root() / "G"));
+        let d = Critic::new(&(d_vs.root() / "D"), D_INPUT, p.ndf, p.n_layers, p.spectral_norm);
+        if checkpoint.is_none() {
+            let prefix = format!("G.{}", color_unet::ENCODER);
+            efficientnet::load_imagenet(&g.encoder, &g_vs, &prefix, &p.weights)?;
+        }
+        let (b1, b2) = p.betas;
+        let opt_g = Adam::new(&g_vs, p.lr, b1, b2)?;
+        let opt_d = Adam::new(&d_vs, p.lr_d, b1, b2)?;
+        let ema = (p.ema > 0.0).then(|| {
+            let vs = nn::VarStore::new(device);
+            let net = ColorUnet::new(&(vs.root() / "G"));
+            (Ema::new(&g_vs, &vs, p.ema), vs, net)
+        });
+        let mut recipe = Pretrained {
+            g_vs,
+            d_vs,
+            g,
+            d,
+            opt_g,
+            opt_d,
+            ema,
+            augment: DiffAugment::new(&p.diffaugment),
+            phase: Phase::L1,
+            lambda_l1: p.lambda_l1,
+        };
+        if let Some(dir) = checkpoint {
+            recipe.load(dir)?;
+        }
+        Ok(recipe)
+    }
+
+    fn load(&mut self, dir: &Path) -> Result<(), TrainError> {
+        let nets_path = dir.join("nets.safetensors");
+        let nets = checkpoint::read(&nets_path)?;
+        checkpoint::restore(&nets, "G", &self.g_vs, &nets_path)?;
+        checkpoint::restore(&nets, "D", &self.d_vs, &nets_path)?;
+        let adam_path = dir.join("adam.safetensors");
+        let adam = checkpoint::read(&adam_path)?;
+        let mut restored = self.opt_g.restore("G", &adam) && self.opt_d.restore("D", &adam);
+        if let Some((ema, vs, _)) = &mut self.ema {
+            checkpoint::restore(&nets, "G_ema", vs, &nets_path)?;
+            match adam.get("ema.updates") {
+                Some(updates) => ema.updates = updates.int64_value(&[0]),
+                None => restored = false,
+            }
+        }
+        if !restored {
+            return Err(TrainError::Checkpoint {
+                path: adam_path,
+                reason: "optimizer state does not match the networks".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Freezes or unfreezes the encoder's variables.
+    fn set_encoder_trains(&mut self, trains: bool) {
+        let prefix = encoder_prefix();
+        for (name, t) in self.g_vs.variables() {
+            if name.starts_with(&prefix) && t.requires_grad() != trains {
+                let _ = t.set_requires_grad(trains);
+            }
+        }
+    }
+
+    fn update_ema(&mut self) {
+        if let Some((ema, _, _)) = &mut self.ema {
+            ema.update();
+        }
+    }
+}
+
+impl Trainer for Pretrained {
+    fn begin_epoch(&mut self, plan: &EpochPlan, seed: u64) {
+        self.phase = plan.phase;
+        self.opt_g.lr = plan.lr_g;
+        self.opt_d.lr = plan.lr_d;
+        self.opt_g.lr_by_prefix = vec![(encoder_prefix(), plan.lr_encoder.unwrap_or(0.0))];
+        self.set_encoder_trains(plan.lr_encoder.is_some());
+        self.augment.reseed(seed, plan.epoch);
+    }
+
+    fn step(&mut self, a: &Tensor, b: &Tensor) -> Losses {
+        let fake = self.g.forward_t(a, true);
+        let g_l1 = fake.l1_loss(b, Reduction::Mean) * self.lambda_l1;
+        if self.phase == Phase::L1 {
+            self.opt_g.zero_grad();
+            g_l1.backward();
+            self.opt_g.step(&self.g_vs);
+            self.update_ema();
+            return Losses { g_l1: g_l1.double_value(&[]), ..Losses::default() };
+        }
+
+        let draw = self.augment.draw(a.size()[0] as usize, a.size()[2]);
+        let seen = |pair: Tensor| if self.augment.is_off() { pair } else { draw.apply(&pair) };
+        self.d_vs.unfreeze();
+        self.opt_d.zero_grad();
+        let pred_fake = self.d.forward_t(&seen(Tensor::cat(&[a, &fake.detach()], 1)), true);
+        let pred_real = self.d.forward_t(&seen(Tensor::cat(&[a, b], 1)), true);
+        let d_fake = gan_loss(GanMode::Vanilla, &pred_fake, false);
+        let d_real = gan_loss(GanMode::Vanilla, &pred_real, true);
+        ((&d_fake + &d_real) * 0.5).backward();
+        self.opt_d.step(&self.d_vs);
+
+        self.d_vs.freeze();
+        self.opt_g.zero_grad();
+        let pred_fake = self.d.forward_t(&seen(Tensor::cat(&[a, &fake], 1)), true);
+        let g_gan = gan_loss(GanMode::Vanilla, &pred_fake, true);
+        (&g_gan + &g_l1).backward();
+        self.opt_g.step(&self.g_vs);
+        self.update_ema();
+
+        let value = |t: &Tensor| t.double_value(&[]);
+        Losses {
+            g_gan: Some(value(&g_gan)),
+            g_l1: value(&g_l1),
+            d_real: Some(value(&d_real)),
+            d_fake: Some(value(&d_fake)),
+        }
+    }
+
+    fn colorize(&self, a: &Tensor) -> Tensor {
+        match &self.ema {
+            Some((_, _, average)) => average.infer(a),
+            None => self.g.infer(a),
+        }
+    }
+
+    fn save(&self, dir: &Path) -> Result<(), TrainError> {
+        let mut nets = checkpoint::named("G", &self.g_vs);
+        nets.extend(checkpoint::named("D", &self.d_vs));
+        let mut adam = self.opt_g.state("G");
+        adam.extend(self.opt_d.state("D"));
+        if let Some((ema, vs, _)) = &self.ema {
+            nets.extend(checkpoint::named("G_ema", vs));
+            adam.push(("ema.updates".into(), Tensor::from_slice(&[ema.updates])));
+        }
+        Tensor::write_safetensors(&nets, dir.join("nets.safetensors"))?;
+        Tensor::write_safetensors(&adam, dir.join("adam.safetensors"))?;
+        Ok(())
+    }
+}

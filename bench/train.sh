@@ -5,6 +5,9 @@
 #   a: 256 px, batch 1, ngf = ndf = 64   (quoted: 0.745 s/step)
 #   b: 128 px, batch 4, ngf = ndf = 64   (quoted: 0.74 s/step)
 #   c:  64 px, batch 8, ngf = ndf = 32   (quoted: 0.12 s/step)
+# and the pretrained recipe, pipeline alone (there is no PyTorch port of it):
+#   d: 128 px, batch 8, encoder frozen: one epoch of L1 alone, one of GAN (ndf = 32).
+# The goal for d's L1 step: no slower than c's.
 # The Rust side trains one epoch on a temporary store holding the first PHOTOS photos of
 # ../shared/data/brown_bear, built at the setting's load size; its per-step seconds are
 # batch / images_per_s from metrics.jsonl (the step alone: the trainer's wait for the next
@@ -15,7 +18,7 @@
 #
 # Set-up: python3 -m venv /tmp/venv-torch && /tmp/venv-torch/bin/pip install torch==2.11.0 numpy
 # Usage:  bench/train.sh                 all three settings
-#         bench/train.sh c               only setting c (any of a b c)
+#         bench/train.sh c d             settings c and d only (any of a b c d)
 #         PY=/path/python THREADS=2 WARMUP=2 NO_BUILD=1 KEEP=1 bench/train.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,7 +34,7 @@ SETTINGS=(
   "c 64 8 32 72 300"
 )
 declare -A QUOTED=([a]=0.745 [b]=0.74 [c]=0.12)
-wanted=${*:-a b c}
+wanted=${*:-a b c d}
 
 "$PY" -c 'import torch, sys; v = torch.__version__.split("+")[0]; sys.exit(0 if v == "2.11.0" else f"torch {v}, expected 2.11.0")'
 eval "$(scripts/libtorch)"
@@ -44,6 +47,26 @@ work=$(mktemp -d /tmp/bench-train.XXXXXX)
 if [ -z "${KEEP:-}" ]; then trap 'rm -rf "$work"' EXIT; else echo "keeping $work" >&2; fi
 store=$work/store
 mapfile -t photos < <(find "$DATA" -type f \( -iname '*.jpg' -o -iname '*.jpeg' -o -iname '*.png' \) | sort)
+
+# Median per-step seconds in a run's metrics.jsonl, of one phase (L1, GAN) or of all.
+rust_steps() {
+  "$PY" - "$1" "$2" "$WARMUP" "${3:-}" <<'EOF'
+import json, statistics, sys
+path, batch, warmup, phase = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+rows = [json.loads(line) for line in open(path)]
+rows = [r for r in rows if "step" in r and phase in ("", r["phase"])]
+timed = rows[warmup:]
+if batch > 1 and len(timed) > 1:
+    timed = timed[:-1]  # the last batch of an epoch may be short: batch / rate would be wrong
+s = [batch / r["images_per_s"] for r in timed]
+loader = [r["loader_ms"] for r in timed]
+share = [l / 1000 / t for l, t in zip(loader, s)]
+print(json.dumps({"impl": "pipeline", "steps": len(s), "all_steps": len(rows),
+                  "s_per_step": statistics.median(s), "s_min": min(s), "s_max": max(s),
+                  "loader_ms": statistics.median(loader), "loader_share": statistics.median(share),
+                  "loader_ms_max": max(loader)}))
+EOF
+}
 
 "$PY" bench/train_torch.py --counts
 rows=()
@@ -77,23 +100,7 @@ EOF
   "$bin" --store "$store" --config "$cfg" build "$dataset" --size "$size" >&2
   OMP_NUM_THREADS=$THREADS "$bin" --store "$store" --config "$cfg" \
     train "$dataset" --run "bench-$name" --device cpu --epochs 1 >&2
-  metrics=$store/runs/bench-$name/metrics.jsonl
-  rust=$("$PY" - "$metrics" "$batch" "$WARMUP" <<'EOF'
-import json, statistics, sys
-path, batch, warmup = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-rows = [json.loads(line) for line in open(path)]
-timed = rows[warmup:]
-if batch > 1 and len(timed) > 1:
-    timed = timed[:-1]  # the last batch of an epoch may be short: batch / rate would be wrong
-s = [batch / r["images_per_s"] for r in timed]
-loader = [r["loader_ms"] for r in timed]
-share = [l / 1000 / t for l, t in zip(loader, s)]
-print(json.dumps({"impl": "pipeline", "steps": len(s), "all_steps": len(rows),
-                  "s_per_step": statistics.median(s), "s_min": min(s), "s_max": max(s),
-                  "loader_ms": statistics.median(loader), "loader_share": statistics.median(share),
-                  "loader_ms_max": max(loader)}))
-EOF
-)
+  rust=$(rust_steps "$store/runs/bench-$name/metrics.jsonl" "$batch")
   echo "$rust"
   steps=$("$PY" -c 'import json, sys; print(json.loads(sys.argv[1])["steps"])' "$rust")
 
@@ -106,6 +113,42 @@ EOF
   rows+=("$name|$crop|$batch|$ngf|${QUOTED[$name]}|$torch|$rust")
 done
 
+if [[ " $wanted " == *" d "* ]]; then
+  echo "== setting d: the pretrained recipe, 128 px, batch 8, encoder frozen (load size 144)" >&2
+  folder=$work/photos-d
+  mkdir -p "$folder"
+  for photo in "${photos[@]}"; do
+    cp "$photo" "$folder/$(basename "$(dirname "$photo")")-$(basename "$photo")"
+  done
+  cfg=$work/pipeline-d.toml
+  cat >"$cfg" <<EOF
+[build]
+size = 144
+
+[train]
+recipe = "pretrained"
+checkpoint_every = 1000
+
+[train.pretrained]
+crop = 128
+batch_size = 8
+pretrain_epochs = 1
+epochs = 1
+freeze_epochs = 2
+ndf = 32
+weights = "$PWD/.weights/efficientnet-lite0.safetensors"
+EOF
+  "$bin" --store "$store" --config "$cfg" import "$folder" --dataset bench-d >&2
+  "$bin" --store "$store" --config "$cfg" build bench-d >&2
+  OMP_NUM_THREADS=$THREADS "$bin" --store "$store" --config "$cfg" \
+    train bench-d --run bench-d --device cpu --epochs 2 >&2
+  for phase in L1 GAN; do
+    rust=$(rust_steps "$store/runs/bench-d/metrics.jsonl" 8 "$phase")
+    echo "$rust"
+    rows+=("d, $phase|128|8|-|-|-|$rust")
+  done
+fi
+
 echo
 echo "| setting | PyTorch s/step (quoted) | PyTorch s/step | pipeline s/step | ratio PyTorch/pipeline (>1: we are faster) | loader ms (median) | loader share (median) | timed steps |"
 echo "|---|---|---|---|---|---|---|---|"
@@ -113,7 +156,12 @@ for row in "${rows[@]}"; do
   "$PY" - "$row" <<'EOF'
 import json, sys
 name, crop, batch, ngf, quoted, torch, rust = sys.argv[1].split("|")
-t, r = json.loads(torch), json.loads(rust)
+r = json.loads(rust)
+if torch == "-":  # the pretrained recipe: pipeline alone
+    print(f"| {name}: pretrained, {crop} px, batch {batch}, encoder frozen | - | - "
+          f"| {r['s_per_step']:.3f} | - | {r['loader_ms']:.1f} | {100 * r['loader_share']:.2f}% | {r['steps']} |")
+    sys.exit()
+t = json.loads(torch)
 print(f"| {name}: {crop} px, batch {batch}, ngf=ndf={ngf} | {quoted} | {t['s_per_step']:.3f} "
       f"| {r['s_per_step']:.3f} | {t['s_per_step'] / r['s_per_step']:.2f}x "
       f"| {r['loader_ms']:.1f} | {100 * r['loader_share']:.2f}% | {r['steps']} |")

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# The seed paper's experiment, end to end: brown bears in, a colorizer out, then does it
-# paint polar bears brown? Writes everything under $STORE (default store-bears/).
+# The seed paper's experiment, end to end: brown bears in, colorizers out, then do they
+# paint polar bears brown? Trains both recipes on the same build with the same budget
+# (examples/bears-cpu.toml: 15 minutes each on 2 cores): the paper's pix2pix from scratch,
+# and the pretrained one (an ImageNet encoder, L1 then GAN). Writes under $STORE
+# (default store-bears/).
 #
 #   examples/bears.sh                 # import the photos in ../shared/data (offline)
 #   ONLINE=1 examples/bears.sh        # fetch "brown bear" --top 250 from the engines instead
-#   EPOCHS=60 examples/bears.sh       # a shorter run (default: 300 epochs, ~20 min on 2 cores)
+#   MINUTES=5 examples/bears.sh       # a shorter budget per recipe
 set -euo pipefail
 cd "$(dirname "$0")/.."
 store=${STORE:-store-bears}
@@ -19,9 +22,17 @@ else
   pipeline import ../shared/data/polar_bear --dataset polar-bear
 fi
 pipeline build
-pipeline train brown-bear --run bears-cpu ${EPOCHS:+--epochs "$EPOCHS"}
-pipeline colorize --run bears-cpu --dataset polar-bear --out "$store/figures/polar"
-pipeline colorize --run bears-cpu --dataset brown-bear --out "$store/figures/brown"
-pipeline eval --run bears-cpu --dataset brown-bear --split test
-pipeline eval --run bears-cpu --dataset polar-bear --split all
-echo "loss curve: $store/runs/bears-cpu/loss.svg; side by side: $store/figures/polar/"
+budget=(${MINUTES:+--minutes "$MINUTES"})
+pipeline train brown-bear --recipe pix2pix --run bears-paper "${budget[@]}"
+pipeline train brown-bear --recipe pretrained --run bears-pre "${budget[@]}"
+
+runs=(--run bears-paper --run bears-pre)
+echo "== brown bears, test split: the paper's recipe | the pretrained one | gray"
+pipeline eval "${runs[@]}" --dataset brown-bear --split test
+echo "== polar bears, all: do they come out brown?"
+pipeline eval "${runs[@]}" --dataset polar-bear --split all
+# gray | paper | pretrained | original, at each photo's own resolution.
+pipeline colorize "${runs[@]}" --dataset polar-bear --out "$store/figures/polar"
+pipeline colorize "${runs[@]}" --dataset brown-bear --split test --out "$store/figures/brown"
+echo "sheets (gray | paper | pretrained | original): $store/figures/{polar,brown}/"
+echo "loss curves: $store/runs/bears-paper/loss.svg, $store/runs/bears-pre/loss.svg"

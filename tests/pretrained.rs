@@ -2,6 +2,7 @@
 //! generator, its training steps and runs.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use pipeline::build::preprocess::{Preprocessor, ResizeMode};
 use pipeline::train::nets::efficientnet::{
@@ -10,10 +11,27 @@ use pipeline::train::nets::efficientnet::{
 use tch::nn;
 use tch::{Device, Kind, Tensor};
 
-use crate::support::photos;
+use pipeline::dataset::{Built, Split};
+use pipeline::train::config::{ColorSpace, Recipe, TrainConfig};
+use pipeline::train::loader::{self, CenterCrops, LoaderConfig, Pairs};
+use pipeline::train::schedule::{Phase, Schedule};
+use pipeline::train::{recipes, validation};
+
+use crate::support::{self, Workspace, photos};
 
 fn weights() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(WEIGHTS_FILE)
+}
+
+/// Tiny runs of the pretrained recipe: 64 px crops of 72 px builds, two L1 epochs (the
+/// first with the encoder frozen), two GAN epochs.
+const TINY: &str = "[build]\nsize = 72\ntest_fraction = 0.2\n\n[train]\nrecipe = \"pretrained\"\ncheckpoint_every = 2\nkeep_last = 2\nval_fraction = 0.3\n";
+
+fn tiny() -> String {
+    format!(
+        "{TINY}\n[train.pretrained]\ncrop = 64\nbatch_size = 4\npretrain_epochs = 2\nepochs = 2\nfreeze_epochs = 1\nndf = 8\nweights = {:?}\n",
+        weights()
+    )
 }
 
 /// Share of `set`'s photos whose top 5 holds ImageNet class `class`, center-cropped to
@@ -27,7 +45,8 @@ fn top5_share(net: &EfficientNetLite0, set: &str, class: i64) -> f64 {
         let bytes = std::fs::read(&photo).unwrap();
         pre.pair(&bytes, side as u32, ResizeMode::CenterCrop, &mut a, &mut b)
             .unwrap_or_else(|e| panic!("{}: {e}", photo.display()));
-        let pixels = Tensor::from_slice(&b).view([1, 3, RESOLUTION, RESOLUTION]).to_kind(Kind::Float);
+        let pixels =
+            Tensor::from_slice(&b).view([1, 3, RESOLUTION, RESOLUTION]).to_kind(Kind::Float);
         let logits = tch::no_grad(|| net.classify(&efficientnet::normalise(&pixels)));
         let (_, top) = logits.topk(5, 1, true, true);
         let top: Vec<i64> = Vec::try_from(top.flatten(0, -1)).unwrap();
@@ -46,4 +65,262 @@ fn the_imagenet_classifier_knows_brown_bears_from_ice_bears() {
     // ImageNet 294 = brown bear, 296 = ice bear (lukemelas' labels_map.txt).
     assert!(top5_share(&net, "brown_bear", 294) >= 0.8);
     assert!(top5_share(&net, "polar_bear", 296) >= 0.6);
+}
+
+#[test]
+fn a_gray_stem_sees_a_gray_photo_as_the_rgb_stem_does() {
+    let rgb_vs = nn::VarStore::new(Device::Cpu);
+    let rgb = EfficientNetLite0::new(&(rgb_vs.root() / "n"), Input::Rgb, true);
+    efficientnet::load_imagenet(&rgb, &rgb_vs, "n", &weights()).unwrap();
+    let gray_vs = nn::VarStore::new(Device::Cpu);
+    let gray = EfficientNetLite0::new(&(gray_vs.root() / "n"), Input::Gray, true);
+    efficientnet::load_imagenet(&gray, &gray_vs, "n", &weights()).unwrap();
+    let photo = image::open(&photos("polar_bear")[0]).unwrap().resize_exact(
+        224,
+        224,
+        image::imageops::FilterType::Triangle,
+    );
+    let luma: Vec<u8> = photo.to_luma8().into_raw();
+    let plane = Tensor::from_slice(&luma).view([1, 1, 224, 224]).to_kind(Kind::Float);
+    let from_rgb =
+        tch::no_grad(|| rgb.classify(&efficientnet::normalise(&plane.repeat([1, 3, 1, 1]))));
+    let from_gray = tch::no_grad(|| gray.classify(&efficientnet::normalise(&plane)));
+    assert!(from_rgb.allclose(&from_gray, 1e-3, 1e-3, false), "the summed stem is exact");
+}
+
+#[test]
+fn missing_or_damaged_weights_name_the_file_and_the_command_that_fetches_them() {
+    let ws = support::built_bears("[build]\nsize = 72\n\n[train.pretrained]\ncrop = 64\n", 4);
+    let run = ws
+        .run(&["train", "bears", "--recipe", "pretrained", "--run", "r", "--device", "cpu"])
+        .expect_code(1);
+    assert!(!ws.store().join("runs/r").exists(), "no run is left behind");
+    let missing = ".weights/efficientnet-lite0.safetensors";
+    assert!(
+        run.stderr.contains(missing) && run.stderr.contains("scripts/weights"),
+        "{}",
+        run.stderr
+    );
+
+    let mut damaged = std::fs::read(weights()).unwrap();
+    damaged[1000] ^= 0xFF;
+    std::fs::write(ws.path("lite0.safetensors"), damaged).unwrap();
+    let config =
+        format!("{TINY}\n[train.pretrained]\nweights = \"lite0.safetensors\"\ncrop = 64\n");
+    std::fs::write(ws.path("pipeline.toml"), config).unwrap();
+    let run = ws.run(&["train", "bears", "--run", "r2", "--device", "cpu"]).expect_code(1);
+    assert!(
+        run.stderr.contains("lite0.safetensors: blake3") && run.stderr.contains("scripts/weights"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn a_few_l1_steps_on_a_fixed_batch_lower_the_loss() {
+    let ws = support::built_bears(&tiny(), 12);
+    let built = Built::latest(&ws.store(), "bears").unwrap();
+    let pairs = std::sync::Arc::new(Pairs::open(&built, Split::Train).unwrap());
+    let config = LoaderConfig {
+        batch_size: 4,
+        crop: 64,
+        flip: true,
+        color: ColorSpace::Lab,
+        seed: 1,
+        prefetch: 2,
+    };
+    let batch = loader::epoch(pairs, config, 1).recv().unwrap();
+    assert_eq!(batch.b.size(), [4, 2, 64, 64], "ab");
+    let mut train = TrainConfig { recipe: Recipe::Pretrained, ..TrainConfig::default() };
+    train.pretrained.weights = weights();
+    let mut recipe = recipes::start(&train, Device::Cpu, None).unwrap();
+    let plan = Schedule::new(&train).plan(1, Duration::ZERO);
+    assert_eq!((plan.phase, plan.lr_encoder), (Phase::L1, None), "L1 alone, encoder frozen");
+    recipe.begin_epoch(&plan, 0);
+    let first = recipe.step(&batch.a, &batch.b);
+    assert_eq!((first.g_gan, first.d_real), (None, None), "no discriminator yet");
+    let mut last = first;
+    for _ in 0..30 {
+        last = recipe.step(&batch.a, &batch.b);
+    }
+    assert!(last.g_l1 < 0.7 * first.g_l1, "G_L1 {} -> {}", first.g_l1, last.g_l1);
+}
+
+/// The G_L1 of every step of `epoch`, and the epoch's validation line.
+fn epoch_of(ws: &Workspace, run: &str, epoch: u64) -> (Vec<f64>, serde_json::Value) {
+    let text =
+        std::fs::read_to_string(ws.store().join("runs").join(run).join("metrics.jsonl")).unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| v["epoch"] == epoch)
+        .collect();
+    let losses = lines.iter().filter_map(|v| v["G_L1"].as_f64()).collect();
+    let val = lines.iter().find(|v| v.get("val").is_some()).cloned().unwrap_or_default();
+    (losses, val)
+}
+
+#[test]
+fn a_killed_pretrained_run_resumes_with_whole_epochs_equal() {
+    let ws = support::built_bears(&tiny(), 24);
+    ws.run(&["train", "bears", "--run", "straight", "--device", "cpu"]).expect_code(0);
+
+    let run = ws.store().join("runs/killed");
+    let mut child = ws
+        .command(&["train", "bears", "--run", "killed", "--device", "cpu"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    while !run.join("checkpoints/epoch-00002").exists() {
+        assert!(child.try_wait().unwrap().is_none(), "the run ended before it could be killed");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(!run.join("checkpoints/epoch-00004").exists(), "killed before the end");
+    ws.run(&["train", "--resume", "killed", "--device", "cpu"]).expect_code(0);
+    for epoch in 1..=4 {
+        let (a, b) = (epoch_of(&ws, "straight", epoch), epoch_of(&ws, "killed", epoch));
+        assert!(!a.0.is_empty() && a.1["val"]["images"].as_u64() > Some(0), "{a:?}");
+        assert_eq!(b, a, "epoch {epoch} differs after the resume");
+    }
+    let phases: Vec<String> = std::fs::read_to_string(run.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .filter_map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["phase"]
+                .as_str()
+                .map(str::to_owned)
+        })
+        .collect();
+    assert!(phases.first().is_some_and(|p| p == "L1") && phases.last().is_some_and(|p| p == "GAN"));
+
+    // Both runs computed the same thing: eval scores them alike, side by side.
+    let eval = ws
+        .run(&[
+            "eval",
+            "--run",
+            "straight",
+            "--run",
+            "killed",
+            "--checkpoint",
+            "last",
+            "--dataset",
+            "bears",
+            "--json",
+            "--device",
+            "cpu",
+        ])
+        .expect_code(0);
+    let lines: Vec<serde_json::Value> =
+        eval.stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 2, "one line per run");
+    assert_eq!(lines[0]["checkpoint"], 4);
+    assert_eq!(lines[0]["model"], lines[1]["model"]);
+    assert_eq!(lines[0]["protocol"]["baseline"], "the image's own L with a = b = 0");
+    let table = ws
+        .run(&[
+            "eval",
+            "--run",
+            "straight",
+            "--run",
+            "killed",
+            "--dataset",
+            "bears",
+            "--device",
+            "cpu",
+        ])
+        .expect_code(0);
+    assert!(
+        table.stdout.contains("straight (ep") && table.stdout.contains("killed (ep"),
+        "{}",
+        table.stdout
+    );
+
+    // The polar bear through both runs: gray | straight | killed | original.
+    let photo = &photos("polar_bear")[0];
+    ws.run(&[
+        "colorize",
+        "--run",
+        "straight",
+        "--run",
+        "killed",
+        photo.to_str().unwrap(),
+        "--out",
+        "out",
+        "--device",
+        "cpu",
+    ])
+    .expect_code(0);
+    let original = image::open(photo).unwrap();
+    let sheet =
+        image::open(ws.path(&format!("out/{}.png", photo.file_stem().unwrap().to_str().unwrap())))
+            .unwrap();
+    assert_eq!((sheet.width(), sheet.height()), (4 * original.width(), original.height()));
+    let missing = ws
+        .run(&[
+            "eval",
+            "--run",
+            "straight",
+            "--checkpoint",
+            "epoch-99",
+            "--dataset",
+            "bears",
+            "--device",
+            "cpu",
+        ])
+        .expect_code(1);
+    assert!(
+        missing.stderr.contains("has no checkpoint of epoch 99 (kept: epoch-"),
+        "{}",
+        missing.stderr
+    );
+}
+
+#[test]
+fn validation_never_prefers_a_gray_model_to_a_colourful_one() {
+    let ws = support::built_bears(&tiny(), 12);
+    let built = Built::latest(&ws.store(), "bears").unwrap();
+    let pairs = Pairs::open(&built, Split::Train).unwrap();
+    let crops = CenterCrops::new(&pairs, 0..8, 64, ColorSpace::Lab);
+    // The true ab of each crop, and a colorizer that paints each with another's.
+    let mut truth = Vec::new();
+    for n in 0..8 {
+        let (mut a, mut b) = (vec![0f32; 64 * 64], vec![0f32; 2 * 64 * 64]);
+        pairs.write(n, 64, (4, 4), false, ColorSpace::Lab, &mut a, &mut b);
+        truth.push(Tensor::from_slice(&b).view([1, 2, 64, 64]));
+    }
+    let truth = Tensor::cat(&truth, 0);
+    let gray =
+        validation::score(&crops, &|a: &Tensor| a.zeros_like().repeat([1, 2, 1, 1]), Device::Cpu);
+    let wrong = validation::score(&crops, &|_: &Tensor| truth.roll([1], [0]), Device::Cpu);
+    let right = validation::score(&crops, &|_: &Tensor| truth.shallow_clone(), Device::Cpu);
+    assert!(right.ciede2000 < 0.5 && (right.colorfulness_ratio - 1.0).abs() < 0.05, "{right:?}");
+    assert!(
+        gray.ciede2000 < wrong.ciede2000,
+        "gray is closer than wrong colours: {gray:?} {wrong:?}"
+    );
+    assert!(gray.colorfulness_ratio < 0.05 && wrong.colorfulness_ratio > 0.5);
+    assert_eq!(validation::best([("gray", Some(gray)), ("wrong", Some(wrong))]), Some("wrong"));
+    assert_eq!(validation::best([("gray", Some(gray)), ("none", None)]), None);
+}
+
+#[test]
+fn a_budget_ends_the_run_at_the_first_epoch_boundary_past_it() {
+    let ws = support::built_bears(&tiny(), 12);
+    let done = ws
+        .run(&["train", "bears", "--run", "short", "--minutes", "0.001", "--device", "cpu"])
+        .expect_code(0);
+    assert!(done.stdout.contains("run short:"), "{}", done.stdout);
+    let dir = ws.store().join("runs/short");
+    let state: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(dir.join("checkpoints/epoch-00001/state.json")).unwrap(),
+    )
+    .unwrap();
+    assert!(state["elapsed_s"].as_f64().unwrap() >= 0.06, "{state}");
+    assert!(!dir.join("checkpoints/epoch-00002").exists(), "one epoch was past the budget");
+    assert!(dir.join("samples/epoch-00001.png").exists() && dir.join("loss.svg").exists());
+    let svg = std::fs::read_to_string(dir.join("loss.svg")).unwrap();
+    assert!(svg.contains("val CIEDE2000") && svg.contains("G_L1"), "losses and validation drawn");
 }

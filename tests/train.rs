@@ -8,26 +8,13 @@ use pipeline::train::loader::{self, LoaderConfig, Pairs};
 use pipeline::train::recipes;
 use pipeline::train::schedule::Schedule;
 
-use crate::support::{Workspace, photos};
+use crate::support::{self, Workspace, photos};
 
 const TINY: &str = "[build]\nsize = 72\ntest_fraction = 0.2\n\n[train]\nngf = 8\nndf = 8\ncrop = 64\nbatch_size = 4\nepochs = 4\nepochs_decay = 2\ncheckpoint_every = 2\nkeep_last = 2\n";
 
 /// A workspace with `n` brown bears imported and built at 72 px.
 fn built_bears(n: usize) -> Workspace {
-    let ws = Workspace::new(TINY);
-    let dir = ws.path("bears");
-    std::fs::create_dir_all(&dir).unwrap();
-    for (i, photo) in photos("brown_bear")
-        .iter()
-        .filter(|p| p.extension().is_some_and(|e| e == "jpg"))
-        .take(n)
-        .enumerate()
-    {
-        std::fs::copy(photo, dir.join(format!("{i:03}.jpg"))).unwrap();
-    }
-    ws.run(&["import", "bears", "--dataset", "bears"]).expect_code(0);
-    ws.run(&["build"]).expect_code(0);
-    ws
+    support::built_bears(TINY, n)
 }
 
 fn tiny() -> TrainConfig {
@@ -101,7 +88,7 @@ fn a_killed_run_resumes_with_the_losses_of_an_uninterrupted_one() {
     for epoch in 3..=6 {
         let (a, b) = (l1_of_epoch(&ws, "straight", epoch), l1_of_epoch(&ws, "killed", epoch));
         assert!(!a.is_empty());
-        assert_eq!(b[b.len() - a.len()..], a[..], "epoch {epoch} differs after the resume");
+        assert_eq!(b, a, "epoch {epoch} differs after the resume (the whole epoch, not a tail)");
     }
 
     // What the run leaves for a person: per-step metrics, the curve, the sample grids,
@@ -148,21 +135,10 @@ fn clear_errors_for_a_missing_dataset_a_corrupt_checkpoint_and_a_missing_gpu() {
 
 #[test]
 fn colorize_and_eval_write_what_they_promise() {
-    let ws = Workspace::new(
+    let ws = support::built_bears(
         &TINY.replace("epochs = 4\nepochs_decay = 2", "epochs = 1\nepochs_decay = 0"),
+        10,
     );
-    let dir = ws.path("bears");
-    std::fs::create_dir_all(&dir).unwrap();
-    for (i, photo) in photos("brown_bear")
-        .iter()
-        .filter(|p| p.extension().is_some_and(|e| e == "jpg"))
-        .take(10)
-        .enumerate()
-    {
-        std::fs::copy(photo, dir.join(format!("{i:03}.jpg"))).unwrap();
-    }
-    ws.run(&["import", "bears", "--dataset", "bears"]).expect_code(0);
-    ws.run(&["build"]).expect_code(0);
     ws.run(&["train", "bears", "--run", "r", "--device", "cpu"]).expect_code(0);
 
     // Image files of any size, color or gray: out at their own size, side by side.
@@ -234,22 +210,50 @@ fn colorize_and_eval_write_what_they_promise() {
 }
 
 #[test]
+fn eval_averages_psnr_over_a_set_holding_a_gray_photo() {
+    let ws = support::built_bears(
+        &TINY.replace("epochs = 4\nepochs_decay = 2", "epochs = 1\nepochs_decay = 0"),
+        6,
+    );
+    // In RGB mode a gray photo's do-nothing colorization (its luma) is exact: its PSNR is
+    // infinite.
+    let other = &photos("polar_bear")[0];
+    image::open(other).unwrap().to_luma8().save(ws.path("gray.png")).unwrap();
+    std::fs::create_dir_all(ws.path("gray")).unwrap();
+    std::fs::rename(ws.path("gray.png"), ws.path("gray/gray.png")).unwrap();
+    ws.run(&["import", "gray", "--dataset", "bears"]).expect_code(0);
+    ws.run(&["build"]).expect_code(0);
+    ws.run(&["train", "bears", "--run", "r", "--device", "cpu"]).expect_code(0);
+    let report = ws
+        .run(&[
+            "eval",
+            "--run",
+            "r",
+            "--dataset",
+            "bears",
+            "--split",
+            "all",
+            "--json",
+            "--device",
+            "cpu",
+        ])
+        .expect_code(0)
+        .json();
+    assert_eq!(report["images"], 7, "{report}");
+    let psnr = report["baseline"]["psnr"].as_f64().unwrap_or_else(|| panic!("{report}"));
+    assert!(psnr.is_finite() && psnr < 60.0, "per-image PSNR capped at 60 dB: {report}");
+    assert!(report["model"]["psnr"].as_f64().is_some(), "{report}");
+    let protocol = &report["protocol"];
+    assert_eq!(protocol["baseline"], "the image's luma as RGB", "{report}");
+    assert_eq!(protocol["crop"], 64);
+    assert!(protocol["psnr"].as_str().unwrap().contains("capped at 60 dB"), "{report}");
+}
+
+#[test]
 fn lab_mode_keeps_the_full_resolution_luminance() {
     let config = TINY.replace("epochs = 4\nepochs_decay = 2", "epochs = 1\nepochs_decay = 0")
         + "color = \"lab\"\n";
-    let ws = Workspace::new(&config);
-    let dir = ws.path("bears");
-    std::fs::create_dir_all(&dir).unwrap();
-    for (i, photo) in photos("brown_bear")
-        .iter()
-        .filter(|p| p.extension().is_some_and(|e| e == "jpg"))
-        .take(8)
-        .enumerate()
-    {
-        std::fs::copy(photo, dir.join(format!("{i:03}.jpg"))).unwrap();
-    }
-    ws.run(&["import", "bears", "--dataset", "bears"]).expect_code(0);
-    ws.run(&["build"]).expect_code(0);
+    let ws = support::built_bears(&config, 8);
     ws.run(&["train", "bears", "--run", "lab", "--device", "cpu"]).expect_code(0);
     let record: serde_json::Value =
         serde_json::from_slice(&std::fs::read(ws.store().join("runs/lab/config.json")).unwrap())
@@ -280,6 +284,28 @@ fn lab_mode_keeps_the_full_resolution_luminance() {
         out.pixels().zip(original.pixels()).map(|(a, b)| (l(a) - l(b)).abs()).sum::<f64>()
             / out.pixels().len() as f64;
     assert!(diff < 3.0, "mean |L(out) - L(original)| = {diff}: the original's L is kept");
+
+    // The do-nothing baseline of a Lab run is each image's own L with a = b = 0, not its
+    // luma copied to RGB (a slightly different image).
+    let report = ws
+        .run(&[
+            "eval",
+            "--run",
+            "lab",
+            "--dataset",
+            "bears",
+            "--split",
+            "train",
+            "--json",
+            "--device",
+            "cpu",
+        ])
+        .expect_code(0)
+        .json();
+    assert_eq!(report["protocol"]["baseline"], "the image's own L with a = b = 0");
+    let luma_ssim = report["baseline"]["ssim_luma"].as_f64().unwrap();
+    assert!(luma_ssim < 0.9999 && luma_ssim > 0.95, "{report}");
+    assert!(report["baseline"]["colorfulness"].as_f64().unwrap() < 1.0, "{report}");
 }
 
 #[test]

@@ -139,7 +139,7 @@ pub fn train(config: Config, args: TrainArgs) -> anyhow::Result<u8> {
         train.set_total_epochs(epochs);
     }
     if let Some(minutes) = args.minutes {
-        if !(minutes > 0.0) {
+        if minutes.is_nan() || minutes <= 0.0 {
             bail!("--minutes must be above 0");
         }
         train.max_minutes = Some(minutes);
@@ -201,7 +201,9 @@ fn epoch_line(r: &crate::train::trainer::EpochReport) -> String {
     };
     line += &format!(" [{}]:", crate::train::trainer::phase_name(r.phase));
     let l = &r.losses;
-    for (name, value) in [("G_GAN", l.g_gan), ("G_L1", Some(l.g_l1)), ("D_real", l.d_real), ("D_fake", l.d_fake)] {
+    for (name, value) in
+        [("G_GAN", l.g_gan), ("G_L1", Some(l.g_l1)), ("D_real", l.d_real), ("D_fake", l.d_fake)]
+    {
         if let Some(v) = value {
             line += &format!(" {name} {v:.3}");
         }

@@ -100,14 +100,13 @@ impl Adam {
     /// Restores what [`Adam::state`] saved; false if something is missing or misshapen.
     /// A checkpoint from before per-parameter steps has one `step` for all.
     pub fn restore(&mut self, prefix: &str, tensors: &BTreeMap<String, Tensor>) -> bool {
-        let steps: Vec<i64> = match (
-            tensors.get(&format!("{prefix}.steps")),
-            tensors.get(&format!("{prefix}.step")),
-        ) {
-            (Some(steps), _) => Vec::try_from(steps).unwrap_or_default(),
-            (None, Some(step)) => vec![step.int64_value(&[0]); self.moments.len()],
-            (None, None) => return false,
-        };
+        let steps: Vec<i64> =
+            match (tensors.get(&format!("{prefix}.steps")), tensors.get(&format!("{prefix}.step")))
+            {
+                (Some(steps), _) => Vec::try_from(steps).unwrap_or_default(),
+                (None, Some(step)) => vec![step.int64_value(&[0]); self.moments.len()],
+                (None, None) => return false,
+            };
         if steps.len() != self.moments.len() {
             return false;
         }

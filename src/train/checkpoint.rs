@@ -36,8 +36,12 @@ pub struct CheckpointState {
 /// Published checkpoints, oldest first.
 pub fn list(run_dir: &Path) -> Result<Vec<(PathBuf, CheckpointState)>, TrainError> {
     let root = run_dir.join("checkpoints");
+    let entries = match fs::read_dir(&root) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        entries => entries.map_err(io(&root))?,
+    };
     let mut out = Vec::new();
-    for entry in fs::read_dir(&root).map_err(io(&root))?.flatten() {
+    for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
         if !name.starts_with("epoch-") {
             continue;
@@ -148,12 +152,13 @@ pub fn restore(
     path: &Path,
 ) -> Result<(), TrainError> {
     for (name, mut t) in vs.variables() {
-        let source = saved.get(&format!("{prefix}:{name}")).filter(|s| s.size() == t.size()).ok_or_else(
-            || TrainError::Checkpoint {
+        let source = saved
+            .get(&format!("{prefix}:{name}"))
+            .filter(|s| s.size() == t.size())
+            .ok_or_else(|| TrainError::Checkpoint {
                 path: path.to_owned(),
                 reason: format!("{prefix}:{name} is missing or misshapen"),
-            },
-        )?;
+            })?;
         tch::no_grad(|| t.copy_(source));
     }
     Ok(())

@@ -26,13 +26,18 @@ pub struct Input {
 impl Input {
     /// An image file, named after its file stem.
     pub fn file(path: &Path) -> Input {
-        let name = path.file_stem().map_or_else(|| "image".into(), |s| s.to_string_lossy().into_owned());
+        let name =
+            path.file_stem().map_or_else(|| "image".into(), |s| s.to_string_lossy().into_owned());
         Input { path: path.to_owned(), name }
     }
 }
 
 /// The stored originals of a built dataset's members in `splits`, named by their id.
-pub fn dataset_inputs(store: &Path, built: &Built, splits: &[Split]) -> Result<Vec<Input>, TrainError> {
+pub fn dataset_inputs(
+    store: &Path,
+    built: &Built,
+    splits: &[Split],
+) -> Result<Vec<Input>, TrainError> {
     built
         .manifest
         .members
@@ -78,16 +83,19 @@ pub fn colorize_image(colorizer: &Colorizer, original: &RgbImage) -> RgbImage {
             let small = resize(&gray, (w, h), (c, c), PixelType::U8);
             let a: Vec<f32> = small.iter().map(|v| f32::from(*v) / 127.5 - 1.0).collect();
             let b = colorizer.generate_one(&a);
-            let rgb: Vec<u8> = (0..plane).flat_map(|p| colorizer.color.decode(a[p], &b, p, plane)).collect();
+            let rgb: Vec<u8> =
+                (0..plane).flat_map(|p| colorizer.color.decode(a[p], &b, p, plane)).collect();
             RgbImage::from_raw(w, h, resize(&rgb, (c, c), (w, h), PixelType::U8x3)).expect("size")
         }
         ColorSpace::Lab => {
-            let l: Vec<f32> = original.pixels().map(|p| crate::color::rgb8_to_lab(p.0)[0]).collect();
+            let l: Vec<f32> =
+                original.pixels().map(|p| crate::color::rgb8_to_lab(p.0)[0]).collect();
             let small = resize_f32(&l, (w, h), (c, c));
             let a: Vec<f32> = small.iter().map(|v| v / 50.0 - 1.0).collect();
             let b = colorizer.generate_one(&a);
-            let ab: Vec<Vec<f32>> =
-                (0..2).map(|k| resize_f32(&b[k * plane..(k + 1) * plane], (c, c), (w, h))).collect();
+            let ab: Vec<Vec<f32>> = (0..2)
+                .map(|k| resize_f32(&b[k * plane..(k + 1) * plane], (c, c), (w, h)))
+                .collect();
             RgbImage::from_fn(w, h, |x, y| {
                 let i = (y * w + x) as usize;
                 image::Rgb(crate::color::lab_to_rgb8([l[i], ab[0][i] * 110.0, ab[1][i] * 110.0]))
@@ -104,21 +112,25 @@ pub fn colorize(
     out: &Path,
     side_by_side: bool,
 ) -> Result<Vec<PathBuf>, TrainError> {
-    std::fs::create_dir_all(out).map_err(|source| TrainError::Io { path: out.to_owned(), source })?;
+    std::fs::create_dir_all(out)
+        .map_err(|source| TrainError::Io { path: out.to_owned(), source })?;
     let mut written = Vec::new();
     for input in inputs {
         let original = image::open(&input.path)
             .map_err(|e| TrainError::Invalid(format!("{}: {e}", input.path.display())))?
             .to_rgb8();
-        let colorized: Vec<RgbImage> = colorizers.iter().map(|c| colorize_image(c, &original)).collect();
+        let colorized: Vec<RgbImage> =
+            colorizers.iter().map(|c| colorize_image(c, &original)).collect();
         let result = if side_by_side || colorizers.len() > 1 {
             let (w, h) = original.dimensions();
             let gray = RgbImage::from_fn(w, h, |x, y| {
                 let p = original.get_pixel(x, y);
                 image::Rgb([luma(p[0], p[1], p[2]); 3])
             });
-            let panels: Vec<&RgbImage> =
-                std::iter::once(&gray).chain(&colorized).chain(std::iter::once(&original)).collect();
+            let panels: Vec<&RgbImage> = std::iter::once(&gray)
+                .chain(&colorized)
+                .chain(std::iter::once(&original))
+                .collect();
             let mut sheet = RgbImage::new(panels.len() as u32 * w, h);
             for (k, panel) in panels.iter().enumerate() {
                 image::imageops::replace(&mut sheet, *panel, i64::from(k as u32 * w), 0);

@@ -28,7 +28,12 @@ pub struct Colorizer {
 }
 
 impl Colorizer {
-    pub fn open(store: &Path, run: &str, choice: Choice, device: Device) -> Result<Colorizer, TrainError> {
+    pub fn open(
+        store: &Path,
+        run: &str,
+        choice: Choice,
+        device: Device,
+    ) -> Result<Colorizer, TrainError> {
         let record = RunRecord::open(store, run)?;
         let (dir, state, note) = checkpoint::choose(&store.join("runs").join(run), choice)?;
         let vs = nn::VarStore::new(device);
@@ -36,7 +41,8 @@ impl Colorizer {
         let path = dir.join("nets.safetensors");
         let saved = checkpoint::read(&path)?;
         // The moving average, when the run kept one, is the generator to use.
-        let averaged = record.config.recipe == Recipe::Pretrained && record.config.pretrained.ema > 0.0;
+        let averaged =
+            record.config.recipe == Recipe::Pretrained && record.config.pretrained.ema > 0.0;
         checkpoint::restore(&saved, if averaged { "G_ema" } else { "G" }, &vs, &path)?;
         let shape = record.config.data_shape();
         Ok(Colorizer {
@@ -65,6 +71,7 @@ impl Colorizer {
     pub fn generate_one(&self, a: &[f32]) -> Vec<f32> {
         let c = self.crop as i64;
         let input = Tensor::from_slice(a).view([1, 1, c, c]).to_device(self.device);
-        Vec::<f32>::try_from(self.generate(&input).to_device(Device::Cpu).flatten(0, -1)).unwrap_or_default()
+        Vec::<f32>::try_from(self.generate(&input).to_device(Device::Cpu).flatten(0, -1))
+            .unwrap_or_default()
     }
 }

@@ -185,7 +185,7 @@ impl Default for PretrainedConfig {
             lr_d: 4e-4,
             betas: (0.5, 0.999),
             lambda_l1: 100.0,
-            ndf: 64,
+            ndf: 32,
             n_layers: 3,
             spectral_norm: true,
             diffaugment: vec![Augment::Translation, Augment::Cutout],
@@ -305,8 +305,11 @@ impl TrainConfig {
             return bad("max_minutes", "above 0");
         }
         let p = &self.pretrained;
-        if p.crop % 32 != 0 || !(64..=1024).contains(&p.crop) {
-            return bad("pretrained.crop", "a multiple of 32 from 64 to 1024 (the encoder's stride)");
+        if !p.crop.is_multiple_of(32) || !(64..=1024).contains(&p.crop) {
+            return bad(
+                "pretrained.crop",
+                "a multiple of 32 from 64 to 1024 (the encoder's stride)",
+            );
         }
         if p.batch_size < 2 {
             return bad("pretrained.batch_size", "at least 2 (the decoder's batch norm)");
@@ -356,7 +359,10 @@ mod tests {
         let c = TrainConfig { epochs: 100, epochs_decay: 100, ..TrainConfig::default() };
         assert_eq!(c.lr_at(1.0), 0.0002);
         assert_eq!(c.lr_at(99.0), 0.0002);
-        assert!((c.lr_at(100.0) - 0.0002 * 100.0 / 101.0).abs() < 1e-12, "decay starts in epoch 100");
+        assert!(
+            (c.lr_at(100.0) - 0.0002 * 100.0 / 101.0).abs() < 1e-12,
+            "decay starts in epoch 100"
+        );
         assert_eq!(c.lr_at(200.0), 0.0, "the last epoch runs at 0");
     }
 }

@@ -48,7 +48,8 @@ impl DiffAugment {
     }
 
     pub fn reseed(&mut self, seed: u64, epoch: usize) {
-        self.rng = ChaCha8Rng::seed_from_u64(seed ^ (epoch as u64).wrapping_mul(0xD1B5_4A32_D192_ED03));
+        self.rng =
+            ChaCha8Rng::seed_from_u64(seed ^ (epoch as u64).wrapping_mul(0xD1B5_4A32_D192_ED03));
     }
 
     /// Parameters for a batch of `n` samples of `side` x `side`.
@@ -82,26 +83,27 @@ impl Draw {
         let side = size[2];
         let reach = if self.translate { (side as f64 * TRANSLATION).round() as i64 } else { 0 };
         let padded = if reach > 0 { xs.constant_pad_nd([reach; 4]) } else { xs.shallow_clone() };
-        let samples: Vec<Tensor> = self
-            .samples
-            .iter()
-            .enumerate()
-            .map(|(k, draw)| {
-                let (dx, dy) = draw.shift;
-                let mut sample = padded
-                    .narrow(0, k as i64, 1)
-                    .narrow(2, reach - dy, side)
-                    .narrow(3, reach - dx, side);
-                if let Some((x0, y0)) = draw.hole {
-                    let (x1, y1) = ((x0 + self.hole_side).min(side), (y0 + self.hole_side).min(side));
-                    let (x0, y0) = (x0.max(0), y0.max(0));
-                    let keep = Tensor::ones([1, 1, side, side], (xs.kind(), xs.device()));
-                    let _ = keep.narrow(2, y0, y1 - y0).narrow(3, x0, x1 - x0).fill_(0.0);
-                    sample = sample * keep;
-                }
-                sample
-            })
-            .collect();
+        let samples: Vec<Tensor> =
+            self.samples
+                .iter()
+                .enumerate()
+                .map(|(k, draw)| {
+                    let (dx, dy) = draw.shift;
+                    let mut sample = padded
+                        .narrow(0, k as i64, 1)
+                        .narrow(2, reach - dy, side)
+                        .narrow(3, reach - dx, side);
+                    if let Some((x0, y0)) = draw.hole {
+                        let (x1, y1) =
+                            ((x0 + self.hole_side).min(side), (y0 + self.hole_side).min(side));
+                        let (x0, y0) = (x0.max(0), y0.max(0));
+                        let keep = Tensor::ones([1, 1, side, side], (xs.kind(), xs.device()));
+                        let _ = keep.narrow(2, y0, y1 - y0).narrow(3, x0, x1 - x0).fill_(0.0);
+                        sample *= keep;
+                    }
+                    sample
+                })
+                .collect();
         Tensor::cat(&samples, 0)
     }
 }

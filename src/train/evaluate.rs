@@ -49,7 +49,11 @@ pub struct Evaluation {
 }
 
 /// Colorizes the center crop of every pair of `splits` and scores it.
-pub fn evaluate(colorizer: &Colorizer, built: &Built, splits: &[Split]) -> Result<Evaluation, TrainError> {
+pub fn evaluate(
+    colorizer: &Colorizer,
+    built: &Built,
+    splits: &[Split],
+) -> Result<Evaluation, TrainError> {
     let c = colorizer.crop;
     let (mut model, mut baseline) = (Vec::new(), Vec::new());
     for &split in splits {
@@ -67,7 +71,8 @@ pub fn evaluate(colorizer: &Colorizer, built: &Built, splits: &[Split]) -> Resul
         for (i, b) in predictions.iter().enumerate() {
             let truth = crops.truth_rgb(i);
             let score = |pred: &[u8]| {
-                Metrics::compute(pred, &truth, c, c).map_err(|e| TrainError::Invalid(format!("metrics: {e}")))
+                Metrics::compute(pred, &truth, c, c)
+                    .map_err(|e| TrainError::Invalid(format!("metrics: {e}")))
             };
             model.push(score(&crops.decode(i, b))?);
             baseline.push(score(&crops.do_nothing(i))?);
@@ -93,7 +98,9 @@ pub fn evaluate(colorizer: &Colorizer, built: &Built, splits: &[Split]) -> Resul
             ColorSpace::Rgb => "the image's luma as RGB",
         },
         psnr: format!("RGB, per image, capped at {PSNR_CAP_DB} dB, then averaged"),
-        ssim: format!("{SSIM_WINDOW}x{SSIM_WINDOW} Gaussian window, sigma 1.5, per RGB channel, valid region"),
+        ssim: format!(
+            "{SSIM_WINDOW}x{SSIM_WINDOW} Gaussian window, sigma 1.5, per RGB channel, valid region"
+        ),
         ciede2000: "mean over pixels, sRGB D65",
         colorfulness: "Hasler & Suesstrunk, signed rg/yb; ratio = mean(model) / mean(truth)",
     };
@@ -140,7 +147,8 @@ pub fn table(evaluations: &[Evaluation]) -> String {
         out += &format!("{name:>width$}");
     }
     out.push('\n');
-    let rows: [(&str, fn(&Metrics) -> f64); 6] = [
+    type Row = (&'static str, fn(&Metrics) -> f64);
+    let rows: [Row; 6] = [
         ("PSNR (dB, RGB)", |m| m.psnr),
         ("SSIM (RGB, 11x11 gauss)", |m| m.ssim),
         ("SSIM (luma)", |m| m.ssim_luma),

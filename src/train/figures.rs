@@ -32,18 +32,20 @@ pub fn loss_curve(
         ("D_real", |r| r.losses.d_real, GREEN),
         ("D_fake", |r| r.losses.d_fake, MAGENTA),
     ];
-    if !has_val {
-        return panel(&root, "losses (epoch means)", history, &losses, None);
-    }
     let (top, bottom) = root.split_vertically(480);
     panel(&top, "losses (epoch means)", history, &losses, None)?;
+    if !has_val {
+        root.present()?;
+        return Ok(());
+    }
     let (left, right) = bottom.split_horizontally(400);
     let distances: [Series; 2] = [
         ("val CIEDE2000", |r| r.val.map(|v| v.ciede2000), RED),
         ("val PSNR (dB)", |r| r.val.map(|v| v.psnr), BLUE),
     ];
     panel(&left, "validation", history, &distances, None)?;
-    let colour: [Series; 1] = [("val colourfulness / truth", |r| r.val.map(|v| v.colorfulness_ratio), GREEN)];
+    let colour: [Series; 1] =
+        [("val colourfulness / truth", |r| r.val.map(|v| v.colorfulness_ratio), GREEN)];
     panel(&right, "validation colour", history, &colour, Some(MIN_COLORFULNESS_RATIO))?;
     root.present()?;
     Ok(())
@@ -69,17 +71,22 @@ fn panel(
         .build_cartesian_2d(first..last, 0.0..top * 1.05)?;
     chart.configure_mesh().x_desc("epoch").draw()?;
     for &(name, value, color) in series {
-        let points = history.iter().filter_map(|(e, r)| value(r).filter(|v| v.is_finite()).map(|v| (*e, v)));
+        let points =
+            history.iter().filter_map(|(e, r)| value(r).filter(|v| v.is_finite()).map(|v| (*e, v)));
         chart
             .draw_series(LineSeries::new(points, color))?
             .label(name)
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color));
     }
     if let Some(level) = guard {
-        chart.draw_series(DashedLineSeries::new([(first, level), (last, level)], 5, 5, BLACK.into()))?;
+        chart.draw_series(DashedLineSeries::new(
+            [(first, level), (last, level)],
+            5,
+            5,
+            BLACK.into(),
+        ))?;
     }
     chart.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).draw()?;
-    area.present()?;
     Ok(())
 }
 
@@ -96,7 +103,11 @@ pub fn sample_grid(
     let c = crops.crop as u32;
     let mut grid = RgbImage::new(3 * c, crops.len() as u32 * c);
     for (row, b) in crops.colorize(colorize, device, crops.len()).iter().enumerate() {
-        let panels = [crops.gray[row].iter().flat_map(|v| [*v; 3]).collect(), crops.decode(row, b), crops.truth_rgb(row)];
+        let panels = [
+            crops.gray[row].iter().flat_map(|v| [*v; 3]).collect(),
+            crops.decode(row, b),
+            crops.truth_rgb(row),
+        ];
         for (k, rgb) in panels.iter().enumerate() {
             for (p, px) in rgb.chunks_exact(3).enumerate() {
                 let (x, y) = (k as u32 * c + p as u32 % c, row as u32 * c + p as u32 / c);
@@ -105,6 +116,7 @@ pub fn sample_grid(
         }
     }
     let dir = path.parent().expect("grid paths have a folder");
-    std::fs::create_dir_all(dir).map_err(|source| TrainError::Io { path: dir.to_owned(), source })?;
+    std::fs::create_dir_all(dir)
+        .map_err(|source| TrainError::Io { path: dir.to_owned(), source })?;
     grid.save(path).map_err(|e| TrainError::Invalid(format!("{}: {e}", path.display())))
 }

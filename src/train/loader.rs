@@ -69,7 +69,12 @@ impl Pairs {
             }
             let shard = built.shard(i)?;
             index.extend(
-                shard.ids().iter().enumerate().filter(|(_, id)| keep(id)).map(|(j, _)| (shards.len(), j)),
+                shard
+                    .ids()
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, id)| keep(id))
+                    .map(|(j, _)| (shards.len(), j)),
             );
             shards.push(shard);
         }
@@ -198,7 +203,12 @@ pub struct CenterCrops {
 
 impl CenterCrops {
     /// Pairs `indices` of `pairs`, center-cropped to `crop`.
-    pub fn new(pairs: &Pairs, indices: impl IntoIterator<Item = usize>, crop: usize, color: ColorSpace) -> CenterCrops {
+    pub fn new(
+        pairs: &Pairs,
+        indices: impl IntoIterator<Item = usize>,
+        crop: usize,
+        color: ColorSpace,
+    ) -> CenterCrops {
         let offset = (pairs.size() - crop) / 2;
         let plane = crop * crop;
         let mut scratch = vec![0f32; color.channels() * plane];
@@ -246,7 +256,12 @@ impl CenterCrops {
     }
 
     /// Runs `colorize` on the crops, `chunk` at a time on `device`; B of each, planar.
-    pub fn colorize(&self, colorize: &dyn Fn(&Tensor) -> Tensor, device: tch::Device, chunk: usize) -> Vec<Vec<f32>> {
+    pub fn colorize(
+        &self,
+        colorize: &dyn Fn(&Tensor) -> Tensor,
+        device: tch::Device,
+        chunk: usize,
+    ) -> Vec<Vec<f32>> {
         let mut out = Vec::with_capacity(self.len());
         for start in (0..self.len()).step_by(chunk.max(1)) {
             let n = chunk.min(self.len() - start);

@@ -73,7 +73,13 @@ impl Schedule {
                 let pretrain = p.pretrain_epochs as f64;
                 let lr_encoder = (at > p.freeze_epochs as f64).then_some(p.encoder_lr);
                 if at <= pretrain {
-                    return EpochPlan { epoch, phase: Phase::L1, lr_g: p.lr, lr_d: 0.0, lr_encoder };
+                    return EpochPlan {
+                        epoch,
+                        phase: Phase::L1,
+                        lr_g: p.lr,
+                        lr_d: 0.0,
+                        lr_encoder,
+                    };
                 }
                 let decay = gan_decay(at - pretrain, p.epochs as f64);
                 EpochPlan {
@@ -149,7 +155,8 @@ mod tests {
     fn pix2pix_keeps_the_reference_policy_per_epoch() {
         let config = TrainConfig { epochs: 2, epochs_decay: 2, ..TrainConfig::default() };
         let schedule = Schedule::new(&config);
-        let lrs: Vec<f64> = (1..=4).map(|e| schedule.plan(e, Duration::ZERO).lr_g / 0.0002).collect();
+        let lrs: Vec<f64> =
+            (1..=4).map(|e| schedule.plan(e, Duration::ZERO).lr_g / 0.0002).collect();
         for (lr, expected) in lrs.iter().zip([1.0, 2.0 / 3.0, 1.0 / 3.0, 0.0]) {
             assert!((lr - expected).abs() < 1e-12, "{lrs:?}");
         }

@@ -49,10 +49,9 @@ impl RunRecord {
     pub fn open(store: &Path, run: &str) -> Result<RunRecord, TrainError> {
         let path = store.join("runs").join(run).join("config.json");
         let text = fs::read(&path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => TrainError::Invalid(format!(
-                "no run named {run:?} ({} is missing)",
-                path.display()
-            )),
+            std::io::ErrorKind::NotFound => {
+                TrainError::Invalid(format!("no run named {run:?} ({} is missing)", path.display()))
+            }
             _ => TrainError::Io { path: path.clone(), source: e },
         })?;
         serde_json::from_slice(&text)
@@ -92,7 +91,9 @@ pub fn train(request: Request) -> Result<PathBuf, TrainError> {
     let run_dir = request.store.join("runs").join(request.run);
     let (record, built) = if request.resume {
         let record = RunRecord::open(request.store, request.run).map_err(|e| match e {
-            TrainError::Invalid(_) => TrainError::Invalid(format!("no run named {:?} to resume", request.run)),
+            TrainError::Invalid(_) => {
+                TrainError::Invalid(format!("no run named {:?} to resume", request.run))
+            }
             other => other,
         })?;
         let built = Built::open(
@@ -142,14 +143,13 @@ pub fn train(request: Request) -> Result<PathBuf, TrainError> {
         CenterCrops::new(&shown, 0..shown.len().min(SAMPLES), shape.crop, shape.color)
     };
 
+    let resumed = if request.resume { checkpoint::latest(&run_dir)? } else { None };
+    let mut recipe =
+        recipes::start(&config, request.device, resumed.as_ref().map(|(dir, _)| dir.as_path()))?;
     fs::create_dir_all(run_dir.join("checkpoints")).map_err(io(&run_dir))?;
     let record_path = run_dir.join("config.json");
     fs::write(&record_path, serde_json::to_vec_pretty(&record).expect("record serializes"))
         .map_err(io(&record_path))?;
-
-    let resumed = if request.resume { checkpoint::latest(&run_dir)? } else { None };
-    let mut recipe =
-        recipes::start(&config, request.device, resumed.as_ref().map(|(dir, _)| dir.as_path()))?;
     let (first_epoch, mut step, before) = match &resumed {
         Some((_, state)) => (state.epoch + 1, state.step, Duration::from_secs_f64(state.elapsed_s)),
         None => (1, 0, Duration::ZERO),

@@ -36,7 +36,11 @@ impl ValScore {
 }
 
 /// Scores `colorize` (A on `device` in, B out) on `crops`.
-pub fn score(crops: &CenterCrops, colorize: &dyn Fn(&Tensor) -> Tensor, device: Device) -> ValScore {
+pub fn score(
+    crops: &CenterCrops,
+    colorize: &dyn Fn(&Tensor) -> Tensor,
+    device: Device,
+) -> ValScore {
     let (c, n) = (crops.crop, crops.len());
     let (mut ciede, mut psnr, mut cf, mut cf_truth) = (0.0, 0.0, 0.0, 0.0);
     for (i, b) in crops.colorize(colorize, device, CHUNK).iter().enumerate() {

@@ -58,6 +58,25 @@ pub fn bears(range: std::ops::Range<usize>) -> Vec<std::path::PathBuf> {
     by_name.into_values().collect::<Vec<_>>()[range].to_vec()
 }
 
+/// A workspace with `config` and the first `n` brown-bear photos imported as dataset
+/// `bears` and built.
+pub fn built_bears(config: &str, n: usize) -> Workspace {
+    let ws = Workspace::new(config);
+    let dir = ws.path("bears");
+    std::fs::create_dir_all(&dir).unwrap();
+    for (i, photo) in photos("brown_bear")
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "jpg"))
+        .take(n)
+        .enumerate()
+    {
+        std::fs::copy(photo, dir.join(format!("{i:03}.jpg"))).unwrap();
+    }
+    ws.run(&["import", "bears", "--dataset", "bears"]).expect_code(0);
+    ws.run(&["build"]).expect_code(0);
+    ws
+}
+
 /// Sends SIGINT (what Ctrl-C sends) to the process `pid`.
 pub fn interrupt(pid: u32) {
     let sent = Command::new("kill").args(["-INT", &pid.to_string()]).status().expect("run kill");

@@ -15,14 +15,14 @@
 //! - No dropout (Shariatnia's U-Net had none). The encoder's batch norm keeps its ImageNet
 //!   statistics; the decoder's learns its own.
 
-use tch::nn::{self, ModuleT};
 use tch::Tensor;
+use tch::nn::{self, ModuleT};
 
 use super::efficientnet::{self, EfficientNetLite0, HEAD_CHANNELS, Input, SKIP_CHANNELS};
 
 /// Channels of the decoder blocks, deepest first (they meet the skips at strides 16, 8, 4
 /// and 2).
-const DECODER: [i64; 4] = [192, 96, 48, 32];
+const DECODER: [i64; 4] = [128, 64, 32, 16];
 /// Channels the head is reduced to before the first decoder block.
 const BOTTLENECK: i64 = 256;
 /// The input side must be a multiple of the encoder's stride.
@@ -91,7 +91,15 @@ impl ColorUnet {
             decoder.push(DecoderBlock::new(p / format!("up{i}"), c_in + skip, c_out));
             c_in = c_out;
         }
-        let out = nn::conv2d(p / "out", c_in, 2, 3, nn::ConvConfig { padding: 1, ..Default::default() });
+        // Zero weights: an untrained generator predicts a = b = 0, the do-nothing colorizer,
+        // instead of random saturated colour.
+        let out = nn::conv2d(
+            p / "out",
+            c_in,
+            2,
+            3,
+            nn::ConvConfig { padding: 1, ws_init: nn::Init::Const(0.0), ..Default::default() },
+        );
         ColorUnet {
             encoder: EfficientNetLite0::new(&(p / ENCODER), Input::Gray, false),
             bottleneck,
@@ -122,7 +130,8 @@ impl ModuleT for ColorUnet {
         } else {
             tch::no_grad(|| self.encoder.features(&input))
         };
-        let mut h = features.head.apply(&self.bottleneck).apply_t(&self.bottleneck_bn, train).relu();
+        let mut h =
+            features.head.apply(&self.bottleneck).apply_t(&self.bottleneck_bn, train).relu();
         for (block, skip) in self.decoder.iter().zip(features.skips.iter().rev()) {
             let size = skip.size();
             h = h.upsample_nearest2d([size[2], size[3]], None, None);
@@ -137,5 +146,23 @@ impl ColorUnet {
     /// ab for a batch, as inference runs it: eval mode, no gradients.
     pub fn infer(&self, a: &Tensor) -> Tensor {
         tch::no_grad(|| self.forward_t(a, false))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tch::{Device, Kind};
+
+    #[test]
+    fn ab_comes_out_at_the_input_size() {
+        let vs = nn::VarStore::new(Device::Cpu);
+        let g = ColorUnet::new(&vs.root());
+        for side in [64, 128, 256] {
+            let a = Tensor::rand([2, 1, side, side], (Kind::Float, Device::Cpu)) * 2.0 - 1.0;
+            let ab = g.forward_t(&a, true);
+            assert_eq!(ab.size(), [2, 2, side, side]);
+            assert!(ab.abs().max().double_value(&[]) <= 1.0, "tanh output");
+        }
     }
 }

@@ -33,8 +33,11 @@ fn unit(t: &Tensor) -> Tensor {
 
 impl Conv {
     fn new(p: nn::Path, c_in: i64, c_out: i64, stride: i64, spectral: bool) -> Conv {
-        let weight =
-            p.var("weight", &[c_out, c_in, KERNEL, KERNEL], nn::Init::Randn { mean: 0.0, stdev: INIT_STD });
+        let weight = p.var(
+            "weight",
+            &[c_out, c_in, KERNEL, KERNEL],
+            nn::Init::Randn { mean: 0.0, stdev: INIT_STD },
+        );
         let bias = p.var("bias", &[c_out], nn::Init::Const(0.0));
         let power = spectral.then(|| {
             let mut u = p.zeros_no_train("sn_u", &[c_out]);
@@ -61,7 +64,8 @@ impl Conv {
                 u.shallow_clone().copy_(&new_u);
             });
         }
-        let sigma = u.dot(&matrix.mv(v));
+        // Copies: the next forward pass refines u and v in place before this one's backward.
+        let sigma = u.copy().dot(&matrix.mv(&v.copy()));
         &self.weight / sigma
     }
 
@@ -85,7 +89,13 @@ impl Critic {
             let previous = mult;
             mult = 2i64.pow(n as u32).min(8);
             let stride = if n == n_layers { 1 } else { 2 };
-            layers.push(Conv::new(p / format!("conv{n}"), ndf * previous, ndf * mult, stride, spectral));
+            layers.push(Conv::new(
+                p / format!("conv{n}"),
+                ndf * previous,
+                ndf * mult,
+                stride,
+                spectral,
+            ));
         }
         layers.push(Conv::new(p / format!("conv{}", n_layers + 1), ndf * mult, 1, 1, spectral));
         Critic { layers }

@@ -133,8 +133,9 @@ impl MbConv {
     fn new(p: nn::Path, c_in: i64, c_out: i64, kernel: i64, stride: i64, expand: i64) -> MbConv {
         let hidden = c_in * expand;
         MbConv {
-            expand: (expand != 1)
-                .then(|| (conv(&p / "_expand_conv", c_in, hidden, 1, 1, 1), batch_norm(&p / "_bn0", hidden))),
+            expand: (expand != 1).then(|| {
+                (conv(&p / "_expand_conv", c_in, hidden, 1, 1, 1), batch_norm(&p / "_bn0", hidden))
+            }),
             depthwise: conv(&p / "_depthwise_conv", hidden, hidden, kernel, stride, hidden),
             bn1: batch_norm(&p / "_bn1", hidden),
             project: conv(&p / "_project_conv", hidden, c_out, 1, 1, 1),
@@ -195,7 +196,8 @@ impl EfficientNetLite0 {
             blocks,
             head: conv(p / "_conv_head", c_in, HEAD_CHANNELS, 1, 1, 1),
             bn1: batch_norm(p / "_bn1", HEAD_CHANNELS),
-            fc: classifier.then(|| nn::linear(p / "_fc", HEAD_CHANNELS, CLASSES, Default::default())),
+            fc: classifier
+                .then(|| nn::linear(p / "_fc", HEAD_CHANNELS, CLASSES, Default::default())),
         }
     }
 
@@ -258,10 +260,8 @@ pub fn load_imagenet(
     if hash.as_str() != WEIGHTS_BLAKE3 {
         return Err(fail(format!("blake3 {hash} is not the pinned {WEIGHTS_BLAKE3} (damaged?)")));
     }
-    let saved: BTreeMap<String, Tensor> = Tensor::read_safetensors(path)
-        .map_err(|e| fail(e.to_string()))?
-        .into_iter()
-        .collect();
+    let saved: BTreeMap<String, Tensor> =
+        Tensor::read_safetensors(path).map_err(|e| fail(e.to_string()))?.into_iter().collect();
     let stem = format!("{prefix}._conv_stem.weight");
     for (name, mut t) in vs.variables() {
         let Some(key) = name.strip_prefix(prefix).and_then(|k| k.strip_prefix('.')) else {

@@ -23,7 +23,7 @@ fn leaky_relu(xs: &Tensor) -> Tensor {
 /// The generator of either recipe, as inference builds and runs it.
 pub enum Generator {
     Pix2pix(pix2pix::Generator),
-    Pretrained(color_unet::ColorUnet),
+    Pretrained(Box<color_unet::ColorUnet>),
 }
 
 impl Generator {
@@ -34,7 +34,7 @@ impl Generator {
                 Generator::Pix2pix(pix2pix::Generator::new(p, &pix2pix::NetConfig::of(config)))
             }
             crate::train::config::Recipe::Pretrained => {
-                Generator::Pretrained(color_unet::ColorUnet::new(p))
+                Generator::Pretrained(Box::new(color_unet::ColorUnet::new(p)))
             }
         }
     }

@@ -14,8 +14,8 @@ use serde::{Deserialize, Serialize};
 use tch::Tensor;
 use tch::nn::{self, ModuleT};
 
-pub use crate::train::config::Norm;
 use super::leaky_relu;
+pub use crate::train::config::Norm;
 use crate::train::config::TrainConfig;
 
 /// The shape of both networks.

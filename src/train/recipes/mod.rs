@@ -45,7 +45,10 @@ impl Losses {
 
     /// Whether every loss present is a finite number.
     pub fn is_finite(&self) -> bool {
-        [self.g_gan, Some(self.g_l1), self.d_real, self.d_fake].iter().flatten().all(|v| v.is_finite())
+        [self.g_gan, Some(self.g_l1), self.d_real, self.d_fake]
+            .iter()
+            .flatten()
+            .all(|v| v.is_finite())
     }
 }
 

@@ -77,12 +77,9 @@ impl Pix2pix {
 pub fn gan_loss(mode: GanMode, logits: &Tensor, real: bool) -> Tensor {
     let target = if real { logits.ones_like() } else { logits.zeros_like() };
     match mode {
-        GanMode::Vanilla => logits.binary_cross_entropy_with_logits::<Tensor>(
-            &target,
-            None,
-            None,
-            Reduction::Mean,
-        ),
+        GanMode::Vanilla => {
+            logits.binary_cross_entropy_with_logits::<Tensor>(&target, None, None, Reduction::Mean)
+        }
         GanMode::Lsgan => logits.mse_loss(&target, Reduction::Mean),
     }
 }

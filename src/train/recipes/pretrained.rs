@@ -40,6 +40,8 @@ pub struct Pretrained {
     /// The moving average of G and its networks, when kept.
     ema: Option<(Ema, nn::VarStore, ColorUnet)>,
     augment: DiffAugment,
+    /// The encoder's trained weights (not its batch-norm statistics), frozen or not.
+    encoder_weights: Vec<Tensor>,
     phase: Phase,
     lambda_l1: f64,
 }
@@ -72,6 +74,12 @@ impl Pretrained {
             let net = ColorUnet::new(&(vs.root() / "G"));
             (Ema::new(&g_vs, &vs, p.ema), vs, net)
         });
+        let encoder_weights = g_vs
+            .variables()
+            .into_iter()
+            .filter(|(name, t)| name.starts_with(&encoder_prefix()) && t.requires_grad())
+            .map(|(_, t)| t)
+            .collect();
         let mut recipe = Pretrained {
             g_vs,
             d_vs,
@@ -81,6 +89,7 @@ impl Pretrained {
             opt_d,
             ema,
             augment: DiffAugment::new(&p.diffaugment),
+            encoder_weights,
             phase: Phase::L1,
             lambda_l1: p.lambda_l1,
         };
@@ -114,13 +123,10 @@ impl Pretrained {
         Ok(())
     }
 
-    /// Freezes or unfreezes the encoder's variables.
+    /// Freezes or unfreezes the encoder's weights.
     fn set_encoder_trains(&mut self, trains: bool) {
-        let prefix = encoder_prefix();
-        for (name, t) in self.g_vs.variables() {
-            if name.starts_with(&prefix) && t.requires_grad() != trains {
-                let _ = t.set_requires_grad(trains);
-            }
+        for t in &self.encoder_weights {
+            let _ = t.set_requires_grad(trains);
         }
     }
 

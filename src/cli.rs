@@ -141,7 +141,8 @@ pub struct TrainArgs {
     #[arg(long, value_enum)]
     pub recipe: Option<crate::train::config::Recipe>,
     /// Total epochs, in two halves: pix2pix at the full then a decaying learning rate,
-    /// pretrained L1 alone then GAN [default: the config's].
+    /// pretrained L1 alone then GAN [default: the config's]. Lifts train.max_minutes;
+    /// with --minutes too, the epochs are proportions of the budget.
     #[arg(long)]
     pub epochs: Option<usize>,
     /// A budget: end at the first epoch boundary past this many minutes, the schedule

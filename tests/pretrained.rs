@@ -166,18 +166,8 @@ fn a_killed_pretrained_run_resumes_with_whole_epochs_equal() {
     ws.run(&["train", "bears", "--run", "straight", "--device", "cpu"]).expect_code(0);
 
     let run = ws.store().join("runs/killed");
-    let mut child = ws
-        .command(&["train", "bears", "--run", "killed", "--device", "cpu"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    while !run.join("checkpoints/epoch-00002").exists() {
-        assert!(child.try_wait().unwrap().is_none(), "the run ended before it could be killed");
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
+    let train = ["train", "bears", "--run", "killed", "--device", "cpu"];
+    support::kill_once_exists(&ws, &train, &run.join("checkpoints/epoch-00002"));
     assert!(!run.join("checkpoints/epoch-00004").exists(), "killed before the end");
     ws.run(&["train", "--resume", "killed", "--device", "cpu"]).expect_code(0);
     for epoch in 1..=4 {

@@ -49,6 +49,13 @@ fn a_few_steps_on_a_fixed_batch_lower_the_l1_loss() {
     assert!(last.g_l1 < 0.8 * first.g_l1, "G_L1 {} -> {}", first.g_l1, last.g_l1);
 }
 
+/// `pipeline eval --json` of `run` on a split of dataset `bears`.
+fn eval_json(ws: &Workspace, run: &str, split: &str) -> serde_json::Value {
+    let args =
+        ["eval", "--run", run, "--dataset", "bears", "--split", split, "--json", "--device", "cpu"];
+    ws.run(&args).expect_code(0).json()
+}
+
 /// The G_L1 of every step of `epoch` in a run's metrics.jsonl.
 fn l1_of_epoch(ws: &Workspace, run: &str, epoch: u64) -> Vec<f64> {
     let text =
@@ -68,18 +75,8 @@ fn a_killed_run_resumes_with_the_losses_of_an_uninterrupted_one() {
     assert!(straight.stdout.contains("run straight:"), "{}", straight.stdout);
 
     let run = ws.store().join("runs/killed");
-    let mut child = ws
-        .command(&["train", "bears", "--run", "killed", "--device", "cpu"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    while !run.join("checkpoints/epoch-00002").exists() {
-        assert!(child.try_wait().unwrap().is_none(), "the run ended before it could be killed");
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
+    let train = ["train", "bears", "--run", "killed", "--device", "cpu"];
+    support::kill_once_exists(&ws, &train, &run.join("checkpoints/epoch-00002"));
     assert!(!run.join("checkpoints/epoch-00006").exists(), "killed before the end");
     let report = ws.run(&["verify", "--json"]).expect_code(0).json();
     assert_eq!(report["problems"], serde_json::json!([]), "the store is consistent: {report}");
@@ -177,21 +174,7 @@ fn colorize_and_eval_write_what_they_promise() {
         .expect_code(0);
     assert_eq!(std::fs::read_dir(ws.path("all")).unwrap().count(), 10);
 
-    let report = ws
-        .run(&[
-            "eval",
-            "--run",
-            "r",
-            "--dataset",
-            "bears",
-            "--split",
-            "train",
-            "--json",
-            "--device",
-            "cpu",
-        ])
-        .expect_code(0)
-        .json();
+    let report = eval_json(&ws, "r", "train");
     assert_eq!(report["baseline"]["colorfulness"], 0.0, "the gray input has no colour");
     assert!(
         (report["baseline"]["ssim_luma"].as_f64().unwrap() - 1.0).abs() < 1e-9,
@@ -224,21 +207,7 @@ fn eval_averages_psnr_over_a_set_holding_a_gray_photo() {
     ws.run(&["import", "gray", "--dataset", "bears"]).expect_code(0);
     ws.run(&["build"]).expect_code(0);
     ws.run(&["train", "bears", "--run", "r", "--device", "cpu"]).expect_code(0);
-    let report = ws
-        .run(&[
-            "eval",
-            "--run",
-            "r",
-            "--dataset",
-            "bears",
-            "--split",
-            "all",
-            "--json",
-            "--device",
-            "cpu",
-        ])
-        .expect_code(0)
-        .json();
+    let report = eval_json(&ws, "r", "all");
     assert_eq!(report["images"], 7, "{report}");
     let psnr = report["baseline"]["psnr"].as_f64().unwrap_or_else(|| panic!("{report}"));
     assert!(psnr.is_finite() && psnr < 60.0, "per-image PSNR capped at 60 dB: {report}");
@@ -287,21 +256,7 @@ fn lab_mode_keeps_the_full_resolution_luminance() {
 
     // The do-nothing baseline of a Lab run is each image's own L with a = b = 0, not its
     // luma copied to RGB (a slightly different image).
-    let report = ws
-        .run(&[
-            "eval",
-            "--run",
-            "lab",
-            "--dataset",
-            "bears",
-            "--split",
-            "train",
-            "--json",
-            "--device",
-            "cpu",
-        ])
-        .expect_code(0)
-        .json();
+    let report = eval_json(&ws, "lab", "train");
     assert_eq!(report["protocol"]["baseline"], "the image's own L with a = b = 0");
     let luma_ssim = report["baseline"]["ssim_luma"].as_f64().unwrap();
     assert!(luma_ssim < 0.9999 && luma_ssim > 0.95, "{report}");

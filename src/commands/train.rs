@@ -137,6 +137,9 @@ pub fn train(config: Config, args: TrainArgs) -> anyhow::Result<u8> {
             bail!("--epochs must be at least 1");
         }
         train.set_total_epochs(epochs);
+        // Epochs asked for on the command line are epochs, not proportions of the
+        // config's budget; with --minutes too, they are.
+        train.max_minutes = None;
     }
     if let Some(minutes) = args.minutes {
         if minutes.is_nan() || minutes <= 0.0 {

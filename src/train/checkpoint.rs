@@ -1,7 +1,7 @@
 //! Checkpoints of a run: `checkpoints/epoch-NNNNN/` holding `nets.safetensors` (every
 //! network's variables, named `G:...`, `D:...`, `G_ema:...`), `adam.safetensors` (the
-//! optimizers' moments and steps) and `state.json` (epoch, step, the epoch's losses and
-//! validation scores, the run's elapsed time).
+//! optimizers' moments and steps, and other training state) and `state.json` (epoch, step,
+//! the epoch's losses and validation scores, the run's elapsed time).
 //!
 //! Each is written to a `.partial-*` folder, synced, then renamed into place. After each
 //! write the last `keep_last` stay, plus `best`: the lowest validation ΔE00 among those
@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use tch::{Tensor, nn};
 
+use super::adam::Adam;
 use super::error::{TrainError, io};
 use super::validation::{self, ValScore};
 pub use crate::cli::Choice;
@@ -136,30 +137,78 @@ pub fn named(prefix: &str, vs: &nn::VarStore) -> Vec<(String, Tensor)> {
     vs.variables().into_iter().map(|(name, t)| (format!("{prefix}:{name}"), t)).collect()
 }
 
-/// Every tensor of a safetensors file, by name.
-pub fn read(path: &Path) -> Result<BTreeMap<String, Tensor>, TrainError> {
+/// Writes a checkpoint's two files into `dir`: the networks' variables (see [`named`]) and
+/// the optimizers' states.
+pub fn save(
+    dir: &Path,
+    nets: &[(String, Tensor)],
+    optimizers: &[(String, Tensor)],
+) -> Result<(), TrainError> {
+    Tensor::write_safetensors(nets, dir.join(NETS))?;
+    Tensor::write_safetensors(optimizers, dir.join(OPTIMIZERS))?;
+    Ok(())
+}
+
+const NETS: &str = "nets.safetensors";
+const OPTIMIZERS: &str = "adam.safetensors";
+
+/// A checkpoint as read back.
+pub struct Saved {
+    dir: PathBuf,
+    nets: BTreeMap<String, Tensor>,
+    /// Empty when only the networks were read.
+    pub optimizers: BTreeMap<String, Tensor>,
+}
+
+impl Saved {
+    /// Both files of the checkpoint folder `dir`.
+    pub fn read(dir: &Path) -> Result<Saved, TrainError> {
+        let mut saved = Saved::read_nets(dir)?;
+        saved.optimizers = read_file(&dir.join(OPTIMIZERS))?;
+        Ok(saved)
+    }
+
+    /// The networks only (inference).
+    pub fn read_nets(dir: &Path) -> Result<Saved, TrainError> {
+        let nets = read_file(&dir.join(NETS))?;
+        Ok(Saved { dir: dir.to_owned(), nets, optimizers: BTreeMap::new() })
+    }
+
+    /// Copies the saved `{prefix}:{name}` into each variable `name` of `vs`.
+    pub fn restore(&self, prefix: &str, vs: &nn::VarStore) -> Result<(), TrainError> {
+        for (name, mut t) in vs.variables() {
+            let key = format!("{prefix}:{name}");
+            let source = self
+                .nets
+                .get(&key)
+                .filter(|s| s.size() == t.size())
+                .ok_or_else(|| self.unusable(NETS, format!("{key} is missing or misshapen")))?;
+            tch::no_grad(|| t.copy_(source));
+        }
+        Ok(())
+    }
+
+    /// Restores the optimizer saved under `prefix`.
+    pub fn restore_adam(&self, prefix: &str, adam: &mut Adam) -> Result<(), TrainError> {
+        if adam.restore(prefix, &self.optimizers) {
+            Ok(())
+        } else {
+            Err(self.unusable(
+                OPTIMIZERS,
+                format!("the {prefix} optimizer does not match the networks"),
+            ))
+        }
+    }
+
+    /// A problem with one of the checkpoint's files.
+    pub fn unusable(&self, file: &str, reason: String) -> TrainError {
+        TrainError::Checkpoint { path: self.dir.join(file), reason }
+    }
+}
+
+fn read_file(path: &Path) -> Result<BTreeMap<String, Tensor>, TrainError> {
     Ok(Tensor::read_safetensors(path)
         .map_err(|e| TrainError::Checkpoint { path: path.to_owned(), reason: e.to_string() })?
         .into_iter()
         .collect())
-}
-
-/// Copies the saved `{prefix}:{name}` into each variable `name` of `vs`.
-pub fn restore(
-    saved: &BTreeMap<String, Tensor>,
-    prefix: &str,
-    vs: &nn::VarStore,
-    path: &Path,
-) -> Result<(), TrainError> {
-    for (name, mut t) in vs.variables() {
-        let source = saved
-            .get(&format!("{prefix}:{name}"))
-            .filter(|s| s.size() == t.size())
-            .ok_or_else(|| TrainError::Checkpoint {
-                path: path.to_owned(),
-                reason: format!("{prefix}:{name} is missing or misshapen"),
-            })?;
-        tch::no_grad(|| t.copy_(source));
-    }
-    Ok(())
 }

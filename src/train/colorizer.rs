@@ -5,7 +5,7 @@ use std::path::Path;
 
 use tch::{Device, Tensor, nn};
 
-use super::checkpoint::{self, Choice};
+use super::checkpoint::{self, Choice, Saved};
 use super::config::{ColorSpace, Recipe};
 use super::error::TrainError;
 use super::nets::Generator;
@@ -38,12 +38,10 @@ impl Colorizer {
         let (dir, state, note) = checkpoint::choose(&store.join("runs").join(run), choice)?;
         let vs = nn::VarStore::new(device);
         let g = Generator::new(&(vs.root() / "G"), &record.config);
-        let path = dir.join("nets.safetensors");
-        let saved = checkpoint::read(&path)?;
         // The moving average, when the run kept one, is the generator to use.
         let averaged =
             record.config.recipe == Recipe::Pretrained && record.config.pretrained.ema > 0.0;
-        checkpoint::restore(&saved, if averaged { "G_ema" } else { "G" }, &vs, &path)?;
+        Saved::read_nets(&dir)?.restore(if averaged { "G_ema" } else { "G" }, &vs)?;
         let shape = record.config.data_shape();
         Ok(Colorizer {
             _vs: vs,

@@ -77,6 +77,23 @@ pub fn built_bears(config: &str, n: usize) -> Workspace {
     ws
 }
 
+/// Starts `pipeline ARGS` in `ws`, waits until `path` exists, then kills it with SIGKILL
+/// (a panic if the command ended first).
+pub fn kill_once_exists(ws: &Workspace, args: &[&str], path: &Path) {
+    let mut child = ws
+        .command(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    while !path.exists() {
+        assert!(child.try_wait().unwrap().is_none(), "{args:?} ended before it could be killed");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
 /// Sends SIGINT (what Ctrl-C sends) to the process `pid`.
 pub fn interrupt(pid: u32) {
     let sent = Command::new("kill").args(["-INT", &pid.to_string()]).status().expect("run kill");

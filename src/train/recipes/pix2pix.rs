@@ -9,7 +9,7 @@ use tch::{Device, Reduction, Tensor};
 
 use super::{Losses, Trainer};
 use crate::train::adam::Adam;
-use crate::train::checkpoint;
+use crate::train::checkpoint::{self, Saved};
 use crate::train::config::{GanMode, TrainConfig};
 use crate::train::error::TrainError;
 use crate::train::nets::pix2pix::{Discriminator, Generator, NetConfig};
@@ -57,19 +57,11 @@ impl Pix2pix {
     }
 
     fn load(&mut self, dir: &Path) -> Result<(), TrainError> {
-        let nets_path = dir.join("nets.safetensors");
-        let nets = checkpoint::read(&nets_path)?;
-        checkpoint::restore(&nets, "G", &self.g_vs, &nets_path)?;
-        checkpoint::restore(&nets, "D", &self.d_vs, &nets_path)?;
-        let adam_path = dir.join("adam.safetensors");
-        let adam = checkpoint::read(&adam_path)?;
-        if !self.opt_g.restore("G", &adam) || !self.opt_d.restore("D", &adam) {
-            return Err(TrainError::Checkpoint {
-                path: adam_path,
-                reason: "optimizer state does not match the networks".into(),
-            });
-        }
-        Ok(())
+        let saved = Saved::read(dir)?;
+        saved.restore("G", &self.g_vs)?;
+        saved.restore("D", &self.d_vs)?;
+        saved.restore_adam("G", &mut self.opt_g)?;
+        saved.restore_adam("D", &mut self.opt_d)
     }
 }
 
@@ -126,10 +118,8 @@ impl Trainer for Pix2pix {
     fn save(&self, dir: &Path) -> Result<(), TrainError> {
         let mut nets = checkpoint::named("G", &self.g_vs);
         nets.extend(checkpoint::named("D", &self.d_vs));
-        Tensor::write_safetensors(&nets, dir.join("nets.safetensors"))?;
         let mut adam = self.opt_g.state("G");
         adam.extend(self.opt_d.state("D"));
-        Tensor::write_safetensors(&adam, dir.join("adam.safetensors"))?;
-        Ok(())
+        checkpoint::save(dir, &nets, &adam)
     }
 }

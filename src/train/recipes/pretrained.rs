@@ -17,7 +17,7 @@ use tch::{Device, Reduction, Tensor};
 use super::pix2pix::gan_loss;
 use super::{Losses, Trainer};
 use crate::train::adam::Adam;
-use crate::train::checkpoint;
+use crate::train::checkpoint::{self, Saved};
 use crate::train::config::{GanMode, TrainConfig};
 use crate::train::diffaugment::DiffAugment;
 use crate::train::ema::Ema;
@@ -26,6 +26,9 @@ use crate::train::nets::color_unet::{self, ColorUnet};
 use crate::train::nets::critic::Critic;
 use crate::train::nets::efficientnet;
 use crate::train::schedule::{EpochPlan, Phase};
+
+/// Where a checkpoint keeps the moving average's update count.
+const EMA_UPDATES: &str = "ema.updates";
 
 /// The discriminator sees cat(L, ab).
 const D_INPUT: i64 = 3;
@@ -100,25 +103,20 @@ impl Pretrained {
     }
 
     fn load(&mut self, dir: &Path) -> Result<(), TrainError> {
-        let nets_path = dir.join("nets.safetensors");
-        let nets = checkpoint::read(&nets_path)?;
-        checkpoint::restore(&nets, "G", &self.g_vs, &nets_path)?;
-        checkpoint::restore(&nets, "D", &self.d_vs, &nets_path)?;
-        let adam_path = dir.join("adam.safetensors");
-        let adam = checkpoint::read(&adam_path)?;
-        let mut restored = self.opt_g.restore("G", &adam) && self.opt_d.restore("D", &adam);
+        let saved = Saved::read(dir)?;
+        saved.restore("G", &self.g_vs)?;
+        saved.restore("D", &self.d_vs)?;
+        saved.restore_adam("G", &mut self.opt_g)?;
+        saved.restore_adam("D", &mut self.opt_d)?;
         if let Some((ema, vs, _)) = &mut self.ema {
-            checkpoint::restore(&nets, "G_ema", vs, &nets_path)?;
-            match adam.get("ema.updates") {
-                Some(updates) => ema.updates = updates.int64_value(&[0]),
-                None => restored = false,
-            }
-        }
-        if !restored {
-            return Err(TrainError::Checkpoint {
-                path: adam_path,
-                reason: "optimizer state does not match the networks".into(),
-            });
+            saved.restore("G_ema", vs)?;
+            let updates = saved.optimizers.get(EMA_UPDATES).ok_or_else(|| {
+                saved.unusable(
+                    "adam.safetensors",
+                    format!("no {EMA_UPDATES}: the run had no moving average"),
+                )
+            })?;
+            ema.updates = updates.int64_value(&[0]);
         }
         Ok(())
     }
@@ -200,10 +198,8 @@ impl Trainer for Pretrained {
         adam.extend(self.opt_d.state("D"));
         if let Some((ema, vs, _)) = &self.ema {
             nets.extend(checkpoint::named("G_ema", vs));
-            adam.push(("ema.updates".into(), Tensor::from_slice(&[ema.updates])));
+            adam.push((EMA_UPDATES.into(), Tensor::from_slice(&[ema.updates])));
         }
-        Tensor::write_safetensors(&nets, dir.join("nets.safetensors"))?;
-        Tensor::write_safetensors(&adam, dir.join("adam.safetensors"))?;
-        Ok(())
+        checkpoint::save(dir, &nets, &adam)
     }
 }

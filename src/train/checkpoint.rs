@@ -132,18 +132,17 @@ pub fn write(
     Ok(())
 }
 
+/// Tensors with the names a checkpoint gives them.
+pub type Named = Vec<(String, Tensor)>;
+
 /// The variables of `vs`, named `{prefix}:{name}`.
-pub fn named(prefix: &str, vs: &nn::VarStore) -> Vec<(String, Tensor)> {
+pub fn named(prefix: &str, vs: &nn::VarStore) -> Named {
     vs.variables().into_iter().map(|(name, t)| (format!("{prefix}:{name}"), t)).collect()
 }
 
 /// Writes a checkpoint's two files into `dir`: the networks' variables (see [`named`]) and
 /// the optimizers' states.
-pub fn save(
-    dir: &Path,
-    nets: &[(String, Tensor)],
-    optimizers: &[(String, Tensor)],
-) -> Result<(), TrainError> {
+pub fn save(dir: &Path, nets: &Named, optimizers: &Named) -> Result<(), TrainError> {
     Tensor::write_safetensors(nets, dir.join(NETS))?;
     Tensor::write_safetensors(optimizers, dir.join(OPTIMIZERS))?;
     Ok(())

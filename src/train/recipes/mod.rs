@@ -8,8 +8,10 @@ mod pretrained;
 use std::path::Path;
 
 use serde::Serialize;
-use tch::{Device, Tensor};
+use tch::{Device, Tensor, nn};
 
+use super::adam::Adam;
+use super::checkpoint::{self, Named, Saved};
 use super::config::{Recipe as RecipeName, TrainConfig};
 use super::error::TrainError;
 use super::schedule::EpochPlan;
@@ -49,6 +51,45 @@ impl Losses {
             .iter()
             .flatten()
             .all(|v| v.is_finite())
+    }
+}
+
+/// The variables of a generator and a discriminator and their optimizers, as both recipes
+/// keep them: checkpointed as `G:`, `D:` and the optimizers `G.`, `D.`.
+struct Adversaries {
+    g: nn::VarStore,
+    d: nn::VarStore,
+    opt_g: Adam,
+    opt_d: Adam,
+}
+
+impl Adversaries {
+    /// Adam for each store, once its network is built in it.
+    fn new(
+        g: nn::VarStore,
+        d: nn::VarStore,
+        (lr_g, lr_d): (f64, f64),
+        (b1, b2): (f64, f64),
+    ) -> Result<Adversaries, TrainError> {
+        let opt_g = Adam::new(&g, lr_g, b1, b2)?;
+        let opt_d = Adam::new(&d, lr_d, b1, b2)?;
+        Ok(Adversaries { g, d, opt_g, opt_d })
+    }
+
+    fn restore(&mut self, saved: &Saved) -> Result<(), TrainError> {
+        saved.restore("G", &self.g)?;
+        saved.restore("D", &self.d)?;
+        saved.restore_adam("G", &mut self.opt_g)?;
+        saved.restore_adam("D", &mut self.opt_d)
+    }
+
+    /// The networks' and the optimizers' tensors, for [`checkpoint::save`].
+    fn state(&self) -> (Named, Named) {
+        let mut nets = checkpoint::named("G", &self.g);
+        nets.extend(checkpoint::named("D", &self.d));
+        let mut adam = self.opt_g.state("G");
+        adam.extend(self.opt_d.state("D"));
+        (nets, adam)
     }
 }
 

@@ -7,8 +7,7 @@ use std::path::Path;
 use tch::nn::{self, ModuleT};
 use tch::{Device, Reduction, Tensor};
 
-use super::{Losses, Trainer};
-use crate::train::adam::Adam;
+use super::{Adversaries, Losses, Trainer};
 use crate::train::checkpoint::{self, Saved};
 use crate::train::config::{GanMode, TrainConfig};
 use crate::train::error::TrainError;
@@ -16,12 +15,9 @@ use crate::train::nets::pix2pix::{Discriminator, Generator, NetConfig};
 use crate::train::schedule::EpochPlan;
 
 pub struct Pix2pix {
-    g_vs: nn::VarStore,
-    d_vs: nn::VarStore,
+    vars: Adversaries,
     g: Generator,
     d: Discriminator,
-    opt_g: Adam,
-    opt_d: Adam,
     gan_mode: GanMode,
     lambda_l1: f64,
 }
@@ -37,31 +33,13 @@ impl Pix2pix {
         let d_vs = nn::VarStore::new(device);
         let g = Generator::new(&(g_vs.root() / "G"), &net);
         let d = Discriminator::new(&(d_vs.root() / "D"), &net);
-        let (b1, b2) = config.betas;
-        let opt_g = Adam::new(&g_vs, config.lr, b1, b2)?;
-        let opt_d = Adam::new(&d_vs, config.lr, b1, b2)?;
-        let mut recipe = Pix2pix {
-            g_vs,
-            d_vs,
-            g,
-            d,
-            opt_g,
-            opt_d,
-            gan_mode: config.gan_mode,
-            lambda_l1: config.lambda_l1,
-        };
+        let vars = Adversaries::new(g_vs, d_vs, (config.lr, config.lr), config.betas)?;
+        let mut recipe =
+            Pix2pix { vars, g, d, gan_mode: config.gan_mode, lambda_l1: config.lambda_l1 };
         if let Some(dir) = checkpoint {
-            recipe.load(dir)?;
+            recipe.vars.restore(&Saved::read(dir)?)?;
         }
         Ok(recipe)
-    }
-
-    fn load(&mut self, dir: &Path) -> Result<(), TrainError> {
-        let saved = Saved::read(dir)?;
-        saved.restore("G", &self.g_vs)?;
-        saved.restore("D", &self.d_vs)?;
-        saved.restore_adam("G", &mut self.opt_g)?;
-        saved.restore_adam("D", &mut self.opt_d)
     }
 }
 
@@ -78,29 +56,29 @@ pub fn gan_loss(mode: GanMode, logits: &Tensor, real: bool) -> Tensor {
 
 impl Trainer for Pix2pix {
     fn begin_epoch(&mut self, plan: &EpochPlan, _seed: u64) {
-        self.opt_g.lr = plan.lr_g;
-        self.opt_d.lr = plan.lr_d;
+        self.vars.opt_g.lr = plan.lr_g;
+        self.vars.opt_d.lr = plan.lr_d;
     }
 
     fn step(&mut self, a: &Tensor, b: &Tensor) -> Losses {
         let fake = self.g.forward_t(a, true);
 
-        self.d_vs.unfreeze();
-        self.opt_d.zero_grad();
+        self.vars.d.unfreeze();
+        self.vars.opt_d.zero_grad();
         let pred_fake = self.d.forward_t(&Tensor::cat(&[a, &fake.detach()], 1), true);
         let pred_real = self.d.forward_t(&Tensor::cat(&[a, b], 1), true);
         let d_fake = gan_loss(self.gan_mode, &pred_fake, false);
         let d_real = gan_loss(self.gan_mode, &pred_real, true);
         ((&d_fake + &d_real) * 0.5).backward();
-        self.opt_d.step(&self.d_vs);
+        self.vars.opt_d.step(&self.vars.d);
 
-        self.d_vs.freeze();
-        self.opt_g.zero_grad();
+        self.vars.d.freeze();
+        self.vars.opt_g.zero_grad();
         let pred_fake = self.d.forward_t(&Tensor::cat(&[a, &fake], 1), true);
         let g_gan = gan_loss(self.gan_mode, &pred_fake, true);
         let g_l1 = fake.l1_loss(b, Reduction::Mean) * self.lambda_l1;
         (&g_gan + &g_l1).backward();
-        self.opt_g.step(&self.g_vs);
+        self.vars.opt_g.step(&self.vars.g);
 
         let value = |t: &Tensor| t.double_value(&[]);
         Losses {
@@ -116,10 +94,7 @@ impl Trainer for Pix2pix {
     }
 
     fn save(&self, dir: &Path) -> Result<(), TrainError> {
-        let mut nets = checkpoint::named("G", &self.g_vs);
-        nets.extend(checkpoint::named("D", &self.d_vs));
-        let mut adam = self.opt_g.state("G");
-        adam.extend(self.opt_d.state("D"));
+        let (nets, adam) = self.vars.state();
         checkpoint::save(dir, &nets, &adam)
     }
 }

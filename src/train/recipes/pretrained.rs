@@ -15,8 +15,7 @@ use tch::nn::{self, ModuleT};
 use tch::{Device, Reduction, Tensor};
 
 use super::pix2pix::gan_loss;
-use super::{Losses, Trainer};
-use crate::train::adam::Adam;
+use super::{Adversaries, Losses, Trainer};
 use crate::train::checkpoint::{self, Saved};
 use crate::train::config::{GanMode, TrainConfig};
 use crate::train::diffaugment::DiffAugment;
@@ -34,12 +33,9 @@ const EMA_UPDATES: &str = "ema.updates";
 const D_INPUT: i64 = 3;
 
 pub struct Pretrained {
-    g_vs: nn::VarStore,
-    d_vs: nn::VarStore,
+    vars: Adversaries,
     g: ColorUnet,
     d: Critic,
-    opt_g: Adam,
-    opt_d: Adam,
     /// The moving average of G and its networks, when kept.
     ema: Option<(Ema, nn::VarStore, ColorUnet)>,
     augment: DiffAugment,
@@ -69,9 +65,6 @@ impl Pretrained {
             let prefix = format!("G.{}", color_unet::ENCODER);
             efficientnet::load_imagenet(&g.encoder, &g_vs, &prefix, &p.weights)?;
         }
-        let (b1, b2) = p.betas;
-        let opt_g = Adam::new(&g_vs, p.lr, b1, b2)?;
-        let opt_d = Adam::new(&d_vs, p.lr_d, b1, b2)?;
         let ema = (p.ema > 0.0).then(|| {
             let vs = nn::VarStore::new(device);
             let net = ColorUnet::new(&(vs.root() / "G"));
@@ -83,13 +76,11 @@ impl Pretrained {
             .filter(|(name, t)| name.starts_with(&encoder_prefix()) && t.requires_grad())
             .map(|(_, t)| t)
             .collect();
+        let vars = Adversaries::new(g_vs, d_vs, (p.lr, p.lr_d), p.betas)?;
         let mut recipe = Pretrained {
-            g_vs,
-            d_vs,
+            vars,
             g,
             d,
-            opt_g,
-            opt_d,
             ema,
             augment: DiffAugment::new(&p.diffaugment),
             encoder_weights,
@@ -104,10 +95,7 @@ impl Pretrained {
 
     fn load(&mut self, dir: &Path) -> Result<(), TrainError> {
         let saved = Saved::read(dir)?;
-        saved.restore("G", &self.g_vs)?;
-        saved.restore("D", &self.d_vs)?;
-        saved.restore_adam("G", &mut self.opt_g)?;
-        saved.restore_adam("D", &mut self.opt_d)?;
+        self.vars.restore(&saved)?;
         if let Some((ema, vs, _)) = &mut self.ema {
             saved.restore("G_ema", vs)?;
             let updates = saved.optimizers.get(EMA_UPDATES).ok_or_else(|| {
@@ -138,9 +126,9 @@ impl Pretrained {
 impl Trainer for Pretrained {
     fn begin_epoch(&mut self, plan: &EpochPlan, seed: u64) {
         self.phase = plan.phase;
-        self.opt_g.lr = plan.lr_g;
-        self.opt_d.lr = plan.lr_d;
-        self.opt_g.lr_by_prefix = vec![(encoder_prefix(), plan.lr_encoder.unwrap_or(0.0))];
+        self.vars.opt_g.lr = plan.lr_g;
+        self.vars.opt_d.lr = plan.lr_d;
+        self.vars.opt_g.lr_by_prefix = vec![(encoder_prefix(), plan.lr_encoder.unwrap_or(0.0))];
         self.set_encoder_trains(plan.lr_encoder.is_some());
         self.augment.reseed(seed, plan.epoch);
     }
@@ -149,30 +137,30 @@ impl Trainer for Pretrained {
         let fake = self.g.forward_t(a, true);
         let g_l1 = fake.l1_loss(b, Reduction::Mean) * self.lambda_l1;
         if self.phase == Phase::L1 {
-            self.opt_g.zero_grad();
+            self.vars.opt_g.zero_grad();
             g_l1.backward();
-            self.opt_g.step(&self.g_vs);
+            self.vars.opt_g.step(&self.vars.g);
             self.update_ema();
             return Losses { g_l1: g_l1.double_value(&[]), ..Losses::default() };
         }
 
         let draw = self.augment.draw(a.size()[0] as usize, a.size()[2]);
         let seen = |pair: Tensor| if self.augment.is_off() { pair } else { draw.apply(&pair) };
-        self.d_vs.unfreeze();
-        self.opt_d.zero_grad();
+        self.vars.d.unfreeze();
+        self.vars.opt_d.zero_grad();
         let pred_fake = self.d.forward_t(&seen(Tensor::cat(&[a, &fake.detach()], 1)), true);
         let pred_real = self.d.forward_t(&seen(Tensor::cat(&[a, b], 1)), true);
         let d_fake = gan_loss(GanMode::Vanilla, &pred_fake, false);
         let d_real = gan_loss(GanMode::Vanilla, &pred_real, true);
         ((&d_fake + &d_real) * 0.5).backward();
-        self.opt_d.step(&self.d_vs);
+        self.vars.opt_d.step(&self.vars.d);
 
-        self.d_vs.freeze();
-        self.opt_g.zero_grad();
+        self.vars.d.freeze();
+        self.vars.opt_g.zero_grad();
         let pred_fake = self.d.forward_t(&seen(Tensor::cat(&[a, &fake], 1)), true);
         let g_gan = gan_loss(GanMode::Vanilla, &pred_fake, true);
         (&g_gan + &g_l1).backward();
-        self.opt_g.step(&self.g_vs);
+        self.vars.opt_g.step(&self.vars.g);
         self.update_ema();
 
         let value = |t: &Tensor| t.double_value(&[]);
@@ -192,10 +180,7 @@ impl Trainer for Pretrained {
     }
 
     fn save(&self, dir: &Path) -> Result<(), TrainError> {
-        let mut nets = checkpoint::named("G", &self.g_vs);
-        nets.extend(checkpoint::named("D", &self.d_vs));
-        let mut adam = self.opt_g.state("G");
-        adam.extend(self.opt_d.state("D"));
+        let (mut nets, mut adam) = self.vars.state();
         if let Some((ema, vs, _)) = &self.ema {
             nets.extend(checkpoint::named("G_ema", vs));
             adam.push((EMA_UPDATES.into(), Tensor::from_slice(&[ema.updates])));

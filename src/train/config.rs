@@ -189,7 +189,7 @@ impl Default for PretrainedConfig {
             n_layers: 3,
             spectral_norm: true,
             diffaugment: vec![Augment::Translation, Augment::Cutout],
-            ema: 0.0,
+            ema: 0.995,
             weights: PathBuf::from(".weights/efficientnet-lite0.safetensors"),
         }
     }

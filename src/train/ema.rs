@@ -8,21 +8,23 @@ use tch::{Tensor, nn};
 pub struct Ema {
     decay: f64,
     pub updates: i64,
-    /// (a live variable, its average).
-    pairs: Vec<(Tensor, Tensor)>,
+    /// (a live variable, its average, whether it is a trained weight).
+    pairs: Vec<(Tensor, Tensor, bool)>,
 }
 
 impl Ema {
     /// Pairs every variable of `live` with the same-named one of `average`, copied over.
     pub fn new(live: &nn::VarStore, average: &nn::VarStore, decay: f64) -> Ema {
         let averages = average.variables();
+        let weights = live.trainable_variables();
         let pairs = live
             .variables()
             .into_iter()
             .map(|(name, t)| {
                 let mut shadow = averages[&name].shallow_clone();
                 tch::no_grad(|| shadow.copy_(&t));
-                (t, shadow)
+                let weight = weights.iter().any(|w| w.is_set_to(&t));
+                (t, shadow, weight)
             })
             .collect();
         Ema { decay, updates: 0, pairs }
@@ -34,12 +36,15 @@ impl Ema {
         let decay = self.decay.min((1.0 + n) / (10.0 + n));
         self.updates += 1;
         tch::no_grad(|| {
-            for (live, shadow) in &mut self.pairs {
-                // Frozen weights and batch-norm statistics track no gradient: copied.
-                if live.requires_grad() {
-                    let _ = shadow.lerp_(live, 1.0 - decay);
-                } else {
-                    shadow.copy_(live);
+            for (live, shadow, weight) in &mut self.pairs {
+                match (*weight, live.requires_grad()) {
+                    (true, true) => {
+                        let _ = shadow.lerp_(live, 1.0 - decay);
+                    }
+                    // A frozen weight does not change: its average stays what it was.
+                    (true, false) => {}
+                    // Batch-norm statistics are copied.
+                    (false, _) => shadow.copy_(live),
                 }
             }
         });

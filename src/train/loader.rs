@@ -7,6 +7,7 @@
 //! is derived from (seed, epoch), so an epoch is the same whether or not the run was
 //! resumed before it.
 
+use std::sync::OnceLock;
 use std::sync::mpsc::{Receiver, sync_channel};
 use std::time::Duration;
 
@@ -47,7 +48,14 @@ pub struct Pairs {
     /// (shard, index) of every pair, in shard order.
     index: Vec<(usize, usize)>,
     size: usize,
+    /// Each pair in Lab as the networks see it (L, a, b planes at the stored size), kept
+    /// once computed when the pairs are few enough ([`LAB_CACHE_BYTES`]): the conversion
+    /// costs more than the rest of a batch's assembly.
+    lab: Option<Vec<OnceLock<Vec<f32>>>>,
 }
+
+/// The most memory the Lab planes of one set of pairs may keep.
+const LAB_CACHE_BYTES: usize = 1 << 30;
 
 impl Pairs {
     /// Every pair of `split`.
@@ -78,7 +86,27 @@ impl Pairs {
             );
             shards.push(shard);
         }
-        Ok(Pairs { shards, index, size: built.manifest.settings.size as usize })
+        let size = built.manifest.settings.size as usize;
+        let lab = (index.len() * 3 * size * size * std::mem::size_of::<f32>() <= LAB_CACHE_BYTES)
+            .then(|| index.iter().map(|_| OnceLock::new()).collect());
+        Ok(Pairs { shards, index, size, lab })
+    }
+
+    /// Pair `n`'s Lab planes, computed once, when the pairs are cached.
+    fn lab_planes(&self, n: usize) -> Option<&[f32]> {
+        let cell = &self.lab.as_ref()?[n];
+        Some(cell.get_or_init(|| {
+            let (shard, i) = self.index[n];
+            let pair = self.shards[shard].pair(i);
+            let plane = self.size * self.size;
+            let mut planes = vec![0f32; 3 * plane];
+            let (l, ab) = planes.split_at_mut(plane);
+            for (p, l) in l.iter_mut().enumerate() {
+                let rgb = [pair.b[p], pair.b[plane + p], pair.b[2 * plane + p]];
+                *l = ColorSpace::Lab.encode(pair.a[p], rgb, ab, p, plane);
+            }
+            planes
+        }))
     }
 
     /// The member id of pair `n`.
@@ -112,14 +140,28 @@ impl Pairs {
         a: &mut [f32],
         b: &mut [f32],
     ) {
+        let s = self.size;
+        let source = |row: usize, col: usize| {
+            let source_col = if flip { crop - 1 - col } else { col };
+            (y + row) * s + x + source_col
+        };
+        if let Some(planes) = self.lab_planes(n).filter(|_| color == ColorSpace::Lab) {
+            let plane = crop * crop;
+            for row in 0..crop {
+                for col in 0..crop {
+                    let (from, to) = (source(row, col), row * crop + col);
+                    a[to] = planes[from];
+                    b[to] = planes[s * s + from];
+                    b[plane + to] = planes[2 * s * s + from];
+                }
+            }
+            return;
+        }
         let (shard, i) = self.index[n];
         let pair = self.shards[shard].pair(i);
-        let s = self.size;
         for row in 0..crop {
             for col in 0..crop {
-                let source_col = if flip { crop - 1 - col } else { col };
-                let from = (y + row) * s + x + source_col;
-                let to = row * crop + col;
+                let (from, to) = (source(row, col), row * crop + col);
                 let rgb = [pair.b[from], pair.b[s * s + from], pair.b[2 * s * s + from]];
                 a[to] = color.encode(pair.a[from], rgb, b, to, crop * crop);
             }
@@ -305,6 +347,7 @@ mod tests {
             shards: vec![Shard::open(&path).unwrap()],
             index: vec![(0, 0)],
             size: size as usize,
+            lab: Some(vec![OnceLock::new()]),
         };
         let (mut ca, mut cb) = (vec![0f32; 4], vec![0f32; 12]);
         pairs.write(0, 2, (1, 2), true, ColorSpace::Rgb, &mut ca, &mut cb);
@@ -313,5 +356,14 @@ mod tests {
         assert_eq!(ca.iter().map(|v| back(*v)).collect::<Vec<_>>(), [10, 9, 14, 13]);
         assert_eq!(cb[..4].iter().map(|v| back(*v)).collect::<Vec<_>>(), [110, 109, 114, 113]);
         assert_eq!(cb[8..].iter().map(|v| back(*v)).collect::<Vec<_>>(), [142, 141, 146, 145]);
+
+        // Lab from the kept planes is what the conversion gives pixel by pixel.
+        let (mut kept_a, mut kept_b) = (vec![0f32; 4], vec![0f32; 8]);
+        pairs.write(0, 2, (1, 2), true, ColorSpace::Lab, &mut kept_a, &mut kept_b);
+        assert!(pairs.lab.as_ref().unwrap()[0].get().is_some(), "computed once, then kept");
+        let uncached = Pairs { lab: None, ..pairs };
+        let (mut fresh_a, mut fresh_b) = (vec![0f32; 4], vec![0f32; 8]);
+        uncached.write(0, 2, (1, 2), true, ColorSpace::Lab, &mut fresh_a, &mut fresh_b);
+        assert_eq!((kept_a, kept_b), (fresh_a, fresh_b));
     }
 }

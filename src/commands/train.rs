@@ -202,7 +202,7 @@ fn epoch_line(r: &crate::train::trainer::EpochReport) -> String {
         ),
         (None, None) => format!("epoch {}", r.epoch),
     };
-    line += &format!(" [{}]:", crate::train::trainer::phase_name(r.phase));
+    line += &format!(" [{}]:", crate::train::metrics_log::phase_name(r.phase));
     let l = &r.losses;
     for (name, value) in
         [("G_GAN", l.g_gan), ("G_L1", Some(l.g_l1)), ("D_real", l.d_real), ("D_fake", l.d_fake)]

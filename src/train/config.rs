@@ -175,7 +175,7 @@ pub struct PretrainedConfig {
 impl Default for PretrainedConfig {
     fn default() -> Self {
         PretrainedConfig {
-            crop: 128,
+            crop: 256,
             batch_size: 16,
             pretrain_epochs: 10,
             epochs: 10,

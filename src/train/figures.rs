@@ -12,7 +12,7 @@ use tch::{Device, Tensor};
 
 use super::error::TrainError;
 use super::loader::CenterCrops;
-use super::trainer::EpochRecord;
+use super::metrics_log::EpochRecord;
 use super::validation::MIN_COLORFULNESS_RATIO;
 
 type Series = (&'static str, fn(&EpochRecord) -> Option<f64>, RGBColor);

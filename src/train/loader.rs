@@ -5,7 +5,8 @@
 //! as float tensors in [-1, 1] on a background thread and handed over through a bounded
 //! channel of `prefetch` batches, so the trainer does not wait on data. Everything random
 //! is derived from (seed, epoch), so an epoch is the same whether or not the run was
-//! resumed before it.
+//! resumed before it. [`CenterCrops`] are the fixed inputs of validation, `eval` and the
+//! sample grids.
 
 use std::sync::OnceLock;
 use std::sync::mpsc::{Receiver, sync_channel};

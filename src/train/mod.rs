@@ -4,8 +4,8 @@
 //! - data: `loader` (shards to batches, center crops);
 //! - models: `nets` (the networks of both recipes);
 //! - training: `recipes` (a step of each recipe), `schedule` (phases, learning rates,
-//!   budgets), `trainer` (the loop), `validation`, `checkpoint`, `figures`, `adam`, `ema`,
-//!   `diffaugment`;
+//!   budgets), `trainer` (the loop), `validation`, `checkpoint`, `metrics_log`, `figures`,
+//!   `adam`, `ema`, `diffaugment`;
 //! - inference: `colorizer` (a run's generator at a checkpoint), `colorize`, `evaluate`;
 //! - `device`, `error`.
 
@@ -33,6 +33,8 @@ pub mod evaluate;
 mod figures;
 #[cfg(feature = "train")]
 pub mod loader;
+#[cfg(feature = "train")]
+pub mod metrics_log;
 #[cfg(feature = "train")]
 pub mod nets;
 #[cfg(feature = "train")]

@@ -3,8 +3,7 @@
 //! A run lives in `store/runs/NAME/`:
 //! ```text
 //! config.json          the resolved TrainConfig, the dataset and its built version
-//! metrics.jsonl        a line per step: epoch, step, phase, G_GAN, G_L1, D_real, D_fake,
-//!                      lr, images/s, loader ms; a line per epoch: {"epoch", "val": {...}}
+//! metrics.jsonl        a line per step and one per epoch's validation (`metrics_log`)
 //! loss.svg             per-epoch mean losses and validation scores, redrawn each epoch
 //! samples/epoch-NNNNN.png   gray | colorized | original for the first test images
 //! checkpoints/epoch-NNNNN/  see `checkpoint`
@@ -13,9 +12,7 @@
 //! from (seed, epoch), and checkpoints fall on epoch ends, so a resumed run computes exactly
 //! what the uninterrupted run would have (for a run measured in epochs).
 
-use std::collections::BTreeMap;
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -28,6 +25,7 @@ use super::config::TrainConfig;
 use super::error::{TrainError, io};
 use super::figures;
 use super::loader::{self, CenterCrops, LoaderConfig, Pairs};
+use super::metrics_log::{EpochRecord, MetricsLog, StepLine};
 use super::recipes::{self, Losses};
 use super::schedule::{Phase, Schedule};
 use super::validation::{self, ValScore};
@@ -86,10 +84,10 @@ pub struct Request<'a> {
     pub on_epoch: &'a mut dyn FnMut(&EpochReport),
 }
 
-/// Trains (or resumes) a run to its end; returns the run folder.
-pub fn train(request: Request) -> Result<PathBuf, TrainError> {
-    let run_dir = request.store.join("runs").join(request.run);
-    let (record, built) = if request.resume {
+/// The record of the run `request` names and the build it trains on: the saved ones of a
+/// run to resume, or new ones on the dataset's latest build.
+fn open_run(request: &Request, run_dir: &Path) -> Result<(RunRecord, Built), TrainError> {
+    if request.resume {
         let record = RunRecord::open(request.store, request.run).map_err(|e| match e {
             TrainError::Invalid(_) => {
                 TrainError::Invalid(format!("no run named {:?} to resume", request.run))
@@ -99,7 +97,7 @@ pub fn train(request: Request) -> Result<PathBuf, TrainError> {
         let built = Built::open(
             &crate::dataset::dataset_dir(request.store, &record.dataset).join(&record.version),
         )?;
-        (record, built)
+        Ok((record, built))
     } else {
         if run_dir.exists() {
             return Err(TrainError::Invalid(format!(
@@ -113,8 +111,14 @@ pub fn train(request: Request) -> Result<PathBuf, TrainError> {
             version: built.manifest.version.clone(),
             config: request.config.clone(),
         };
-        (record, built)
-    };
+        Ok((record, built))
+    }
+}
+
+/// Trains (or resumes) a run to its end; returns the run folder.
+pub fn train(request: Request) -> Result<PathBuf, TrainError> {
+    let run_dir = request.store.join("runs").join(request.run);
+    let (record, built) = open_run(&request, &run_dir)?;
     let config = record.config.clone();
     config.check().map_err(TrainError::Invalid)?;
     let shape = config.data_shape();
@@ -154,17 +158,7 @@ pub fn train(request: Request) -> Result<PathBuf, TrainError> {
         Some((_, state)) => (state.epoch + 1, state.step, Duration::from_secs_f64(state.elapsed_s)),
         None => (1, 0, Duration::ZERO),
     };
-    let metrics_path = run_dir.join("metrics.jsonl");
-    let mut history = read_history(&metrics_path);
-    // A killed run may have logged part of an epoch after its last checkpoint: that epoch
-    // is trained again, so its lines go.
-    history.retain(|epoch, _| *epoch < first_epoch);
-    truncate_metrics(&metrics_path, first_epoch)?;
-    let mut metrics = fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&metrics_path)
-        .map_err(io(&metrics_path))?;
+    let (mut log, mut history) = MetricsLog::open(&run_dir, first_epoch)?;
 
     let schedule = Schedule::new(&config);
     let loader_config = LoaderConfig {
@@ -195,23 +189,20 @@ pub fn train(request: Request) -> Result<PathBuf, TrainError> {
             }
             let n = a.size()[0] as usize;
             images += n;
-            let mut line = serde_json::json!({
-                "epoch": epoch, "step": step, "phase": phase_name(plan.phase), "lr": plan.lr_g,
-                "images_per_s": n as f64 / step_started.elapsed().as_secs_f64(),
-                "loader_ms": batch.assembly.as_secs_f64() * 1000.0,
-            });
-            merge(&mut line, serde_json::to_value(step_losses).expect("losses serialize"));
-            writeln!(metrics, "{line}").map_err(io(&metrics_path))?;
+            log.step(&StepLine {
+                epoch,
+                step,
+                plan: &plan,
+                losses: step_losses,
+                images_per_s: n as f64 / step_started.elapsed().as_secs_f64(),
+                loader: batch.assembly,
+            })?;
             losses.push(step_losses);
         }
         let images_per_s = images as f64 / epoch_started.elapsed().as_secs_f64();
         let val_score = (!val.is_empty())
             .then(|| validation::score(&val, &|a| recipe.colorize(a), request.device));
-        if let Some(score) = val_score {
-            writeln!(metrics, "{}", serde_json::json!({ "epoch": epoch, "val": score }))
-                .map_err(io(&metrics_path))?;
-        }
-        metrics.flush().map_err(io(&metrics_path))?;
+        log.end_epoch(epoch, val_score)?;
         let mean = Losses::mean(&losses);
         history.insert(epoch, EpochRecord { losses: mean, val: val_score });
         figures::loss_curve(&run_dir.join("loss.svg"), &history)
@@ -248,69 +239,4 @@ pub fn train(request: Request) -> Result<PathBuf, TrainError> {
         }
     }
     Ok(run_dir)
-}
-
-pub fn phase_name(phase: Phase) -> &'static str {
-    match phase {
-        Phase::L1 => "L1",
-        Phase::Gan => "GAN",
-    }
-}
-
-/// Adds the keys of `extra` (an object) to `line` (an object).
-fn merge(line: &mut serde_json::Value, extra: serde_json::Value) {
-    if let (Some(line), serde_json::Value::Object(extra)) = (line.as_object_mut(), extra) {
-        line.extend(extra);
-    }
-}
-
-/// One epoch of a run's history: its mean losses and its validation scores.
-#[derive(Debug, Clone, Copy)]
-pub struct EpochRecord {
-    pub losses: Losses,
-    pub val: Option<ValScore>,
-}
-
-/// The per-epoch history in `metrics.jsonl` (for the figure, and the best, after a resume).
-fn read_history(path: &Path) -> BTreeMap<usize, EpochRecord> {
-    let mut steps: BTreeMap<usize, Vec<Losses>> = BTreeMap::new();
-    let mut vals: BTreeMap<usize, ValScore> = BTreeMap::new();
-    let text = fs::read_to_string(path).unwrap_or_default();
-    for line in text.lines() {
-        let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else { continue };
-        let Some(epoch) = v["epoch"].as_u64().map(|e| e as usize) else { continue };
-        if let Ok(score) = serde_json::from_value::<ValScore>(v["val"].clone()) {
-            vals.insert(epoch, score);
-        } else if let Some(g_l1) = v["G_L1"].as_f64() {
-            let get = |k: &str| v[k].as_f64();
-            let losses =
-                Losses { g_gan: get("G_GAN"), g_l1, d_real: get("D_real"), d_fake: get("D_fake") };
-            steps.entry(epoch).or_default().push(losses);
-        }
-    }
-    steps
-        .into_iter()
-        .map(|(epoch, losses)| {
-            (epoch, EpochRecord { losses: Losses::mean(&losses), val: vals.get(&epoch).copied() })
-        })
-        .collect()
-}
-
-/// Drops the lines of `metrics.jsonl` from `from_epoch` on.
-fn truncate_metrics(path: &Path, from_epoch: usize) -> Result<(), TrainError> {
-    let Ok(text) = fs::read_to_string(path) else { return Ok(()) };
-    let kept: String = text
-        .lines()
-        .filter(|line| {
-            serde_json::from_str::<serde_json::Value>(line)
-                .ok()
-                .and_then(|v| v["epoch"].as_u64())
-                .is_some_and(|e| (e as usize) < from_epoch)
-        })
-        .map(|line| format!("{line}\n"))
-        .collect();
-    if kept.len() != text.len() {
-        fs::write(path, kept).map_err(io(path))?;
-    }
-    Ok(())
 }

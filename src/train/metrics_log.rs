@@ -1,0 +1,122 @@
+//! A run's `metrics.jsonl`: one line per training step (epoch, step, phase, G_GAN, G_L1,
+//! D_real, D_fake (the GAN terms absent in an L1 phase), lr, images_per_s, loader_ms) and
+//! one per epoch's validation (`{"epoch": N, "val": {...}}`); and the per-epoch history read
+//! back from it, for the figure and the best epoch after a resume.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::error::{TrainError, io};
+use super::recipes::Losses;
+use super::schedule::{EpochPlan, Phase};
+use super::validation::ValScore;
+
+/// One epoch of a run's history: its mean losses and its validation scores.
+#[derive(Debug, Clone, Copy)]
+pub struct EpochRecord {
+    pub losses: Losses,
+    pub val: Option<ValScore>,
+}
+
+/// What one step logs.
+pub struct StepLine<'a> {
+    pub epoch: usize,
+    pub step: u64,
+    pub plan: &'a EpochPlan,
+    pub losses: Losses,
+    pub images_per_s: f64,
+    /// Time the loader spent assembling the batch.
+    pub loader: Duration,
+}
+
+pub fn phase_name(phase: Phase) -> &'static str {
+    match phase {
+        Phase::L1 => "L1",
+        Phase::Gan => "GAN",
+    }
+}
+
+/// The open log of a run.
+pub struct MetricsLog {
+    path: PathBuf,
+    file: fs::File,
+}
+
+impl MetricsLog {
+    /// Opens `metrics.jsonl` of the run in `run_dir` for a run going on from `first_epoch`,
+    /// with the history of the epochs before it. A killed run may have logged part of an
+    /// epoch after its last checkpoint: that epoch is trained again, so its lines go.
+    pub fn open(
+        run_dir: &Path,
+        first_epoch: usize,
+    ) -> Result<(MetricsLog, BTreeMap<usize, EpochRecord>), TrainError> {
+        let path = run_dir.join("metrics.jsonl");
+        let text = fs::read_to_string(&path).unwrap_or_default();
+        let kept: String = text
+            .lines()
+            .filter(|line| epoch_of(line).is_some_and(|e| e < first_epoch))
+            .map(|line| format!("{line}\n"))
+            .collect();
+        if kept.len() != text.len() {
+            fs::write(&path, &kept).map_err(io(&path))?;
+        }
+        let file =
+            fs::OpenOptions::new().create(true).append(true).open(&path).map_err(io(&path))?;
+        Ok((MetricsLog { path, file }, history(&kept)))
+    }
+
+    pub fn step(&mut self, line: &StepLine) -> Result<(), TrainError> {
+        let mut json = serde_json::json!({
+            "epoch": line.epoch, "step": line.step, "phase": phase_name(line.plan.phase),
+            "lr": line.plan.lr_g, "images_per_s": line.images_per_s,
+            "loader_ms": line.loader.as_secs_f64() * 1000.0,
+        });
+        if let (Some(json), serde_json::Value::Object(losses)) =
+            (json.as_object_mut(), serde_json::to_value(line.losses).expect("losses serialize"))
+        {
+            json.extend(losses);
+        }
+        writeln!(self.file, "{json}").map_err(io(&self.path))
+    }
+
+    /// Logs the epoch's validation scores, if any, and flushes.
+    pub fn end_epoch(&mut self, epoch: usize, val: Option<ValScore>) -> Result<(), TrainError> {
+        if let Some(score) = val {
+            writeln!(self.file, "{}", serde_json::json!({ "epoch": epoch, "val": score }))
+                .map_err(io(&self.path))?;
+        }
+        self.file.flush().map_err(io(&self.path))
+    }
+}
+
+fn epoch_of(line: &str) -> Option<usize> {
+    let v: serde_json::Value = serde_json::from_str(line).ok()?;
+    v["epoch"].as_u64().map(|e| e as usize)
+}
+
+/// The per-epoch history in the text of a `metrics.jsonl`.
+fn history(text: &str) -> BTreeMap<usize, EpochRecord> {
+    let mut steps: BTreeMap<usize, Vec<Losses>> = BTreeMap::new();
+    let mut vals: BTreeMap<usize, ValScore> = BTreeMap::new();
+    for line in text.lines() {
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else { continue };
+        let Some(epoch) = v["epoch"].as_u64().map(|e| e as usize) else { continue };
+        if let Ok(score) = serde_json::from_value::<ValScore>(v["val"].clone()) {
+            vals.insert(epoch, score);
+        } else if let Some(g_l1) = v["G_L1"].as_f64() {
+            let get = |k: &str| v[k].as_f64();
+            let losses =
+                Losses { g_gan: get("G_GAN"), g_l1, d_real: get("D_real"), d_fake: get("D_fake") };
+            steps.entry(epoch).or_default().push(losses);
+        }
+    }
+    steps
+        .into_iter()
+        .map(|(epoch, losses)| {
+            (epoch, EpochRecord { losses: Losses::mean(&losses), val: vals.get(&epoch).copied() })
+        })
+        .collect()
+}

@@ -136,3 +136,48 @@ fn query_file_runs_one_query() {
     assert_eq!(summary["dataset"], "bears");
     assert_eq!(summary["images"], 3);
 }
+
+/// A real Bing page whose first results point at local files: `file:///dev/zero` (its
+/// length reads 0, its bytes never end) and a real photo on this disk.
+#[test]
+fn results_naming_local_files_are_bad_urls_and_never_read() {
+    let html = std::fs::read_to_string(crate::support::shared(
+        "fixtures/serp/bing/phrona_async_rust_programming.html",
+    ))
+    .unwrap();
+    let local_photo = crate::support::photos("brown_bear").remove(0);
+    let photo_url = url::Url::from_file_path(&local_photo).unwrap().to_string();
+    let bears = crate::support::photos("brown_bear");
+    let page: std::sync::Arc<std::sync::OnceLock<String>> = Default::default();
+    let served = page.clone();
+    let server = crate::support::server::Server::start(move |target| {
+        use crate::support::server::Response;
+        match target.strip_prefix("/img/").and_then(|f| f.strip_suffix(".jpg")) {
+            Some(n) => Response::ok(
+                "image/jpeg",
+                std::fs::read(&bears[n.parse::<usize>().unwrap() + 1]).unwrap(),
+            ),
+            None if target.starts_with("/bing/") => {
+                Response::ok("text/html", served.get().unwrap().clone())
+            }
+            None => Response::status(404),
+        }
+    });
+    let mut urls = std::collections::HashMap::new();
+    let rewritten = crate::support::site::rewrite_murls(&html, &mut urls, |n| match n {
+        0 => "file:///dev/zero".to_owned(),
+        1 => photo_url.clone(),
+        n => server.url(&Site::image_path(n)),
+    });
+    page.set(rewritten).unwrap();
+    let ws = Workspace::new(&test_config(&server, "[fetch]\nengines = [\"bing\"]\n"));
+
+    let summary = ws.run(&["fetch", "brown bear", "--top", "3", "--json"]).expect_code(0).json();
+    assert_eq!(summary["images"], 3);
+    assert_eq!(summary["failures"], serde_json::json!({"bad-url": 2}), "{summary}");
+    let local = blake3::hash(&std::fs::read(&local_photo).unwrap()).to_hex().to_string();
+    assert!(
+        ws.blobs().iter().all(|b| !b.to_string_lossy().contains(&local)),
+        "a local file was copied into the store"
+    );
+}

@@ -2,16 +2,16 @@
 //!
 //! First the index is asked about the URL ("triage"): already a member of this dataset,
 //! or finally failed before -> `Known`, nothing is downloaded; stored for another dataset
-//! -> `Stored`, reused without downloading; otherwise it is fetched (over HTTP, or read
-//! from disk for imported files) with `network.concurrency` requests in flight.
+//! -> `Stored`, reused without downloading; otherwise it is fetched (a remote location over
+//! http(s) only, an imported file from disk) with `network.concurrency` requests in flight.
 
 use std::sync::Arc;
 
 use futures::StreamExt;
+use tokio::io::AsyncReadExt;
 use tokio::sync::mpsc::{Receiver, Sender};
-use url::Url;
 
-use super::{Context, Item, RunError, State};
+use super::{Context, Item, Location, RunError, State};
 use crate::net::DownloadError;
 use crate::store::UrlOutcome;
 use crate::validate::{Format, ImageInfo};
@@ -37,18 +37,19 @@ async fn fetch(ctx: &Context, dataset: &str, mut item: Item) -> Result<Item, Run
     if !matches!(item.state, State::New) {
         return Ok(item);
     }
-    item.state = triage(ctx, dataset, &item.candidate.url)?;
+    let location = &item.candidate.location;
+    item.state = triage(ctx, dataset, location.url())?;
     if !matches!(item.state, State::New) {
         return Ok(item);
     }
-    let url = item.candidate.url.as_str();
+    let url = location.url();
     let body = tokio::select! {
         biased;
         _ = ctx.stop.cancelled() => {
             item.state = State::Dropped;
             return Ok(item);
         }
-        body = read(ctx, url) => body,
+        body = read(ctx, location) => body,
     };
     item.state = match body {
         Ok(bytes) => {
@@ -95,21 +96,25 @@ fn triage(ctx: &Context, dataset: &str, url: &str) -> Result<State, RunError> {
     })
 }
 
-/// The bytes behind a candidate URL: HTTP(S) through the shared client, `file://` from disk
-/// (with the same byte cap).
-async fn read(ctx: &Context, url: &str) -> Result<bytes::Bytes, DownloadError> {
-    if let Some(path) =
-        url.starts_with("file:").then(|| Url::parse(url).ok()?.to_file_path().ok()).flatten()
-    {
-        let max = ctx.config.network.max_bytes;
-        let meta =
-            tokio::fs::metadata(&path).await.map_err(|e| DownloadError::Network(e.to_string()))?;
-        if meta.len() > max {
-            return Err(DownloadError::TooLarge(max));
+/// The bytes behind a candidate: a remote one through the shared http(s) client, an
+/// imported file from disk (with the same byte cap, counted while reading).
+async fn read(ctx: &Context, location: &Location) -> Result<bytes::Bytes, DownloadError> {
+    match location {
+        Location::Remote(url) => Ok(ctx.http.get_image(url).await?.bytes),
+        Location::Local { path, .. } => {
+            let max = ctx.config.network.max_bytes;
+            let file = tokio::fs::File::open(path)
+                .await
+                .map_err(|e| DownloadError::Network(e.to_string()))?;
+            let mut bytes = Vec::new();
+            file.take(max + 1)
+                .read_to_end(&mut bytes)
+                .await
+                .map_err(|e| DownloadError::Network(e.to_string()))?;
+            if bytes.len() as u64 > max {
+                return Err(DownloadError::TooLarge(max));
+            }
+            Ok(bytes.into())
         }
-        let bytes =
-            tokio::fs::read(&path).await.map_err(|e| DownloadError::Network(e.to_string()))?;
-        return Ok(bytes.into());
     }
-    Ok(ctx.http.get_image(url).await?.bytes)
 }

@@ -69,14 +69,42 @@ pub struct Job {
 pub struct Candidate {
     /// 1-based position in the source (merged search results, list line, sorted walk).
     pub rank: u64,
-    /// An http(s) URL, or a `file://` URL for imported files.
-    pub url: String,
+    pub location: Location,
     /// Engine name, or "import".
     pub source: String,
     /// The query, or the imported path.
     pub query: String,
     pub page_url: Option<String>,
     pub title: Option<String>,
+}
+
+/// Where a candidate's bytes are. Only a folder import makes a `Local` one: what a search
+/// page or a URL list names is `Remote`, fetched over http(s) or not at all, so no result
+/// can make the tool read a local file.
+#[derive(Debug, Clone)]
+pub enum Location {
+    /// An http(s) URL (for a `bad-url` failure, the text as found).
+    Remote(String),
+    /// A file found by `import FOLDER`; `url` is its `file://` URL, the index's key.
+    Local { path: PathBuf, url: String },
+}
+
+impl Location {
+    /// An http(s) URL from `text`, or why it is not one.
+    pub fn remote(text: &str) -> Result<Location, String> {
+        match url::Url::parse(text) {
+            Ok(url) if matches!(url.scheme(), "http" | "https") => Ok(Location::Remote(url.into())),
+            Ok(url) => Err(format!("{} URLs are not fetched", url.scheme())),
+            Err(e) => Err(format!("not a URL ({e})")),
+        }
+    }
+
+    /// The URL the index records the candidate under, also its name in messages.
+    pub fn url(&self) -> &str {
+        match self {
+            Location::Remote(url) | Location::Local { url, .. } => url,
+        }
+    }
 }
 
 /// Where a candidate is on its way through the graph.

@@ -3,14 +3,15 @@
 //! Results are merged by image URL across pages and engines: the first place a URL is
 //! seen gives its rank. An engine stops at its last page, at a page that adds no new URL
 //! (Bing repeats its last page past the end), after [`MAX_PAGES`], or at its first error;
-//! an error is reported and the next engine is tried, never taken as "no results".
+//! an error is reported and the next engine is tried, never taken as "no results". A result
+//! whose image URL is not http(s) is a counted `bad-url` failure, never read.
 
 use std::collections::HashSet;
 
 use tracing::{debug, warn};
 
 use super::source::Out;
-use super::{Candidate, Item, State};
+use super::{Candidate, Item, Location, State};
 use crate::engines::{EngineName, SearchQuery};
 
 /// Pages fetched from one engine at most (Bing serves about 1000 results, 35 a page).
@@ -62,15 +63,24 @@ pub async fn run(out: &Out<'_>, query: &SearchQuery, engines: &[EngineName]) -> 
                 }
                 new += 1;
                 rank += 1;
+                let (location, state) = match Location::remote(&hit.image_url) {
+                    Ok(location) => (location, State::New),
+                    Err(why) => {
+                        let detail = format!("{engine}: {url}: result {}: {why}", hit.image_url);
+                        let failed =
+                            State::Failed { reason: "bad-url".into(), detail, retry: false };
+                        (Location::Remote(hit.image_url), failed)
+                    }
+                };
                 let candidate = Candidate {
                     rank,
-                    url: hit.image_url,
+                    location,
                     source: engine.to_string(),
                     query: query.text.clone(),
                     page_url: hit.page_url,
                     title: hit.title,
                 };
-                if !out.emit(Item { candidate, state: State::New }).await {
+                if !out.emit(Item { candidate, state }).await {
                     return failures;
                 }
             }

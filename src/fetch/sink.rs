@@ -51,7 +51,7 @@ pub async fn run(
                     rank: candidate.rank,
                     source: candidate.source,
                     query: candidate.query,
-                    url: candidate.url,
+                    url: candidate.location.url().to_owned(),
                     page_url: candidate.page_url,
                     title: candidate.title,
                     added_at: at,
@@ -61,7 +61,7 @@ pub async fn run(
                 continue;
             }
             State::Duplicate { of, exact } => {
-                index.put_url(&candidate.url, UrlOutcome::Duplicate { of, exact }, at)?;
+                index.put_url(candidate.location.url(), UrlOutcome::Duplicate { of, exact }, at)?;
                 record.duplicates += 1;
                 ctx.stats.duplicates.inc();
             }
@@ -69,7 +69,7 @@ pub async fn run(
                 debug!(%reason, "Rejected {detail}.");
                 if reason != "bad-url" {
                     let outcome = UrlOutcome::Failed { reason: reason.clone(), retry };
-                    index.put_url(&candidate.url, outcome, at)?;
+                    index.put_url(candidate.location.url(), outcome, at)?;
                 }
                 *record.failures.entry(reason.clone()).or_default() += 1;
                 ctx.stats.fail(&reason, detail);
@@ -80,7 +80,7 @@ pub async fn run(
             }
             State::Dropped => continue,
             State::New | State::Downloaded(_) | State::Checked { .. } | State::Stored { .. } => {
-                let message = format!("{} reached the store undecided", candidate.url);
+                let message = format!("{} reached the store undecided", candidate.location.url());
                 return Err(RunError::Stage { stage: "store", message });
             }
         }

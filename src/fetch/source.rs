@@ -2,7 +2,8 @@
 //!
 //! Search results come from `search`; a URL list is read line by line (a line that is
 //! not an http(s) URL becomes a counted "bad-url" failure naming the file and line); a
-//! folder is walked recursively in sorted order, keeping image file extensions.
+//! folder is walked recursively in sorted order, keeping image file extensions: the only
+//! source of local files.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -10,7 +11,7 @@ use std::sync::Arc;
 use tokio::sync::mpsc::Sender;
 use url::Url;
 
-use super::{Candidate, Context, Demand, Item, RunError, Source, State, search};
+use super::{Candidate, Context, Demand, Item, Location, RunError, Source, State, search};
 
 /// File extensions `import` picks up from a folder (the bytes decide the real format).
 const IMAGE_EXTENSIONS: [&str; 7] = ["jpg", "jpeg", "png", "gif", "webp", "bmp", "jfif"];
@@ -89,15 +90,13 @@ fn url_list_items(path: &Path, text: &str) -> Vec<Item> {
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        let parsed = Url::parse(line);
-        let state = match &parsed {
-            Ok(url) if matches!(url.scheme(), "http" | "https") => State::New,
-            Ok(url) => bad_url(path, line_no, &format!("{} URLs are not fetched", url.scheme())),
-            Err(e) => bad_url(path, line_no, &format!("not a URL ({e})")),
+        let (location, state) = match Location::remote(line) {
+            Ok(location) => (location, State::New),
+            Err(why) => (Location::Remote(line.to_owned()), bad_url(path, line_no, &why)),
         };
         let candidate = Candidate {
             rank: line_no as u64,
-            url: parsed.map_or_else(|_| line.to_owned(), String::from),
+            location,
             source: "import".into(),
             query: query.clone(),
             page_url: None,
@@ -140,7 +139,7 @@ fn image_files(root: &Path) -> Result<Vec<Item>, RunError> {
         })?;
         let candidate = Candidate {
             rank: items.len() as u64 + 1,
-            url: url.into(),
+            location: Location::Local { path: entry.path().to_owned(), url: url.into() },
             source: "import".into(),
             query: root.display().to_string(),
             page_url: None,

@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::{CHANNEL_CAPACITY, Candidate, Context, Item, State, Stats, download};
+use super::{CHANNEL_CAPACITY, Candidate, Context, Item, Location, State, Stats, download};
 use crate::config::Config;
 use crate::net::Http;
 use crate::store::Store;
@@ -15,7 +15,7 @@ use crate::store::Store;
 fn item(rank: u64) -> Item {
     let candidate = Candidate {
         rank,
-        url: format!("https://example.com/{rank}.jpg"),
+        location: Location::Remote(format!("https://example.com/{rank}.jpg")),
         source: "test".into(),
         query: "test".into(),
         page_url: None,

@@ -46,7 +46,7 @@ async fn check(
     mut item: Item,
 ) -> Result<Item, RunError> {
     let State::Downloaded(body) = item.state else { return Ok(item) };
-    let url = item.candidate.url.clone();
+    let url = item.candidate.location.url().to_owned();
     let _core = cpu.acquire_owned().await.expect("cpu semaphore never closes");
     item.state = tokio::task::spawn_blocking(move || {
         let hash = blake3::hash(&body).to_hex().to_string();

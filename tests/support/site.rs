@@ -67,7 +67,7 @@ impl Site {
         for page in BING_PAGES {
             let html = std::fs::read_to_string(shared(page)).expect("bing fixture");
             let before = urls.len();
-            pages.push(rewrite_murls(&html, &mut urls, &server));
+            pages.push(rewrite_murls(&html, &mut urls, |n| server.url(&Site::image_path(n))));
             unique_per_page.push(urls.len() - before);
         }
         let bodies = plan(urls.len());
@@ -82,9 +82,13 @@ impl Site {
     }
 }
 
-/// Replaces every `murl` in a Bing page with a URL on this server, numbering new URLs in
+/// Replaces every `murl` (the image URL) in a Bing page with `to(n)`, numbering new URLs in
 /// order of first appearance (a URL repeated on a page keeps its number).
-fn rewrite_murls(html: &str, urls: &mut HashMap<String, usize>, server: &Server) -> String {
+pub fn rewrite_murls(
+    html: &str,
+    urls: &mut HashMap<String, usize>,
+    mut to: impl FnMut(usize) -> String,
+) -> String {
     const KEY: &str = "murl&quot;:&quot;";
     let mut out = String::with_capacity(html.len());
     let mut rest = html;
@@ -95,7 +99,7 @@ fn rewrite_murls(html: &str, urls: &mut HashMap<String, usize>, server: &Server)
         let next = urls.len();
         let n = *urls.entry(original.to_owned()).or_insert(next);
         out.push_str(&rest[..value_start]);
-        out.push_str(&server.url(&Site::image_path(n)));
+        out.push_str(&to(n));
         rest = &rest[value_start + value_len..];
     }
     out.push_str(rest);

@@ -227,3 +227,24 @@ fn a_redirect_to_a_private_address_is_followed_only_when_allowed() {
     assert_eq!(summary["images"], 1, "{summary}");
     assert_eq!(private.connections(), 1);
 }
+
+/// With the guard on, `HTTP_PROXY` must not carry a request past it: a host that resolves
+/// to loopback is refused before any connection, to the proxy or anywhere else.
+#[test]
+fn a_proxy_does_not_carry_requests_past_the_address_guard() {
+    let proxy = Server::start(|_| {
+        Response::ok("image/jpeg", std::fs::read(&photos("brown_bear")[0]).unwrap())
+    });
+    let ws = Workspace::new("[network]\nretries = 0\nconnect_timeout_s = 2\ntotal_timeout_s = 5\n");
+    std::fs::write(ws.path("urls.txt"), "http://localhost:9/bear.jpg\n").unwrap();
+    let run = ws
+        .command(&["import", "urls.txt", "--dataset", "p", "--json"])
+        .env("HTTP_PROXY", proxy.url(""))
+        .env("http_proxy", proxy.url(""))
+        .env("ALL_PROXY", proxy.url(""))
+        .output()
+        .unwrap();
+    let summary: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    assert_eq!(summary["failures"], serde_json::json!({"private-address": 1}), "{summary}");
+    assert_eq!(proxy.connections(), 0, "the proxy was asked");
+}

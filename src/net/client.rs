@@ -153,7 +153,8 @@ impl Http {
             .redirect(redirects)
             .pool_max_idle_per_host(config.per_host);
         if !config.allow_private {
-            builder = builder.dns_resolver(Arc::new(GuardedResolver(policy.clone())));
+            // A proxy (`HTTP(S)_PROXY`) would resolve and reach targets past the guard.
+            builder = builder.dns_resolver(Arc::new(GuardedResolver(policy.clone()))).no_proxy();
         }
         Ok(Http {
             client: builder.build()?,

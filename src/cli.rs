@@ -60,7 +60,7 @@ pub enum Command {
 #[derive(Debug, clap::Args)]
 pub struct ColorizeArgs {
     /// The trained run (store/runs/RUN); repeat to compare runs side by side.
-    #[arg(long, required = true)]
+    #[arg(long, value_parser = name, required = true)]
     pub run: Vec<String>,
     /// Which checkpoint: best (lowest validation CIEDE2000 among those colourful enough),
     /// last, or epoch-N.
@@ -70,7 +70,7 @@ pub struct ColorizeArgs {
     #[arg(required_unless_present = "dataset")]
     pub images: Vec<PathBuf>,
     /// Colorize the stored originals of this dataset's latest build instead (side by side).
-    #[arg(long, conflicts_with = "images")]
+    #[arg(long, value_parser = name, conflicts_with = "images")]
     pub dataset: Option<String>,
     /// With --dataset: which of its splits.
     #[arg(long, value_enum, default_value = "all", requires = "dataset")]
@@ -88,12 +88,12 @@ pub struct ColorizeArgs {
 #[derive(Debug, clap::Args)]
 pub struct EvalArgs {
     /// The trained run; repeat to score runs side by side.
-    #[arg(long, required = true)]
+    #[arg(long, value_parser = name, required = true)]
     pub run: Vec<String>,
     /// Which checkpoint: best, last or epoch-N.
     #[arg(long, default_value = "best", value_parser = parse_checkpoint)]
     pub checkpoint: Choice,
-    #[arg(long)]
+    #[arg(long, value_parser = name)]
     pub dataset: String,
     #[arg(long, value_enum, default_value = "test")]
     pub split: SplitArg,
@@ -110,6 +110,11 @@ pub enum Choice {
     Best,
     Last,
     Epoch(usize),
+}
+
+/// A dataset or run name, refused here when it would not make a safe folder name.
+fn name(s: &str) -> Result<String, String> {
+    crate::query::check_name(s).map(|()| s.to_owned()).map_err(str::to_owned)
 }
 
 fn parse_checkpoint(s: &str) -> Result<Choice, String> {
@@ -135,6 +140,7 @@ pub enum SplitArg {
 #[derive(Debug, clap::Args)]
 pub struct TrainArgs {
     /// The dataset to train on (its latest build).
+    #[arg(value_parser = name)]
     pub dataset: Option<String>,
     /// pix2pix (the paper's, from scratch) or pretrained (an ImageNet encoder, L1 then GAN)
     /// [default: train.recipe].
@@ -150,10 +156,10 @@ pub struct TrainArgs {
     #[arg(long)]
     pub minutes: Option<f64>,
     /// Name of the run folder under store/runs [default: DATASET-<UTC time>].
-    #[arg(long, conflicts_with = "resume")]
+    #[arg(long, value_parser = name, conflicts_with = "resume")]
     pub run: Option<String>,
     /// Continue the named run from its last checkpoint.
-    #[arg(long, value_name = "RUN")]
+    #[arg(long, value_parser = name, value_name = "RUN")]
     pub resume: Option<String>,
     /// auto (CUDA when libtorch's CUDA library loads and a GPU is there), cpu, cuda, cuda:N.
     #[arg(long, default_value = "auto")]
@@ -163,6 +169,7 @@ pub struct TrainArgs {
 #[derive(Debug, clap::Args)]
 pub struct BuildArgs {
     /// Datasets to build [default: every dataset whose members or settings changed].
+    #[arg(value_parser = name)]
     pub datasets: Vec<String>,
     /// Stored side in pixels (overrides build.size).
     #[arg(long, value_parser = clap::value_parser!(u32).range(16..=4096))]
@@ -175,6 +182,7 @@ pub struct BuildArgs {
 #[derive(Debug, clap::Args)]
 pub struct ExportArgs {
     /// The dataset; its latest build is exported.
+    #[arg(value_parser = name)]
     pub dataset: String,
     #[arg(long, value_enum)]
     pub format: crate::export::ExportFormat,
@@ -192,7 +200,7 @@ pub struct FetchArgs {
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=10_000))]
     pub top: Option<u64>,
     /// Dataset to fill [default: the query's slug, "brown bear" -> brown-bear].
-    #[arg(long)]
+    #[arg(long, value_parser = name)]
     pub dataset: Option<String>,
     /// Engine to query, in order; repeat for several [default: fetch.engines].
     #[arg(long = "engine", value_enum)]
@@ -210,7 +218,7 @@ pub struct ImportArgs {
     /// A folder of images, or a text file of image URLs.
     pub path: PathBuf,
     /// Dataset to add them to.
-    #[arg(long)]
+    #[arg(long, value_parser = name)]
     pub dataset: String,
     /// Print the summary as one JSON line.
     #[arg(long)]

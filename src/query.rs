@@ -64,8 +64,7 @@ impl QueryFile {
             return Err(invalid("top", file.top.to_string(), "allowed: 1 to 10000"));
         }
         if let Some(name) = &file.dataset {
-            check_dataset_name(name)
-                .map_err(|allowed| invalid("dataset", name.clone(), allowed))?;
+            check_name(name).map_err(|allowed| invalid("dataset", name.clone(), allowed))?;
         }
         if file.engines.as_ref().is_some_and(Vec::is_empty) {
             return Err(invalid(
@@ -78,12 +77,13 @@ impl QueryFile {
     }
 }
 
-/// The dataset name a query gets by default: ASCII letters and digits, lower case, words
-/// joined by `-`.
-/// "Brown Bear!" -> "brown-bear".
+/// The dataset name a query gets by default: transliterated to ASCII (deunicode), letters
+/// and digits, lower case, words joined by `-`.
+/// "Brown Bear!" -> "brown-bear", "медведь" -> "medved".
 pub fn slug(query: &str) -> String {
+    let ascii = deunicode::deunicode(query);
     let mut out = String::new();
-    for word in query.split(|c: char| !c.is_ascii_alphanumeric()).filter(|w| !w.is_empty()) {
+    for word in ascii.split(|c: char| !c.is_ascii_alphanumeric()).filter(|w| !w.is_empty()) {
         if !out.is_empty() {
             out.push('-');
         }
@@ -92,8 +92,9 @@ pub fn slug(query: &str) -> String {
     out
 }
 
-/// Dataset names become folder names under the store: keep them to a safe alphabet.
-pub fn check_dataset_name(name: &str) -> Result<(), &'static str> {
+/// Dataset and run names become folder names under the store: keep them to a safe
+/// alphabet. Every name from the command line, a query file or a slug is checked here.
+pub fn check_name(name: &str) -> Result<(), &'static str> {
     let ok = !name.is_empty()
         && name.len() <= 100
         && !name.starts_with(['-', '.'])
@@ -109,14 +110,19 @@ mod tests {
     fn slugs() {
         assert_eq!(slug("brown bear"), "brown-bear");
         assert_eq!(slug("  Polar   Bear! "), "polar-bear");
-        assert_eq!(slug("ours brun über"), "ours-brun-ber");
+        assert_eq!(slug("ours brun über"), "ours-brun-uber");
+        assert_eq!(slug("медведь"), "medved");
+        assert_eq!(slug("熊"), "xiong");
+        assert_eq!(slug("!!!"), "");
     }
 
     #[test]
     fn dataset_names() {
-        assert!(check_dataset_name("brown-bear").is_ok());
-        assert!(check_dataset_name("../etc").is_err());
-        assert!(check_dataset_name("Brown").is_err());
-        assert!(check_dataset_name("").is_err());
+        assert!(check_name("brown-bear").is_ok());
+        assert!(check_name("../etc").is_err());
+        assert!(check_name("Brown").is_err());
+        assert!(check_name("").is_err());
+        assert!(check_name("..").is_err());
+        assert!(check_name("a/b").is_err());
     }
 }

@@ -116,3 +116,23 @@ fn interrupt_drains_in_flight_work_and_keeps_the_store_consistent() {
     assert_eq!(ws.blobs().len() as u64, images, "every accepted image has its blob and no more");
     assert_eq!(ws.status("slow")["images"], images);
 }
+
+/// Names that would leave the store's folders are refused before anything is opened.
+#[test]
+fn dataset_and_run_names_that_leave_the_store_are_refused() {
+    let ws = Workspace::new("");
+    for args in [
+        &["build", "../outside"][..],
+        &["export", "../outside", "--format", "pix2pix", "--out", "o"],
+        &["import", "photos", "--dataset", "a/b"],
+        &["fetch", "bear", "--dataset", ".."],
+        &["eval", "--run", "../r", "--dataset", "d"],
+        &["colorize", "--run", "r", "--dataset", "../d", "--out", "o"],
+        &["train", "../d"],
+        &["train", "d", "--run", "../r"],
+    ] {
+        let run = ws.run(args).expect_code(2);
+        assert!(run.stderr.contains("use 1-100 of a-z 0-9 - _ ."), "{args:?}: {}", run.stderr);
+    }
+    assert!(!ws.path("outside").exists() && !ws.store().exists());
+}

@@ -200,3 +200,24 @@ fn a_failed_build_is_reported_for_its_dataset_and_the_others_still_build() {
     assert_eq!(builds(&report)[1], ("gopher".into(), "rebuilt".into()));
     assert_eq!(entry(&report, "bears")["images"], 3, "the fetch itself is kept");
 }
+
+/// A query in another alphabet gets a transliterated dataset; a query with no letters at
+/// all gets no dataset name, which is an error for that file, and nothing is written
+/// straight into `store/datasets/`.
+#[test]
+fn derived_dataset_names_are_transliterated_or_refused() {
+    let site = Site::start();
+    let ws = Workspace::new(&test_config(&site.server, "[build]\nsize = 64\n"));
+    query(&ws, "ru", "query = \"бурый медведь\"\ntop = 2\nengines = [\"bing\"]\n");
+    query(&ws, "bang", "query = \"!!!\"\ntop = 2\nengines = [\"bing\"]\n");
+    let report = ws.run(&["refresh", "--json"]).json();
+    assert_eq!(entry(&report, "ru")["dataset"], "buryi-medved", "{report}");
+    let bang = entry(&report, "bang");
+    assert!(bang["error"].as_str().is_some_and(|e| e.contains("dataset name \"\"")), "{bang}");
+    assert_eq!(builds(&report), [("buryi-medved".to_owned(), "rebuilt".to_owned())]);
+    let stray: Vec<_> = std::fs::read_dir(ws.store().join("datasets"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(stray, ["buryi-medved"], "only dataset folders in store/datasets");
+}

@@ -15,7 +15,7 @@ use crate::engines::{EngineName, SearchQuery};
 use crate::exit;
 use crate::fetch::{self, Context, DRAIN_DEADLINE, Job, Source, Stats, Summary};
 use crate::net::Http;
-use crate::query::{QueryFile, check_dataset_name, slug};
+use crate::query::{QueryFile, slug};
 use crate::store::Store;
 
 /// `--top` when neither the command nor a query file gives one.
@@ -82,9 +82,6 @@ pub fn import(config: Config, args: ImportArgs) -> anyhow::Result<u8> {
 }
 
 fn run_job(config: Config, job: Job, json: bool) -> anyhow::Result<u8> {
-    if let Err(allowed) = check_dataset_name(&job.dataset) {
-        bail!("dataset name {:?}: {allowed}", job.dataset);
-    }
     let store = Arc::new(Store::open(&config.store.path)?);
     let http = Arc::new(Http::new(&config.network).context("building the HTTP client")?);
     let ctx = Arc::new(Context {

@@ -161,7 +161,7 @@ pub fn train(config: Config, args: TrainArgs) -> anyhow::Result<u8> {
     if !resume && args.dataset.is_none() {
         bail!("name the DATASET to train on");
     }
-    crate::query::check_dataset_name(&run)
+    crate::query::check_name(&run)
         .map_err(|allowed| anyhow::anyhow!("run name {run:?}: {allowed}"))?;
     // Held for the whole run: a second `train --resume` of it, or gc tidying its
     // checkpoints, waits for the next time.

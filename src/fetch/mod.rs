@@ -187,6 +187,8 @@ pub enum RunError {
     Input { path: PathBuf, source: std::io::Error },
     #[error("stage {stage} failed: {message}")]
     Stage { stage: &'static str, message: String },
+    #[error("dataset name {name:?}: {allowed} (set `dataset` in the query file or --dataset)")]
+    Name { name: String, allowed: &'static str },
 }
 
 /// Runs one job to completion and returns what happened.
@@ -196,6 +198,8 @@ pub enum RunError {
 /// counted in the summary.
 pub async fn run(ctx: Arc<Context>, job: Job, show_progress: bool) -> Result<Summary, RunError> {
     let started = Instant::now();
+    crate::query::check_name(&job.dataset)
+        .map_err(|allowed| RunError::Name { name: job.dataset.clone(), allowed })?;
     let before = ctx.store.index.member_count(&job.dataset)?;
     let wanted = job.top.map(|top| top.saturating_sub(before));
     if wanted == Some(0) {

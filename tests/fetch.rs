@@ -181,3 +181,39 @@ fn results_naming_local_files_are_bad_urls_and_never_read() {
         "a local file was copied into the store"
     );
 }
+
+/// A store that refuses every blob write (plain files where the fan-out folders go, which
+/// stops root too) is a fatal error: the run ends with exit 1 instead of waiting forever
+/// for demand only the failed sink returns, and the store lock is released.
+#[test]
+fn a_store_that_refuses_writes_ends_the_run_and_frees_the_store() {
+    let site = Site::start();
+    let ws = Workspace::new(&test_config(&site.server, "[fetch]\nengines = [\"bing\"]\n"));
+    let blobs = ws.store().join("blobs");
+    std::fs::create_dir_all(&blobs).unwrap();
+    for n in 0..256 {
+        std::fs::write(blobs.join(format!("{n:02x}")), b"not a folder").unwrap();
+    }
+    let mut child = ws
+        .command(&["fetch", "brown bear", "--top", "5"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("fetch hung after the store refused a write");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("blobs/"), "the error names the path: {stderr}");
+    ws.run(&["verify"]).expect_code(0);
+}

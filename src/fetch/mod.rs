@@ -14,7 +14,8 @@
 //!
 //! The run stops when the dataset holds `--top` images, when the source is exhausted, or
 //! on Ctrl-C: the source stops, in-flight downloads are dropped unrecorded, and the rest
-//! drains into the store before the index is flushed.
+//! drains into the store before the index is flushed. A stage's fatal error (the store
+//! refusing a write) cancels the run at once and is the run's error.
 
 mod dedup;
 mod download;
@@ -217,25 +218,22 @@ pub async fn run(ctx: Arc<Context>, job: Job, show_progress: bool) -> Result<Sum
     let (dedup_tx, dedup_rx) = mpsc::channel(CHANNEL_CAPACITY);
     let dataset = job.dataset.clone();
     let demand = Arc::new(Demand::new(wanted, ctx.config.network.concurrency));
+    let stop = &ctx.stop;
     let source =
-        tokio::spawn(source::run(ctx.clone(), job.source.clone(), demand.clone(), source_tx));
-    let download =
-        tokio::spawn(download::run(ctx.clone(), dataset.clone(), source_rx, download_tx));
-    let validate = tokio::spawn(validate::run(ctx.clone(), download_rx, validate_tx));
+        stage(stop, source::run(ctx.clone(), job.source.clone(), demand.clone(), source_tx));
+    let download = stage(stop, download::run(ctx.clone(), dataset.clone(), source_rx, download_tx));
+    let validate = stage(stop, validate::run(ctx.clone(), download_rx, validate_tx));
     let dedup =
-        tokio::spawn(dedup::run(ctx.clone(), dataset.clone(), wanted, validate_rx, dedup_tx));
-    let sink = tokio::spawn(sink::run(ctx.clone(), job.clone(), demand, dedup_rx));
+        stage(stop, dedup::run(ctx.clone(), dataset.clone(), wanted, validate_rx, dedup_tx));
+    let sink = stage(stop, sink::run(ctx.clone(), job.clone(), demand, dedup_rx));
 
-    // The sink's error comes first: when it fails, the stages before it stop because
-    // their sends fail, and their own results say nothing new.
+    // The sink's error comes first: when it fails, the stages before it stop (cancelled,
+    // or their sends fail), and their own results say nothing new.
     let sink_result = joined("store", sink).await;
     let dedup_result = joined("dedup", dedup).await;
     let validate_result = joined("validate", validate).await;
     let download_result = joined("download", download).await;
     let engine_failures = joined("source", source).await;
-    if sink_result.is_err() {
-        ctx.stop.cancel();
-    }
     sink_result?;
     dedup_result?;
     validate_result?;
@@ -245,6 +243,22 @@ pub async fn run(ctx: Arc<Context>, job: Job, show_progress: bool) -> Result<Sum
     progress.finish();
     let after = ctx.store.index.member_count(&job.dataset)?;
     Ok(ctx.stats.summary(&job, before, after, engine_failures, started.elapsed()))
+}
+
+/// Spawns one stage; its error cancels the whole run at once (the source may otherwise
+/// wait forever for demand that only the sink gives back).
+fn stage<T: Send + 'static>(
+    stop: &CancellationToken,
+    future: impl Future<Output = Result<T, RunError>> + Send + 'static,
+) -> tokio::task::JoinHandle<Result<T, RunError>> {
+    let stop = stop.clone();
+    tokio::spawn(async move {
+        let result = future.await;
+        if result.is_err() {
+            stop.cancel();
+        }
+        result
+    })
 }
 
 async fn joined<T>(

@@ -8,7 +8,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use crate::dataset::latest_version;
-use crate::store::{Store, StoreError, UrlOutcome, UrlRecord, lock_run};
+use crate::store::{DuplicateRecord, Store, StoreError, UrlOutcome, UrlRecord, lock_run};
 
 /// The folders directly inside `dir` (none if `dir` does not exist), sorted by name.
 pub fn subfolders(dir: &Path) -> Result<Vec<(String, PathBuf)>, StoreError> {
@@ -45,8 +45,8 @@ pub fn remove_build(dataset_dir: &Path, version: &str) -> Result<(), StoreError>
     fs::remove_dir_all(&dir).map_err(StoreError::io(&dir))
 }
 
-/// Removes the images `hashes` from the index: their records, every membership and every
-/// URL record naming them.
+/// Removes the images `hashes` from the index: their records, every membership, and every
+/// URL record and duplicate decision naming them.
 pub fn forget_images(store: &Store, hashes: &HashSet<&str>) -> Result<(), StoreError> {
     let index = &store.index;
     for hash in hashes {
@@ -56,6 +56,12 @@ pub fn forget_images(store: &Store, hashes: &HashSet<&str>) -> Result<(), StoreE
         let tree = format!("members/{dataset}");
         for hash in hashes {
             index.remove(&tree, hash)?;
+        }
+        let tree = format!("duplicates/{dataset}");
+        for (url, record) in index.records::<DuplicateRecord>(&tree)? {
+            if record.is_ok_and(|r| hashes.contains(r.of.as_str())) {
+                index.remove(&tree, &url)?;
+            }
         }
     }
     for (url, record) in index.records::<UrlRecord>("urls")? {

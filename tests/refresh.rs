@@ -221,3 +221,45 @@ fn derived_dataset_names_are_transliterated_or_refused() {
         .collect();
     assert_eq!(stray, ["buryi-medved"], "only dataset folders in store/datasets");
 }
+
+/// Two datasets share the search results; `b` also holds a re-encoded copy of the first
+/// result, so that URL is a member of `a` and a near duplicate in `b`. Each dataset keeps its
+/// own decision, and a second refresh downloads nothing.
+#[test]
+fn urls_shared_by_two_datasets_are_downloaded_once() {
+    use crate::support::site::Body;
+    let site = Site::start();
+    let ws = Workspace::new(&test_config(&site.server, "[build]\nsize = 64\n"));
+    let Body::Photo(first) = &site.bodies[0] else { panic!("result 1 is a photo") };
+    let photo = image::open(first).unwrap();
+    let smaller = photo.resize_exact(
+        photo.width() * 9 / 10,
+        photo.height() * 9 / 10,
+        image::imageops::FilterType::Triangle,
+    );
+    std::fs::create_dir_all(ws.path("copies")).unwrap();
+    smaller.to_rgb8().save(ws.path("copies/first.jpg")).unwrap();
+    ws.run(&["import", "copies", "--dataset", "b"]).expect_code(0);
+    // top is never reached: every run goes through every result.
+    for name in ["a", "b"] {
+        query(
+            &ws,
+            name,
+            &format!(
+                "query = \"brown bear\"\ndataset = \"{name}\"\ntop = 1000\nengines = [\"bing\"]\n"
+            ),
+        );
+    }
+    let first = ws.run(&["refresh", "--json"]).json();
+    assert!(entry(&first, "a")["downloaded"].as_u64() > Some(90), "{first}");
+    // b reuses a's downloads, except a's near duplicate, whose bytes were never stored.
+    assert_eq!(entry(&first, "b")["downloaded"], 1, "{first}");
+    assert!(entry(&first, "b")["duplicates"].as_u64() >= Some(1), "{first}");
+
+    let second = ws.run(&["refresh", "--json"]).json();
+    for name in ["a", "b"] {
+        let fetch = entry(&second, name);
+        assert_eq!(fetch["downloaded"], 0, "{name}: {fetch}");
+        assert_eq!(fetch["added"], 0, "{name}: {fetch}");
+    }
+}

@@ -1,8 +1,9 @@
 //! The download stage: decides what a candidate needs, then fetches its bytes.
 //!
-//! First the index is asked about the URL ("triage"): already a member of this dataset,
-//! or finally failed before -> `Known`, nothing is downloaded; stored for another dataset
-//! -> `Stored`, reused without downloading; otherwise it is fetched (a remote location over
+//! First the index is asked about the URL ("triage"): already a member of this dataset, a
+//! duplicate of one by this dataset's own decision, or finally failed before -> `Known`,
+//! nothing is downloaded; stored for another dataset -> `Stored`, reused without
+//! downloading; otherwise it is fetched (a remote location over
 //! http(s) only, an imported file from disk) with `network.concurrency` requests in flight.
 
 use std::sync::Arc;
@@ -69,6 +70,11 @@ async fn fetch(ctx: &Context, dataset: &str, mut item: Item) -> Result<Item, Run
 /// What the index already knows decides whether `url` needs downloading.
 fn triage(ctx: &Context, dataset: &str, url: &str) -> Result<State, RunError> {
     let index = &ctx.store.index;
+    if let Some(duplicate) = index.duplicate(dataset, url)?
+        && index.is_member(dataset, &duplicate.of)?
+    {
+        return Ok(State::Known);
+    }
     let Some(record) = index.url(url)? else { return Ok(State::New) };
     Ok(match record.outcome {
         UrlOutcome::Accepted { image } if index.is_member(dataset, &image)? => State::Known,

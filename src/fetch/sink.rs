@@ -12,7 +12,7 @@ use tokio::sync::mpsc::Receiver;
 use tracing::debug;
 
 use super::{Context, Demand, Item, Job, RunError, Source, State};
-use crate::store::{ImageRecord, Member, UrlOutcome, now};
+use crate::store::{DuplicateRecord, ImageRecord, Member, UrlOutcome, now};
 
 /// Blob writes in flight at once.
 const WRITERS: usize = 8;
@@ -61,7 +61,12 @@ pub async fn run(
                 continue;
             }
             State::Duplicate { of, exact } => {
-                index.put_url(candidate.location.url(), UrlOutcome::Duplicate { of, exact }, at)?;
+                // The decision is this dataset's; an exact copy's bytes are `of` for all.
+                let url = candidate.location.url();
+                if exact {
+                    index.put_url(url, UrlOutcome::Accepted { image: of.clone() }, at)?;
+                }
+                index.put_duplicate(&job.dataset, url, &DuplicateRecord { of, exact, at })?;
                 record.duplicates += 1;
                 ctx.stats.duplicates.inc();
             }

@@ -1,10 +1,15 @@
 //! The sled index: small records only, image bytes live in `blobs/`.
 //!
 //! Trees:
-//! - `urls`: URL -> [`UrlRecord`] (accepted, duplicate or failed, and when);
+//! - `urls`: URL -> [`UrlRecord`], what a download of it gave, for every dataset: a stored
+//!   image, or a failure (stores written before `duplicates/` also hold duplicates here);
 //! - `images`: blake3 hex -> [`ImageRecord`] (format, size, perceptual hash);
 //! - `datasets`: name -> [`DatasetRecord`] (query, duplicate and failure counters, last fetch);
-//! - `members/<dataset>`: blake3 hex -> [`Member`] (rank, source, query, URL, time).
+//! - `members/<dataset>`: blake3 hex -> [`Member`] (rank, source, query, URL, time);
+//! - `duplicates/<dataset>`: URL -> [`DuplicateRecord`], the dataset's own decision that
+//!   the URL's image duplicates one of its members.
+//!
+//! Lookups never create a tree: asking about an unknown dataset finds nothing.
 //!
 //! This is the only module that touches sled, so another engine could replace it.
 
@@ -21,9 +26,10 @@ use crate::validate::PerceptualHash;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "outcome", rename_all = "lowercase")]
 pub enum UrlOutcome {
-    /// Its bytes are the stored image `image`.
+    /// Its bytes are the stored image `image` (whichever datasets hold it).
     Accepted { image: String },
-    /// Its bytes duplicated (exactly or nearly) the stored image `of`; not stored.
+    /// Written by stores before `duplicates/<dataset>`: its bytes duplicated the stored
+    /// image `of` in some dataset. Read, never written.
     Duplicate { of: String, exact: bool },
     /// It gave no usable image. `retry` marks transient failures (timeouts, 5xx) that a
     /// later run tries again; the others are final.
@@ -34,6 +40,14 @@ pub enum UrlOutcome {
 pub struct UrlRecord {
     #[serde(flatten)]
     pub outcome: UrlOutcome,
+    pub at: u64,
+}
+
+/// A dataset's decision: the URL's image is an exact or near copy of its member `of`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DuplicateRecord {
+    pub of: String,
+    pub exact: bool,
     pub at: u64,
 }
 
@@ -98,8 +112,14 @@ impl Index {
         })
     }
 
-    fn members_tree(&self, dataset: &str) -> Result<sled::Tree, StoreError> {
-        Ok(self.db.open_tree(format!("members/{dataset}"))?)
+    /// The tree `name` if it exists: lookups must not create trees.
+    fn existing(&self, name: &str) -> Result<Option<sled::Tree>, StoreError> {
+        let exists = self.db.tree_names().iter().any(|n| n.as_ref() == name.as_bytes());
+        Ok(if exists { Some(self.db.open_tree(name)?) } else { None })
+    }
+
+    fn members_tree(&self, dataset: &str) -> Result<Option<sled::Tree>, StoreError> {
+        self.existing(&format!("members/{dataset}"))
     }
 
     pub fn url(&self, url: &str) -> Result<Option<UrlRecord>, StoreError> {
@@ -111,13 +131,39 @@ impl Index {
     }
 
     pub fn is_member(&self, dataset: &str, hash: &str) -> Result<bool, StoreError> {
-        Ok(self.members_tree(dataset)?.contains_key(hash)?)
+        match self.members_tree(dataset)? {
+            Some(tree) => Ok(tree.contains_key(hash)?),
+            None => Ok(false),
+        }
+    }
+
+    /// `dataset`'s decision that `url` duplicates one of its members, if it made one.
+    pub fn duplicate(
+        &self,
+        dataset: &str,
+        url: &str,
+    ) -> Result<Option<DuplicateRecord>, StoreError> {
+        match self.existing(&format!("duplicates/{dataset}"))? {
+            Some(tree) => get(&tree, url),
+            None => Ok(None),
+        }
+    }
+
+    pub fn put_duplicate(
+        &self,
+        dataset: &str,
+        url: &str,
+        record: &DuplicateRecord,
+    ) -> Result<(), StoreError> {
+        self.db.open_tree(format!("duplicates/{dataset}"))?.insert(url, encode(record))?;
+        Ok(())
     }
 
     /// Every member of `dataset` with its image record, in hash order.
     pub fn members(&self, dataset: &str) -> Result<Vec<(String, Member, ImageRecord)>, StoreError> {
         let mut out = Vec::new();
-        for entry in self.members_tree(dataset)?.iter() {
+        let Some(tree) = self.members_tree(dataset)? else { return Ok(out) };
+        for entry in tree.iter() {
             let (key, value) = entry?;
             let hash = String::from_utf8_lossy(&key).into_owned();
             let member: Member = decode(&hash, &value)?;
@@ -131,7 +177,7 @@ impl Index {
     }
 
     pub fn member_count(&self, dataset: &str) -> Result<usize, StoreError> {
-        Ok(self.members_tree(dataset)?.len())
+        Ok(self.members_tree(dataset)?.map_or(0, |tree| tree.len()))
     }
 
     pub fn dataset(&self, name: &str) -> Result<Option<DatasetRecord>, StoreError> {
@@ -169,7 +215,7 @@ impl Index {
         image: &ImageRecord,
         member: &Member,
     ) -> Result<(), StoreError> {
-        let members = self.members_tree(dataset)?;
+        let members = self.db.open_tree(format!("members/{dataset}"))?;
         let url = UrlRecord {
             outcome: UrlOutcome::Accepted { image: hash.to_owned() },
             at: member.added_at,
@@ -189,11 +235,13 @@ impl Index {
             })
     }
 
-    /// Every record of `tree` ("urls", "images", "datasets" or "members/NAME") with its key,
+    /// Every record of `tree` ("urls", "images", "datasets", "members/NAME" or
+    /// "duplicates/NAME") with its key,
     /// each decoded on its own so one corrupt record does not hide the others.
     pub fn records<T: DeserializeOwned>(&self, tree: &str) -> Result<Records<T>, StoreError> {
         let mut out = Vec::new();
-        for entry in self.db.open_tree(tree)?.iter() {
+        let Some(found) = self.existing(tree)? else { return Ok(out) };
+        for entry in found.iter() {
             let (key, value) = entry?;
             let key = String::from_utf8_lossy(&key).into_owned();
             let record = decode(&format!("{tree}/{key}"), &value);
@@ -216,7 +264,9 @@ impl Index {
 
     /// Deletes one record (see [`Index::records`] for the tree names).
     pub fn remove(&self, tree: &str, key: &str) -> Result<(), StoreError> {
-        self.db.open_tree(tree)?.remove(key)?;
+        if let Some(tree) = self.existing(tree)? {
+            tree.remove(key)?;
+        }
         Ok(())
     }
 
@@ -238,4 +288,26 @@ fn decode<T: DeserializeOwned>(key: &str, bytes: &[u8]) -> Result<T, StoreError>
 
 fn get<T: DeserializeOwned>(tree: &sled::Tree, key: &str) -> Result<Option<T>, StoreError> {
     tree.get(key)?.map(|v| decode(key, &v)).transpose()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lookups_of_unknown_datasets_create_no_tree() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = Index::open(dir.path()).unwrap();
+        assert!(!index.is_member("nope", "ab").unwrap());
+        assert!(index.members("nope").unwrap().is_empty());
+        assert_eq!(index.member_count("nope").unwrap(), 0);
+        assert!(index.duplicate("nope", "http://x/").unwrap().is_none());
+        assert!(index.records::<Member>("members/nope").unwrap().is_empty());
+        index.remove("members/nope", "ab").unwrap();
+        assert!(index.member_datasets().is_empty());
+        let names = index.db.tree_names();
+        assert!(
+            names.iter().all(|n| !n.starts_with(b"members/") && !n.starts_with(b"duplicates/"))
+        );
+    }
 }

@@ -19,7 +19,9 @@ mod lock;
 use std::path::{Path, PathBuf};
 
 pub use blobs::Blobs;
-pub use index::{DatasetRecord, ImageRecord, Index, Member, UrlOutcome, UrlRecord};
+pub use index::{
+    DatasetRecord, DuplicateRecord, ImageRecord, Index, Member, UrlOutcome, UrlRecord,
+};
 pub use lock::StoreLock;
 
 /// Store-level failures: these stop a command (unlike per-image failures, which are counted).

@@ -248,3 +248,15 @@ fn a_proxy_does_not_carry_requests_past_the_address_guard() {
     assert_eq!(summary["failures"], serde_json::json!({"private-address": 1}), "{summary}");
     assert_eq!(proxy.connections(), 0, "the proxy was asked");
 }
+
+/// A `Retry-After` over the 60 s cap is not waited for and not retried: the URL fails at
+/// once under its status.
+#[test]
+fn a_retry_after_over_the_cap_fails_the_url_without_retrying() {
+    let server = Server::start(|_| Response::status(503).with_header("Retry-After", "120"));
+    let ws = Workspace::new("[network]\nallow_private = true\nretries = 2\n");
+    std::fs::write(ws.path("urls.txt"), server.url("/busy.jpg") + "\n").unwrap();
+    let summary = ws.run(&["import", "urls.txt", "--dataset", "p", "--json"]).json();
+    assert_eq!(summary["failures"], serde_json::json!({"http-503": 1}), "{summary}");
+    assert_eq!(server.hits("/busy.jpg"), 1, "retried");
+}

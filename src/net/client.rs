@@ -2,23 +2,20 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
-use reqwest::header::{CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER};
-use reqwest::{StatusCode, redirect};
+use reqwest::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use reqwest::redirect;
 use tokio::sync::Semaphore;
 use url::Url;
 
 use super::guard::{AddressPolicy, GuardedResolver, RefusedUrl};
+use super::retry::{Failure, Verdict, retrying, verdict};
 use crate::config::NetworkConfig;
 
 /// Most redirects followed before a URL fails with "redirects".
 const MAX_REDIRECTS: usize = 5;
-/// First retry waits this long; each later one twice as long.
-const BACKOFF_BASE: Duration = Duration::from_millis(500);
-/// A `Retry-After` longer than this is not waited for: the URL fails as rate-limited.
-const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 
 /// A downloaded body.
 #[derive(Debug)]
@@ -206,7 +203,7 @@ impl Http {
     }
 
     /// Sends GET `url` until it gets a response that is not worth retrying (or retries run
-    /// out), then hands that response to `on_response`.
+    /// out, see `retry`), then hands that response to `on_response`.
     async fn with_retries<T, F, Fut>(&self, url: &Url, on_response: F) -> Result<T, DownloadError>
     where
         F: Fn(reqwest::Response) -> Fut,
@@ -214,28 +211,31 @@ impl Http {
     {
         self.policy.check_url(url)?;
         let slots = self.host_slots(url);
-        let mut attempt = 0;
-        loop {
-            let retries_left = attempt < self.retries;
-            let outcome = {
+        retrying(self.retries, |retries_left| {
+            let (slots, on_response) = (&slots, &on_response);
+            async move {
                 let _slot = slots.acquire().await.expect("host semaphore never closes");
-                match self.client.get(url.clone()).send().await {
-                    Err(e) => Err(DownloadError::from_reqwest(e)),
-                    Ok(resp) => match retry_wait(&resp, attempt) {
-                        Some(wait) if retries_left => Ok(Err(wait)),
-                        _ => on_response(resp).await.map(Ok),
-                    },
+                let resp = match self.client.get(url.clone()).send().await {
+                    Ok(resp) => resp,
+                    Err(e) if retries_left => {
+                        return Err(Failure::from_error(DownloadError::from_reqwest(e)));
+                    }
+                    Err(e) => return Err(Failure::Final(DownloadError::from_reqwest(e))),
+                };
+                match verdict(resp.status(), resp.headers(), SystemTime::now()) {
+                    Verdict::Retry(after) if retries_left => {
+                        let error = DownloadError::Status(resp.status().as_u16());
+                        Err(Failure::Retry { error, after })
+                    }
+                    Verdict::Handle if retries_left => {
+                        on_response(resp).await.map_err(Failure::from_error)
+                    }
+                    // A long Retry-After, or the last try: the answer stands as it is.
+                    _ => on_response(resp).await.map_err(Failure::Final),
                 }
-            };
-            let wait = match outcome {
-                Ok(Ok(value)) => return Ok(value),
-                Ok(Err(wait)) => wait,
-                Err(err) if err.is_transient() && retries_left => backoff(attempt),
-                Err(err) => return Err(err),
-            };
-            tokio::time::sleep(wait).await;
-            attempt += 1;
-        }
+            }
+        })
+        .await
     }
 
     async fn read_body(&self, mut resp: reqwest::Response) -> Result<Body, DownloadError> {
@@ -278,46 +278,4 @@ impl Http {
 fn content_type(resp: &reqwest::Response) -> Option<String> {
     let value = resp.headers().get(CONTENT_TYPE)?.to_str().ok()?;
     Some(value.trim().to_ascii_lowercase())
-}
-
-fn backoff(attempt: u32) -> Duration {
-    BACKOFF_BASE * 2u32.pow(attempt.min(6))
-}
-
-/// How long to wait before retrying this response, or `None` if it is not retried:
-/// 429 and 5xx are, after `Retry-After` when given (if at most [`MAX_RETRY_AFTER`]),
-/// else after the backoff.
-fn retry_wait(resp: &reqwest::Response, attempt: u32) -> Option<Duration> {
-    let status = resp.status();
-    if status != StatusCode::TOO_MANY_REQUESTS && !status.is_server_error() {
-        return None;
-    }
-    match retry_after(resp).map(Duration::from_secs) {
-        Some(wait) if wait > MAX_RETRY_AFTER => None,
-        Some(wait) => Some(wait),
-        None => Some(backoff(attempt)),
-    }
-}
-
-/// `Retry-After` in seconds, from either the delta-seconds or the HTTP-date form.
-fn retry_after(resp: &reqwest::Response) -> Option<u64> {
-    let value = resp.headers().get(RETRY_AFTER)?.to_str().ok()?.trim();
-    if let Ok(secs) = value.parse::<u64>() {
-        return Some(secs);
-    }
-    let when = httpdate_to_unix(value)?;
-    Some(when.saturating_sub(crate::store::now()))
-}
-
-fn httpdate_to_unix(value: &str) -> Option<u64> {
-    let time = humantime::parse_rfc3339_weak(value).ok().or_else(|| {
-        // IMF-fixdate: "Sun, 06 Nov 1994 08:49:37 GMT"
-        let parts: Vec<&str> = value.split_whitespace().collect();
-        let [_, day, month, year, clock, "GMT"] = parts.as_slice() else { return None };
-        const MONTHS: [&str; 12] =
-            ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
-        let m = MONTHS.iter().position(|x| x == month)? + 1;
-        humantime::parse_rfc3339_weak(&format!("{year}-{m:02}-{day:0>2}T{clock}")).ok()
-    })?;
-    time.duration_since(std::time::UNIX_EPOCH).ok().map(|d| d.as_secs())
 }

@@ -1,12 +1,13 @@
 //! HTTP for every stage that touches the network: search pages and image downloads.
 //!
 //! One reqwest client per command, built from `[network]`: connect and total deadlines,
-//! bounded redirects, a byte cap, per-host and retry policy, and the address guard that
-//! refuses loopback, private, link-local and unspecified destinations unless
-//! `network.allow_private` is set.
+//! bounded redirects, a byte cap, per-host limits, the retry policy (`retry`), and the
+//! address guard that refuses special-purpose destinations unless `network.allow_private`
+//! is set.
 
 mod client;
 mod guard;
+mod retry;
 
 pub use client::{Body, DownloadError, Http};
 pub use guard::{RefusedUrl, forbidden_ip};

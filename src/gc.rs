@@ -32,6 +32,8 @@ pub struct Report {
 pub fn gc(store: &Store) -> Result<Report, StoreError> {
     let index = &store.index;
     let mut report = Report::default();
+    // First: a run record gc cannot read stops it before anything is removed.
+    let trained = trained_versions(store.root())?;
 
     let mut members: HashSet<String> = HashSet::new();
     for dataset in index.member_datasets() {
@@ -61,7 +63,6 @@ pub fn gc(store: &Store) -> Result<Report, StoreError> {
         report.blobs += 1;
     }
 
-    let trained = trained_versions(store.root());
     for (dataset, dir) in subfolders(&store.root().join("datasets"))? {
         let latest = latest(store.root(), &dataset)?;
         for (version, path) in subfolders(&dir)? {

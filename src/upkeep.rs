@@ -125,16 +125,34 @@ fn partial_checkpoints(run: &Path) -> Result<Vec<PathBuf>, StoreError> {
 }
 
 /// (dataset, version) of every run's `config.json`: their builds are kept for `--resume`
-/// and `eval`.
-pub fn trained_versions(root: &Path) -> HashSet<(String, String)> {
-    let runs = subfolders(&root.join("runs")).unwrap_or_default();
-    runs.into_iter()
-        .filter_map(|(_, run)| {
-            let text = fs::read(run.join("config.json")).ok()?;
-            let record: serde_json::Value = serde_json::from_slice(&text).ok()?;
-            Some((record["dataset"].as_str()?.to_owned(), record["version"].as_str()?.to_owned()))
-        })
-        .collect()
+/// and `eval`. gc must not guess: a record it cannot read is an error naming it, and so is
+/// a run whose `train` holds its lock before writing the record. A run folder with neither
+/// (a start that died) needs no build.
+pub fn trained_versions(root: &Path) -> Result<HashSet<(String, String)>, StoreError> {
+    /// The part of a run record gc needs.
+    #[derive(serde::Deserialize)]
+    struct TrainedOn {
+        dataset: String,
+        version: String,
+    }
+    let mut out = HashSet::new();
+    for (name, run) in subfolders(&root.join("runs"))? {
+        let path = run.join("config.json");
+        let text = match fs::read(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                drop(lock_run(root, &name)?);
+                continue;
+            }
+            Err(source) => return Err(StoreError::Io { path, source }),
+        };
+        let record: TrainedOn = serde_json::from_slice(&text).map_err(|e| StoreError::Io {
+            path: path.clone(),
+            source: std::io::Error::other(format!("unreadable run record: {e}")),
+        })?;
+        out.insert((record.dataset, record.version));
+    }
+    Ok(out)
 }
 
 /// Bytes of the files under `dir`.

@@ -143,3 +143,37 @@ fn gc_keeps_latest_and_trained_builds_and_removes_the_rest() {
     drop(store);
     assert!(problems(&ws.run(&["verify", "--json"]).expect_code(0).json()).is_empty());
 }
+
+/// gc must not guess which builds a run needs: an unreadable run record, or a run whose
+/// `train` has not written its record yet, stops gc before anything is removed.
+#[test]
+fn gc_stops_at_a_run_it_cannot_read_and_removes_nothing() {
+    let ws = Workspace::new("[build]\nsize = 32\n");
+    let all = bears(0..4);
+    let mut versions = Vec::new();
+    for n in [2, 4] {
+        folder(&ws, "photos", &all[..n]);
+        ws.run(&["import", "photos", "--dataset", "d"]).expect_code(0);
+        ws.run(&["build", "d"]).expect_code(0);
+        versions.push(Built::latest(&ws.store(), "d").unwrap().manifest.version);
+    }
+    let broken = ws.store().join("runs/broken");
+    std::fs::create_dir_all(&broken).unwrap();
+    std::fs::write(broken.join("config.json"), "{\"dataset\": \"d\", \"vers").unwrap();
+    let run = ws.run(&["gc"]).expect_code(1);
+    assert!(run.stderr.contains("runs/broken/config.json"), "{}", run.stderr);
+    assert!(ws.store().join("datasets/d").join(&versions[0]).exists());
+
+    // A run starting: its lock held, no record yet.
+    std::fs::remove_dir_all(&broken).unwrap();
+    std::fs::create_dir_all(ws.store().join("runs/starting")).unwrap();
+    let lock = pipeline::store::lock_run(&ws.store(), "starting").unwrap();
+    let run = ws.run(&["gc"]).expect_code(75);
+    assert!(run.stderr.contains("runs/starting.lock"), "{}", run.stderr);
+    assert!(ws.store().join("datasets/d").join(&versions[0]).exists());
+
+    // Once it is gone, gc goes on.
+    drop(lock);
+    let freed = ws.run(&["gc", "--json"]).expect_code(0).json();
+    assert_eq!(freed["builds"], 1);
+}

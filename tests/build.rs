@@ -79,9 +79,18 @@ fn build_writes_aligned_shards_and_is_reproducible() {
         again.stdout
     );
 
+    // A forced rebuild of the same version keeps the published folder: no moment without it.
     let before = files(&built.dir);
+    let folder = |dir: &Path| std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(dir).unwrap());
+    let published = folder(&built.dir);
     ws.run(&["build", "bears", "--force"]).expect_code(0);
-    assert_eq!(files(&built.dir), before, "a rebuild is byte-identical");
+    assert_eq!(folder(&built.dir), published, "the published version was swapped");
+    assert_eq!(files(&built.dir), before);
+    let names: Vec<_> = std::fs::read_dir(built.dir.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names.len(), 2, "{names:?}: the version and latest, no leftover");
 
     // Another store, same photos, same command: same version, same bytes.
     let other = Workspace::new("[build]\nsize = 64\nshard_size = 8\ntest_fraction = 0.25\n");

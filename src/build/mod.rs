@@ -301,12 +301,10 @@ fn publish(dir: &Path, partial: &Path, version: &str) -> Result<(), BuildError> 
     }
     sync_dir(partial)?;
     let target = dir.join(version);
-    if target.exists() {
-        // A forced rebuild of the same version: set the old copy aside first.
-        let old = dir.join(format!(".partial-old-{version}-{}", std::process::id()));
-        fs::rename(&target, &old).map_err(io(&target))?;
-        fs::rename(partial, &target).map_err(io(&target))?;
-        fs::remove_dir_all(&old).map_err(io(&old))?;
+    if target.join("manifest.json").exists() {
+        // A forced rebuild of a published version: the same bytes by construction, so the
+        // published copy stays (a swap would leave `latest` naming nothing for a moment).
+        fs::remove_dir_all(partial).map_err(io(partial))?;
     } else {
         fs::rename(partial, &target).map_err(io(&target))?;
     }

@@ -4,7 +4,7 @@
 //! `validate` (is it an image), `store` (sled index + blobs), `fetch` (the stage graph),
 //! `build` (A/B shards), `dataset` (built versions on disk), `export`, `config` / `query`
 //! (files the user writes), `color` (sRGB <-> Lab), `metrics` (image quality), `commands`
-//! (CLI glue), `verify` / `gc` (store upkeep).
+//! (CLI glue), `verify` / `gc` (store upkeep), `durable` (whole-or-absent writes).
 
 pub mod build;
 pub mod cli;
@@ -12,6 +12,7 @@ pub mod color;
 pub mod commands;
 pub mod config;
 pub mod dataset;
+pub mod durable;
 pub mod engines;
 pub mod exit;
 pub mod export;

@@ -26,6 +26,7 @@ use crate::dataset::{
     self, BuildSettings, Counts, DatasetError, FORMAT, LUMA, Manifest, ManifestMember, ShardError,
     ShardInfo, Skipped, Split, dataset_dir, latest_version, version_of,
 };
+use crate::durable;
 use crate::store::{ImageRecord, Member, Store, StoreError};
 use preprocess::Preprocessor;
 
@@ -57,6 +58,12 @@ pub enum BuildError {
     Shard(#[from] ShardError),
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
+}
+
+impl From<durable::PathError> for BuildError {
+    fn from(e: durable::PathError) -> BuildError {
+        BuildError::Io { path: e.path, source: e.source }
+    }
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> BuildError + '_ {
@@ -180,7 +187,7 @@ fn write_shards(
                 let job_path = job.path;
                 // Synced here, beside the decoding of the next shard, rather than all at
                 // the end.
-                fs::File::open(&job_path).and_then(|f| f.sync_all()).map_err(io(&job_path))?;
+                durable::sync(&job_path)?;
                 hashes.push(dataset::file_hash(&job_path).map_err(io(&job_path))?);
             }
             Ok(hashes)
@@ -296,26 +303,15 @@ fn remove_partials(dir: &Path) -> Result<(), BuildError> {
 
 /// Makes `partial` durable, renames it to `version` and points `latest` at it.
 fn publish(dir: &Path, partial: &Path, version: &str) -> Result<(), BuildError> {
-    for entry in fs::read_dir(partial).map_err(io(partial))?.flatten() {
-        fs::File::open(entry.path()).and_then(|f| f.sync_all()).map_err(io(&entry.path()))?;
-    }
-    sync_dir(partial)?;
     let target = dir.join(version);
     if target.join("manifest.json").exists() {
         // A forced rebuild of a published version: the same bytes by construction, so the
         // published copy stays (a swap would leave `latest` naming nothing for a moment).
         fs::remove_dir_all(partial).map_err(io(partial))?;
     } else {
-        fs::rename(partial, &target).map_err(io(&target))?;
+        durable::publish_folder(partial, &target)?;
     }
-    let pointer = dir.join(".latest.tmp");
-    fs::write(&pointer, format!("{version}\n")).map_err(io(&pointer))?;
-    fs::File::open(&pointer).and_then(|f| f.sync_all()).map_err(io(&pointer))?;
-    let latest = dir.join("latest");
-    fs::rename(&pointer, &latest).map_err(io(&latest))?;
-    sync_dir(dir)
-}
-
-fn sync_dir(dir: &Path) -> Result<(), BuildError> {
-    fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io(dir))
+    let pointer = format!("{version}\n");
+    durable::write_file(&dir.join(".latest.tmp"), &dir.join("latest"), pointer.as_bytes())?;
+    Ok(())
 }

@@ -5,11 +5,11 @@
 //! absent or complete. A blob's name is its hash: writing the same bytes twice is a no-op.
 
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::StoreError;
+use crate::durable;
 
 pub struct Blobs {
     dir: PathBuf,
@@ -81,16 +81,10 @@ impl Blobs {
         }
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
         let tmp = self.tmp.join(format!("{hash}.{}.{n}.part", std::process::id()));
-        let mut file = fs::File::create(&tmp).map_err(StoreError::io(&tmp))?;
-        file.write_all(bytes).map_err(StoreError::io(&tmp))?;
-        file.sync_all().map_err(StoreError::io(&tmp))?;
-        drop(file);
         let parent = dest.parent().expect("blob paths have a parent");
         fs::create_dir_all(parent).map_err(StoreError::io(parent))?;
-        fs::rename(&tmp, &dest).map_err(StoreError::io(&dest))?;
-        // Why: the rename itself is only durable once the folder is synced; the index may
-        // name this blob as soon as we return.
-        fs::File::open(parent).and_then(|d| d.sync_all()).map_err(StoreError::io(parent))?;
+        // The index may name this blob as soon as we return.
+        durable::write_file(&tmp, &dest, bytes)?;
         Ok(dest)
     }
 }

@@ -37,6 +37,12 @@ pub enum StoreError {
     Corrupt { key: String, reason: String },
 }
 
+impl From<crate::durable::PathError> for StoreError {
+    fn from(e: crate::durable::PathError) -> StoreError {
+        StoreError::Io { path: e.path, source: e.source }
+    }
+}
+
 impl StoreError {
     /// `map_err(StoreError::io(path))`: an I/O error about `path`.
     pub fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + use<> {

@@ -3,7 +3,8 @@
 //! optimizers' moments and steps, and other training state) and `state.json` (epoch, step,
 //! the epoch's losses and validation scores, the run's elapsed time).
 //!
-//! Each is written to a `.partial-*` folder, synced, then renamed into place. After each
+//! Each is written to a `.partial-*` folder, synced, then renamed into place and its
+//! folder synced (`durable`). After each
 //! write the last `keep_last` stay, plus `best`: the lowest validation ΔE00 among those
 //! whose colourfulness passes the guard ([`validation::best`]).
 
@@ -115,12 +116,9 @@ pub fn write(
     let state_path = partial.join("state.json");
     fs::write(&state_path, serde_json::to_vec_pretty(state).expect("state serializes"))
         .map_err(io(&state_path))?;
-    for entry in fs::read_dir(&partial).map_err(io(&partial))?.flatten() {
-        fs::File::open(entry.path()).and_then(|f| f.sync_all()).map_err(io(&entry.path()))?;
-    }
     let done = root.join(format!("epoch-{:05}", state.epoch));
     let _ = fs::remove_dir_all(&done);
-    fs::rename(&partial, &done).map_err(io(&done))?;
+    crate::durable::publish_folder(&partial, &done)?;
     let all = list(run_dir)?;
     let best = validation::best(all.iter().map(|(d, s)| (d.clone(), s.val)));
     let keep_from = all.len().saturating_sub(keep_last.max(1));

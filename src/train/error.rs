@@ -22,6 +22,12 @@ pub enum TrainError {
 }
 
 /// Maps an I/O error to [`TrainError::Io`] for `path`.
+impl From<crate::durable::PathError> for TrainError {
+    fn from(e: crate::durable::PathError) -> TrainError {
+        TrainError::Io { path: e.path, source: e.source }
+    }
+}
+
 pub fn io(path: &Path) -> impl FnOnce(std::io::Error) -> TrainError + '_ {
     move |source| TrainError::Io { path: path.to_owned(), source }
 }

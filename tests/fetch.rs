@@ -217,3 +217,82 @@ fn a_store_that_refuses_writes_ends_the_run_and_frees_the_store() {
     assert!(stderr.contains("blobs/"), "the error names the path: {stderr}");
     ws.run(&["verify"]).expect_code(0);
 }
+
+/// DuckDuckGo as the fallback after Bing: its first `i.js` page repeats Bing's results,
+/// its second has new ones. "No new results" is judged against DuckDuckGo's own URLs, so
+/// it goes on to the second page.
+#[test]
+fn a_fallback_engine_pages_on_past_results_another_engine_gave() {
+    use crate::support::server::Response;
+    let bing = std::fs::read_to_string(crate::support::shared(
+        "fixtures/serp/bing/phrona_async_rust_programming.html",
+    ))
+    .unwrap();
+    let token_page = std::fs::read(crate::support::shared(
+        "fixtures/serp/duckduckgo/ddscrape_vqd_page_trimmed.html",
+    ))
+    .unwrap();
+    let answer: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(crate::support::shared(
+            "fixtures/serp/duckduckgo/phrona_ijs_rust_programming.json",
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let bears = crate::support::photos("brown_bear");
+    let pages: std::sync::Arc<std::sync::OnceLock<(String, String, String)>> = Default::default();
+    let served = pages.clone();
+    let server = crate::support::server::Server::start(move |target| {
+        let (bing, first, second) = served.get().unwrap();
+        let (path, query) = target.split_once('?').unwrap_or((target, ""));
+        if let Some(n) = path.strip_prefix("/img/").and_then(|f| f.strip_suffix(".jpg")) {
+            let n: usize = n.parse().unwrap();
+            let photo = if n < 100 { n } else { n - 100 + 35 };
+            return Response::ok("image/jpeg", std::fs::read(&bears[photo]).unwrap());
+        }
+        match path {
+            "/bing/images/async" => Response::ok("text/html", bing.clone()),
+            "/duckduckgo/" => Response::ok("text/html", token_page.clone()),
+            "/duckduckgo/i.js" if query.contains("s=100") => {
+                Response::ok("application/json", second.clone())
+            }
+            "/duckduckgo/i.js" => Response::ok("application/json", first.clone()),
+            _ => Response::status(404),
+        }
+    });
+    let mut urls = std::collections::HashMap::new();
+    let bing =
+        crate::support::site::rewrite_murls(&bing, &mut urls, |n| server.url(&Site::image_path(n)));
+    assert_eq!(urls.len(), 35);
+    // i.js page 1: Bing's 35 images again, and a next page; page 2: 20 new ones, the end.
+    let with_images = |from: usize, count: usize, next: Option<&str>| {
+        let mut page = answer.clone();
+        let results = page["results"].as_array_mut().unwrap();
+        results.truncate(count);
+        for (k, result) in results.iter_mut().enumerate() {
+            result["image"] = server.url(&Site::image_path(from + k)).into();
+        }
+        page["next"] = next.into();
+        page.to_string()
+    };
+    let first = with_images(0, 35, answer["next"].as_str());
+    let second = with_images(100, 20, None);
+    pages.set((bing, first, second)).unwrap();
+    let ws = Workspace::new(&test_config(&server, ""));
+
+    let summary = ws
+        .run(&[
+            "fetch",
+            "brown bear",
+            "--top",
+            "45",
+            "--engine",
+            "bing",
+            "--engine",
+            "duckduckgo",
+            "--json",
+        ])
+        .expect_code(0)
+        .json();
+    assert_eq!(summary["images"], 45, "{summary}");
+}

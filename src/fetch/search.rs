@@ -1,8 +1,8 @@
 //! The search stage: pages through each engine in order and emits candidates.
 //!
 //! Results are merged by image URL across pages and engines: the first place a URL is
-//! seen gives its rank. An engine stops at its last page, at a page that adds no new URL
-//! (Bing repeats its last page past the end), after [`MAX_PAGES`], or at its first error;
+//! seen gives its rank. An engine stops at its last page, at a page that adds no URL new to
+//! that engine (Bing repeats its last page past the end), after [`MAX_PAGES`], or at its first error;
 //! an error is reported and the next engine is tried, never taken as "no results". A result
 //! whose image URL is not http(s) is a counted `bad-url` failure, never read.
 
@@ -28,6 +28,9 @@ pub async fn run(out: &Out<'_>, query: &SearchQuery, engines: &[EngineName]) -> 
         let base = ctx.config.engines.base_url(engine);
         let mut next = Some(engine.first_page(base, query));
         let mut pages = 0;
+        // "No new results" is about this engine's own results: a fallback engine whose
+        // first page repeats what the first engine found still has pages to give.
+        let mut own = HashSet::new();
         while let Some(url) = next.take() {
             if ctx.stop.is_cancelled() || pages == MAX_PAGES {
                 break;
@@ -58,10 +61,12 @@ pub async fn run(out: &Out<'_>, query: &SearchQuery, engines: &[EngineName]) -> 
             ctx.stats.pages.inc();
             let mut new = 0;
             for hit in page.hits {
+                if own.insert(hit.image_url.clone()) {
+                    new += 1;
+                }
                 if !seen.insert(hit.image_url.clone()) {
                     continue;
                 }
-                new += 1;
                 rank += 1;
                 let (location, state) = match Location::remote(&hit.image_url) {
                     Ok(location) => (location, State::New),
@@ -85,7 +90,7 @@ pub async fn run(out: &Out<'_>, query: &SearchQuery, engines: &[EngineName]) -> 
                 }
             }
             debug!(%engine, page = pages, new, "Search page parsed.");
-            // A page that only repeats what we have is Bing's way of saying "the end";
+            // A page that only repeats this engine's results is Bing's way of saying "the end";
             // the DuckDuckGo token page has no hits but a next page, so look at `next` too.
             if new > 0 || pages == 1 {
                 next = page.next;

@@ -244,7 +244,7 @@ impl Validator {
         let mut limits = Limits::default();
         limits.max_image_width = Some(width);
         limits.max_image_height = Some(height);
-        limits.max_alloc = Some(self.limits.max_pixels.saturating_mul(8));
+        limits.max_alloc = Some(max_decode_memory(&self.limits));
         reader.limits(limits);
         let image = reader.decode().map_err(|e| match e {
             image::ImageError::IoError(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
@@ -255,6 +255,28 @@ impl Validator {
         let thumb = image.thumbnail(HASH_SOURCE_SIDE, HASH_SOURCE_SIDE).to_rgb8();
         Ok((width, height, thumb))
     }
+}
+
+/// Bytes a check of `bytes` may allocate, from the header alone: a JPEG decodes at 1/8
+/// scale (3 bytes a pixel); other formats in full, up to the decoder's allocation cap of
+/// 8 bytes a pixel. 0 when there is no header to read (the check fails at once).
+pub fn decode_memory(bytes: &[u8], limits: &ImagesConfig) -> u64 {
+    let cap = max_decode_memory(limits);
+    let pixels = |w: u64, h: u64| w.saturating_mul(h);
+    let cost = match sniff(bytes) {
+        Ok(Format::Jpeg) => jpeg::dimensions(bytes)
+            .map_or(cap, |(w, h)| 3 * pixels((w as u64).div_ceil(8), (h as u64).div_ceil(8))),
+        Ok(format) => ImageReader::with_format(Cursor::new(bytes), format.image_format())
+            .into_dimensions()
+            .map_or(0, |(w, h)| 8 * pixels(w.into(), h.into())),
+        Err(_) => 0,
+    };
+    cost.min(cap)
+}
+
+/// The most one check may allocate: the decoder's cap for the largest image allowed.
+pub fn max_decode_memory(limits: &ImagesConfig) -> u64 {
+    limits.max_pixels.saturating_mul(8)
 }
 
 fn check_size(limits: &ImagesConfig, width: u32, height: u32) -> Result<(), Rejection> {

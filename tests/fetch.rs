@@ -296,3 +296,22 @@ fn a_fallback_engine_pages_on_past_results_another_engine_gave() {
         .json();
     assert_eq!(summary["images"], 45, "{summary}");
 }
+
+/// Google's wall as a redirect: the search answers 302 to `/sorry/index`, whose page has
+/// no telling text. The engine sees the URL the redirect ended at and calls it a block.
+#[test]
+fn a_redirect_to_the_google_captcha_is_a_block() {
+    use crate::support::server::Response;
+    let server = crate::support::server::Server::start(|target| {
+        if target.starts_with("/google/search") {
+            Response::redirect("/google/sorry/index?continue=search")
+        } else if target.starts_with("/google/sorry/") {
+            Response::ok("text/html", "<html><body></body></html>")
+        } else {
+            Response::status(404)
+        }
+    });
+    let ws = Workspace::new(&test_config(&server, ""));
+    let run = ws.run(&["fetch", "polar bear", "--top", "5", "--engine", "google"]).expect_code(3);
+    assert!(run.stdout.contains("redirected to the captcha page"), "{}", run.stdout);
+}

@@ -42,7 +42,10 @@ pub async fn run(out: &Out<'_>, query: &SearchQuery, engines: &[EngineName]) -> 
                 fetched = ctx.http.get_page(&url) => fetched,
             };
             let page = match fetched {
-                Ok((status, body)) => engine.parse_page(&url, status, &body, query),
+                // Parsed at the URL the redirects ended at: a captcha wall shows there.
+                Ok(fetched) => {
+                    engine.parse_page(&fetched.url, fetched.status, &fetched.text, query)
+                }
                 Err(e) => {
                     let message = format!("{engine}: {url}: {e}");
                     warn!("Search page failed: {message}.");

@@ -24,6 +24,15 @@ pub struct Body {
     pub content_type: Option<String>,
 }
 
+/// A fetched search page.
+#[derive(Debug)]
+pub struct Page {
+    /// Where the redirects ended.
+    pub url: Url,
+    pub status: u16,
+    pub text: String,
+}
+
 /// Why a request gave no body. `reason()` is the stable name counted in stats.
 #[derive(Debug, thiserror::Error)]
 pub enum DownloadError {
@@ -191,13 +200,14 @@ impl Http {
         .await
     }
 
-    /// Fetches a search result page and returns its status and text, whatever the status,
-    /// so the engine can tell a block page from an error; 429 and 5xx are retried first.
-    pub async fn get_page(&self, url: &Url) -> Result<(u16, String), DownloadError> {
+    /// Fetches a search result page and returns the URL it ended at (after redirects), its
+    /// status and text, whatever the status, so the engine can tell a block page from an
+    /// error; 429 and 5xx are retried first.
+    pub async fn get_page(&self, url: &Url) -> Result<Page, DownloadError> {
         self.with_retries(url, |resp| async move {
-            let status = resp.status().as_u16();
+            let (url, status) = (resp.url().clone(), resp.status().as_u16());
             let body = self.read_body(resp).await?;
-            Ok((status, String::from_utf8_lossy(&body.bytes).into_owned()))
+            Ok(Page { url, status, text: String::from_utf8_lossy(&body.bytes).into_owned() })
         })
         .await
     }

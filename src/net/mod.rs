@@ -9,5 +9,5 @@ mod client;
 mod guard;
 mod retry;
 
-pub use client::{Body, DownloadError, Http};
+pub use client::{Body, DownloadError, Http, Page};
 pub use guard::{RefusedUrl, forbidden_ip};

@@ -108,6 +108,10 @@ pub fn verify(store: &Store, repair: bool, progress: &ProgressBar) -> Result<Rep
     let mut images: HashMap<String, ImageRecord> = HashMap::new();
     for (key, record) in index.records::<ImageRecord>("images")? {
         match record {
+            Ok(_) if !crate::store::is_hash(&key) => {
+                let reason = "its key is not a blake3 hash".to_owned();
+                problems.push(Problem::BadRecord { tree: "images".into(), key, reason });
+            }
             Ok(record) => {
                 images.insert(key, record);
             }

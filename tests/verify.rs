@@ -177,3 +177,22 @@ fn gc_stops_at_a_run_it_cannot_read_and_removes_nothing() {
     let freed = ws.run(&["gc", "--json"]).expect_code(0).json();
     assert_eq!(freed["builds"], 1);
 }
+
+/// An image record whose key is not a blake3 hash (here one letter) is reported as a bad
+/// record, not a panic, and `--repair` deletes it.
+#[test]
+fn verify_reports_an_image_key_that_is_not_a_hash() {
+    let ws = Workspace::new("");
+    folder(&ws, "photos", &bears(0..1));
+    ws.run(&["import", "photos", "--dataset", "d"]).expect_code(0);
+    {
+        let store = pipeline::store::Store::open(&ws.store()).unwrap();
+        let (_, member, image) = store.index.members("d").unwrap().remove(0);
+        store.index.add_member("e", "a", &image, &member).unwrap();
+        store.index.flush().unwrap();
+    }
+    let report = ws.run(&["verify", "--json"]).expect_code(65).json();
+    assert_eq!(problems(&report), ["bad-record", "dangling-url", "member-without-image"]);
+    assert!(report.to_string().contains("not a blake3 hash"), "{report}");
+    ws.run(&["verify", "--repair"]).expect_code(0);
+}

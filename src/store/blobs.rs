@@ -11,6 +11,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use super::StoreError;
 use crate::durable;
 
+/// True for a blob's name: a blake3 hash in lower-case hex.
+pub fn is_hash(name: &str) -> bool {
+    name.len() == 64 && name.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
 pub struct Blobs {
     dir: PathBuf,
     tmp: PathBuf,
@@ -66,7 +71,7 @@ impl Blobs {
             let parsed = name
                 .split_once('.')
                 .map(|(hash, _)| hash)
-                .filter(|hash| hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_hexdigit()))
+                .filter(|hash| is_hash(hash))
                 .map(str::to_owned);
             out.push((entry.into_path(), parsed));
         }

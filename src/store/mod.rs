@@ -18,7 +18,7 @@ mod lock;
 
 use std::path::{Path, PathBuf};
 
-pub use blobs::Blobs;
+pub use blobs::{Blobs, is_hash};
 pub use index::{
     DatasetRecord, DuplicateRecord, ImageRecord, Index, Member, UrlOutcome, UrlRecord,
 };

@@ -292,6 +292,9 @@ impl TrainConfig {
         if !self.crop.is_power_of_two() || !(32..=1024).contains(&self.crop) {
             return bad("crop", "a power of two from 32 to 1024 (the U-Net halves it to 1x1)");
         }
+        if patch_side(self.crop, self.n_layers) < 1 {
+            return bad("n_layers", &too_deep(self.crop));
+        }
         if self.epochs + self.epochs_decay == 0 {
             return bad("epochs", "epochs + epochs_decay must be at least 1");
         }
@@ -325,6 +328,9 @@ impl TrainConfig {
         if p.ndf < 1 || !(1..=6).contains(&p.n_layers) {
             return bad("pretrained.ndf/n_layers", "ndf at least 1, n_layers 1 to 6");
         }
+        if patch_side(p.crop, p.n_layers) < 1 {
+            return bad("pretrained.n_layers", &too_deep(p.crop));
+        }
         if !(0.0..1.0).contains(&p.ema) {
             return bad("pretrained.ema", "0 (off) up to (not including) 1");
         }
@@ -332,9 +338,36 @@ impl TrainConfig {
     }
 }
 
+/// The side of the PatchGAN's output for a `crop`-pixel input: `n_layers` stride-2 4x4
+/// convolutions halve it, the two stride-1 4x4 ones take a pixel each.
+pub fn patch_side(crop: usize, n_layers: i64) -> i64 {
+    (crop as i64 >> n_layers.clamp(0, 62)) - 2
+}
+
+fn too_deep(crop: usize) -> String {
+    let most = (0..=6).rev().find(|&n| patch_side(crop, n) >= 1).unwrap_or(0);
+    format!("at most {most} with a {crop}-pixel crop (the PatchGAN's output would be empty)")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_patchgan_with_an_empty_output_is_refused() {
+        let shallow = TrainConfig { crop: 32, n_layers: 3, ..TrainConfig::default() };
+        assert_eq!(patch_side(32, 3), 2);
+        assert!(shallow.check().is_ok());
+        let deep = TrainConfig { crop: 32, n_layers: 4, ..TrainConfig::default() };
+        assert_eq!(
+            deep.check().unwrap_err(),
+            "train.n_layers: at most 3 with a 32-pixel crop (the PatchGAN's output would be empty)"
+        );
+        let mut pre = TrainConfig::default();
+        pre.pretrained.crop = 64;
+        pre.pretrained.n_layers = 5;
+        assert!(pre.check().unwrap_err().starts_with("train.pretrained.n_layers: at most 4"));
+    }
 
     #[test]
     fn encode_then_decode_gives_the_pixel_back() {

@@ -321,5 +321,17 @@ mod tests {
         assert!(max <= 1.0, "tanh output");
         let patches = d.forward_t(&Tensor::cat(&[a, fake], 1), true);
         assert_eq!(patches.size(), [2, 1, 30, 30], "30x30 logits at 256 px");
+        // The config's rule for the PatchGAN's output side is the network's.
+        for (crop, n_layers) in [(256, 3), (64, 3), (32, 3), (64, 4)] {
+            let vs = nn::VarStore::new(Device::Cpu);
+            let d = Discriminator::new(&vs.root(), &NetConfig { n_layers, ..config.clone() });
+            let side = crate::train::config::patch_side(crop, n_layers);
+            let pair = Tensor::zeros([1, 4, crop as i64, crop as i64], (Kind::Float, Device::Cpu));
+            assert_eq!(
+                d.forward_t(&pair, false).size(),
+                [1, 1, side, side],
+                "{crop} px, {n_layers}"
+            );
+        }
     }
 }

@@ -170,6 +170,18 @@ fn colorize_and_eval_write_what_they_promise() {
     assert!(g[0] == g[1] && g[1] == g[2], "first panel: gray");
     assert!(ws.path("out/gray.png").exists());
 
+    // Two inputs with one stem would write one output: refused, naming both, nothing written.
+    std::fs::create_dir_all(ws.path("other")).unwrap();
+    original.to_luma8().save(ws.path("other/gray.jpg")).unwrap();
+    let args = ["colorize", "--run", "r", "gray.png", "other/gray.jpg", "--out", "twice"];
+    let run = ws.run(&[&args[..], &["--device", "cpu"]].concat()).expect_code(1);
+    assert!(
+        run.stderr.contains("gray.png and other/gray.jpg would both be written"),
+        "{}",
+        run.stderr
+    );
+    assert!(!ws.path("twice").exists());
+
     ws.run(&["colorize", "--run", "r", "--dataset", "bears", "--out", "all", "--device", "cpu"])
         .expect_code(0);
     assert_eq!(std::fs::read_dir(ws.path("all")).unwrap().count(), 10);

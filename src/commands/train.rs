@@ -60,14 +60,14 @@ fn splits(arg: crate::cli::SplitArg) -> Vec<crate::dataset::Split> {
 
 #[cfg(feature = "train")]
 pub fn colorize(config: Config, args: ColorizeArgs) -> anyhow::Result<u8> {
-    use crate::train::colorize::{self, Input};
+    use crate::train::colorize;
     let colorizers = open_runs(&config, &args.run, args.checkpoint, &args.device)?;
     let (inputs, side_by_side) = match &args.dataset {
         Some(dataset) => {
             let built = crate::dataset::Built::latest(&config.store.path, dataset)?;
             (colorize::dataset_inputs(&config.store.path, &built, &splits(args.split))?, true)
         }
-        None => (args.images.iter().map(|p| Input::file(p)).collect(), args.side_by_side),
+        None => (colorize::file_inputs(&args.images)?, args.side_by_side),
     };
     let written = colorize::colorize(&colorizers, &inputs, &args.out, side_by_side)?;
     println!("colorized {} images into {}", written.len(), args.out.display());

@@ -23,13 +23,24 @@ pub struct Input {
     pub name: String,
 }
 
-impl Input {
-    /// An image file, named after its file stem.
-    pub fn file(path: &Path) -> Input {
+/// Image files, each named after its file stem; two files with the same stem would write
+/// the same output, which is refused, naming both.
+pub fn file_inputs(paths: &[PathBuf]) -> Result<Vec<Input>, TrainError> {
+    let mut named: std::collections::HashMap<String, &Path> = std::collections::HashMap::new();
+    let mut inputs = Vec::new();
+    for path in paths {
         let name =
             path.file_stem().map_or_else(|| "image".into(), |s| s.to_string_lossy().into_owned());
-        Input { path: path.to_owned(), name }
+        if let Some(first) = named.insert(name.clone(), path) {
+            return Err(TrainError::Invalid(format!(
+                "{} and {} would both be written as {name}.png: colorize them into separate --out folders",
+                first.display(),
+                path.display()
+            )));
+        }
+        inputs.push(Input { path: path.clone(), name });
     }
+    Ok(inputs)
 }
 
 /// The stored originals of a built dataset's members in `splits`, named by their id.

@@ -5,6 +5,7 @@ mod cli;
 mod crash;
 mod faults;
 mod fetch;
+mod images;
 mod import;
 mod parsers;
 #[cfg(feature = "train")]

@@ -316,3 +316,51 @@ fn a_running_train_holds_its_run_against_a_second_train_and_gc() {
     assert_eq!(partials(), 0);
     assert!(!in_progress.exists());
 }
+
+/// eval's pairing, checked against an oracle: a "colorizer" that returns each crop's own
+/// true B gives its truth back (infinite PSNR in RGB, rounding in Lab), and the B of the
+/// next pair does not.
+#[test]
+fn center_crops_pair_each_input_with_its_own_truth() {
+    use pipeline::metrics::Metrics;
+    use tch::Tensor;
+    let ws = support::built_bears(TINY, 6);
+    let built = Built::latest(&ws.store(), "bears").unwrap();
+    let pairs = Pairs::open(&built, Split::Train).unwrap();
+    let crop = 64;
+    let offset = (pairs.size() - crop) / 2;
+    for color in [ColorSpace::Rgb, ColorSpace::Lab] {
+        let crops = loader::CenterCrops::new(&pairs, 0..pairs.len(), crop, color);
+        let channels = color.channels();
+        let truths: Vec<Vec<f32>> = (0..pairs.len())
+            .map(|n| {
+                let (mut a, mut b) = (vec![0f32; crop * crop], vec![0f32; channels * crop * crop]);
+                pairs.write(n, crop, (offset, offset), false, color, &mut a, &mut b);
+                b
+            })
+            .collect();
+        let served = std::cell::Cell::new(0);
+        let oracle = |a: &Tensor| {
+            let (start, n) = (served.get(), a.size()[0] as usize);
+            served.set(start + n);
+            let c = crop as i64;
+            Tensor::from_slice(&truths[start..start + n].concat()).view([
+                n as i64,
+                channels as i64,
+                c,
+                c,
+            ])
+        };
+        let predicted = crops.colorize(&oracle, tch::Device::Cpu, 4);
+        assert_eq!(predicted.len(), pairs.len());
+        let psnr = |i: usize, b: &[f32]| {
+            Metrics::compute(&crops.decode(i, b), &crops.truth_rgb(i), crop, crop).unwrap().psnr
+        };
+        for i in 0..crops.len() {
+            let own = psnr(i, &predicted[i]);
+            let other = psnr(i, &predicted[(i + 1) % crops.len()]);
+            assert!(own > 45.0, "{color:?} pair {i}: {own} dB against its own truth");
+            assert!(other < own - 10.0, "{color:?} pair {i}: {other} dB with the next pair's B");
+        }
+    }
+}

@@ -60,6 +60,7 @@ pub fn bears(range: std::ops::Range<usize>) -> Vec<std::path::PathBuf> {
 
 /// A workspace with `config` and the first `n` brown-bear photos imported as dataset
 /// `bears` and built.
+#[cfg(feature = "train")]
 pub fn built_bears(config: &str, n: usize) -> Workspace {
     let ws = Workspace::new(config);
     let dir = ws.path("bears");
@@ -79,6 +80,7 @@ pub fn built_bears(config: &str, n: usize) -> Workspace {
 
 /// Starts `pipeline ARGS` in `ws`, waits until `path` exists, then kills it with SIGKILL
 /// (a panic if the command ended first).
+#[cfg(feature = "train")]
 pub fn kill_once_exists(ws: &Workspace, args: &[&str], path: &Path) {
     let mut child = ws
         .command(args)

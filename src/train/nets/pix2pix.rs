@@ -324,7 +324,7 @@ mod tests {
         // The config's rule for the PatchGAN's output side is the network's.
         for (crop, n_layers) in [(256, 3), (64, 3), (32, 3), (64, 4)] {
             let vs = nn::VarStore::new(Device::Cpu);
-            let d = Discriminator::new(&vs.root(), &NetConfig { n_layers, ..config.clone() });
+            let d = Discriminator::new(&vs.root(), &NetConfig { n_layers, ..config });
             let side = crate::train::config::patch_side(crop, n_layers);
             let pair = Tensor::zeros([1, 4, crop as i64, crop as i64], (Kind::Float, Device::Cpu));
             assert_eq!(

@@ -18,6 +18,7 @@ use image::{GrayImage, ImageFormat, RgbImage};
 use rayon::prelude::*;
 
 use crate::dataset::{Built, DatasetError, ManifestMember, ShardError};
+use crate::photo::color::interleave;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ExportFormat {
@@ -61,7 +62,9 @@ pub fn export(built: &Built, format: ExportFormat, out: &Path) -> Result<usize, 
             .map(|member| {
                 let pair = shard.pair(member.index);
                 let gray = GrayImage::from_raw(size, size, pair.a.to_vec()).expect("plane size");
-                let color = planar_to_rgb(pair.b, size);
+                let color =
+                    RgbImage::from_raw(size, size, interleave(pair.b, (size * size) as usize))
+                        .expect("plane size");
                 let side_by_side =
                     (format == ExportFormat::Pix2pix).then(|| png(&beside(&gray, &color)));
                 Encoded { member, gray: png(&gray), color: png(&color), side_by_side }
@@ -126,18 +129,6 @@ fn write_tar(path: &Path, encoded: &[Encoded]) -> Result<(), ExportError> {
         }
     }
     tar.into_inner().and_then(|mut w| std::io::Write::flush(&mut w)).map_err(io(path))
-}
-
-/// Planar RGB (3 planes of size x size) -> interleaved.
-fn planar_to_rgb(planes: &[u8], size: u32) -> RgbImage {
-    let plane = (size * size) as usize;
-    let (r, rest) = planes.split_at(plane);
-    let (g, b) = rest.split_at(plane);
-    let mut rgb = Vec::with_capacity(plane * 3);
-    for i in 0..plane {
-        rgb.extend_from_slice(&[r[i], g[i], b[i]]);
-    }
-    RgbImage::from_raw(size, size, rgb).expect("plane size")
 }
 
 /// A (gray, as RGB) on the left, B on the right.

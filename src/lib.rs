@@ -1,14 +1,13 @@
 //! `pipeline`: image search -> validated, deduplicated store -> paired A/B shards -> pix2pix.
 //!
 //! Modules by concept: `engines` (result pages), `net` (HTTP and the address guard),
-//! `validate` (is it an image), `store` (sled index + blobs), `fetch` (the stage graph),
+//! `photo` (is it an image, JPEG, colour), `store` (sled index + blobs), `fetch` (the stage graph),
 //! `build` (A/B shards), `dataset` (built versions on disk), `export`, `config` / `query`
-//! (files the user writes), `color` (sRGB <-> Lab), `metrics` (image quality), `commands`
+//! (files the user writes), `metrics` (image quality), `commands`
 //! (CLI glue), `verify` / `gc` (store upkeep), `durable` (whole-or-absent writes).
 
 pub mod build;
 pub mod cli;
-pub mod color;
 pub mod commands;
 pub mod config;
 pub mod dataset;
@@ -18,12 +17,11 @@ pub mod exit;
 pub mod export;
 pub mod fetch;
 pub mod gc;
-pub mod jpeg;
 pub mod metrics;
 pub mod net;
+pub mod photo;
 pub mod query;
 pub mod store;
 pub mod train;
 pub mod upkeep;
-pub mod validate;
 pub mod verify;

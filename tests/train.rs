@@ -260,7 +260,7 @@ fn lab_mode_keeps_the_full_resolution_luminance() {
             .unwrap()
             .to_rgb8();
     assert_eq!(out.dimensions(), original.dimensions(), "full resolution");
-    let l = |p: &image::Rgb<u8>| pipeline::color::rgb8_to_lab(p.0)[0] as f64;
+    let l = |p: &image::Rgb<u8>| pipeline::photo::color::rgb8_to_lab(p.0)[0] as f64;
     let diff: f64 =
         out.pixels().zip(original.pixels()).map(|(a, b)| (l(a) - l(b)).abs()).sum::<f64>()
             / out.pixels().len() as f64;

@@ -9,7 +9,8 @@ use fast_image_resize::images::Image;
 use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
 use serde::{Deserialize, Serialize};
 
-use crate::jpeg;
+use crate::photo::color::luma;
+use crate::photo::jpeg;
 
 /// How a non-square image becomes square.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -20,12 +21,6 @@ pub enum ResizeMode {
     Squash,
     /// Keep the aspect ratio: crop the centered largest square, then resize it.
     CenterCrop,
-}
-
-/// Luma as Pillow's `convert("L")` computes it (ITU-R BT.601 weights 0.299, 0.587, 0.114 in
-/// 16-bit fixed point, rounded): `(19595 R + 38470 G + 7471 B + 32768) >> 16`.
-pub fn luma(r: u8, g: u8, b: u8) -> u8 {
-    ((19595 * u32::from(r) + 38470 * u32::from(g) + 7471 * u32::from(b) + 32768) >> 16) as u8
 }
 
 /// Why an image could not be preprocessed (it was valid when fetched: only a damaged blob
@@ -103,20 +98,4 @@ fn decode_jpeg_scaled(bytes: &[u8], size: u32) -> Option<(u32, u32, Vec<u8>)> {
     let (sw, sh) = (w.div_ceil(scale), h.div_ceil(scale));
     let decoded = jpeg::decode_rgb(bytes, sw, sh).ok()?;
     decoded.problem.is_none().then_some((sw as u32, sh as u32, decoded.pixels))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn luma_matches_pillow() {
-        // Values Pillow 13 gives for Image.new("RGB", (1, 1), c).convert("L").
-        assert_eq!(luma(255, 255, 255), 255);
-        assert_eq!(luma(0, 0, 0), 0);
-        assert_eq!(luma(255, 0, 0), 76);
-        assert_eq!(luma(0, 255, 0), 150);
-        assert_eq!(luma(0, 0, 255), 29);
-        assert_eq!(luma(100, 150, 200), 141);
-    }
 }

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use tokio::sync::mpsc::{Receiver, Sender};
 
 use super::{Context, Item, RunError, State};
-use crate::validate::PerceptualHash;
+use crate::photo::check::PerceptualHash;
 
 /// The dataset's images as far as duplicates are concerned.
 pub struct Seen {
@@ -88,7 +88,7 @@ fn decide(
     accepted: &mut usize,
     wanted: Option<usize>,
     hash: String,
-    info: crate::validate::ImageInfo,
+    info: crate::photo::check::ImageInfo,
     body: Option<bytes::Bytes>,
 ) -> State {
     if wanted.is_some_and(|w| *accepted >= w) {

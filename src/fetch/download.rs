@@ -14,8 +14,8 @@ use tokio::sync::mpsc::{Receiver, Sender};
 
 use super::{Context, Item, Location, RunError, State};
 use crate::net::DownloadError;
+use crate::photo::check::{Format, ImageInfo};
 use crate::store::UrlOutcome;
-use crate::validate::{Format, ImageInfo};
 
 pub async fn run(
     ctx: Arc<Context>,

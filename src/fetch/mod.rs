@@ -40,8 +40,8 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Config;
 use crate::engines::{EngineName, SearchQuery};
 use crate::net::Http;
+use crate::photo::check::ImageInfo;
 use crate::store::{Store, StoreError};
-use crate::validate::ImageInfo;
 pub use progress::on_terminal as show_progress;
 pub use stats::{Stats, Summary};
 

@@ -13,7 +13,7 @@ use tokio::sync::mpsc::{Receiver, Sender};
 
 use super::{Context, Item, RunError, State};
 use crate::config::ImagesConfig;
-use crate::validate::{Validator, decode_memory, max_decode_memory};
+use crate::photo::check::{Validator, decode_memory, max_decode_memory};
 
 thread_local! {
     /// One validator (decoder state, hasher) per blocking-pool thread.

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use sled::Transactional;
 
 use super::StoreError;
-use crate::validate::PerceptualHash;
+use crate::photo::check::PerceptualHash;
 
 /// What became of a URL the last time it was downloaded.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -14,8 +14,8 @@ use image::RgbImage;
 use super::colorizer::Colorizer;
 use super::config::ColorSpace;
 use super::error::TrainError;
-use crate::build::preprocess::luma;
 use crate::dataset::{Built, Split};
+use crate::photo::color::luma;
 
 /// One photo to colorize and the name its output takes.
 pub struct Input {
@@ -100,7 +100,7 @@ pub fn colorize_image(colorizer: &Colorizer, original: &RgbImage) -> RgbImage {
         }
         ColorSpace::Lab => {
             let l: Vec<f32> =
-                original.pixels().map(|p| crate::color::rgb8_to_lab(p.0)[0]).collect();
+                original.pixels().map(|p| crate::photo::color::rgb8_to_lab(p.0)[0]).collect();
             let small = resize_f32(&l, (w, h), (c, c));
             let a: Vec<f32> = small.iter().map(|v| v / 50.0 - 1.0).collect();
             let b = colorizer.generate_one(&a);
@@ -109,7 +109,11 @@ pub fn colorize_image(colorizer: &Colorizer, original: &RgbImage) -> RgbImage {
                 .collect();
             RgbImage::from_fn(w, h, |x, y| {
                 let i = (y * w + x) as usize;
-                image::Rgb(crate::color::lab_to_rgb8([l[i], ab[0][i] * 110.0, ab[1][i] * 110.0]))
+                image::Rgb(crate::photo::color::lab_to_rgb8([
+                    l[i],
+                    ab[0][i] * 110.0,
+                    ab[1][i] * 110.0,
+                ]))
             })
         }
     }

@@ -47,7 +47,7 @@ impl ColorSpace {
                 unit(gray)
             }
             ColorSpace::Lab => {
-                let [l, a, bb] = crate::color::rgb8_to_lab(rgb);
+                let [l, a, bb] = crate::photo::color::rgb8_to_lab(rgb);
                 b[at] = a / 110.0;
                 b[stride + at] = bb / 110.0;
                 l / 50.0 - 1.0
@@ -60,7 +60,7 @@ impl ColorSpace {
     pub fn do_nothing(self, gray: u8, a: f32) -> [u8; 3] {
         match self {
             ColorSpace::Rgb => [gray; 3],
-            ColorSpace::Lab => crate::color::lab_to_rgb8([(a + 1.0) * 50.0, 0.0, 0.0]),
+            ColorSpace::Lab => crate::photo::color::lab_to_rgb8([(a + 1.0) * 50.0, 0.0, 0.0]),
         }
     }
 
@@ -69,9 +69,11 @@ impl ColorSpace {
         let byte = |v: f32| ((v + 1.0) * 127.5).round().clamp(0.0, 255.0) as u8;
         match self {
             ColorSpace::Rgb => [byte(b[at]), byte(b[stride + at]), byte(b[2 * stride + at])],
-            ColorSpace::Lab => {
-                crate::color::lab_to_rgb8([(a + 1.0) * 50.0, b[at] * 110.0, b[stride + at] * 110.0])
-            }
+            ColorSpace::Lab => crate::photo::color::lab_to_rgb8([
+                (a + 1.0) * 50.0,
+                b[at] * 110.0,
+                b[stride + at] * 110.0,
+            ]),
         }
     }
 }
@@ -374,7 +376,7 @@ mod tests {
         for rgb in [[0u8, 0, 0], [255, 255, 255], [200, 30, 40], [12, 140, 250], [90, 90, 90]] {
             for color in [ColorSpace::Rgb, ColorSpace::Lab] {
                 let mut b = vec![0f32; 3];
-                let gray = crate::build::preprocess::luma(rgb[0], rgb[1], rgb[2]);
+                let gray = crate::photo::color::luma(rgb[0], rgb[1], rgb[2]);
                 let a = color.encode(gray, rgb, &mut b, 0, 1);
                 let back = color.decode(a, &b, 0, 1);
                 for c in 0..3 {

@@ -294,8 +294,7 @@ impl CenterCrops {
 
     /// The true colours of crop `i`: RGB, interleaved.
     pub fn truth_rgb(&self, i: usize) -> Vec<u8> {
-        let (t, plane) = (&self.truth[i], self.crop * self.crop);
-        (0..plane).flat_map(|p| [t[p], t[plane + p], t[2 * plane + p]]).collect()
+        crate::photo::color::interleave(&self.truth[i], self.crop * self.crop)
     }
 
     /// Runs `colorize` on the crops, `chunk` at a time on `device`; B of each, planar.

@@ -1,4 +1,4 @@
-//! sRGB <-> CIE L*a*b* (D65, 2° observer) with scikit-image's constants (`rgb2lab`,
+//! Colour: Pillow's luma, planar <-> interleaved RGB, and sRGB <-> CIE L*a*b* (D65, 2° observer) with scikit-image's constants (`rgb2lab`,
 //! `lab2rgb`; docs/pix2pix.md §2.8), so that Lab values match what the reference pix2pix
 //! colorization mode trains on. Used by the trainer's Lab mode, `colorize` and `eval`
 //! (through [`crate::metrics`]).
@@ -7,6 +7,19 @@
 //! 0..1 (8-bit values are divided by 255, as skimage's `img_as_float`); L is 0..100.
 
 use std::sync::LazyLock;
+
+/// Luma as Pillow's `convert("L")` computes it (ITU-R BT.601 weights 0.299, 0.587, 0.114 in
+/// 16-bit fixed point, rounded): `(19595 R + 38470 G + 7471 B + 32768) >> 16`.
+pub fn luma(r: u8, g: u8, b: u8) -> u8 {
+    ((19595 * u32::from(r) + 38470 * u32::from(g) + 7471 * u32::from(b) + 32768) >> 16) as u8
+}
+
+/// Planar RGB (three planes of `plane` values) -> interleaved RGB.
+pub fn interleave(planes: &[u8], plane: usize) -> Vec<u8> {
+    let (r, rest) = planes.split_at(plane);
+    let (g, b) = rest.split_at(plane);
+    (0..plane).flat_map(|i| [r[i], g[i], b[i]]).collect()
+}
 
 /// Linear sRGB -> XYZ, skimage's `xyz_from_rgb`.
 const XYZ_FROM_RGB: [[f64; 3]; 3] = [
@@ -242,5 +255,21 @@ mod tests {
         assert_eq!(lab_planar_to_rgb8(&lab).unwrap(), planes);
         assert_eq!(rgb8_planar_to_lab(&[0; 4]), Err(PlanarLengthError(4)));
         assert_eq!(lab_planar_to_rgb8(&[0.0; 5]), Err(PlanarLengthError(5)));
+    }
+
+    #[test]
+    fn luma_matches_pillow() {
+        // Values Pillow 13 gives for Image.new("RGB", (1, 1), c).convert("L").
+        assert_eq!(luma(255, 255, 255), 255);
+        assert_eq!(luma(0, 0, 0), 0);
+        assert_eq!(luma(255, 0, 0), 76);
+        assert_eq!(luma(0, 255, 0), 150);
+        assert_eq!(luma(0, 0, 255), 29);
+        assert_eq!(luma(100, 150, 200), 141);
+    }
+
+    #[test]
+    fn interleave_takes_one_value_from_each_plane() {
+        assert_eq!(interleave(&[1, 2, 10, 20, 100, 200], 2), [1, 10, 100, 2, 20, 200]);
     }
 }

@@ -14,7 +14,7 @@ use image::{DynamicImage, ImageFormat, ImageReader, Limits, RgbImage};
 use image_hasher::{HashAlg, Hasher, HasherConfig};
 
 use crate::config::ImagesConfig;
-use crate::jpeg;
+use crate::photo::jpeg;
 
 /// A 256-bit gradient hash (image_hasher, 16x16): neighbouring-pixel brightness
 /// differences of a 17x16 grayscale copy. Measured on the bench corpus (2000 distinct

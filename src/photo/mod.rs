@@ -1,0 +1,7 @@
+//! Image primitives every stage shares: is it an image and what is it (`check`: sniffing,
+//! limits, decoding, the perceptual hash), JPEG through libjpeg-turbo (`jpeg`), and colour
+//! (`color`: luma, planar and interleaved layouts, sRGB <-> Lab).
+
+pub mod check;
+pub mod color;
+pub mod jpeg;

@@ -4,7 +4,7 @@ use crate::cli::{GcArgs, VerifyArgs};
 use crate::config::Config;
 use crate::exit;
 use crate::store::Store;
-use crate::{gc, verify};
+use crate::store::{gc, verify};
 
 pub fn verify(config: &Config, args: VerifyArgs) -> anyhow::Result<u8> {
     let store = Store::open(&config.store.path)?;

@@ -10,11 +10,15 @@
 //!
 //! A blob is written to `tmp/`, fsynced and renamed into place before the index names it,
 //! so a crash can leave an unreferenced blob (harmless) but never a partial one, and never
-//! an index record without its bytes.
+//! an index record without its bytes. Upkeep lives here too: `verify` (are index, blobs and
+//! builds consistent; repair), `gc` (remove what nothing uses) and `upkeep` (what they share).
 
 mod blobs;
+pub mod gc;
 mod index;
 mod lock;
+pub mod upkeep;
+pub mod verify;
 
 use std::path::{Path, PathBuf};
 

@@ -13,7 +13,7 @@ use std::fs;
 use serde::Serialize;
 
 use crate::store::{Member, Store, StoreError};
-use crate::upkeep::{
+use crate::store::upkeep::{
     forget_images, latest, remove_build, remove_run_leftovers, size_of, subfolders,
     trained_versions,
 };

@@ -23,7 +23,7 @@ use serde::Serialize;
 
 use crate::dataset::{Built, file_hash};
 use crate::store::{ImageRecord, Member, Store, StoreError, UrlOutcome, UrlRecord};
-use crate::upkeep::{
+use crate::store::upkeep::{
     forget_images, idle_run_leftovers, latest, remove_build, remove_run_leftovers, subfolders,
 };
 

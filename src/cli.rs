@@ -185,7 +185,7 @@ pub struct ExportArgs {
     #[arg(value_parser = name)]
     pub dataset: String,
     #[arg(long, value_enum)]
-    pub format: crate::export::ExportFormat,
+    pub format: crate::dataset::export::ExportFormat,
     /// Output folder (created if needed).
     #[arg(long)]
     pub out: PathBuf,

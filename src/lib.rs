@@ -2,7 +2,7 @@
 //!
 //! Modules by concept: `engines` (result pages), `net` (HTTP and the address guard),
 //! `photo` (is it an image, JPEG, colour), `store` (sled index + blobs; `verify`, `gc` and the `upkeep` they share), `fetch` (the stage graph),
-//! `build` (A/B shards), `dataset` (built versions on disk), `export`, `config` / `query`
+//! `build` (A/B shards), `dataset` (built versions on disk, `export`), `config` / `query`
 //! (files the user writes), `metrics` (image quality), `commands`
 //! (CLI glue), `durable` (whole-or-absent writes).
 
@@ -14,7 +14,7 @@ pub mod dataset;
 pub mod durable;
 pub mod engines;
 pub mod exit;
-pub mod export;
+
 pub mod fetch;
 pub mod metrics;
 pub mod net;

@@ -7,21 +7,10 @@
 
 use fast_image_resize::images::Image;
 use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
-use serde::{Deserialize, Serialize};
 
+use crate::dataset::ResizeMode;
 use crate::photo::color::luma;
 use crate::photo::jpeg;
-
-/// How a non-square image becomes square.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ResizeMode {
-    /// Resize the whole image to size x size, changing its aspect ratio (the reference
-    /// pix2pix's `Resize([286, 286])`).
-    Squash,
-    /// Keep the aspect ratio: crop the centered largest square, then resize it.
-    CenterCrop,
-}
 
 /// Why an image could not be preprocessed (it was valid when fetched: only a damaged blob
 /// or an exotic encoding gets here).

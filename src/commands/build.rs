@@ -7,8 +7,8 @@ use crate::build::{self, Outcome};
 use crate::cli::{BuildArgs, ExportArgs};
 use crate::config::Config;
 use crate::dataset::Built;
+use crate::dataset::export;
 use crate::exit;
-use crate::export;
 use crate::store::Store;
 
 pub fn build(config: Config, args: BuildArgs) -> anyhow::Result<u8> {

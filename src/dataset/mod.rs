@@ -14,14 +14,25 @@
 //! inputs always give the same version, and the same bytes. Reading needs no store lock:
 //! a published version never changes.
 
+pub mod export;
 mod shard;
 
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::build::preprocess::ResizeMode;
 pub use shard::{Shard, ShardError, file_hash, write_shard};
+
+/// How a non-square image becomes square.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ResizeMode {
+    /// Resize the whole image to size x size, changing its aspect ratio (the reference
+    /// pix2pix's `Resize([286, 286])`).
+    Squash,
+    /// Keep the aspect ratio: crop the centered largest square, then resize it.
+    CenterCrop,
+}
 
 /// The settings a version was built with (`[build]` in pipeline.toml, `--size`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

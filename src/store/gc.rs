@@ -12,11 +12,11 @@ use std::fs;
 
 use serde::Serialize;
 
-use crate::store::{Member, Store, StoreError};
 use crate::store::upkeep::{
     forget_images, latest, remove_build, remove_run_leftovers, size_of, subfolders,
     trained_versions,
 };
+use crate::store::{Member, Store, StoreError};
 
 #[derive(Debug, Default, Serialize)]
 pub struct Report {

@@ -22,10 +22,10 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::dataset::{Built, file_hash};
-use crate::store::{ImageRecord, Member, Store, StoreError, UrlOutcome, UrlRecord};
 use crate::store::upkeep::{
     forget_images, idle_run_leftovers, latest, remove_build, remove_run_leftovers, subfolders,
 };
+use crate::store::{ImageRecord, Member, Store, StoreError, UrlOutcome, UrlRecord};
 
 /// Something that disagrees.
 #[derive(Debug, Clone, Serialize)]

@@ -26,7 +26,7 @@ const CHUNK: usize = 16;
 pub struct Protocol {
     pub input: &'static str,
     pub build_size: u32,
-    pub build_resize: crate::build::preprocess::ResizeMode,
+    pub build_resize: crate::dataset::ResizeMode,
     pub crop: usize,
     pub color: ColorSpace,
     pub baseline: &'static str,

@@ -1,10 +1,11 @@
 //! `pipeline`: image search -> validated, deduplicated store -> paired A/B shards -> pix2pix.
 //!
 //! Modules by concept: `engines` (result pages), `net` (HTTP and the address guard),
-//! `photo` (is it an image, JPEG, colour), `store` (sled index + blobs; `verify`, `gc` and the `upkeep` they share), `fetch` (the stage graph),
-//! `build` (A/B shards), `dataset` (built versions on disk, `export`), `config` / `query`
-//! (files the user writes), `metrics` (image quality), `commands`
-//! (CLI glue), `durable` (whole-or-absent writes).
+//! `photo` (is it an image, JPEG, colour), `store` (sled index + blobs; `verify`, `gc` and
+//! the `upkeep` they share), `fetch` (the stage graph), `build` (A/B shards), `dataset`
+//! (built versions on disk, `export`), `config` / `query` (files the user writes), `train`
+//! (colorizers; `metrics`, image quality), `commands` (CLI glue), `durable`
+//! (whole-or-absent writes).
 
 pub mod build;
 pub mod cli;
@@ -16,7 +17,7 @@ pub mod engines;
 pub mod exit;
 
 pub mod fetch;
-pub mod metrics;
+
 pub mod net;
 pub mod photo;
 pub mod query;

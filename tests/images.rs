@@ -2,9 +2,9 @@
 //! src/ use no files, so a fresh checkout's `cargo test --lib` needs nothing beside it).
 
 use pipeline::config::ImagesConfig;
-use pipeline::metrics::Metrics;
 use pipeline::photo::check::{Rejection, Validator};
 use pipeline::photo::color::luma;
+use pipeline::train::metrics::Metrics;
 
 use crate::support::photos;
 

@@ -16,7 +16,7 @@ use super::config::ColorSpace;
 use super::error::TrainError;
 use super::loader::{CenterCrops, Pairs};
 use crate::dataset::{Built, Split};
-use crate::metrics::{Metrics, PSNR_CAP_DB, SSIM_WINDOW};
+use crate::train::metrics::{Metrics, PSNR_CAP_DB, SSIM_WINDOW};
 
 /// Images colorized at once.
 const CHUNK: usize = 16;

@@ -1,5 +1,6 @@
 //! Training and using a colorizer. `config` (the `[train]` keys) is always compiled, so
-//! pipeline.toml parses the same in every build; the rest needs libtorch and the `train`
+//! pipeline.toml parses the same in every build, and so is `metrics` (the image-quality
+//! measures `evaluate` and `validation` report); the rest needs libtorch and the `train`
 //! cargo feature:
 //! - data: `loader` (shards to batches, center crops);
 //! - models: `nets` (the networks of both recipes);
@@ -10,6 +11,7 @@
 //! - `device`, `error`.
 
 pub mod config;
+pub mod metrics;
 
 #[cfg(feature = "train")]
 mod adam;

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use tch::{Device, Tensor};
 
 use super::loader::CenterCrops;
-use crate::metrics::{self, PSNR_CAP_DB};
+use crate::train::metrics::{self, PSNR_CAP_DB};
 
 /// A model that colours less than this share of the truth's colourfulness is not a
 /// candidate for `best`.

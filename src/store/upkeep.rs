@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use crate::dataset::latest_version;
 use crate::store::{DuplicateRecord, Store, StoreError, UrlOutcome, UrlRecord, lock_run};
+use crate::train::run_record::{RunRecordError, TrainedOn};
 
 /// The folders directly inside `dir` (none if `dir` does not exist), sorted by name.
 pub fn subfolders(dir: &Path) -> Result<Vec<(String, PathBuf)>, StoreError> {
@@ -129,28 +130,21 @@ fn partial_checkpoints(run: &Path) -> Result<Vec<PathBuf>, StoreError> {
 /// a run whose `train` holds its lock before writing the record. A run folder with neither
 /// (a start that died) needs no build.
 pub fn trained_versions(root: &Path) -> Result<HashSet<(String, String)>, StoreError> {
-    /// The part of a run record gc needs.
-    #[derive(serde::Deserialize)]
-    struct TrainedOn {
-        dataset: String,
-        version: String,
-    }
     let mut out = HashSet::new();
-    for (name, run) in subfolders(&root.join("runs"))? {
-        let path = run.join("config.json");
-        let text = match fs::read(&path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                drop(lock_run(root, &name)?);
-                continue;
+    for (name, _) in subfolders(&root.join("runs"))? {
+        match TrainedOn::read(root, &name) {
+            Ok(TrainedOn { dataset, version }) => {
+                out.insert((dataset, version));
             }
-            Err(source) => return Err(StoreError::Io { path, source }),
-        };
-        let record: TrainedOn = serde_json::from_slice(&text).map_err(|e| StoreError::Io {
-            path: path.clone(),
-            source: std::io::Error::other(format!("unreadable run record: {e}")),
-        })?;
-        out.insert((record.dataset, record.version));
+            Err(RunRecordError::Missing { .. }) => drop(lock_run(root, &name)?),
+            Err(RunRecordError::Io { path, source }) => {
+                return Err(StoreError::Io { path, source });
+            }
+            Err(e @ RunRecordError::Unreadable { .. }) => {
+                let path = crate::train::run_record::path(root, &name);
+                return Err(StoreError::Io { path, source: std::io::Error::other(e.to_string()) });
+            }
+        }
     }
     Ok(out)
 }

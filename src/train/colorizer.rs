@@ -9,7 +9,7 @@ use super::checkpoint::{self, Choice, Saved};
 use super::config::{ColorSpace, Recipe};
 use super::error::TrainError;
 use super::nets::Generator;
-use super::trainer::RunRecord;
+use super::run_record::RunRecord;
 
 pub struct Colorizer {
     /// Owns the generator's parameters.
@@ -34,7 +34,7 @@ impl Colorizer {
         choice: Choice,
         device: Device,
     ) -> Result<Colorizer, TrainError> {
-        let record = RunRecord::open(store, run)?;
+        let record = RunRecord::read(store, run)?;
         let (dir, state, note) = checkpoint::choose(&store.join("runs").join(run), choice)?;
         let vs = nn::VarStore::new(device);
         let g = Generator::new(&(vs.root() / "G"), &record.config);

@@ -28,6 +28,17 @@ impl From<crate::durable::PathError> for TrainError {
     }
 }
 
+impl From<super::run_record::RunRecordError> for TrainError {
+    fn from(e: super::run_record::RunRecordError) -> TrainError {
+        match e {
+            super::run_record::RunRecordError::Io { path, source } => {
+                TrainError::Io { path, source }
+            }
+            other => TrainError::Invalid(other.to_string()),
+        }
+    }
+}
+
 pub fn io(path: &Path) -> impl FnOnce(std::io::Error) -> TrainError + '_ {
     move |source| TrainError::Io { path: path.to_owned(), source }
 }

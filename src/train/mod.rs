@@ -1,6 +1,6 @@
 //! Training and using a colorizer. `config` (the `[train]` keys) is always compiled, so
-//! pipeline.toml parses the same in every build, and so is `metrics` (the image-quality
-//! measures `evaluate` and `validation` report); the rest needs libtorch and the `train`
+//! pipeline.toml parses the same in every build, and so are `metrics` (the image-quality
+//! measures `evaluate` and `validation` report) and `run_record` (which `gc` reads too); the rest needs libtorch and the `train`
 //! cargo feature:
 //! - data: `loader` (shards to batches, center crops);
 //! - models: `nets` (the networks of both recipes);
@@ -12,6 +12,7 @@
 
 pub mod config;
 pub mod metrics;
+pub mod run_record;
 
 #[cfg(feature = "train")]
 mod adam;

@@ -17,7 +17,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
 use tch::Device;
 
 use super::checkpoint::{self, CheckpointState};
@@ -27,35 +26,13 @@ use super::figures;
 use super::loader::{self, CenterCrops, LoaderConfig, Pairs};
 use super::metrics_log::{EpochRecord, MetricsLog, StepLine};
 use super::recipes::{self, Losses};
+use super::run_record::{RunRecord, RunRecordError};
 use super::schedule::{Phase, Schedule};
 use super::validation::{self, ValScore};
 use crate::dataset::{Built, Split};
 
 /// Images in each epoch's sample grid.
 const SAMPLES: usize = 4;
-
-/// `config.json` of a run.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct RunRecord {
-    pub dataset: String,
-    pub version: String,
-    pub config: TrainConfig,
-}
-
-impl RunRecord {
-    /// Reads `runs/RUN/config.json`.
-    pub fn open(store: &Path, run: &str) -> Result<RunRecord, TrainError> {
-        let path = store.join("runs").join(run).join("config.json");
-        let text = fs::read(&path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => {
-                TrainError::Invalid(format!("no run named {run:?} ({} is missing)", path.display()))
-            }
-            _ => TrainError::Io { path: path.clone(), source: e },
-        })?;
-        serde_json::from_slice(&text)
-            .map_err(|e| TrainError::Invalid(format!("{}: {e}", path.display())))
-    }
-}
 
 /// What one epoch did, for the progress report.
 #[derive(Debug, Clone)]
@@ -88,11 +65,11 @@ pub struct Request<'a> {
 /// run to resume, or new ones on the dataset's latest build.
 fn open_run(request: &Request, run_dir: &Path) -> Result<(RunRecord, Built), TrainError> {
     if request.resume {
-        let record = RunRecord::open(request.store, request.run).map_err(|e| match e {
-            TrainError::Invalid(_) => {
+        let record = RunRecord::read(request.store, request.run).map_err(|e| match e {
+            RunRecordError::Missing { .. } => {
                 TrainError::Invalid(format!("no run named {:?} to resume", request.run))
             }
-            other => other,
+            other => other.into(),
         })?;
         let built = Built::open(
             &crate::dataset::dataset_dir(request.store, &record.dataset).join(&record.version),
@@ -151,9 +128,7 @@ pub fn train(request: Request) -> Result<PathBuf, TrainError> {
     let mut recipe =
         recipes::start(&config, request.device, resumed.as_ref().map(|(dir, _)| dir.as_path()))?;
     fs::create_dir_all(run_dir.join("checkpoints")).map_err(io(&run_dir))?;
-    let record_path = run_dir.join("config.json");
-    fs::write(&record_path, serde_json::to_vec_pretty(&record).expect("record serializes"))
-        .map_err(io(&record_path))?;
+    record.write(request.store, request.run)?;
     let (first_epoch, mut step, before) = match &resumed {
         Some((_, state)) => (state.epoch + 1, state.step, Duration::from_secs_f64(state.elapsed_s)),
         None => (1, 0, Duration::ZERO),

@@ -1,0 +1,70 @@
+//! A run's record, `runs/RUN/config.json`: the dataset and built version it trains on, and
+//! its resolved config. `train` writes it before its first step; `train --resume`,
+//! `colorize` and `eval` read it whole, and `gc` reads the build it needs.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::config::TrainConfig;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunRecord {
+    pub dataset: String,
+    pub version: String,
+    pub config: TrainConfig,
+}
+
+/// The dataset and built version a run trains on: the part of its record `gc` needs, read
+/// even from a record whose config an older or newer `pipeline` wrote.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Deserialize)]
+pub struct TrainedOn {
+    pub dataset: String,
+    pub version: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunRecordError {
+    #[error("no run named {run:?} ({} is missing)", path.display())]
+    Missing { run: String, path: PathBuf },
+    #[error("{}: {source}", path.display())]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{}: unreadable run record: {reason}", path.display())]
+    Unreadable { path: PathBuf, reason: String },
+}
+
+/// `runs/RUN/config.json` under the store at `store`.
+pub fn path(store: &Path, run: &str) -> PathBuf {
+    store.join("runs").join(run).join("config.json")
+}
+
+impl RunRecord {
+    pub fn read(store: &Path, run: &str) -> Result<RunRecord, RunRecordError> {
+        read(store, run)
+    }
+
+    pub fn write(&self, store: &Path, run: &str) -> Result<(), RunRecordError> {
+        let path = path(store, run);
+        let bytes = serde_json::to_vec_pretty(self).expect("record serializes");
+        fs::write(&path, bytes).map_err(|source| RunRecordError::Io { path, source })
+    }
+}
+
+impl TrainedOn {
+    pub fn read(store: &Path, run: &str) -> Result<TrainedOn, RunRecordError> {
+        read(store, run)
+    }
+}
+
+fn read<T: serde::de::DeserializeOwned>(store: &Path, run: &str) -> Result<T, RunRecordError> {
+    let path = path(store, run);
+    let text = fs::read(&path).map_err(|source| match source.kind() {
+        std::io::ErrorKind::NotFound => {
+            RunRecordError::Missing { run: run.to_owned(), path: path.clone() }
+        }
+        _ => RunRecordError::Io { path: path.clone(), source },
+    })?;
+    serde_json::from_slice(&text)
+        .map_err(|e| RunRecordError::Unreadable { path, reason: e.to_string() })
+}

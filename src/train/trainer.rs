@@ -25,9 +25,9 @@ use super::error::{TrainError, io};
 use super::figures;
 use super::loader::{self, CenterCrops, LoaderConfig, Pairs};
 use super::metrics_log::{EpochRecord, MetricsLog, StepLine};
-use super::recipes::{self, Losses};
+use super::recipes::{self, Losses, Trainer};
 use super::run_record::{RunRecord, RunRecordError};
-use super::schedule::{Phase, Schedule};
+use super::schedule::{EpochPlan, Phase, Schedule};
 use super::validation::{self, ValScore};
 use crate::dataset::{Built, Split};
 
@@ -98,32 +98,7 @@ pub fn train(request: Request) -> Result<PathBuf, TrainError> {
     let (record, built) = open_run(&request, &run_dir)?;
     let config = record.config.clone();
     config.check().map_err(TrainError::Invalid)?;
-    let shape = config.data_shape();
-    let held_out = |id: &str| Split::is_validation(id, config.val_fraction);
-    let pairs = Arc::new(Pairs::open_where(&built, Split::Train, |id| !held_out(id))?);
-    if pairs.is_empty() {
-        return Err(TrainError::Invalid(format!(
-            "dataset {} has no training images",
-            record.dataset
-        )));
-    }
-    if shape.crop > pairs.size() {
-        return Err(TrainError::Invalid(format!(
-            "the crop {} is larger than the dataset's stored size {}: rebuild with --size",
-            shape.crop,
-            pairs.size()
-        )));
-    }
-    let val_pairs = Pairs::open_where(&built, Split::Train, held_out)?;
-    let val = CenterCrops::new(&val_pairs, 0..val_pairs.len(), shape.crop, shape.color);
-    let samples = {
-        let mut shown = Pairs::open(&built, Split::Test)?;
-        if shown.is_empty() {
-            shown = Pairs::open(&built, Split::Train)?;
-        }
-        CenterCrops::new(&shown, 0..shown.len().min(SAMPLES), shape.crop, shape.color)
-    };
-
+    let Data { pairs, val, samples } = open_data(&built, &config)?;
     let resumed = if request.resume { checkpoint::latest(&run_dir)? } else { None };
     let mut recipe =
         recipes::start(&config, request.device, resumed.as_ref().map(|(dir, _)| dir.as_path()))?;
@@ -136,6 +111,7 @@ pub fn train(request: Request) -> Result<PathBuf, TrainError> {
     let (mut log, mut history) = MetricsLog::open(&run_dir, first_epoch)?;
 
     let schedule = Schedule::new(&config);
+    let shape = config.data_shape();
     let loader_config = LoaderConfig {
         batch_size: shape.batch_size,
         crop: shape.crop,
@@ -150,30 +126,9 @@ pub fn train(request: Request) -> Result<PathBuf, TrainError> {
         tch::manual_seed(config.seed as i64 + epoch as i64);
         recipe.begin_epoch(&plan, config.seed);
         let epoch_started = Instant::now();
-        let (mut losses, mut images) = (Vec::new(), 0usize);
-        for batch in loader::epoch(pairs.clone(), loader_config, epoch) {
-            let step_started = Instant::now();
-            let (a, b) = (batch.a.to_device(request.device), batch.b.to_device(request.device));
-            let step_losses = recipe.step(&a, &b);
-            step += 1;
-            if !step_losses.is_finite() {
-                return Err(TrainError::Invalid(format!(
-                    "training diverged: a loss is not finite at epoch {epoch}, step {step} \
-                     ({step_losses:?}); the last checkpoint is intact"
-                )));
-            }
-            let n = a.size()[0] as usize;
-            images += n;
-            log.step(&StepLine {
-                epoch,
-                step,
-                plan: &plan,
-                losses: step_losses,
-                images_per_s: n as f64 / step_started.elapsed().as_secs_f64(),
-                loader: batch.assembly,
-            })?;
-            losses.push(step_losses);
-        }
+        let batches = loader::epoch(pairs.clone(), loader_config, epoch);
+        let (losses, images) =
+            train_epoch(recipe.as_mut(), batches, request.device, &plan, &mut step, &mut log)?;
         let images_per_s = images as f64 / epoch_started.elapsed().as_secs_f64();
         let val_score = (!val.is_empty())
             .then(|| validation::score(&val, &|a| recipe.colorize(a), request.device));
@@ -214,4 +169,79 @@ pub fn train(request: Request) -> Result<PathBuf, TrainError> {
         }
     }
     Ok(run_dir)
+}
+
+/// What a run trains on (the train split less the held-out validation share), validates
+/// on (center crops of that share) and shows in its sample grids.
+struct Data {
+    pairs: Arc<Pairs>,
+    val: CenterCrops,
+    samples: CenterCrops,
+}
+
+fn open_data(built: &Built, config: &TrainConfig) -> Result<Data, TrainError> {
+    let shape = config.data_shape();
+    let held_out = |id: &str| Split::is_validation(id, config.val_fraction);
+    let pairs = Arc::new(Pairs::open_where(built, Split::Train, |id| !held_out(id))?);
+    if pairs.is_empty() {
+        return Err(TrainError::Invalid(format!(
+            "dataset {} has no training images",
+            built.manifest.dataset
+        )));
+    }
+    if shape.crop > pairs.size() {
+        return Err(TrainError::Invalid(format!(
+            "the crop {} is larger than the dataset's stored size {}: rebuild with --size",
+            shape.crop,
+            pairs.size()
+        )));
+    }
+    let val_pairs = Pairs::open_where(built, Split::Train, held_out)?;
+    let val = CenterCrops::new(&val_pairs, 0..val_pairs.len(), shape.crop, shape.color);
+    let samples = {
+        let mut shown = Pairs::open(built, Split::Test)?;
+        if shown.is_empty() {
+            shown = Pairs::open(built, Split::Train)?;
+        }
+        CenterCrops::new(&shown, 0..shown.len().min(SAMPLES), shape.crop, shape.color)
+    };
+    Ok(Data { pairs, val, samples })
+}
+
+/// One epoch of steps, each logged: the losses of every step and the images seen. A loss
+/// that is not finite ends the run (the last checkpoint stays intact).
+fn train_epoch(
+    recipe: &mut dyn Trainer,
+    batches: impl IntoIterator<Item = loader::Batch>,
+    device: Device,
+    plan: &EpochPlan,
+    step: &mut u64,
+    log: &mut MetricsLog,
+) -> Result<(Vec<Losses>, usize), TrainError> {
+    let (mut losses, mut images) = (Vec::new(), 0usize);
+    for batch in batches {
+        let step_started = Instant::now();
+        let (a, b) = (batch.a.to_device(device), batch.b.to_device(device));
+        let step_losses = recipe.step(&a, &b);
+        *step += 1;
+        if !step_losses.is_finite() {
+            return Err(TrainError::Invalid(format!(
+                "training diverged: a loss is not finite at epoch {}, step {step} \
+                 ({step_losses:?}); the last checkpoint is intact",
+                plan.epoch
+            )));
+        }
+        let n = a.size()[0] as usize;
+        images += n;
+        log.step(&StepLine {
+            epoch: plan.epoch,
+            step: *step,
+            plan,
+            losses: step_losses,
+            images_per_s: n as f64 / step_started.elapsed().as_secs_f64(),
+            loader: batch.assembly,
+        })?;
+        losses.push(step_losses);
+    }
+    Ok((losses, images))
 }

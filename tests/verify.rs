@@ -131,7 +131,7 @@ fn gc_keeps_latest_and_trained_builds_and_removes_the_rest() {
     let dropped = {
         let store = pipeline::store::Store::open(&ws.store()).unwrap();
         let (hash, member, _) = store.index.members("d").unwrap().remove(0);
-        store.index.remove("members/d", &hash).unwrap();
+        store.index.remove(&pipeline::store::Tree::Members("d".into()), &hash).unwrap();
         store.index.flush().unwrap();
         member.url
     };

@@ -56,7 +56,7 @@ pub async fn run(
                     title: candidate.title,
                     added_at: at,
                 };
-                index.add_member(&job.dataset, &hash, &image, &member)?;
+                ctx.store.add_member(&job.dataset, &hash, &image, &member)?;
                 ctx.stats.accepted.inc();
                 continue;
             }

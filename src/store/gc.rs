@@ -16,7 +16,7 @@ use crate::store::upkeep::{
     forget_images, latest, remove_build, remove_run_leftovers, size_of, subfolders,
     trained_versions,
 };
-use crate::store::{Member, Store, StoreError};
+use crate::store::{Member, Store, StoreError, Tree};
 
 #[derive(Debug, Default, Serialize)]
 pub struct Report {
@@ -37,11 +37,11 @@ pub fn gc(store: &Store) -> Result<Report, StoreError> {
 
     let mut members: HashSet<String> = HashSet::new();
     for dataset in index.member_datasets() {
-        let tree = format!("members/{dataset}");
+        let tree = Tree::Members(dataset);
         members.extend(index.records::<Member>(&tree)?.into_iter().map(|(hash, _)| hash));
     }
     let images: Vec<String> = index
-        .records::<crate::store::ImageRecord>("images")?
+        .records::<crate::store::ImageRecord>(&Tree::Images)?
         .into_iter()
         .map(|(hash, _)| hash)
         .collect();

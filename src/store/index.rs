@@ -91,6 +91,42 @@ pub struct DatasetRecord {
     pub last_fetch: Option<u64>,
 }
 
+/// A tree of the index, by what it holds; its sled name stays in this module.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Tree {
+    Urls,
+    Images,
+    Datasets,
+    /// The members of one dataset.
+    Members(String),
+    /// The duplicate decisions of one dataset.
+    Duplicates(String),
+}
+
+impl Tree {
+    fn name(&self) -> String {
+        match self {
+            Tree::Urls => "urls".into(),
+            Tree::Images => "images".into(),
+            Tree::Datasets => "datasets".into(),
+            Tree::Members(dataset) => format!("members/{dataset}"),
+            Tree::Duplicates(dataset) => format!("duplicates/{dataset}"),
+        }
+    }
+}
+
+impl std::fmt::Display for Tree {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.name())
+    }
+}
+
+impl Serialize for Tree {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.name())
+    }
+}
+
 /// Records with their keys, each decoded or not (see [`Index::records`]).
 pub type Records<T> = Vec<(String, Result<T, StoreError>)>;
 
@@ -235,12 +271,11 @@ impl Index {
             })
     }
 
-    /// Every record of `tree` ("urls", "images", "datasets", "members/NAME" or
-    /// "duplicates/NAME") with its key,
-    /// each decoded on its own so one corrupt record does not hide the others.
-    pub fn records<T: DeserializeOwned>(&self, tree: &str) -> Result<Records<T>, StoreError> {
+    /// Every record of `tree` with its key, each decoded on its own so one corrupt record
+    /// does not hide the others.
+    pub fn records<T: DeserializeOwned>(&self, tree: &Tree) -> Result<Records<T>, StoreError> {
         let mut out = Vec::new();
-        let Some(found) = self.existing(tree)? else { return Ok(out) };
+        let Some(found) = self.existing(&tree.name())? else { return Ok(out) };
         for entry in found.iter() {
             let (key, value) = entry?;
             let key = String::from_utf8_lossy(&key).into_owned();
@@ -262,9 +297,9 @@ impl Index {
         names
     }
 
-    /// Deletes one record (see [`Index::records`] for the tree names).
-    pub fn remove(&self, tree: &str, key: &str) -> Result<(), StoreError> {
-        if let Some(tree) = self.existing(tree)? {
+    /// Deletes one record.
+    pub fn remove(&self, tree: &Tree, key: &str) -> Result<(), StoreError> {
+        if let Some(tree) = self.existing(&tree.name())? {
             tree.remove(key)?;
         }
         Ok(())
@@ -302,8 +337,8 @@ mod tests {
         assert!(index.members("nope").unwrap().is_empty());
         assert_eq!(index.member_count("nope").unwrap(), 0);
         assert!(index.duplicate("nope", "http://x/").unwrap().is_none());
-        assert!(index.records::<Member>("members/nope").unwrap().is_empty());
-        index.remove("members/nope", "ab").unwrap();
+        assert!(index.records::<Member>(&Tree::Members("nope".into())).unwrap().is_empty());
+        index.remove(&Tree::Members("nope".into()), "ab").unwrap();
         assert!(index.member_datasets().is_empty());
         let names = index.db.tree_names();
         assert!(

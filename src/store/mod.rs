@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 
 pub use blobs::{Blobs, is_hash};
 pub use index::{
-    DatasetRecord, DuplicateRecord, ImageRecord, Index, Member, UrlOutcome, UrlRecord,
+    DatasetRecord, DuplicateRecord, ImageRecord, Index, Member, Tree, UrlOutcome, UrlRecord,
 };
 pub use lock::StoreLock;
 
@@ -80,6 +80,23 @@ impl Store {
         Ok(Store { root: root.to_owned(), index, blobs, _lock: lock })
     }
 
+    /// Records `hash` as a member of `dataset`, refusing unless its blob is stored: the
+    /// index never names bytes the store does not hold.
+    pub fn add_member(
+        &self,
+        dataset: &str,
+        hash: &str,
+        image: &ImageRecord,
+        member: &Member,
+    ) -> Result<(), StoreError> {
+        let blob = self.blobs.path(hash, &image.ext);
+        if !blob.is_file() {
+            let source = std::io::Error::other("no blob: a member is recorded after its bytes");
+            return Err(StoreError::Io { path: blob, source });
+        }
+        self.index.add_member(dataset, hash, image, member)
+    }
+
     pub fn root(&self) -> &Path {
         &self.root
     }
@@ -96,4 +113,41 @@ pub fn lock_run(root: &Path, run: &str) -> Result<StoreLock, StoreError> {
 /// Seconds since the Unix epoch, the time unit of every record.
 pub fn now() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::photo::check::PerceptualHash;
+
+    #[test]
+    fn a_member_is_recorded_only_after_its_blob() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let bytes = b"bytes of an image";
+        let hash = blake3::hash(bytes).to_hex().to_string();
+        let image = ImageRecord {
+            ext: "jpg".into(),
+            width: 1,
+            height: 1,
+            bytes: bytes.len() as u64,
+            phash: PerceptualHash([0; 4]),
+            added_at: 0,
+        };
+        let member = Member {
+            rank: 1,
+            source: "test".into(),
+            query: "q".into(),
+            url: "https://example.com/a.jpg".into(),
+            page_url: None,
+            title: None,
+            added_at: 0,
+        };
+        let err = store.add_member("d", &hash, &image, &member).unwrap_err();
+        assert!(err.to_string().contains(&hash), "{err}");
+        assert!(!store.index.is_member("d", &hash).unwrap());
+        store.blobs.write(&hash, "jpg", bytes).unwrap();
+        store.add_member("d", &hash, &image, &member).unwrap();
+        assert!(store.index.is_member("d", &hash).unwrap());
+    }
 }

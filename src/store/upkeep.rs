@@ -8,7 +8,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use crate::dataset::latest_version;
-use crate::store::{DuplicateRecord, Store, StoreError, UrlOutcome, UrlRecord, lock_run};
+use crate::store::{DuplicateRecord, Store, StoreError, Tree, UrlOutcome, UrlRecord, lock_run};
 use crate::train::run_record::{RunRecordError, TrainedOn};
 
 /// The folders directly inside `dir` (none if `dir` does not exist), sorted by name.
@@ -51,28 +51,28 @@ pub fn remove_build(dataset_dir: &Path, version: &str) -> Result<(), StoreError>
 pub fn forget_images(store: &Store, hashes: &HashSet<&str>) -> Result<(), StoreError> {
     let index = &store.index;
     for hash in hashes {
-        index.remove("images", hash)?;
+        index.remove(&Tree::Images, hash)?;
     }
     for dataset in index.member_datasets() {
-        let tree = format!("members/{dataset}");
+        let tree = Tree::Members(dataset.clone());
         for hash in hashes {
             index.remove(&tree, hash)?;
         }
-        let tree = format!("duplicates/{dataset}");
+        let tree = Tree::Duplicates(dataset);
         for (url, record) in index.records::<DuplicateRecord>(&tree)? {
             if record.is_ok_and(|r| hashes.contains(r.of.as_str())) {
                 index.remove(&tree, &url)?;
             }
         }
     }
-    for (url, record) in index.records::<UrlRecord>("urls")? {
+    for (url, record) in index.records::<UrlRecord>(&Tree::Urls)? {
         let names = match record {
             Ok(UrlRecord { outcome: UrlOutcome::Accepted { image }, .. }) => image,
             Ok(UrlRecord { outcome: UrlOutcome::Duplicate { of, .. }, .. }) => of,
             _ => continue,
         };
         if hashes.contains(names.as_str()) {
-            index.remove("urls", &url)?;
+            index.remove(&Tree::Urls, &url)?;
         }
     }
     Ok(())

@@ -25,7 +25,7 @@ use crate::dataset::{Built, file_hash};
 use crate::store::upkeep::{
     forget_images, idle_run_leftovers, latest, remove_build, remove_run_leftovers, subfolders,
 };
-use crate::store::{ImageRecord, Member, Store, StoreError, UrlOutcome, UrlRecord};
+use crate::store::{ImageRecord, Member, Store, StoreError, Tree, UrlOutcome, UrlRecord};
 
 /// Something that disagrees.
 #[derive(Debug, Clone, Serialize)]
@@ -36,7 +36,7 @@ pub enum Problem {
     /// A blob whose size or content hash is not the recorded one.
     DamagedBlob { image: String, path: PathBuf, reason: String },
     /// A record that does not decode.
-    BadRecord { tree: String, key: String, reason: String },
+    BadRecord { tree: Tree, key: String, reason: String },
     /// A dataset member without an image record.
     MemberWithoutImage { dataset: String, image: String },
     /// A URL record naming an image that does not exist.
@@ -106,16 +106,16 @@ pub fn verify(store: &Store, repair: bool, progress: &ProgressBar) -> Result<Rep
     let mut problems = Vec::new();
 
     let mut images: HashMap<String, ImageRecord> = HashMap::new();
-    for (key, record) in index.records::<ImageRecord>("images")? {
+    for (key, record) in index.records::<ImageRecord>(&Tree::Images)? {
         match record {
             Ok(_) if !crate::store::is_hash(&key) => {
                 let reason = "its key is not a blake3 hash".to_owned();
-                problems.push(Problem::BadRecord { tree: "images".into(), key, reason });
+                problems.push(Problem::BadRecord { tree: Tree::Images, key, reason });
             }
             Ok(record) => {
                 images.insert(key, record);
             }
-            Err(e) => problems.push(bad_record("images", key, e)),
+            Err(e) => problems.push(bad_record(&Tree::Images, key, e)),
         }
     }
     report.images = images.len();
@@ -134,7 +134,7 @@ pub fn verify(store: &Store, repair: bool, progress: &ProgressBar) -> Result<Rep
     }
 
     for dataset in index.member_datasets() {
-        let tree = format!("members/{dataset}");
+        let tree = Tree::Members(dataset.clone());
         for (image, member) in index.records::<Member>(&tree)? {
             report.members += 1;
             match member {
@@ -146,11 +146,11 @@ pub fn verify(store: &Store, repair: bool, progress: &ProgressBar) -> Result<Rep
             }
         }
     }
-    for (url, record) in index.records::<UrlRecord>("urls")? {
+    for (url, record) in index.records::<UrlRecord>(&Tree::Urls)? {
         report.urls += 1;
         let named = match record {
             Err(e) => {
-                problems.push(bad_record("urls", url, e));
+                problems.push(bad_record(&Tree::Urls, url, e));
                 continue;
             }
             Ok(UrlRecord { outcome: UrlOutcome::Accepted { image }, .. }) => image,
@@ -161,9 +161,9 @@ pub fn verify(store: &Store, repair: bool, progress: &ProgressBar) -> Result<Rep
             problems.push(Problem::DanglingUrl { url, image: named });
         }
     }
-    for (name, record) in index.records::<crate::store::DatasetRecord>("datasets")? {
+    for (name, record) in index.records::<crate::store::DatasetRecord>(&Tree::Datasets)? {
         if let Err(e) = record {
-            problems.push(bad_record("datasets", name, e));
+            problems.push(bad_record(&Tree::Datasets, name, e));
         }
     }
 
@@ -186,12 +186,12 @@ pub fn verify(store: &Store, repair: bool, progress: &ProgressBar) -> Result<Rep
     Ok(report)
 }
 
-fn bad_record(tree: &str, key: String, error: StoreError) -> Problem {
+fn bad_record(tree: &Tree, key: String, error: StoreError) -> Problem {
     let reason = match error {
         StoreError::Corrupt { reason, .. } => reason,
         other => other.to_string(),
     };
-    Problem::BadRecord { tree: tree.to_owned(), key, reason }
+    Problem::BadRecord { tree: tree.clone(), key, reason }
 }
 
 /// Reads and hashes one blob: (bytes read, what is wrong with it).
@@ -275,9 +275,9 @@ fn repair(store: &Store, problems: &[Problem], leftovers: &[PathBuf]) -> Result<
             }
             Problem::BadRecord { tree, key, .. } => index.remove(tree, key)?,
             Problem::MemberWithoutImage { dataset, image } => {
-                index.remove(&format!("members/{dataset}"), image)?
+                index.remove(&Tree::Members(dataset.clone()), image)?
             }
-            Problem::DanglingUrl { url, .. } => index.remove("urls", url)?,
+            Problem::DanglingUrl { url, .. } => index.remove(&Tree::Urls, url)?,
             Problem::BrokenBuild { dataset, version, .. } => {
                 let dir = crate::dataset::dataset_dir(store.root(), dataset);
                 remove_build(&dir, version)?;

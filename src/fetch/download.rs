@@ -58,11 +58,7 @@ async fn fetch(ctx: &Context, dataset: &str, mut item: Item) -> Result<Item, Run
             ctx.stats.bytes.add(bytes.len() as u64);
             State::Downloaded(bytes)
         }
-        Err(e) => State::Failed {
-            reason: e.reason(),
-            detail: format!("{url}: {e}"),
-            retry: e.is_transient(),
-        },
+        Err(e) => State::Failed { error: e.into(), at: url.to_owned() },
     };
     Ok(item)
 }

@@ -19,6 +19,7 @@
 
 mod dedup;
 mod download;
+mod failure;
 mod progress;
 mod search;
 mod sink;
@@ -42,6 +43,7 @@ use crate::engines::{EngineName, SearchQuery};
 use crate::net::Http;
 use crate::photo::check::ImageInfo;
 use crate::store::{Store, StoreError};
+pub use failure::ItemError;
 pub use progress::on_terminal as show_progress;
 pub use stats::{Stats, Summary};
 
@@ -125,8 +127,8 @@ pub enum State {
     Accepted { hash: String, info: ImageInfo, body: Option<Bytes> },
     /// An exact or near copy of member `of`.
     Duplicate { of: String, exact: bool },
-    /// Unusable: `reason` is the counted name, `detail` the message.
-    Failed { reason: String, detail: String, retry: bool },
+    /// Unusable: why, and where (the URL, or the file and line it came from).
+    Failed { error: ItemError, at: String },
     /// Dropped unrecorded: the run stopped (top reached or interrupted) before it finished.
     Dropped,
 }

@@ -11,7 +11,7 @@ use std::collections::HashSet;
 use tracing::{debug, warn};
 
 use super::source::Out;
-use super::{Candidate, Item, Location, State};
+use super::{Candidate, Item, ItemError, Location, State};
 use crate::engines::{EngineName, SearchQuery};
 
 /// Pages fetched from one engine at most (Bing serves about 1000 results, 35 a page).
@@ -74,9 +74,8 @@ pub async fn run(out: &Out<'_>, query: &SearchQuery, engines: &[EngineName]) -> 
                 let (location, state) = match Location::remote(&hit.image_url) {
                     Ok(location) => (location, State::New),
                     Err(why) => {
-                        let detail = format!("{engine}: {url}: result {}: {why}", hit.image_url);
-                        let failed =
-                            State::Failed { reason: "bad-url".into(), detail, retry: false };
+                        let at = format!("{engine}: {url}: result {}", hit.image_url);
+                        let failed = State::Failed { error: ItemError::BadUrl(why), at };
                         (Location::Remote(hit.image_url), failed)
                     }
                 };

@@ -11,7 +11,7 @@ use futures::StreamExt;
 use tokio::sync::mpsc::Receiver;
 use tracing::debug;
 
-use super::{Context, Demand, Item, Job, RunError, Source, State};
+use super::{Context, Demand, Item, ItemError, Job, RunError, Source, State};
 use crate::store::{DuplicateRecord, ImageRecord, Member, UrlOutcome, now};
 
 /// Blob writes in flight at once.
@@ -70,14 +70,18 @@ pub async fn run(
                 record.duplicates += 1;
                 ctx.stats.duplicates.inc();
             }
-            State::Failed { reason, detail, retry } => {
-                debug!(%reason, "Rejected {detail}.");
-                if reason != "bad-url" {
-                    let outcome = UrlOutcome::Failed { reason: reason.clone(), retry };
+            State::Failed { error, at: place } => {
+                let kind = error.kind();
+                let detail = format!("{place}: {error}");
+                debug!(%kind, "Rejected {detail}.");
+                // A text that is not a URL is no fact about a URL.
+                if !matches!(error, ItemError::BadUrl(_)) {
+                    let outcome =
+                        UrlOutcome::Failed { reason: kind.clone(), retry: error.is_transient() };
                     index.put_url(candidate.location.url(), outcome, at)?;
                 }
-                *record.failures.entry(reason.clone()).or_default() += 1;
-                ctx.stats.fail(&reason, detail);
+                *record.failures.entry(kind.clone()).or_default() += 1;
+                ctx.stats.fail(&kind, detail);
             }
             State::Known => {
                 ctx.stats.known.inc();

@@ -11,7 +11,9 @@ use std::sync::Arc;
 use tokio::sync::mpsc::Sender;
 use url::Url;
 
-use super::{Candidate, Context, Demand, Item, Location, RunError, Source, State, search};
+use super::{
+    Candidate, Context, Demand, Item, ItemError, Location, RunError, Source, State, search,
+};
 
 /// File extensions `import` picks up from a folder (the bytes decide the real format).
 const IMAGE_EXTENSIONS: [&str; 7] = ["jpg", "jpeg", "png", "gif", "webp", "bmp", "jfif"];
@@ -92,7 +94,7 @@ fn url_list_items(path: &Path, text: &str) -> Vec<Item> {
         }
         let (location, state) = match Location::remote(line) {
             Ok(location) => (location, State::New),
-            Err(why) => (Location::Remote(line.to_owned()), bad_url(path, line_no, &why)),
+            Err(why) => (Location::Remote(line.to_owned()), bad_url(path, line_no, why)),
         };
         let candidate = Candidate {
             rank: line_no as u64,
@@ -107,12 +109,8 @@ fn url_list_items(path: &Path, text: &str) -> Vec<Item> {
     items
 }
 
-fn bad_url(path: &Path, line: usize, why: &str) -> State {
-    State::Failed {
-        reason: "bad-url".into(),
-        detail: format!("{}:{line}: {why}", path.display()),
-        retry: false,
-    }
+fn bad_url(path: &Path, line: usize, why: String) -> State {
+    State::Failed { error: ItemError::BadUrl(why), at: format!("{}:{line}", path.display()) }
 }
 
 /// Image files under `root`, sorted, as `file://` candidates.

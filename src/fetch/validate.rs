@@ -67,11 +67,7 @@ async fn check(
         });
         match verdict {
             Ok(info) => State::Checked { hash, info, body },
-            Err(r) => State::Failed {
-                reason: r.reason().into(),
-                detail: format!("{url}: {}", r.to_string().trim_end()),
-                retry: false,
-            },
+            Err(r) => State::Failed { error: r.into(), at: url },
         }
     })
     .await

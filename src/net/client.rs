@@ -61,10 +61,10 @@ pub enum DownloadError {
 }
 
 impl DownloadError {
-    /// Stable failure reason, as counted per dataset.
-    pub fn reason(&self) -> String {
+    /// The stable name this failure is counted under.
+    pub fn kind(&self) -> String {
         match self {
-            DownloadError::Refused(r) => r.reason().to_owned(),
+            DownloadError::Refused(r) => r.kind().to_owned(),
             DownloadError::BadUrl(_) => "bad-url".into(),
             DownloadError::Status(code) => format!("http-{code}"),
             DownloadError::TooLarge(_) => "too-large".into(),

@@ -27,8 +27,8 @@ pub enum RefusedUrl {
 }
 
 impl RefusedUrl {
-    /// The failure reason recorded for the URL.
-    pub fn reason(&self) -> &'static str {
+    /// The failure name recorded for the URL.
+    pub fn kind(&self) -> &'static str {
         match self {
             RefusedUrl::Scheme(_) => "bad-url",
             RefusedUrl::Private(_) => "private-address",

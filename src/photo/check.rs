@@ -115,7 +115,8 @@ pub enum Rejection {
 }
 
 impl Rejection {
-    pub fn reason(&self) -> &'static str {
+    /// The stable name this rejection is counted under.
+    pub fn kind(&self) -> &'static str {
         match self {
             Rejection::Empty => "empty",
             Rejection::Html => "html",

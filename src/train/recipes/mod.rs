@@ -31,6 +31,17 @@ pub struct Losses {
 }
 
 impl Losses {
+    /// The four losses of a GAN step, read from their scalar tensors.
+    pub fn of_gan_step(g_gan: &Tensor, g_l1: &Tensor, d_real: &Tensor, d_fake: &Tensor) -> Losses {
+        let value = |t: &Tensor| t.double_value(&[]);
+        Losses {
+            g_gan: Some(value(g_gan)),
+            g_l1: value(g_l1),
+            d_real: Some(value(d_real)),
+            d_fake: Some(value(d_fake)),
+        }
+    }
+
     /// The mean of each loss over some steps (absent where no step has it).
     pub fn mean(all: &[Losses]) -> Losses {
         let mean_of = |f: fn(&Losses) -> Option<f64>| {

@@ -80,13 +80,7 @@ impl Trainer for Pix2pix {
         (&g_gan + &g_l1).backward();
         self.vars.opt_g.step(&self.vars.g);
 
-        let value = |t: &Tensor| t.double_value(&[]);
-        Losses {
-            g_gan: Some(value(&g_gan)),
-            g_l1: value(&g_l1),
-            d_real: Some(value(&d_real)),
-            d_fake: Some(value(&d_fake)),
-        }
+        Losses::of_gan_step(&g_gan, &g_l1, &d_real, &d_fake)
     }
 
     fn colorize(&self, a: &Tensor) -> Tensor {

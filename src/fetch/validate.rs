@@ -98,5 +98,7 @@ mod tests {
         image::RgbImage::new(512, 384).write_to(&mut jpeg, image::ImageFormat::Jpeg).unwrap();
         assert_eq!(decode_memory(jpeg.get_ref(), &limits), 3 * 64 * 48, "1/8 scale");
         assert_eq!(decode_memory(b"not an image", &limits), 0);
+        // A JPEG whose header cannot be read fails at once: it takes nothing.
+        assert_eq!(decode_memory(&jpeg.get_ref()[..24], &limits), 0);
     }
 }

@@ -264,12 +264,18 @@ impl Validator {
 pub fn decode_memory(bytes: &[u8], limits: &ImagesConfig) -> u64 {
     let cap = max_decode_memory(limits);
     let pixels = |w: u64, h: u64| w.saturating_mul(h);
-    let cost = match sniff(bytes) {
-        Ok(Format::Jpeg) => jpeg::dimensions(bytes)
-            .map_or(cap, |(w, h)| 3 * pixels((w as u64).div_ceil(8), (h as u64).div_ceil(8))),
-        Ok(format) => ImageReader::with_format(Cursor::new(bytes), format.image_format())
+    // What the image crate's full decode takes (also the JPEG fallback `check` uses).
+    let full = |format: Format| {
+        ImageReader::with_format(Cursor::new(bytes), format.image_format())
             .into_dimensions()
-            .map_or(0, |(w, h)| 8 * pixels(w.into(), h.into())),
+            .map_or(0, |(w, h)| 8 * pixels(w.into(), h.into()))
+    };
+    let cost = match sniff(bytes) {
+        Ok(Format::Jpeg) => jpeg::dimensions(bytes).map_or_else(
+            |_| full(Format::Jpeg),
+            |(w, h)| 3 * pixels((w as u64).div_ceil(8), (h as u64).div_ceil(8)),
+        ),
+        Ok(format) => full(format),
         Err(_) => 0,
     };
     cost.min(cap)

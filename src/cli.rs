@@ -44,8 +44,14 @@ pub enum Command {
     Verify(VerifyArgs),
     /// Delete what nothing uses: unreferenced blobs, old builds, partial leftovers.
     Gc(GcArgs),
-    /// Turn datasets into paired A/B tensor shards (every changed dataset by default).
+    /// Turn datasets into paired A/B tensor shards (every changed dataset by default),
+    /// curated: gray, tinted and off-topic images left out, leaking test splits refused.
     Build(BuildArgs),
+    /// Label images for curation: color statistics and the top-5 ImageNet classes, stored
+    /// once per image (needs the `train` feature).
+    Label(LabelArgs),
+    /// What a build of DATASET would leave out and why, without building.
+    Curate(CurateArgs),
     /// Write a built dataset in another layout: pix2pix, webdataset or folders.
     Export(ExportArgs),
     /// Train the pix2pix colorizer on a built dataset (needs the `train` feature).
@@ -177,6 +183,48 @@ pub struct BuildArgs {
     /// Rebuild even when up to date (the result is byte-identical).
     #[arg(long)]
     pub force: bool,
+    #[command(flatten)]
+    pub rules: RuleArgs,
+}
+
+/// Curation rules on the command line, over the dataset's query file and pipeline.toml.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RuleArgs {
+    /// Keep only images with this ImageNet class (name or synonym) in their top k; repeat
+    /// for any of several [default: curate.require of the query file or pipeline.toml].
+    #[arg(long, value_name = "CLASS")]
+    pub require: Vec<String>,
+    /// What to do with test images that nearly duplicate training images [default:
+    /// curate.on_leak, refuse].
+    #[arg(long, value_enum)]
+    pub on_leak: Option<crate::curate::config::OnLeak>,
+    /// Folder of query files whose [curate] tables apply to their datasets.
+    #[arg(long, value_name = "DIR", default_value = "queries")]
+    pub queries: PathBuf,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct LabelArgs {
+    /// Datasets whose members to label [default: all].
+    #[arg(value_parser = name)]
+    pub datasets: Vec<String>,
+    /// Print one JSON line per dataset.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CurateArgs {
+    #[arg(value_parser = name)]
+    pub dataset: String,
+    /// List every image left out, with why, and every leak.
+    #[arg(long)]
+    pub show: bool,
+    /// Print the whole decision as one JSON line.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub rules: RuleArgs,
 }
 
 #[derive(Debug, clap::Args)]

@@ -10,6 +10,7 @@ use ipnet::IpNet;
 use serde::Deserialize;
 use url::Url;
 
+use crate::curate::config::CurateConfig;
 use crate::dataset::BuildSettings;
 use crate::engines::EngineName;
 use crate::train::config::TrainConfig;
@@ -26,6 +27,7 @@ pub struct Config {
     pub images: ImagesConfig,
     pub dedup: DedupConfig,
     pub build: BuildSettings,
+    pub curate: CurateConfig,
     pub train: TrainConfig,
 }
 
@@ -284,6 +286,9 @@ impl Config {
         }
         if !(1..=100_000).contains(&b.shard_size) {
             return invalid("build.shard_size", b.shard_size.to_string(), "allowed: 1 to 100000");
+        }
+        if let Err((key, value, allowed)) = self.curate.check() {
+            return invalid(key, value, allowed);
         }
         if let Err(message) = self.train.check() {
             return Err(ConfigError::Parse { path: path.to_owned(), message });

@@ -11,6 +11,7 @@ pub mod build;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod curate;
 pub mod dataset;
 pub mod durable;
 pub mod engines;

@@ -7,6 +7,8 @@
 //! engines = ["bing", "duckduckgo"]   # optional: fetch.engines
 //! [filters]
 //! safe_search = true          # optional, default true
+//! [curate]                    # optional: pipeline.toml's [curate], key by key
+//! require = ["brown bear"]
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -14,6 +16,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::config::{ConfigError, parse_toml};
+use crate::curate::config::{CurateConfig, CurateOverrides};
 use crate::engines::EngineName;
 
 /// One query file, as written.
@@ -26,6 +29,9 @@ pub struct QueryFile {
     pub engines: Option<Vec<EngineName>>,
     #[serde(default)]
     pub filters: Filters,
+    /// How its dataset is curated, over pipeline.toml's `[curate]`.
+    #[serde(default)]
+    pub curate: CurateOverrides,
 }
 
 /// Optional narrowing of what the engines return.
@@ -73,7 +79,28 @@ impl QueryFile {
                 "name at least one engine, or leave it out",
             ));
         }
+        if let Err((key, value, allowed)) = CurateConfig::default().with(&file.curate).check() {
+            return Err(invalid(key, value, allowed));
+        }
         Ok(file)
+    }
+
+    /// The dataset the query fills: `dataset`, else the query's slug.
+    pub fn dataset(&self) -> String {
+        self.dataset.clone().unwrap_or_else(|| slug(&self.query))
+    }
+
+    /// The query file in `dir` that fills `dataset`, if any. Files that cannot be read
+    /// are passed over (refresh reports them).
+    pub fn for_dataset(dir: &Path, dataset: &str) -> Option<QueryFile> {
+        let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
+            .ok()?
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+            .collect();
+        paths.sort();
+        paths.into_iter().filter_map(|p| QueryFile::load(&p).ok()).find(|q| q.dataset() == dataset)
     }
 }
 

@@ -1,9 +1,11 @@
 //! `pipeline build`: a dataset's accepted images -> paired A/B tensor shards.
 //!
 //! ```text
-//! members (index) ──► preprocess (all cores, in order) ──► shard writer ──► publish
+//! members (index) ──► curate ──► preprocess (all cores, in order) ──► shard writer ──► publish
 //! ```
 //!
+//! Curation (`crate::curate`) leaves out gray, tinted and off-topic images and refuses a
+//! test split that leaks; the manifest records what it left out and why.
 //! Members are ordered by split, then by content hash, and cut into shards of
 //! `build.shard_size`; each shard's images are decoded and resized in parallel (rayon)
 //! straight into the shard's buffers while the previous shard is being written, so memory
@@ -22,6 +24,9 @@ use std::time::{Duration, Instant};
 use indicatif::ProgressBar;
 use rayon::prelude::*;
 
+use crate::curate::config::{CurateConfig, OnLeak};
+use crate::curate::leaks::Leak;
+use crate::curate::{self, CurateError};
 use crate::dataset::{
     self, BuildSettings, Counts, DatasetError, FORMAT, LUMA, Manifest, ManifestMember, ShardError,
     ShardInfo, Skipped, Split, dataset_dir, latest_version, version_of,
@@ -52,6 +57,21 @@ pub enum BuildError {
     Empty(String),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Curate(#[from] CurateError),
+    #[error(
+        "{dataset}: {} test image(s) nearly duplicate training images; nothing published:\n  {}\n\
+         leave them out with `--on-leak drop` (or curate.on_leak), or publish anyway with `--on-leak allow`",
+        .leaks.len(),
+        .leaks.iter().map(Leak::to_string).collect::<Vec<_>>().join("\n  ")
+    )]
+    Leaks { dataset: String, leaks: Vec<Leak> },
+    #[error(
+        "{dataset}: curation left out all {} members ({}); `pipeline curate {dataset} --show` says why",
+        .dropped.len(),
+        crate::curate::decide::count_by_reason(.dropped).iter().map(|(r, n)| format!("{r} {n}")).collect::<Vec<_>>().join(", ")
+    )]
+    AllDropped { dataset: String, dropped: Vec<crate::curate::decide::Dropped> },
     #[error(transparent)]
     Dataset(#[from] DatasetError),
     #[error(transparent)]
@@ -93,11 +113,13 @@ thread_local! {
     static PREPROCESSOR: RefCell<Preprocessor> = RefCell::new(Preprocessor::default());
 }
 
-/// Builds `dataset` unless `latest` already holds this exact version (or `force`).
+/// Builds `dataset`, curated by `curation`, unless `latest` already holds this exact
+/// version (or `force`).
 pub fn build(
     store: &Store,
     dataset: &str,
     settings: &BuildSettings,
+    curation: &CurateConfig,
     force: bool,
     progress: &ProgressBar,
 ) -> Result<Outcome, BuildError> {
@@ -109,8 +131,17 @@ pub fn build(
             None => BuildError::Unknown { name: dataset.to_owned(), known: known(store)? },
         });
     }
-    let ids: Vec<&str> = members.iter().map(|(id, _, _)| id.as_str()).collect();
-    let version = version_of(&ids, settings);
+    let selection =
+        curate::select(store, dataset, &members, curation, settings.test_fraction, progress)?;
+    if curation.on_leak == OnLeak::Refuse && !selection.leaks.is_empty() {
+        return Err(BuildError::Leaks { dataset: dataset.to_owned(), leaks: selection.leaks });
+    }
+    let (dropped, leaks) = (selection.dropped, selection.leaks);
+    if selection.kept.is_empty() {
+        return Err(BuildError::AllDropped { dataset: dataset.to_owned(), dropped });
+    }
+    let ids: Vec<&str> = selection.kept.iter().map(|((id, _, _), _)| id.as_str()).collect();
+    let version = version_of(&ids, settings, &(curation, &dropped, &leaks));
     let dir = dataset_dir(store.root(), dataset);
     let published = dir.join(&version);
     if !force
@@ -124,16 +155,18 @@ pub fn build(
     let partial = dir.join(format!(".partial-{version}-{}", std::process::id()));
     fs::create_dir(&partial).map_err(io(&partial))?;
 
-    let mut plan: Vec<Planned> = members
+    let mut plan: Vec<Planned> = selection
+        .kept
         .iter()
-        .map(|(id, member, image)| Planned {
+        .map(|&((id, member, image), split)| Planned {
             id,
-            split: Split::of(id, settings.test_fraction),
+            split,
             member,
             blob: blob_path(store, id, image),
         })
         .collect();
     plan.sort_by(|x, y| (x.split, x.id).cmp(&(y.split, y.id)));
+    progress.set_position(0);
     progress.set_length(plan.len() as u64);
 
     let (shards, manifest_members, skipped) = write_shards(&partial, &plan, settings, progress)?;
@@ -141,6 +174,7 @@ pub fn build(
         train: manifest_members.iter().filter(|m| m.split == Split::Train).count(),
         test: manifest_members.iter().filter(|m| m.split == Split::Test).count(),
         skipped: skipped.len(),
+        dropped: crate::curate::decide::count_by_reason(&dropped),
     };
     let manifest = Manifest {
         format: FORMAT,
@@ -152,6 +186,9 @@ pub fn build(
         shards,
         members: manifest_members,
         skipped,
+        curation: curation.clone(),
+        dropped,
+        leaks,
     };
     let manifest_path = partial.join("manifest.json");
     let text = serde_json::to_vec_pretty(&manifest).expect("manifest serializes");

@@ -32,8 +32,9 @@ pub fn build(config: Config, args: BuildArgs) -> anyhow::Result<u8> {
             println!("{dataset}: no images, nothing to build");
             continue;
         }
+        let curation = super::curate::rules_for(&config, &args.rules, &dataset);
         let progress = progress_bar(&dataset);
-        let outcome = build::build(&store, &dataset, &settings, args.force, &progress)?;
+        let outcome = build::build(&store, &dataset, &settings, &curation, args.force, &progress)?;
         progress.finish_and_clear();
         println!("{}", describe(&dataset, &outcome, settings.size));
     }
@@ -47,8 +48,11 @@ pub(super) fn describe(dataset: &str, outcome: &Outcome, size: u32) -> String {
         Outcome::Built { version, counts, elapsed } => {
             let total = counts.train + counts.test;
             let rate = total as f64 / elapsed.as_secs_f64().max(1e-9);
+            let dropped: Vec<String> =
+                counts.dropped.iter().map(|(reason, n)| format!("{reason} {n}")).collect();
+            let dropped = if dropped.is_empty() { "none".to_owned() } else { dropped.join(", ") };
             format!(
-                "{dataset}: built {version}: {} train, {} test, {} skipped, {size}x{size} px, {:.1} s ({rate:.0} images/s)",
+                "{dataset}: built {version}: {} train, {} test, {} skipped, left out {dropped}, {size}x{size} px, {:.1} s ({rate:.0} images/s)",
                 counts.train,
                 counts.test,
                 counts.skipped,

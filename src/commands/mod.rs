@@ -2,6 +2,7 @@
 //! Each returns the process exit code; fatal errors go up as `anyhow` errors.
 
 mod build;
+mod curate;
 mod fetch;
 mod refresh;
 mod status;
@@ -27,6 +28,8 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Verify(args) => verify::verify(&config, args),
         Command::Gc(args) => verify::gc(&config, args),
         Command::Build(args) => build::build(config, args),
+        Command::Label(args) => curate::label(&config, args),
+        Command::Curate(args) => curate::curate(&config, args),
         Command::Export(args) => build::export(&config, args),
         Command::Train(args) => train::train(config, args),
         Command::Colorize(args) => train::colorize(config, args),

@@ -4,7 +4,10 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use super::curate::{stored_labels, top_classes, verdicts};
 use crate::config::Config;
+use crate::curate::color::Colorfulness;
+use crate::dataset::{Built, Counts, DatasetError};
 use crate::store::Store;
 
 /// One dataset in `pipeline status --json` (the format is documented in the README).
@@ -18,13 +21,52 @@ pub struct DatasetStatus {
     pub failures: BTreeMap<String, u64>,
     /// RFC 3339, UTC.
     pub last_fetch: Option<String>,
+    pub labels: LabelStatus,
+    /// The latest build: version and counts, curation's drops by reason included.
+    pub build: Option<BuildStatus>,
+}
+
+/// What `pipeline label` (or a build) measured on a dataset's members.
+#[derive(Debug, Serialize)]
+pub struct LabelStatus {
+    /// Members with a label.
+    pub labelled: usize,
+    /// Members the color check of pipeline.toml's `[curate]` calls gray, or tinted.
+    pub gray: usize,
+    pub tinted: usize,
+    /// Top-1 ImageNet class -> members (those labelled with the classifier).
+    pub classes: BTreeMap<String, usize>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct BuildStatus {
+    pub version: String,
+    #[serde(flatten)]
+    pub counts: Counts,
 }
 
 pub fn status(config: &Config, args: crate::cli::StatusArgs) -> anyhow::Result<u8> {
     let store = Store::open(&config.store.path)?;
     let mut rows = Vec::new();
     for (name, record) in store.index.datasets()? {
+        let ids: Vec<String> =
+            store.index.members(&name)?.into_iter().map(|(id, _, _)| id).collect();
+        let labels = stored_labels(&store, &ids.iter().map(String::as_str).collect::<Vec<_>>())?;
+        let build = match Built::latest(store.root(), &name) {
+            Ok(built) => {
+                Some(BuildStatus { version: built.manifest.version, counts: built.manifest.counts })
+            }
+            Err(DatasetError::NotBuilt(_)) => None,
+            Err(e) => return Err(e.into()),
+        };
         rows.push(DatasetStatus {
+            labels: LabelStatus {
+                labelled: labels.len(),
+                gray: verdicts(labels.iter(), &config.curate, Colorfulness::Gray),
+                tinted: verdicts(labels.iter(), &config.curate, Colorfulness::Tinted),
+                classes: top_classes(labels.iter()),
+            },
+            build,
             images: store.index.member_count(&name)?,
             query: record.query,
             duplicates: record.duplicates,
@@ -51,20 +93,38 @@ pub fn status(config: &Config, args: crate::cli::StatusArgs) -> anyhow::Result<u
         return Ok(crate::exit::OK);
     }
     println!(
-        "{:<24} {:>7} {:>10} {:>7}  {:<20}  failures",
-        "dataset", "images", "duplicates", "failed", "last fetch"
+        "{:<24} {:>7} {:>10} {:>7}  {:<20}  {:<24}  failures",
+        "dataset", "images", "duplicates", "failed", "last fetch", "left out of the build"
     );
-    for row in rows {
+    for row in &rows {
         let failures: Vec<String> = row.failures.iter().map(|(r, n)| format!("{r} {n}")).collect();
+        let dropped = match &row.build {
+            None => "not built".to_owned(),
+            Some(b) if b.counts.dropped.is_empty() => "none".to_owned(),
+            Some(b) => b
+                .counts
+                .dropped
+                .iter()
+                .map(|(r, n)| format!("{r} {n}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+        };
         println!(
-            "{:<24} {:>7} {:>10} {:>7}  {:<20}  {}",
+            "{:<24} {:>7} {:>10} {:>7}  {:<20}  {:<24}  {}",
             row.name,
             row.images,
             row.duplicates,
             row.failed,
             row.last_fetch.as_deref().unwrap_or("never"),
+            dropped,
             failures.join(", ")
         );
+    }
+    for row in rows.iter().filter(|r| !r.labels.classes.is_empty()) {
+        let mut classes: Vec<_> = row.labels.classes.iter().collect();
+        classes.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+        let top: Vec<String> = classes.iter().take(6).map(|(c, n)| format!("{c} {n}")).collect();
+        println!("{}: top classes {}", row.name, top.join(", "));
     }
     Ok(crate::exit::OK)
 }

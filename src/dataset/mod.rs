@@ -4,7 +4,8 @@
 //! store/datasets/NAME/
 //!   latest                      the current VERSION, replaced atomically
 //!   VERSION/                    immutable once published
-//!     manifest.json             settings, counts, shards, every member and its split
+//!     manifest.json             settings, counts, shards, every member and its split,
+//!                               curation: its rules, what it left out and why
 //!     train-00000.safetensors   u8 A [N,1,S,S], B [N,3,S,S]; member ids in the metadata
 //!     test-00000.safetensors
 //!   .partial-VERSION-PID/       a build in progress; removed by the next build
@@ -17,9 +18,14 @@
 pub mod export;
 mod shard;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+
+use crate::curate::config::CurateConfig;
+use crate::curate::decide::Dropped;
+use crate::curate::leaks::Leak;
 
 pub use shard::{Shard, ShardError, file_hash, write_shard};
 
@@ -101,6 +107,15 @@ pub struct Manifest {
     pub members: Vec<ManifestMember>,
     /// Members that could not be preprocessed, with why; they are in no shard.
     pub skipped: Vec<Skipped>,
+    /// The curation rules applied.
+    #[serde(default)]
+    pub curation: CurateConfig,
+    /// Members curation left out, with why; they are in no shard.
+    #[serde(default)]
+    pub dropped: Vec<Dropped>,
+    /// Leaks published anyway (`on_leak = "allow"`).
+    #[serde(default)]
+    pub leaks: Vec<Leak>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -108,6 +123,9 @@ pub struct Counts {
     pub train: usize,
     pub test: usize,
     pub skipped: usize,
+    /// Members curation left out, by reason.
+    #[serde(default)]
+    pub dropped: BTreeMap<String, usize>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -145,13 +163,15 @@ pub const FORMAT: u32 = 1;
 pub const LUMA: &str =
     "BT.601 as Pillow's convert(\"L\"): (19595 R + 38470 G + 7471 B + 32768) >> 16";
 
-/// The version of a build of these members (blake3 hex ids, any order) with `settings`.
-pub fn version_of(ids: &[&str], settings: &BuildSettings) -> String {
+/// The version of a build of these members (blake3 hex ids, any order) with `settings`
+/// and `curation` (its rules and decisions).
+pub fn version_of(ids: &[&str], settings: &BuildSettings, curation: &impl Serialize) -> String {
     let mut ids = ids.to_vec();
     ids.sort_unstable();
     let mut hasher = blake3::Hasher::new();
     hasher.update(format!("pipeline-dataset-{FORMAT}\n").as_bytes());
     hasher.update(&serde_json::to_vec(settings).expect("settings serialize"));
+    hasher.update(&serde_json::to_vec(curation).expect("curation serializes"));
     for id in ids {
         hasher.update(b"\n");
         hasher.update(id.as_bytes());
@@ -244,9 +264,13 @@ mod tests {
             test_fraction: 0.1,
             shard_size: 64,
         };
-        let a = version_of(&["b", "a"], &settings);
-        assert_eq!(a, version_of(&["a", "b"], &settings));
-        assert_ne!(a, version_of(&["a"], &settings));
-        assert_ne!(a, version_of(&["a", "b"], &BuildSettings { size: 256, ..settings }));
+        let a = version_of(&["b", "a"], &settings, &());
+        assert_eq!(a, version_of(&["a", "b"], &settings, &()));
+        assert_ne!(a, version_of(&["a"], &settings, &()));
+        assert_ne!(
+            a,
+            version_of(&["a", "b"], &BuildSettings { size: 256, ..settings.clone() }, &())
+        );
+        assert_ne!(a, version_of(&["a", "b"], &settings, &["gray"]));
     }
 }

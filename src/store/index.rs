@@ -7,7 +7,9 @@
 //! - `datasets`: name -> [`DatasetRecord`] (query, duplicate and failure counters, last fetch);
 //! - `members/<dataset>`: blake3 hex -> [`Member`] (rank, source, query, URL, time);
 //! - `duplicates/<dataset>`: URL -> [`DuplicateRecord`], the dataset's own decision that
-//!   the URL's image duplicates one of its members.
+//!   the URL's image duplicates one of its members;
+//! - `labels`: blake3 hex -> what curation measured on the image (its type lives in
+//!   `curate::labels`), computed once and shared by every dataset holding the image.
 //!
 //! Lookups never create a tree: asking about an unknown dataset finds nothing.
 //!
@@ -101,6 +103,7 @@ pub enum Tree {
     Members(String),
     /// The duplicate decisions of one dataset.
     Duplicates(String),
+    Labels,
 }
 
 impl Tree {
@@ -111,6 +114,7 @@ impl Tree {
             Tree::Datasets => "datasets".into(),
             Tree::Members(dataset) => format!("members/{dataset}"),
             Tree::Duplicates(dataset) => format!("duplicates/{dataset}"),
+            Tree::Labels => "labels".into(),
         }
     }
 }
@@ -269,6 +273,24 @@ impl Index {
                 sled::transaction::TransactionError::Storage(e) => StoreError::Index(e),
                 sled::transaction::TransactionError::Abort(()) => unreachable!("never aborted"),
             })
+    }
+
+    /// The record under `key` in `tree`, if any.
+    pub fn record<T: DeserializeOwned>(
+        &self,
+        tree: &Tree,
+        key: &str,
+    ) -> Result<Option<T>, StoreError> {
+        match self.existing(&tree.name())? {
+            Some(found) => get(&found, key),
+            None => Ok(None),
+        }
+    }
+
+    /// Writes the record under `key` in `tree`.
+    pub fn put<T: Serialize>(&self, tree: &Tree, key: &str, value: &T) -> Result<(), StoreError> {
+        self.db.open_tree(tree.name())?.insert(key, encode(value))?;
+        Ok(())
     }
 
     /// Every record of `tree` with its key, each decoded on its own so one corrupt record

@@ -46,12 +46,13 @@ pub fn remove_build(dataset_dir: &Path, version: &str) -> Result<(), StoreError>
     fs::remove_dir_all(&dir).map_err(StoreError::io(&dir))
 }
 
-/// Removes the images `hashes` from the index: their records, every membership, and every
-/// URL record and duplicate decision naming them.
+/// Removes the images `hashes` from the index: their records and labels, every membership,
+/// and every URL record and duplicate decision naming them.
 pub fn forget_images(store: &Store, hashes: &HashSet<&str>) -> Result<(), StoreError> {
     let index = &store.index;
     for hash in hashes {
         index.remove(&Tree::Images, hash)?;
+        index.remove(&Tree::Labels, hash)?;
     }
     for dataset in index.member_datasets() {
         let tree = Tree::Members(dataset.clone());

@@ -1,0 +1,229 @@
+//! `pipeline label` and `pipeline curate`: label images for curation; show what a build
+//! would leave out and why.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use anyhow::bail;
+use serde::Serialize;
+
+use super::progress_bar;
+use crate::cli::{CurateArgs, LabelArgs, RuleArgs};
+use crate::config::Config;
+use crate::curate::color::Colorfulness;
+use crate::curate::config::CurateConfig;
+use crate::curate::decide::{Dropped, count_by_reason};
+use crate::curate::labels::{self, Label};
+use crate::curate::leaks::Leak;
+use crate::curate::{self};
+use crate::exit;
+use crate::query::QueryFile;
+use crate::store::{Store, Tree};
+
+/// The curation of `dataset`: pipeline.toml's `[curate]`, then its query file's, then the
+/// command line's.
+pub(super) fn rules_for(config: &Config, args: &RuleArgs, dataset: &str) -> CurateConfig {
+    let mut rules = config.curate.clone();
+    if let Some(query) = QueryFile::for_dataset(&args.queries, dataset) {
+        rules = rules.with(&query.curate);
+    }
+    if !args.require.is_empty() {
+        rules.require = args.require.clone();
+    }
+    if let Some(on_leak) = args.on_leak {
+        rules.on_leak = on_leak;
+    }
+    rules
+}
+
+/// What `label` found in one dataset.
+#[derive(Debug, Serialize)]
+struct LabelSummary {
+    dataset: String,
+    images: usize,
+    labelled: usize,
+    reused: usize,
+    failed: usize,
+    images_per_second: f64,
+    /// Top-1 class -> images.
+    classes: BTreeMap<String, usize>,
+    gray: usize,
+    tinted: usize,
+}
+
+pub fn label(config: &Config, args: LabelArgs) -> anyhow::Result<u8> {
+    let store = Store::open(&config.store.path)?;
+    let datasets =
+        if args.datasets.is_empty() { store.index.member_datasets() } else { args.datasets };
+    if datasets.is_empty() {
+        bail!("no datasets in {} yet: fetch or import some first", store.root().display());
+    }
+    let classifier = curate::classifier(&config.curate)?;
+    let mut code = exit::OK;
+    for dataset in datasets {
+        let members = store.index.members(&dataset)?;
+        if members.is_empty() && store.index.dataset(&dataset)?.is_none() {
+            bail!("no dataset named {dataset:?} in the store");
+        }
+        let started = Instant::now();
+        let images: Vec<_> = members.iter().map(|(id, _, image)| (id.as_str(), image)).collect();
+        let progress = progress_bar(&dataset);
+        let (found, report) = labels::ensure(&store, &images, Some(&*classifier), &progress)?;
+        progress.finish_and_clear();
+        let summary = LabelSummary {
+            images: members.len(),
+            labelled: report.labelled,
+            reused: report.reused,
+            failed: report.failed.len(),
+            images_per_second: report.labelled as f64 / started.elapsed().as_secs_f64().max(1e-9),
+            classes: top_classes(found.iter().flatten()),
+            gray: verdicts(found.iter().flatten(), &config.curate, Colorfulness::Gray),
+            tinted: verdicts(found.iter().flatten(), &config.curate, Colorfulness::Tinted),
+            dataset,
+        };
+        for (id, reason) in &report.failed {
+            eprintln!("{}: {id}: {reason}", summary.dataset);
+        }
+        if !report.failed.is_empty() {
+            code = exit::PARTIAL;
+        }
+        if args.json {
+            println!("{}", serde_json::to_string(&summary).expect("summary serializes"));
+        } else {
+            print_label_summary(&summary);
+        }
+    }
+    store.index.flush()?;
+    Ok(code)
+}
+
+fn print_label_summary(s: &LabelSummary) {
+    let mut classes: Vec<(&String, &usize)> = s.classes.iter().collect();
+    classes.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    let top: Vec<String> = classes.iter().take(8).map(|(c, n)| format!("{c} {n}")).collect();
+    println!(
+        "{}: {} images: labelled {} ({:.0} images/s), {} already, {} failed; gray {}, tinted {}; top classes: {}",
+        s.dataset,
+        s.images,
+        s.labelled,
+        s.images_per_second,
+        s.reused,
+        s.failed,
+        s.gray,
+        s.tinted,
+        if top.is_empty() { "none".to_owned() } else { top.join(", ") }
+    );
+}
+
+/// Top-1 class name -> how many of `labels` have it.
+pub(super) fn top_classes<'a>(labels: impl Iterator<Item = &'a Label>) -> BTreeMap<String, usize> {
+    let mut counts = BTreeMap::new();
+    for classes in labels.filter_map(|l| l.classes.as_ref()) {
+        if let Some(top) = classes.first() {
+            *counts.entry(top.name.clone()).or_default() += 1;
+        }
+    }
+    counts
+}
+
+/// How many of `labels` the color check of `rules` calls `verdict`.
+pub(super) fn verdicts<'a>(
+    labels: impl Iterator<Item = &'a Label>,
+    rules: &CurateConfig,
+    verdict: Colorfulness,
+) -> usize {
+    labels.filter(|l| l.color.verdict(rules.min_chroma, rules.min_spread) == verdict).count()
+}
+
+/// Every label of the store's images in `ids`.
+pub(super) fn stored_labels(store: &Store, ids: &[&str]) -> anyhow::Result<Vec<Label>> {
+    let mut out = Vec::new();
+    for id in ids {
+        if let Some(label) = store.index.record::<Label>(&Tree::Labels, id)? {
+            out.push(label);
+        }
+    }
+    Ok(out)
+}
+
+/// `curate --json`.
+#[derive(Debug, Serialize)]
+struct Decision<'a> {
+    dataset: &'a str,
+    members: usize,
+    kept: usize,
+    train: usize,
+    test: usize,
+    dropped_by_reason: BTreeMap<String, usize>,
+    dropped: &'a [Dropped],
+    leaks: &'a [Leak],
+    rules: &'a CurateConfig,
+}
+
+pub fn curate(config: &Config, args: CurateArgs) -> anyhow::Result<u8> {
+    let store = Store::open(&config.store.path)?;
+    let members = store.index.members(&args.dataset)?;
+    if members.is_empty() {
+        bail!("dataset {} has no images: fetch or import some first", args.dataset);
+    }
+    let rules = rules_for(config, &args.rules, &args.dataset);
+    let progress = progress_bar(&args.dataset);
+    let selection = curate::select(
+        &store,
+        &args.dataset,
+        &members,
+        &rules,
+        config.build.test_fraction,
+        &progress,
+    )?;
+    progress.finish_and_clear();
+    store.index.flush()?;
+    let test = selection.kept.iter().filter(|(_, s)| *s == crate::dataset::Split::Test).count();
+    let decision = Decision {
+        dataset: &args.dataset,
+        members: members.len(),
+        kept: selection.kept.len(),
+        train: selection.kept.len() - test,
+        test,
+        dropped_by_reason: count_by_reason(&selection.dropped),
+        dropped: &selection.dropped,
+        leaks: &selection.leaks,
+        rules: &rules,
+    };
+    if args.json {
+        println!("{}", serde_json::to_string(&decision).expect("decision serializes"));
+        return Ok(exit::OK);
+    }
+    let by_reason: Vec<String> =
+        decision.dropped_by_reason.iter().map(|(r, n)| format!("{r} {n}")).collect();
+    println!(
+        "{}: {} members: {} kept ({} train, {} test), {} left out{}; {} leak(s)",
+        decision.dataset,
+        decision.members,
+        decision.kept,
+        decision.train,
+        decision.test,
+        selection.dropped.len(),
+        if by_reason.is_empty() { String::new() } else { format!(" ({})", by_reason.join(", ")) },
+        selection.leaks.len()
+    );
+    if args.show {
+        let by_id: BTreeMap<&str, &crate::store::Member> =
+            members.iter().map(|(id, m, _)| (id.as_str(), m)).collect();
+        for d in &selection.dropped {
+            let member = by_id[d.id.as_str()];
+            println!(
+                "  {:<10} {}  rank {:>4}  {}  {}",
+                d.reason.as_str(),
+                &d.id[..16],
+                member.rank,
+                d.detail,
+                member.url
+            );
+        }
+        for leak in &selection.leaks {
+            println!("  leak       {leak}");
+        }
+    }
+    Ok(exit::OK)
+}

@@ -1,0 +1,177 @@
+//! Labels: what curation measures on each stored image, once, stored in the index's
+//! `labels` tree and shared by every dataset holding the image.
+//!
+//! An image is labelled on a 224 px center crop (the classifier's input, decoded at the
+//! smallest JPEG DCT scale that keeps it): the color statistics always, the classifier's
+//! top 5 when there is a classifier. One worker per core decodes, measures and classifies
+//! one image at a time with its own copy of the network on one libtorch thread (on 2 cores
+//! twice the rate of one network on two threads, whose batches thrash the cache), and
+//! sends the labels through a bounded channel to the thread that stores them.
+
+use std::fs;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::sync_channel;
+
+use indicatif::ProgressBar;
+use serde::{Deserialize, Serialize};
+
+use super::CurateError;
+use super::color::ColorStats;
+use crate::build::preprocess::Preprocessor;
+use crate::dataset::ResizeMode;
+use crate::store::{ImageRecord, Store, Tree};
+
+/// Bumped when a label of the same image would come out different.
+pub const VERSION: u32 = 1;
+/// Side of the labelling thumbnail.
+pub const SIDE: usize = 224;
+/// Classes kept per image.
+pub const TOP: usize = 5;
+
+/// One class among an image's top 5.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClassScore {
+    /// ImageNet class index (0..1000).
+    pub index: u16,
+    /// Its first name, e.g. "brown bear".
+    pub name: String,
+    /// Softmax probability.
+    pub p: f32,
+}
+
+/// What curation knows of one image.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Label {
+    pub version: u32,
+    pub color: ColorStats,
+    /// The classifier's top 5, most probable first; absent when labelled without it.
+    pub classes: Option<Vec<ClassScore>>,
+}
+
+/// Top-5 classes of a thumbnail.
+pub trait Classify {
+    /// `pixels`: planar RGB of [`SIDE`]².
+    fn top5(&self, pixels: &[u8]) -> Vec<ClassScore>;
+}
+
+/// Loads one classifier per labelling worker.
+pub type LoadClassifier = dyn Fn() -> Result<Box<dyn Classify>, CurateError> + Sync;
+
+/// What a labelling pass did.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct LabelReport {
+    /// Labelled now.
+    pub labelled: usize,
+    /// Already labelled.
+    pub reused: usize,
+    /// Images that could not be read or decoded: id and why.
+    pub failed: Vec<(String, String)>,
+}
+
+/// Labels every image of `images` whose label is missing, out of date, or lacks classes
+/// that a classifier from `classifier` would give; returns the labels of all of them that
+/// have one.
+pub fn ensure(
+    store: &Store,
+    images: &[(&str, &ImageRecord)],
+    classifier: Option<&LoadClassifier>,
+    progress: &ProgressBar,
+) -> Result<(Vec<Option<Label>>, LabelReport), CurateError> {
+    let mut report = LabelReport::default();
+    let mut labels = Vec::with_capacity(images.len());
+    let mut todo = Vec::new();
+    for (i, (id, _)) in images.iter().enumerate() {
+        let label: Option<Label> = store.index.record(&Tree::Labels, id)?;
+        let current = label
+            .as_ref()
+            .is_some_and(|l| l.version == VERSION && (classifier.is_none() || l.classes.is_some()));
+        if current {
+            report.reused += 1;
+        } else {
+            todo.push(i);
+        }
+        labels.push(label.filter(|_| current));
+    }
+    if todo.is_empty() {
+        return Ok((labels, report));
+    }
+    progress.set_length(todo.len() as u64);
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(todo.len());
+    let threads = classifier.map(|_| tch_threads(1));
+    let next = AtomicUsize::new(0);
+    let (tx, rx) = sync_channel::<(usize, Result<Label, String>)>(2 * workers);
+    let outcome = std::thread::scope(|scope| -> Result<(), CurateError> {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                let (tx, next, todo) = (tx.clone(), &next, &todo);
+                scope.spawn(move || -> Result<(), CurateError> {
+                    let model = classifier.map(|load| load()).transpose()?;
+                    loop {
+                        let Some(&i) = todo.get(next.fetch_add(1, Ordering::Relaxed)) else {
+                            return Ok(());
+                        };
+                        let (id, image) = images[i];
+                        let label =
+                            thumbnail(&store.blobs.path(id, &image.ext)).map(|pixels| Label {
+                                version: VERSION,
+                                color: ColorStats::of_planes(&pixels, SIDE * SIDE),
+                                classes: model.as_ref().map(|m| m.top5(&pixels)),
+                            });
+                        if tx.send((i, label)).is_err() {
+                            return Ok(()); // The storing thread stopped on an error.
+                        }
+                    }
+                })
+            })
+            .collect();
+        drop(tx);
+        let stored = (|| -> Result<(), CurateError> {
+            for (i, label) in rx {
+                let id = images[i].0;
+                match label {
+                    Ok(label) => {
+                        store.index.put(&Tree::Labels, id, &label)?;
+                        labels[i] = Some(label);
+                        report.labelled += 1;
+                    }
+                    Err(reason) => report.failed.push((id.to_owned(), reason)),
+                }
+                progress.inc(1);
+            }
+            Ok(())
+        })();
+        for handle in handles {
+            handle.join().expect("labelling workers do not panic")?;
+        }
+        stored
+    });
+    if let Some(threads) = threads {
+        tch_threads(threads);
+    }
+    outcome?;
+    Ok((labels, report))
+}
+
+/// Sets libtorch's intra-op threads, returning the previous count.
+#[cfg(feature = "train")]
+fn tch_threads(n: i32) -> i32 {
+    let previous = tch::get_num_threads();
+    tch::set_num_threads(n);
+    previous
+}
+
+#[cfg(not(feature = "train"))]
+fn tch_threads(_n: i32) -> i32 {
+    1
+}
+
+/// The 224 px center crop of the blob at `path`, planar RGB.
+fn thumbnail(path: &std::path::Path) -> Result<Vec<u8>, String> {
+    let bytes = fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let plane = SIDE * SIDE;
+    let (mut a, mut b) = (vec![0u8; plane], vec![0u8; 3 * plane]);
+    Preprocessor::default()
+        .pair(&bytes, SIDE as u32, ResizeMode::CenterCrop, &mut a, &mut b)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(b)
+}

@@ -1,0 +1,83 @@
+//! The leak check: test images that nearly duplicate a training image, of the same build
+//! or of another dataset's latest build, by the distance of their perceptual hashes.
+
+use serde::{Deserialize, Serialize};
+
+use crate::photo::check::PerceptualHash;
+
+/// A test image and the training image it nearly duplicates.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Leak {
+    pub test: String,
+    pub train: String,
+    /// The dataset whose training split holds `train`.
+    pub dataset: String,
+    /// Bits apart (0: the same picture).
+    pub distance: u32,
+}
+
+impl std::fmt::Display for Leak {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "test {} ~ train {} of {} ({} bits apart)",
+            self.test, self.train, self.dataset, self.distance
+        )
+    }
+}
+
+/// A training image the test split is checked against.
+pub struct TrainImage<'a> {
+    pub id: &'a str,
+    pub dataset: &'a str,
+    pub phash: &'a PerceptualHash,
+}
+
+/// For each test image, the nearest training image within `max_distance` bits, if any.
+pub fn find(
+    test: &[(&str, &PerceptualHash)],
+    train: &[TrainImage],
+    max_distance: u32,
+) -> Vec<Leak> {
+    test.iter()
+        .filter_map(|&(id, phash)| {
+            train
+                .iter()
+                .map(|t| (t.phash.distance(phash), t))
+                .filter(|(d, _)| *d <= max_distance)
+                .min_by_key(|(d, t)| (*d, t.dataset, t.id))
+                .map(|(distance, t)| Leak {
+                    test: id.to_owned(),
+                    train: t.id.to_owned(),
+                    dataset: t.dataset.to_owned(),
+                    distance,
+                })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_nearest_training_image_within_the_distance_is_named() {
+        let a = PerceptualHash([0, 0, 0, 0]);
+        let near = PerceptualHash([0b111, 0, 0, 0]);
+        let nearer = PerceptualHash([0b1, 0, 0, 0]);
+        let far = PerceptualHash([u64::MAX, 0, 0, 0]);
+        let train = [
+            TrainImage { id: "near", dataset: "d", phash: &near },
+            TrainImage { id: "nearer", dataset: "e", phash: &nearer },
+            TrainImage { id: "far", dataset: "d", phash: &far },
+        ];
+        let leaks = find(&[("t", &a), ("u", &far)], &train, 4);
+        assert_eq!(leaks.len(), 2);
+        assert_eq!(
+            (leaks[0].train.as_str(), leaks[0].dataset.as_str(), leaks[0].distance),
+            ("nearer", "e", 1)
+        );
+        assert_eq!((leaks[1].test.as_str(), leaks[1].train.as_str()), ("u", "far"));
+        assert!(find(&[("t", &a)], &train[2..], 4).is_empty());
+    }
+}

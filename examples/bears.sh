@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# The seed paper's experiment, end to end: brown bears in, colorizers out, then do they
-# paint polar bears brown? Trains both recipes on the same build with the same budget
+# The seed paper's experiment, end to end: brown bears in, curated, colorizers out, then do
+# they paint polar bears brown? Curation (queries/*.toml's [curate]: a brown bear, or an
+# ice bear, in the ImageNet classifier's top 5; no gray or sepia photos; no test image
+# nearly duplicating a training image) decides what is built. Trains both recipes on the same build with the same budget
 # (examples/bears-cpu.toml: 15 minutes each on 2 cores): the paper's pix2pix from scratch,
 # and the pretrained one (an ImageNet encoder, L1 then GAN). Writes under $STORE
 # (default store-bears/).
@@ -21,7 +23,11 @@ else
   pipeline import ../shared/data/brown_bear --dataset brown-bear
   pipeline import ../shared/data/polar_bear --dataset polar-bear
 fi
+pipeline label                      # top-5 ImageNet classes and color statistics, per image
+pipeline curate brown-bear --show   # what the build leaves out, and why
+pipeline curate polar-bear --show
 pipeline build
+pipeline status
 budget=(${MINUTES:+--minutes "$MINUTES"})
 pipeline train brown-bear --recipe pix2pix --run bears-paper "${budget[@]}"
 pipeline train brown-bear --recipe pretrained --run bears-pre "${budget[@]}"

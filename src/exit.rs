@@ -2,7 +2,9 @@
 
 use std::process::ExitCode;
 
+use crate::build::BuildError;
 use crate::config::ConfigError;
+use crate::curate::CurateError;
 use crate::store::StoreError;
 
 pub const OK: u8 = 0;
@@ -14,7 +16,8 @@ pub const PARTIAL: u8 = 3;
 pub const INCONSISTENT: u8 = 65;
 /// Another process holds the store (EX_TEMPFAIL: try again later).
 pub const STORE_BUSY: u8 = 75;
-/// A config or query file is malformed or has invalid values (EX_CONFIG).
+/// A config or query file is malformed or has invalid values, or a curation rule names
+/// no ImageNet class (EX_CONFIG).
 pub const BAD_CONFIG: u8 = 78;
 /// Stopped by Ctrl-C (or SIGINT).
 pub const INTERRUPTED: u8 = 130;
@@ -25,7 +28,13 @@ pub fn for_error(error: &anyhow::Error) -> ExitCode {
         if matches!(cause.downcast_ref::<StoreError>(), Some(StoreError::Busy { .. })) {
             return ExitCode::from(STORE_BUSY);
         }
-        if cause.downcast_ref::<ConfigError>().is_some() {
+        let curate = match cause.downcast_ref::<BuildError>() {
+            Some(BuildError::Curate(e)) => Some(e),
+            _ => cause.downcast_ref::<CurateError>(),
+        };
+        if cause.downcast_ref::<ConfigError>().is_some()
+            || curate.is_some_and(CurateError::is_bad_rule)
+        {
             return ExitCode::from(BAD_CONFIG);
         }
     }

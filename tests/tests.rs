@@ -3,6 +3,8 @@
 mod build;
 mod cli;
 mod crash;
+#[cfg(feature = "train")]
+mod curate;
 mod faults;
 mod fetch;
 mod images;

@@ -47,7 +47,7 @@ pub struct CurateConfig {
 impl Default for CurateConfig {
     fn default() -> Self {
         CurateConfig {
-            min_chroma: 2.0,
+            min_chroma: 1.5,
             min_spread: 1.0,
             require: Vec::new(),
             top_k: 5,

@@ -114,7 +114,7 @@ pub fn ensure(
                         let label =
                             thumbnail(&store.blobs.path(id, &image.ext)).map(|pixels| Label {
                                 version: VERSION,
-                                color: ColorStats::of_planes(&pixels, SIDE * SIDE),
+                                color: ColorStats::of_thumbnail(&pixels, SIDE),
                                 classes: model.as_ref().map(|m| m.top5(&pixels)),
                             });
                         if tx.send((i, label)).is_err() {

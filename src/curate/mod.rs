@@ -49,6 +49,13 @@ pub enum CurateError {
     Dataset(#[from] DatasetError),
 }
 
+impl CurateError {
+    /// Whether a rule the user wrote is at fault (an unknown class name).
+    pub fn is_bad_rule(&self) -> bool {
+        matches!(self, CurateError::Classes(ClassError::Unknown { .. }))
+    }
+}
+
 /// Loads the ImageNet classifier with its class names from the files `config` names (one
 /// per labelling worker); checks them once here.
 #[cfg(feature = "train")]

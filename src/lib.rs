@@ -2,7 +2,8 @@
 //!
 //! Modules by concept: `engines` (result pages), `net` (HTTP and the address guard),
 //! `photo` (is it an image, JPEG, colour), `store` (sled index + blobs; `verify`, `gc` and
-//! the `upkeep` they share), `fetch` (the stage graph), `build` (A/B shards), `dataset`
+//! the `upkeep` they share), `fetch` (the stage graph), `curate` (labels per image; what a
+//! build leaves out: gray, tinted, off-topic, leaking), `build` (A/B shards), `dataset`
 //! (built versions on disk, `export`), `config` / `query` (files the user writes), `train`
 //! (colorizers; `metrics`, image quality), `commands` (CLI glue), `durable`
 //! (whole-or-absent writes).

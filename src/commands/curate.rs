@@ -157,6 +157,8 @@ struct Decision<'a> {
     dropped_by_reason: BTreeMap<String, usize>,
     dropped: &'a [Dropped],
     leaks: &'a [Leak],
+    /// Members that could not be read or decoded (a build skips them): id and why.
+    unreadable: &'a [(String, String)],
     rules: &'a CurateConfig,
 }
 
@@ -188,6 +190,7 @@ pub fn curate(config: &Config, args: CurateArgs) -> anyhow::Result<u8> {
         dropped_by_reason: count_by_reason(&selection.dropped),
         dropped: &selection.dropped,
         leaks: &selection.leaks,
+        unreadable: &selection.labels.failed,
         rules: &rules,
     };
     if args.json {
@@ -197,7 +200,7 @@ pub fn curate(config: &Config, args: CurateArgs) -> anyhow::Result<u8> {
     let by_reason: Vec<String> =
         decision.dropped_by_reason.iter().map(|(r, n)| format!("{r} {n}")).collect();
     println!(
-        "{}: {} members: {} kept ({} train, {} test), {} left out{}; {} leak(s)",
+        "{}: {} members: {} kept ({} train, {} test), {} left out{}; {} leak(s), {} unreadable",
         decision.dataset,
         decision.members,
         decision.kept,
@@ -205,7 +208,8 @@ pub fn curate(config: &Config, args: CurateArgs) -> anyhow::Result<u8> {
         decision.test,
         selection.dropped.len(),
         if by_reason.is_empty() { String::new() } else { format!(" ({})", by_reason.join(", ")) },
-        selection.leaks.len()
+        selection.leaks.len(),
+        selection.labels.failed.len()
     );
     if args.show {
         let by_id: BTreeMap<&str, &crate::store::Member> =
@@ -223,6 +227,9 @@ pub fn curate(config: &Config, args: CurateArgs) -> anyhow::Result<u8> {
         }
         for leak in &selection.leaks {
             println!("  leak       {leak}");
+        }
+        for (id, reason) in &selection.labels.failed {
+            println!("  unreadable {id}: {reason}");
         }
     }
     Ok(exit::OK)

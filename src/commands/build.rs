@@ -32,7 +32,7 @@ pub fn build(config: Config, args: BuildArgs) -> anyhow::Result<u8> {
             println!("{dataset}: no images, nothing to build");
             continue;
         }
-        let curation = super::curate::rules_for(&config, &args.rules, &dataset);
+        let curation = super::curate::rules_with_args(&config, &args.rules, &dataset);
         let progress = progress_bar(&dataset);
         let outcome = build::build(&store, &dataset, &settings, &curation, args.force, &progress)?;
         progress.finish_and_clear();

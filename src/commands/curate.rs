@@ -2,6 +2,7 @@
 //! would leave out and why.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::time::Instant;
 
 use anyhow::bail;
@@ -20,13 +21,18 @@ use crate::exit;
 use crate::query::QueryFile;
 use crate::store::{Store, Tree};
 
-/// The curation of `dataset`: pipeline.toml's `[curate]`, then its query file's, then the
-/// command line's.
-pub(super) fn rules_for(config: &Config, args: &RuleArgs, dataset: &str) -> CurateConfig {
-    let mut rules = config.curate.clone();
-    if let Some(query) = QueryFile::for_dataset(&args.queries, dataset) {
-        rules = rules.with(&query.curate);
+/// The curation of `dataset`: pipeline.toml's `[curate]`, then that of its query file in
+/// `queries`.
+pub(super) fn rules_for(config: &Config, queries: &Path, dataset: &str) -> CurateConfig {
+    match QueryFile::for_dataset(queries, dataset) {
+        Some(query) => config.curate.with(&query.curate),
+        None => config.curate.clone(),
     }
+}
+
+/// [`rules_for`], then the command line's.
+pub(super) fn rules_with_args(config: &Config, args: &RuleArgs, dataset: &str) -> CurateConfig {
+    let mut rules = rules_for(config, &args.queries, dataset);
     if !args.require.is_empty() {
         rules.require = args.require.clone();
     }
@@ -168,7 +174,7 @@ pub fn curate(config: &Config, args: CurateArgs) -> anyhow::Result<u8> {
     if members.is_empty() {
         bail!("dataset {} has no images: fetch or import some first", args.dataset);
     }
-    let rules = rules_for(config, &args.rules, &args.dataset);
+    let rules = rules_with_args(config, &args.rules, &args.dataset);
     let progress = progress_bar(&args.dataset);
     let selection = curate::select(
         &store,

@@ -92,12 +92,7 @@ pub fn refresh(config: Config, args: RefreshArgs) -> anyhow::Result<u8> {
             .map(|s| s.dataset.as_str())
             .collect();
         for dataset in datasets {
-            let rules = crate::cli::RuleArgs {
-                require: Vec::new(),
-                on_leak: None,
-                queries: args.queries.clone(),
-            };
-            let curation = super::curate::rules_for(&config, &rules, dataset);
+            let curation = super::curate::rules_for(&config, &args.queries, dataset);
             let progress = progress_bar(dataset);
             let outcome = build::build(&store, dataset, &config.build, &curation, false, &progress);
             progress.finish_and_clear();

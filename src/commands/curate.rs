@@ -19,7 +19,7 @@ use crate::curate::leaks::Leak;
 use crate::curate::{self};
 use crate::exit;
 use crate::query::QueryFile;
-use crate::store::{Store, Tree};
+use crate::store::{Store, StoreError, Tree};
 
 /// The curation of `dataset`: pipeline.toml's `[curate]`, then that of its query file in
 /// `queries`.
@@ -141,12 +141,15 @@ pub(super) fn verdicts<'a>(
     labels.filter(|l| l.color.verdict(rules.min_chroma, rules.min_spread) == verdict).count()
 }
 
-/// Every label of the store's images in `ids`.
+/// Every readable label of the store's images in `ids` (a damaged one is measured again
+/// by the next build or `label`).
 pub(super) fn stored_labels(store: &Store, ids: &[&str]) -> anyhow::Result<Vec<Label>> {
     let mut out = Vec::new();
     for id in ids {
-        if let Some(label) = store.index.record::<Label>(&Tree::Labels, id)? {
-            out.push(label);
+        match store.index.record::<Label>(&Tree::Labels, id) {
+            Ok(Some(label)) => out.push(label),
+            Ok(None) | Err(StoreError::Corrupt { .. }) => {}
+            Err(e) => return Err(e.into()),
         }
     }
     Ok(out)

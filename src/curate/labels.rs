@@ -19,7 +19,7 @@ use super::CurateError;
 use super::color::ColorStats;
 use crate::build::preprocess::Preprocessor;
 use crate::dataset::ResizeMode;
-use crate::store::{ImageRecord, Store, Tree};
+use crate::store::{ImageRecord, Store, StoreError, Tree};
 
 /// Bumped when a label of the same image would come out different.
 pub const VERSION: u32 = 1;
@@ -81,7 +81,11 @@ pub fn ensure(
     let mut labels = Vec::with_capacity(images.len());
     let mut todo = Vec::new();
     for (i, (id, _)) in images.iter().enumerate() {
-        let label: Option<Label> = store.index.record(&Tree::Labels, id)?;
+        // A label is a measurement: a damaged one is measured again.
+        let label: Option<Label> = match store.index.record(&Tree::Labels, id) {
+            Err(StoreError::Corrupt { .. }) => None,
+            found => found?,
+        };
         let current = label
             .as_ref()
             .is_some_and(|l| l.version == VERSION && (classifier.is_none() || l.classes.is_some()));
@@ -174,4 +178,43 @@ fn thumbnail(path: &std::path::Path) -> Result<Vec<u8>, String> {
         .pair(&bytes, SIDE as u32, ResizeMode::CenterCrop, &mut a, &mut b)
         .map_err(|e| format!("{}: {e}", path.display()))?;
     Ok(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::photo::check::PerceptualHash;
+
+    /// A store holding one 224 px color PNG; returns its id and record.
+    fn store_with_one_image(dir: &std::path::Path) -> (Store, String, ImageRecord) {
+        let store = Store::open(dir).unwrap();
+        let photo = image::RgbImage::from_fn(224, 224, |x, y| image::Rgb([x as u8, y as u8, 128]));
+        let mut png = Vec::new();
+        photo.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png).unwrap();
+        let id = blake3::hash(&png).to_hex().to_string();
+        store.blobs.write(&id, "png", &png).unwrap();
+        let record = ImageRecord {
+            ext: "png".into(),
+            width: 224,
+            height: 224,
+            bytes: png.len() as u64,
+            phash: PerceptualHash([0; 4]),
+            added_at: 0,
+        };
+        (store, id, record)
+    }
+
+    #[test]
+    fn a_damaged_label_is_measured_again_not_fatal() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, id, record) = store_with_one_image(dir.path());
+        store.index.put(&Tree::Labels, &id, &"not a label").unwrap();
+        let progress = ProgressBar::hidden();
+        let (labels, report) = ensure(&store, &[(&id, &record)], None, &progress).unwrap();
+        assert_eq!((report.labelled, report.reused), (1, 0));
+        let label = labels[0].as_ref().expect("labelled");
+        assert!(label.color.chroma > 10.0, "{label:?}");
+        let stored: Option<Label> = store.index.record(&Tree::Labels, &id).unwrap();
+        assert_eq!(stored.as_ref(), Some(label), "the damaged record is replaced");
+    }
 }

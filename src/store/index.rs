@@ -281,10 +281,8 @@ impl Index {
         tree: &Tree,
         key: &str,
     ) -> Result<Option<T>, StoreError> {
-        match self.existing(&tree.name())? {
-            Some(found) => get(&found, key),
-            None => Ok(None),
-        }
+        let Some(found) = self.existing(&tree.name())? else { return Ok(None) };
+        found.get(key)?.map(|v| decode(&format!("{tree}/{key}"), &v)).transpose()
     }
 
     /// Writes the record under `key` in `tree`.

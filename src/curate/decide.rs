@@ -95,7 +95,7 @@ impl Rules {
             Colorfulness::Gray => {
                 return Some((
                     Reason::Gray,
-                    format!("chroma {:.1} < {}", color.chroma, self.min_chroma),
+                    format!("chroma {:.2} < {}", color.chroma, self.min_chroma),
                 ));
             }
             Colorfulness::Tinted => {

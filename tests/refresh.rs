@@ -263,3 +263,23 @@ fn urls_shared_by_two_datasets_are_downloaded_once() {
         assert_eq!(fetch["added"], 0, "{name}: {fetch}");
     }
 }
+
+/// Each query file's `[curate]` rules its own dataset's build, and only that one.
+#[test]
+fn a_query_files_curation_rules_its_datasets_build() {
+    let site = Site::start();
+    let ws = Workspace::new(&test_config(&site.server, "[build]\nsize = 32\n"));
+    query(
+        &ws,
+        "bears",
+        "query = \"brown bear\"\ndataset = \"bears\"\ntop = 3\nengines = [\"bing\"]\n[curate]\nmin_chroma = 100\n",
+    );
+    query(&ws, "gophers", "query = \"gopher\"\ntop = 3\nengines = [\"bing\"]\n");
+
+    let report = ws.run(&["refresh", "--json"]).expect_code(3).json();
+    let failed = &report["builds"][0];
+    assert_eq!(failed["build"], "failed", "{report}");
+    let error = failed["error"].as_str().unwrap();
+    assert!(error.contains("curation left out all 3 members (gray 3)"), "{error}");
+    assert_eq!(builds(&report)[1], ("gopher".into(), "rebuilt".into()));
+}

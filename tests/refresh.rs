@@ -279,6 +279,7 @@ fn a_query_files_curation_rules_its_datasets_build() {
     let report = ws.run(&["refresh", "--json"]).expect_code(3).json();
     let failed = &report["builds"][0];
     assert_eq!(failed["build"], "failed", "{report}");
+    assert!(report["builds"][1]["dropped"].is_object(), "by reason: {report}");
     let error = failed["error"].as_str().unwrap();
     assert!(error.contains("curation left out all 3 members (gray 3)"), "{error}");
     assert_eq!(builds(&report)[1], ("gopher".into(), "rebuilt".into()));

@@ -5,7 +5,7 @@
 //! the others go on; only a store failure stops the run. The exit code says the worst
 //! that happened (see the README): bad query file 78 > partial 3 > ok 0.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -45,9 +45,22 @@ struct QueryReport {
 #[derive(Debug, Serialize)]
 #[serde(tag = "build", rename_all = "kebab-case")]
 enum BuildReport {
-    Rebuilt { dataset: String, version: String, train: usize, test: usize },
-    UpToDate { dataset: String, version: String },
-    Failed { dataset: String, error: String },
+    Rebuilt {
+        dataset: String,
+        version: String,
+        train: usize,
+        test: usize,
+        /// Members curation left out, by reason.
+        dropped: BTreeMap<String, usize>,
+    },
+    UpToDate {
+        dataset: String,
+        version: String,
+    },
+    Failed {
+        dataset: String,
+        error: String,
+    },
 }
 
 /// The whole run: the `--json` line.
@@ -181,9 +194,13 @@ fn query_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
 fn build_report(dataset: &str, outcome: Result<Outcome, build::BuildError>) -> BuildReport {
     let dataset = dataset.to_owned();
     match outcome {
-        Ok(Outcome::Built { version, counts, .. }) => {
-            BuildReport::Rebuilt { dataset, version, train: counts.train, test: counts.test }
-        }
+        Ok(Outcome::Built { version, counts, .. }) => BuildReport::Rebuilt {
+            dataset,
+            version,
+            train: counts.train,
+            test: counts.test,
+            dropped: counts.dropped,
+        },
         Ok(Outcome::UpToDate { version }) => BuildReport::UpToDate { dataset, version },
         Err(e) => BuildReport::Failed { dataset, error: e.to_string() },
     }

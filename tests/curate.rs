@@ -256,3 +256,33 @@ fn a_leaking_test_split_is_refused_with_both_ids_named() {
     let leaks = &manifest(&ws, "polar")["leaks"];
     assert_eq!(leaks[0]["test"], near.as_str(), "{leaks}");
 }
+
+#[test]
+fn stored_labels_need_no_classifier_and_a_missing_one_is_named() {
+    let ws = Workspace::new(&config(""));
+    let dir = ws.path("in");
+    std::fs::create_dir(&dir).unwrap();
+    for photo in &photos("brown_bear")[..3] {
+        std::fs::copy(photo, dir.join(photo.file_name().unwrap())).unwrap();
+    }
+    import(&ws, &dir, "labelled");
+    ws.run(&["label", "labelled"]).expect_code(0);
+    import(&ws, &dir, "other");
+    std::fs::create_dir(ws.path("more")).unwrap();
+    std::fs::copy(&photos("brown_bear")[3], ws.path("more/new.jpg")).unwrap();
+    import(&ws, &ws.path("more"), "other");
+
+    let classes = Path::new(env!("CARGO_MANIFEST_DIR")).join(".weights/imagenet-classes.tsv");
+    let missing = format!("[curate]\nweights = \"missing.safetensors\"\nclasses = {classes:?}\n");
+    std::fs::write(ws.path("pipeline.toml"), missing).unwrap();
+    // Every label is stored: the class check reads them, the weights are not needed.
+    ws.run(&["build", "labelled", "--require", "brown bear"]).expect_code(0);
+    // One image of `other` has no classes yet: the missing file is named, nothing is built.
+    let run = ws.run(&["build", "other", "--require", "brown bear"]).expect_code(1);
+    assert!(
+        run.stderr.contains("missing.safetensors") && run.stderr.contains("scripts/weights"),
+        "{}",
+        run.stderr
+    );
+    assert!(!ws.store().join("datasets/other").exists());
+}

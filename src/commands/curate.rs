@@ -64,7 +64,7 @@ pub fn label(config: &Config, args: LabelArgs) -> anyhow::Result<u8> {
     if datasets.is_empty() {
         bail!("no datasets in {} yet: fetch or import some first", store.root().display());
     }
-    let classifier = curate::classifier(&config.curate)?;
+    let classifier = curate::classifier(&config.curate);
     let mut code = exit::OK;
     for dataset in datasets {
         let members = store.index.members(&dataset)?;

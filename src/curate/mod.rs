@@ -56,28 +56,35 @@ impl CurateError {
     }
 }
 
-/// Loads the ImageNet classifier with its class names from the files `config` names (one
-/// per labelling worker); checks them once here.
-#[cfg(feature = "train")]
-pub fn classifier(config: &CurateConfig) -> Result<Box<LoadClassifier>, CurateError> {
+/// Loads the ImageNet classifier with its class names from the files `config` names, one
+/// per labelling worker, and only when some image needs its classes: labels already
+/// stored (by any build, on any machine) need neither the files nor libtorch.
+pub fn classifier(config: &CurateConfig) -> Box<LoadClassifier> {
     let (weights, classes) = (config.weights.clone(), config.classes.clone());
-    let load = move || -> Result<Box<dyn labels::Classify>, CurateError> {
-        let names = ClassNames::load(&classes, CLASSES)?;
-        let loaded = classifier::Classifier::load(&weights, names)
-            .map_err(|e| CurateError::Weights(e.to_string()))?;
-        Ok(Box::new(loaded))
-    };
-    load()?;
-    Ok(Box::new(load))
+    Box::new(move || load_classifier(&weights, &classes))
+}
+
+#[cfg(feature = "train")]
+fn load_classifier(
+    weights: &std::path::Path,
+    classes: &std::path::Path,
+) -> Result<Box<dyn labels::Classify>, CurateError> {
+    let names = ClassNames::load(classes, CLASSES)?;
+    let loaded = classifier::Classifier::load(weights, names)
+        .map_err(|e| CurateError::Weights(e.to_string()))?;
+    Ok(Box::new(loaded))
 }
 
 /// Without the `train` feature there is no classifier.
 #[cfg(not(feature = "train"))]
-pub fn classifier(_config: &CurateConfig) -> Result<Box<LoadClassifier>, CurateError> {
+fn load_classifier(
+    _weights: &std::path::Path,
+    _classes: &std::path::Path,
+) -> Result<Box<dyn labels::Classify>, CurateError> {
     Err(CurateError::NoClassifier)
 }
 
-/// ImageNet-1k's classes.
+/// ImageNet-1k's classes (the network's own constant needs the `train` feature).
 const CLASSES: usize = 1000;
 
 /// The rules of `config`, with the classifier when they need one.
@@ -87,7 +94,7 @@ pub fn rules(config: &CurateConfig) -> Result<(Rules, Option<Box<LoadClassifier>
     }
     let names = ClassNames::load(&config.classes, CLASSES)?;
     let rules = Rules::new(config, Some(&names))?;
-    Ok((rules, Some(classifier(config)?)))
+    Ok((rules, Some(classifier(config))))
 }
 
 /// A dataset's members after curation.

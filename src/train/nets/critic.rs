@@ -16,6 +16,9 @@ const KERNEL: i64 = 4;
 const INIT_STD: f64 = 0.02;
 /// Keeps the normalisations away from a division by zero.
 const EPS: f64 = 1e-12;
+/// Power-iteration steps at construction, so that the first training steps already divide
+/// by a close estimate of sigma (PyTorch's `spectral_norm` does the same 15).
+const WARMUP_STEPS: usize = 15;
 
 /// One 4x4 convolution with a bias, spectrally normalised or plain.
 #[derive(Debug)]
@@ -48,22 +51,33 @@ impl Conv {
             });
             (u, v)
         });
-        Conv { weight, bias, stride, power }
+        let conv = Conv { weight, bias, stride, power };
+        for _ in 0..WARMUP_STEPS {
+            conv.refine_singular_vectors();
+        }
+        conv
+    }
+
+    /// One power-iteration step on u and v (a no-op without spectral norm).
+    fn refine_singular_vectors(&self) {
+        let Some((u, v)) = &self.power else { return };
+        let matrix = self.weight.flatten(1, -1);
+        tch::no_grad(|| {
+            let new_v = unit(&matrix.transpose(0, 1).mv(u));
+            let new_u = unit(&matrix.mv(&new_v));
+            v.shallow_clone().copy_(&new_v);
+            u.shallow_clone().copy_(&new_u);
+        });
     }
 
     /// The weight to convolve with: W / sigma(W) under spectral norm. In training, one
     /// power-iteration step first refines u and v.
     fn weight(&self, train: bool) -> Tensor {
         let Some((u, v)) = &self.power else { return self.weight.shallow_clone() };
-        let matrix = self.weight.flatten(1, -1);
         if train {
-            tch::no_grad(|| {
-                let new_v = unit(&matrix.transpose(0, 1).mv(u));
-                let new_u = unit(&matrix.mv(&new_v));
-                v.shallow_clone().copy_(&new_v);
-                u.shallow_clone().copy_(&new_u);
-            });
+            self.refine_singular_vectors();
         }
+        let matrix = self.weight.flatten(1, -1);
         // Copies: the next forward pass refines u and v in place before this one's backward.
         let sigma = u.copy().dot(&matrix.mv(&v.copy()));
         &self.weight / sigma
@@ -121,22 +135,39 @@ mod tests {
     use super::*;
     use tch::Device;
 
-    #[test]
-    fn spectral_norm_brings_the_largest_singular_value_to_one() {
-        tch::manual_seed(3);
-        let vs = nn::VarStore::new(Device::Cpu);
-        let critic = Critic::new(&vs.root(), 3, 8, 3, true);
-        let xs = Tensor::randn([2, 3, 64, 64], (Kind::Float, Device::Cpu));
-        for _ in 0..30 {
-            let _ = critic.forward_t(&xs, true);
-        }
-        for layer in &critic.layers {
+    /// Every layer's largest singular value after spectral normalisation.
+    fn largest_singular_values(critic: &Critic) -> Vec<f64> {
+        let largest = |layer: &Conv| {
             let w = layer.weight(false).flatten(1, -1);
             let gram = w.mm(&w.transpose(0, 1));
-            let largest = Tensor::linalg_eigvalsh(&gram, "L").max().double_value(&[]).sqrt();
-            assert!((largest - 1.0).abs() < 0.02, "largest singular value {largest}");
+            Tensor::linalg_eigvalsh(&gram, "L").max().double_value(&[]).sqrt()
+        };
+        critic.layers.iter().map(largest).collect()
+    }
+
+    // Several seeds: torch's generator is shared by tests running in parallel, so one seed
+    // does not pin the weights, and power iteration converges at a rate set by them.
+    #[test]
+    fn spectral_norm_brings_the_largest_singular_value_to_one() {
+        for seed in 0..8 {
+            tch::manual_seed(seed);
+            let vs = nn::VarStore::new(Device::Cpu);
+            let critic = Critic::new(&vs.root(), 3, 8, 3, true);
+            for (layer, largest) in largest_singular_values(&critic).iter().enumerate() {
+                assert!(
+                    (largest - 1.0).abs() < 0.1,
+                    "seed {seed}, layer {layer}, at construction: {largest}"
+                );
+            }
+            let xs = Tensor::randn([2, 3, 64, 64], (Kind::Float, Device::Cpu));
+            for _ in 0..200 {
+                let _ = critic.forward_t(&xs, true);
+            }
+            for (layer, largest) in largest_singular_values(&critic).iter().enumerate() {
+                assert!((largest - 1.0).abs() < 0.001, "seed {seed}, layer {layer}: {largest}");
+            }
+            let patches = critic.forward_t(&xs, false);
+            assert_eq!(patches.size(), [2, 1, 6, 6], "6x6 logits at 64 px");
         }
-        let patches = critic.forward_t(&xs, false);
-        assert_eq!(patches.size(), [2, 1, 6, 6], "6x6 logits at 64 px");
     }
 }

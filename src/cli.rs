@@ -61,6 +61,30 @@ pub enum Command {
     /// Score a run on a dataset split: PSNR, SSIM, colorfulness, CIEDE2000, beside the
     /// do-nothing baseline.
     Eval(EvalArgs),
+    /// Write the store as a static website: datasets as galleries, runs with their curves,
+    /// samples and scores, runs side by side (opens from disk, no server).
+    Report(ReportArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ReportArgs {
+    /// Output folder [default: STORE/report].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Only this run (repeat for several; their side-by-side pages compare just them)
+    /// [default: every run].
+    #[arg(long, value_parser = name)]
+    pub run: Vec<String>,
+    /// Also colorize and score every run on this dataset, whole, as the paper's polar
+    /// bears (repeatable) [default: report.cross_domain].
+    #[arg(long, value_parser = name)]
+    pub cross_domain: Vec<String>,
+    /// Where runs colorize what they are scored on: auto, cpu, cuda, cuda:N.
+    #[arg(long, default_value = "auto")]
+    pub device: String,
+    /// Print the summary as one JSON line.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -281,6 +305,9 @@ pub struct RefreshArgs {
     /// Print the whole report as one JSON line (nothing else on stdout).
     #[arg(long)]
     pub json: bool,
+    /// Then write the report (`pipeline report`, into STORE/report).
+    #[arg(long)]
+    pub report: bool,
 }
 
 #[derive(Debug, clap::Args)]

@@ -13,6 +13,7 @@ use url::Url;
 use crate::curate::config::CurateConfig;
 use crate::dataset::BuildSettings;
 use crate::engines::EngineName;
+use crate::report::config::ReportConfig;
 use crate::train::config::TrainConfig;
 
 /// The whole configuration, as read from `pipeline.toml`.
@@ -29,6 +30,7 @@ pub struct Config {
     pub build: BuildSettings,
     pub curate: CurateConfig,
     pub train: TrainConfig,
+    pub report: ReportConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -288,6 +290,9 @@ impl Config {
             return invalid("build.shard_size", b.shard_size.to_string(), "allowed: 1 to 100000");
         }
         if let Err((key, value, allowed)) = self.curate.check() {
+            return invalid(key, value, allowed);
+        }
+        if let Err((key, value, allowed)) = self.report.check() {
             return invalid(key, value, allowed);
         }
         if let Err(message) = self.train.check() {

@@ -5,7 +5,8 @@
 //! the `upkeep` they share), `fetch` (the stage graph), `curate` (labels per image; what a
 //! build leaves out: gray, tinted, off-topic, leaking), `build` (A/B shards), `dataset`
 //! (built versions on disk, `export`), `config` / `query` (files the user writes), `train`
-//! (colorizers; `metrics`, image quality), `commands` (CLI glue), `durable`
+//! (colorizers; `metrics`, image quality), `report` (the store as a static website),
+//! `commands` (CLI glue), `durable`
 //! (whole-or-absent writes).
 
 pub mod build;
@@ -23,5 +24,6 @@ pub mod fetch;
 pub mod net;
 pub mod photo;
 pub mod query;
+pub mod report;
 pub mod store;
 pub mod train;

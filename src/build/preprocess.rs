@@ -37,11 +37,30 @@ impl Preprocessor {
         a: &mut [u8],
         b: &mut [u8],
     ) -> Result<(), PreprocessError> {
+        self.square(bytes, size, mode)?;
+        let plane = (size * size) as usize;
+        let (r, rest) = b.split_at_mut(plane);
+        let (g, bl) = rest.split_at_mut(plane);
+        for (i, px) in self.rgb.chunks_exact(3).enumerate() {
+            r[i] = px[0];
+            g[i] = px[1];
+            bl[i] = px[2];
+            a[i] = luma(px[0], px[1], px[2]);
+        }
+        Ok(())
+    }
+
+    /// Decodes `bytes` and resizes it to `size` x `size`: interleaved RGB.
+    pub fn square(
+        &mut self,
+        bytes: &[u8],
+        size: u32,
+        mode: ResizeMode,
+    ) -> Result<&[u8], PreprocessError> {
         let (width, height, pixels) = decode(bytes, size)?;
         let source = Image::from_vec_u8(width, height, pixels, PixelType::U8x3)
             .map_err(|e| PreprocessError(e.to_string()))?;
-        let plane = (size * size) as usize;
-        self.rgb.resize(plane * 3, 0);
+        self.rgb.resize((size * size * 3) as usize, 0);
         let mut target = Image::from_slice_u8(size, size, &mut self.rgb, PixelType::U8x3)
             .map_err(|e| PreprocessError(e.to_string()))?;
         let mut options =
@@ -52,15 +71,7 @@ impl Preprocessor {
         self.resizer
             .resize(&source, &mut target, &options)
             .map_err(|e| PreprocessError(e.to_string()))?;
-        let (r, rest) = b.split_at_mut(plane);
-        let (g, bl) = rest.split_at_mut(plane);
-        for (i, px) in self.rgb.chunks_exact(3).enumerate() {
-            r[i] = px[0];
-            g[i] = px[1];
-            bl[i] = px[2];
-            a[i] = luma(px[0], px[1], px[2]);
-        }
-        Ok(())
+        Ok(&self.rgb)
     }
 }
 

@@ -5,6 +5,7 @@ mod build;
 mod curate;
 mod fetch;
 mod refresh;
+mod report;
 mod status;
 mod train;
 mod verify;
@@ -34,6 +35,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Train(args) => train::train(config, args),
         Command::Colorize(args) => train::colorize(config, args),
         Command::Eval(args) => train::eval(config, args),
+        Command::Report(args) => report::report(config, args),
     }
 }
 

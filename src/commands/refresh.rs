@@ -63,11 +63,22 @@ enum BuildReport {
     },
 }
 
+/// What `--report` did.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+enum ReportOutcome {
+    Written(crate::report::Summary),
+    Failed { error: String },
+}
+
 /// The whole run: the `--json` line.
 #[derive(Debug, Serialize)]
 struct Report {
     queries: Vec<QueryReport>,
     builds: Vec<BuildReport>,
+    /// With `--report`: the report written after the builds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    report: Option<ReportOutcome>,
     interrupted: bool,
     exit_code: u8,
     seconds: f64,
@@ -119,10 +130,31 @@ pub fn refresh(config: Config, args: RefreshArgs) -> anyhow::Result<u8> {
         }
     }
 
-    let exit_code = exit_code(&queries, &builds, interrupted);
+    let site = (args.report && !interrupted).then(|| {
+        let out = super::report::default_out(&config);
+        match super::report::write(&store, &config, &out, &[], "auto") {
+            Ok(summary) => {
+                if !args.json {
+                    super::report::print_summary(&summary);
+                }
+                ReportOutcome::Written(summary)
+            }
+            Err(e) => {
+                if !args.json {
+                    println!("report failed: {e:#}");
+                }
+                ReportOutcome::Failed { error: format!("{e:#}") }
+            }
+        }
+    });
+    let mut exit_code = exit_code(&queries, &builds, interrupted);
+    if matches!(site, Some(ReportOutcome::Failed { .. })) {
+        exit_code = exit_code.max(exit::PARTIAL);
+    }
     let report = Report {
         queries,
         builds,
+        report: site,
         interrupted,
         exit_code,
         seconds: started.elapsed().as_secs_f64(),

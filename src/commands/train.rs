@@ -82,7 +82,7 @@ pub fn eval(config: Config, args: EvalArgs) -> anyhow::Result<u8> {
     let splits = splits(args.split);
     let evaluations = colorizers
         .iter()
-        .map(|c| evaluate::evaluate(c, &built, &splits))
+        .map(|c| evaluate::evaluate(c, &built, &splits, &mut |_| Ok(())))
         .collect::<Result<Vec<_>, _>>()?;
     if args.json {
         for e in &evaluations {

@@ -3,7 +3,8 @@
 //! Accepted images are written as blobs (several at once, on the blocking pool: each is
 //! fsynced) and only then recorded in the index. Duplicates and failures are recorded
 //! against their URL so a rerun does not download them again (transient failures excepted),
-//! and counted in the dataset's record.
+//! and counted in the dataset's record; each failed URL is listed in the dataset's
+//! `failures` tree, until a later try of it succeeds.
 
 use std::sync::Arc;
 
@@ -12,7 +13,7 @@ use tokio::sync::mpsc::Receiver;
 use tracing::debug;
 
 use super::{Context, Demand, Item, ItemError, Job, RunError, Source, State};
-use crate::store::{DuplicateRecord, ImageRecord, Member, UrlOutcome, now};
+use crate::store::{DuplicateRecord, FailureRecord, ImageRecord, Member, Tree, UrlOutcome, now};
 
 /// Blob writes in flight at once.
 const WRITERS: usize = 8;
@@ -30,6 +31,7 @@ pub async fn run(
     }
     let incoming = futures::stream::poll_fn(|cx| rx.poll_recv(cx));
     let mut written = incoming.map(|item| write_blob(&ctx, item)).buffered(WRITERS);
+    let failures = Tree::Failures(job.dataset.clone());
     while let Some(item) = written.next().await {
         let Item { candidate, state } = item?;
         if !matches!(state, State::Accepted { .. }) {
@@ -57,6 +59,7 @@ pub async fn run(
                     added_at: at,
                 };
                 ctx.store.add_member(&job.dataset, &hash, &image, &member)?;
+                index.remove(&failures, &member.url)?;
                 ctx.stats.accepted.inc();
                 continue;
             }
@@ -67,6 +70,7 @@ pub async fn run(
                     index.put_url(url, UrlOutcome::Accepted { image: of.clone() }, at)?;
                 }
                 index.put_duplicate(&job.dataset, url, &DuplicateRecord { of, exact, at })?;
+                index.remove(&failures, url)?;
                 record.duplicates += 1;
                 ctx.stats.duplicates.inc();
             }
@@ -80,6 +84,8 @@ pub async fn run(
                         UrlOutcome::Failed { reason: kind.clone(), retry: error.is_transient() };
                     index.put_url(candidate.location.url(), outcome, at)?;
                 }
+                let failure = FailureRecord { reason: kind.clone(), detail: detail.clone(), at };
+                index.put(&failures, candidate.location.url(), &failure)?;
                 *record.failures.entry(kind.clone()).or_default() += 1;
                 ctx.stats.fail(&kind, detail);
             }

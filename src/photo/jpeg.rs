@@ -1,6 +1,6 @@
-//! JPEG decoding at a reduced DCT scale, through libjpeg-turbo: shared by `validate`
+//! JPEG through libjpeg-turbo: decoding at a reduced DCT scale, shared by `validate`
 //! (1/8, to check every scan cheaply) and `build` (the smallest scale that keeps the
-//! stored size).
+//! stored size); encoding, for the report's small pictures.
 
 /// Decoded pixels, and what libjpeg complained about, if anything. After a mere warning
 /// (stray bytes between segments, a stream cut short) `pixels` still holds a whole image.
@@ -31,4 +31,22 @@ pub fn decode_rgb(bytes: &[u8], width: usize, height: usize) -> Result<Decoded, 
 pub fn dimensions(bytes: &[u8]) -> Result<(usize, usize), turbojpeg::Error> {
     let header = turbojpeg::read_header(bytes)?;
     Ok((header.width, header.height))
+}
+
+/// Encodes interleaved RGB `pixels` of `width` x `height` as a JPEG of `quality` (1-100),
+/// chroma subsampled 4:2:0.
+pub fn encode_rgb(
+    pixels: &[u8],
+    width: usize,
+    height: usize,
+    quality: i32,
+) -> Result<Vec<u8>, turbojpeg::Error> {
+    let image = turbojpeg::Image {
+        pixels,
+        width,
+        pitch: 3 * width,
+        height,
+        format: turbojpeg::PixelFormat::RGB,
+    };
+    Ok(turbojpeg::compress(image, quality, turbojpeg::Subsamp::Sub2x2)?.to_vec())
 }

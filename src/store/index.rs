@@ -8,6 +8,8 @@
 //! - `members/<dataset>`: blake3 hex -> [`Member`] (rank, source, query, URL, time);
 //! - `duplicates/<dataset>`: URL -> [`DuplicateRecord`], the dataset's own decision that
 //!   the URL's image duplicates one of its members;
+//! - `failures/<dataset>`: URL -> [`FailureRecord`], the latest failure of each URL of
+//!   the dataset's that gave no image (the counters in `datasets` count every failure);
 //! - `labels`: blake3 hex -> what curation measured on the image (its type lives in
 //!   `curate::labels`), computed once and shared by every dataset holding the image.
 //!
@@ -81,6 +83,16 @@ pub struct Member {
     pub added_at: u64,
 }
 
+/// Why a URL of a dataset's gave no image, the last time it was tried.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailureRecord {
+    /// The failure kind, as counted in [`DatasetRecord::failures`].
+    pub reason: String,
+    /// Where it failed and the error.
+    pub detail: String,
+    pub at: u64,
+}
+
 /// Per-dataset counters, over every fetch and import into it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DatasetRecord {
@@ -103,6 +115,8 @@ pub enum Tree {
     Members(String),
     /// The duplicate decisions of one dataset.
     Duplicates(String),
+    /// The failed URLs of one dataset.
+    Failures(String),
     Labels,
 }
 
@@ -114,6 +128,7 @@ impl Tree {
             Tree::Datasets => "datasets".into(),
             Tree::Members(dataset) => format!("members/{dataset}"),
             Tree::Duplicates(dataset) => format!("duplicates/{dataset}"),
+            Tree::Failures(dataset) => format!("failures/{dataset}"),
             Tree::Labels => "labels".into(),
         }
     }

@@ -24,7 +24,8 @@ use std::path::{Path, PathBuf};
 
 pub use blobs::{Blobs, is_hash};
 pub use index::{
-    DatasetRecord, DuplicateRecord, ImageRecord, Index, Member, Tree, UrlOutcome, UrlRecord,
+    DatasetRecord, DuplicateRecord, FailureRecord, ImageRecord, Index, Member, Records, Tree,
+    UrlOutcome, UrlRecord,
 };
 pub use lock::StoreLock;
 

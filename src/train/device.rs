@@ -5,6 +5,14 @@
 
 use tch::Device;
 
+/// How `--device` spells `device`: `cpu`, `cuda:N`.
+pub fn name(device: Device) -> String {
+    match device {
+        Device::Cuda(n) => format!("cuda:{n}"),
+        other => format!("{other:?}").to_lowercase(),
+    }
+}
+
 /// Resolves a device spec; `auto` takes CUDA when it loads and a GPU is there.
 pub fn pick(spec: &str) -> Result<Device, String> {
     match spec {

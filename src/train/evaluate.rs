@@ -48,11 +48,25 @@ pub struct Evaluation {
     pub protocol: Protocol,
 }
 
-/// Colorizes the center crop of every pair of `splits` and scores it.
+/// One image of an evaluation, as people see it: crop x crop pictures, interleaved RGB
+/// (gray is one plane).
+pub struct Scored<'a> {
+    /// The member's id (blake3 hex).
+    pub id: &'a str,
+    pub crop: usize,
+    pub gray: &'a [u8],
+    pub colorized: &'a [u8],
+    pub truth: &'a [u8],
+    pub model: &'a Metrics,
+}
+
+/// Colorizes the center crop of every pair of `splits` and scores it; `each` sees every
+/// image with its scores.
 pub fn evaluate(
     colorizer: &Colorizer,
     built: &Built,
     splits: &[Split],
+    each: &mut dyn FnMut(Scored) -> Result<(), TrainError>,
 ) -> Result<Evaluation, TrainError> {
     let c = colorizer.crop;
     let (mut model, mut baseline) = (Vec::new(), Vec::new());
@@ -74,7 +88,17 @@ pub fn evaluate(
                 Metrics::compute(pred, &truth, c, c)
                     .map_err(|e| TrainError::Invalid(format!("metrics: {e}")))
             };
-            model.push(score(&crops.decode(i, b))?);
+            let colorized = crops.decode(i, b);
+            let scores = score(&colorized)?;
+            each(Scored {
+                id: pairs.id(i),
+                crop: c,
+                gray: &crops.gray[i],
+                colorized: &colorized,
+                truth: &truth,
+                model: &scores,
+            })?;
+            model.push(scores);
             baseline.push(score(&crops.do_nothing(i))?);
         }
     }
@@ -127,6 +151,19 @@ fn mean(all: &[Metrics]) -> Metrics {
     }
 }
 
+/// A row of an evaluation table: its name and how it reads the metrics.
+pub type Row = (&'static str, fn(&Metrics) -> f64);
+
+/// The rows of an evaluation table (`eval` prints them, the report shows them).
+pub const ROWS: [Row; 6] = [
+    ("PSNR (dB, RGB)", |m| m.psnr),
+    ("SSIM (RGB, 11x11 gauss)", |m| m.ssim),
+    ("SSIM (luma)", |m| m.ssim_luma),
+    ("colorfulness", |m| m.colorfulness),
+    ("colorfulness / truth", |m| m.colorfulness / m.colorfulness_truth.max(1e-9)),
+    ("CIEDE2000 (mean)", |m| m.ciede2000),
+];
+
 /// The runs side by side, each beside the do-nothing baseline of its protocol (one
 /// baseline column when they share it).
 pub fn table(evaluations: &[Evaluation]) -> String {
@@ -147,16 +184,7 @@ pub fn table(evaluations: &[Evaluation]) -> String {
         out += &format!("{name:>width$}");
     }
     out.push('\n');
-    type Row = (&'static str, fn(&Metrics) -> f64);
-    let rows: [Row; 6] = [
-        ("PSNR (dB, RGB)", |m| m.psnr),
-        ("SSIM (RGB, 11x11 gauss)", |m| m.ssim),
-        ("SSIM (luma)", |m| m.ssim_luma),
-        ("colorfulness", |m| m.colorfulness),
-        ("colorfulness / truth", |m| m.colorfulness / m.colorfulness_truth.max(1e-9)),
-        ("CIEDE2000 (mean)", |m| m.ciede2000),
-    ];
-    for (name, value) in rows {
+    for (name, value) in ROWS {
         out += &format!("{name:<26}");
         for (_, metrics) in &columns {
             out += &format!("{:>width$.4}", value(metrics));

@@ -3,7 +3,7 @@
 //! mean CIEDE2000. Images are 8-bit RGB, interleaved (`3 * width * height` bytes, row-major),
 //! as decoded by the `image` crate or libjpeg-turbo. Used by `eval`.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::photo::color::{self, luma};
 
@@ -31,7 +31,7 @@ pub enum MetricsError {
 }
 
 /// All metrics for one prediction against its ground truth.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Metrics {
     /// [`psnr`], dB, capped at [`PSNR_CAP_DB`] (identical images would give infinity).
     pub psnr: f64,

@@ -97,6 +97,16 @@ fn epoch_of(line: &str) -> Option<usize> {
     v["epoch"].as_u64().map(|e| e as usize)
 }
 
+/// The per-epoch history of the run in `run_dir` (empty when it logged nothing yet).
+pub fn read_history(run_dir: &Path) -> Result<BTreeMap<usize, EpochRecord>, TrainError> {
+    let path = run_dir.join("metrics.jsonl");
+    match fs::read_to_string(&path) {
+        Ok(text) => Ok(history(&text)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(BTreeMap::new()),
+        Err(e) => Err(io(&path)(e)),
+    }
+}
+
 /// The per-epoch history in the text of a `metrics.jsonl`.
 fn history(text: &str) -> BTreeMap<usize, EpochRecord> {
     let mut steps: BTreeMap<usize, Vec<Losses>> = BTreeMap::new();

@@ -14,6 +14,9 @@ pub struct RunRecord {
     pub dataset: String,
     pub version: String,
     pub config: TrainConfig,
+    /// The device it trained on last (`cpu`, `cuda:0`); absent in records written before.
+    #[serde(default)]
+    pub device: Option<String>,
 }
 
 /// The dataset and built version a run trains on: the part of its record `gc` needs, read

@@ -22,13 +22,13 @@ use tch::Device;
 use super::checkpoint::{self, CheckpointState};
 use super::config::TrainConfig;
 use super::error::{TrainError, io};
-use super::figures;
 use super::loader::{self, CenterCrops, LoaderConfig, Pairs};
 use super::metrics_log::{EpochRecord, MetricsLog, StepLine};
 use super::recipes::{self, Losses, Trainer};
 use super::run_record::{RunRecord, RunRecordError};
 use super::schedule::{EpochPlan, Phase, Schedule};
 use super::validation::{self, ValScore};
+use super::{device, figures};
 use crate::dataset::{Built, Split};
 
 /// Images in each epoch's sample grid.
@@ -87,6 +87,7 @@ fn open_run(request: &Request, run_dir: &Path) -> Result<(RunRecord, Built), Tra
             dataset: request.dataset.to_owned(),
             version: built.manifest.version.clone(),
             config: request.config.clone(),
+            device: None,
         };
         Ok((record, built))
     }
@@ -95,7 +96,8 @@ fn open_run(request: &Request, run_dir: &Path) -> Result<(RunRecord, Built), Tra
 /// Trains (or resumes) a run to its end; returns the run folder.
 pub fn train(request: Request) -> Result<PathBuf, TrainError> {
     let run_dir = request.store.join("runs").join(request.run);
-    let (record, built) = open_run(&request, &run_dir)?;
+    let (mut record, built) = open_run(&request, &run_dir)?;
+    record.device = Some(device::name(request.device));
     let config = record.config.clone();
     config.check().map_err(TrainError::Invalid)?;
     let Data { pairs, val, samples } = open_data(&built, &config)?;

@@ -1,0 +1,134 @@
+//! A run's scores on a dataset, and the pictures behind them, made once per checkpoint:
+//! `eval`'s numbers (the same function, so the page equals `eval --json`) with each
+//! image's own metrics, its colorization (`runs/RUN/<key>/<id>.jpg`) and its gray and true
+//! crops (`crops/<dataset>-<version>-<crop>/`, shared by every run of that crop). The
+//! numbers are kept beside the pictures (`scores.json`): a later report reads them back
+//! instead of colorizing again, until the run's best checkpoint or the build changes.
+
+use indicatif::ProgressBar;
+use serde::{Deserialize, Serialize};
+
+use super::ReportError;
+use super::site::Site;
+use crate::dataset::{Built, Split};
+use crate::photo::jpeg;
+use crate::train::colorizer::Colorizer;
+use crate::train::error::TrainError;
+use crate::train::evaluate::{self, Scored};
+use crate::train::metrics::Metrics;
+
+const QUALITY: i32 = 90;
+
+/// One run's evaluation of one dataset's splits at one checkpoint.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Scores {
+    pub run: String,
+    pub dataset: String,
+    pub version: String,
+    pub splits: Vec<Split>,
+    /// The epoch of the checkpoint scored.
+    pub checkpoint: usize,
+    pub crop: usize,
+    pub model: Metrics,
+    pub baseline: Metrics,
+    /// Every image in split order, with its metrics.
+    pub images: Vec<ImageScore>,
+    /// The folder of the colorizations, in the report.
+    pub folder: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ImageScore {
+    pub id: String,
+    pub metrics: Metrics,
+}
+
+impl Scores {
+    /// The colorization of image `id`.
+    pub fn colorized(&self, id: &str) -> String {
+        format!("{}/{id}.jpg", self.folder)
+    }
+
+    /// The gray crop the model saw.
+    pub fn gray(&self, id: &str) -> String {
+        format!("{}/{id}-gray.jpg", self.crops())
+    }
+
+    /// The true colors of that crop.
+    pub fn truth(&self, id: &str) -> String {
+        format!("{}/{id}.jpg", self.crops())
+    }
+
+    fn crops(&self) -> String {
+        format!("crops/{}-{}-{}", self.dataset, self.version, self.crop)
+    }
+
+    /// Which splits, for people: "test", "train+test".
+    pub fn splits_label(&self) -> String {
+        let names: Vec<&str> = self.splits.iter().map(|s| s.as_str()).collect();
+        names.join("+")
+    }
+}
+
+/// The scores of `run` at epoch `checkpoint` on `splits` of `built`: read back when the
+/// report made them before, else made with the colorizer `open` gives (loaded once).
+pub fn ensure(
+    site: &Site,
+    run: &str,
+    checkpoint: usize,
+    built: &Built,
+    splits: &[Split],
+    open: &mut dyn FnMut() -> Result<std::rc::Rc<Colorizer>, TrainError>,
+    bar: &ProgressBar,
+) -> Result<Scores, ReportError> {
+    let m = &built.manifest;
+    let names: Vec<&str> = splits.iter().map(|s| s.as_str()).collect();
+    let folder =
+        format!("runs/{run}/{}-{}-{}-e{checkpoint}", m.dataset, m.version, names.join("+"));
+    let saved = format!("{folder}/scores.json");
+    if let Ok(bytes) = std::fs::read(site.path(&saved))
+        && let Ok(scores) = serde_json::from_slice::<Scores>(&bytes)
+    {
+        return Ok(scores);
+    }
+    let colorizer = open()?;
+    let mut scores = Scores {
+        run: run.to_owned(),
+        dataset: m.dataset.clone(),
+        version: m.version.clone(),
+        splits: splits.to_vec(),
+        checkpoint: colorizer.epoch,
+        crop: colorizer.crop,
+        model: Metrics::default(),
+        baseline: Metrics::default(),
+        images: Vec::new(),
+        folder,
+    };
+    bar.set_length(m.members.iter().filter(|x| splits.contains(&x.split)).count() as u64);
+    let mut images = Vec::new();
+    let evaluation = evaluate::evaluate(&colorizer, built, splits, &mut |image: Scored| {
+        let c = image.crop;
+        let gray: Vec<u8> = image.gray.iter().flat_map(|v| [*v; 3]).collect();
+        for (rel, rgb) in [
+            (scores.gray(image.id), gray.as_slice()),
+            (scores.truth(image.id), image.truth),
+            (scores.colorized(image.id), image.colorized),
+        ] {
+            if !site.has(&rel) {
+                let bytes = jpeg::encode_rgb(rgb, c, c, QUALITY)
+                    .map_err(|e| TrainError::Invalid(format!("{rel}: {e}")))?;
+                site.write(&rel, &bytes).map_err(|e| TrainError::Invalid(e.to_string()))?;
+            }
+        }
+        images.push(ImageScore { id: image.id.to_owned(), metrics: *image.model });
+        bar.inc(1);
+        Ok(())
+    })?;
+    bar.finish_and_clear();
+    scores.model = evaluation.model;
+    scores.baseline = evaluation.baseline;
+    scores.images = images;
+    let json = serde_json::to_vec_pretty(&scores).expect("scores serialize");
+    site.write(&saved, &json)?;
+    Ok(scores)
+}

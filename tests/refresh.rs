@@ -284,3 +284,27 @@ fn a_query_files_curation_rules_its_datasets_build() {
     assert!(error.contains("curation left out all 3 members (gray 3)"), "{error}");
     assert_eq!(builds(&report)[1], ("gopher".into(), "rebuilt".into()));
 }
+
+#[test]
+fn refresh_report_writes_the_report_after_the_builds() {
+    let site = Site::start();
+    let ws = Workspace::new(&test_config(&site.server, "[build]\nsize = 32\n"));
+    query(
+        &ws,
+        "bears",
+        "query = \"brown bear\"\ndataset = \"bears\"\ntop = 3\nengines = [\"bing\"]\n",
+    );
+
+    let run = ws.run(&["refresh", "--report", "--json"]).expect_code(0);
+    assert_eq!(run.stderr, "", "quiet without a terminal");
+    let report = run.json();
+    assert_eq!(report["report"]["datasets"], 1, "{report}");
+    assert_eq!(report["report"]["thumbnails_made"], 3, "{report}");
+    let gallery = std::fs::read_to_string(ws.store().join("report/dataset-bears.html")).unwrap();
+    assert_eq!(gallery.matches("<figure class=\"member").count(), 3);
+    // Without --report, no report is written or mentioned.
+    std::fs::remove_dir_all(ws.store().join("report")).unwrap();
+    let report = ws.run(&["refresh", "--json"]).expect_code(0).json();
+    assert!(report.get("report").is_none(), "{report}");
+    assert!(!ws.store().join("report").exists());
+}

@@ -13,6 +13,8 @@ mod parsers;
 #[cfg(feature = "train")]
 mod pretrained;
 mod refresh;
+#[cfg(feature = "train")]
+mod report;
 mod support;
 #[cfg(feature = "train")]
 mod train;

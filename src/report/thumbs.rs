@@ -61,3 +61,33 @@ fn make(
     let jpeg = jpeg::encode_rgb(rgb, side, side, QUALITY).map_err(|e| e.to_string())?;
     site.write(&rel(id), &jpeg).map(|_| ()).map_err(|e| e.to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thumbnails_are_made_once_and_a_damaged_blob_is_named_not_fatal() {
+        let dir = tempfile::tempdir().unwrap();
+        let blobs = Blobs::open(dir.path()).unwrap();
+        let photo = image::RgbImage::from_fn(400, 300, |x, y| image::Rgb([x as u8, y as u8, 90]));
+        let mut png = Vec::new();
+        photo.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png).unwrap();
+        let good = blake3::hash(&png).to_hex().to_string();
+        blobs.write(&good, "png", &png).unwrap();
+        let bad = blake3::hash(b"not an image").to_hex().to_string();
+        blobs.write(&bad, "jpg", b"not an image").unwrap();
+        let site = Site::create(&dir.path().join("report")).unwrap();
+        let images = vec![(good.clone(), "png".to_owned()), (bad.clone(), "jpg".to_owned())];
+
+        let first = ensure(&site, &blobs, &images, &ProgressBar::hidden());
+        assert_eq!((first.made, first.cached), (1, 0));
+        assert_eq!(first.failed.len(), 1);
+        assert_eq!(first.failed[0].0, bad);
+        let thumb = image::open(site.path(&rel(&good))).unwrap();
+        assert_eq!((thumb.width(), thumb.height()), (SIDE, SIDE));
+
+        let second = ensure(&site, &blobs, &images, &ProgressBar::hidden());
+        assert_eq!((second.made, second.cached, second.failed.len()), (0, 1, 1));
+    }
+}

@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests: a temp workspace that runs the real
 //! `pipeline` binary, paths into ../shared, and the fake search site.
 
+#[cfg(feature = "train")]
+pub mod browser;
 pub mod server;
 pub mod site;
 

@@ -1,0 +1,234 @@
+//! `pipeline report` rendered by a real browser (headless Chromium through chromedriver on
+//! 127.0.0.1), with assertions on the rendered DOM: a store fetched from the fake search
+//! site (failures and duplicates included), imported polar bears as the cross-domain set,
+//! a dataset never built, two tiny trained runs and one that logged nothing.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::support::browser::Browser;
+use crate::support::site::Site;
+use crate::support::{Workspace, folder, photos, test_config};
+
+const CONFIG: &str = "[build]\nsize = 72\ntest_fraction = 0.2\n\n[train]\nngf = 8\nndf = 8\ncrop = 64\nbatch_size = 4\ncheckpoint_every = 1\nkeep_last = 2\n\n[report]\npage_size = 16\ncross_domain = [\"polar\"]\n";
+
+/// Where the tests leave a screenshot of each page kind, for the README.
+fn screenshot(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("report-screenshots")
+        .join(format!("report-{name}.jpg"))
+}
+
+/// Checks what every page must hold: each `<img>` loaded, each relative link and source a
+/// file of the report, nothing fetched from outside the folder.
+fn check_page(browser: &Browser, report: &Path, page: &str) {
+    browser.open(&report.join(page));
+    let broken = browser.eval(
+        "return [...document.images].filter(i => !i.complete || i.naturalWidth === 0).map(i => i.getAttribute('src'));",
+    );
+    assert_eq!(broken, Value::Array(vec![]), "{page}: images that did not load");
+    let fetched = browser.eval(
+        "return performance.getEntriesByType('resource').map(e => e.name).filter(n => !n.startsWith('file:'));",
+    );
+    assert_eq!(fetched, Value::Array(vec![]), "{page}: fetched from outside the folder");
+    let targets = browser.eval(
+        "return [...document.querySelectorAll('a[href], img[src], link[href]')].map(e => e.getAttribute(e.tagName === 'IMG' ? 'src' : 'href'));",
+    );
+    for target in targets.as_array().unwrap().iter().filter_map(Value::as_str) {
+        if target.contains("://") {
+            continue; // where an image came from (http, https, file): not part of the report
+        }
+        let file = target.split('#').next().unwrap();
+        assert!(report.join(file).is_file(), "{page}: {target} is not a file of the report");
+    }
+}
+
+/// The text of every element matching `selector`.
+fn texts(browser: &Browser, selector: &str) -> Vec<String> {
+    let script = format!(
+        "return [...document.querySelectorAll({selector:?})].map(e => e.textContent.trim());"
+    );
+    serde_json::from_value(browser.eval(&script)).unwrap()
+}
+
+/// `reason -> count` from the bars matching `selector` (reason and count spans in turn).
+fn bars(browser: &Browser, selector: &str) -> serde_json::Map<String, Value> {
+    let reasons = texts(browser, &format!("{selector} .reason"));
+    let counts = texts(browser, &format!("{selector} .count"));
+    assert_eq!(reasons.len(), counts.len());
+    reasons
+        .into_iter()
+        .zip(counts)
+        .map(|(r, n)| (r, Value::from(n.parse::<u64>().unwrap())))
+        .collect()
+}
+
+/// The cell of the eval table for `run`'s `column` (model or baseline) in row `metric`.
+fn cell(browser: &Browser, table: usize, metric: &str, run: &str, column: &str) -> f64 {
+    let run_filter = if column == "model" { format!("[data-run={run:?}]") } else { String::new() };
+    let script = format!(
+        "return document.querySelectorAll('table.eval')[{table}].querySelector('tr[data-metric={metric:?}] td{run_filter}[data-column={column:?}]').textContent;"
+    );
+    browser.eval(&script).as_str().unwrap().trim().parse().unwrap()
+}
+
+#[test]
+fn the_report_renders_every_member_and_the_numbers_of_eval_and_status() {
+    let site = Site::start();
+    let ws = Workspace::new(&test_config(&site.server, CONFIG));
+    ws.run(&["fetch", "brown bear", "--top", "40", "--engine", "bing", "--dataset", "bears"])
+        .expect_code(0);
+    folder(&ws, "polar-photos", &photos("polar_bear")[..6]);
+    ws.run(&["import", "polar-photos", "--dataset", "polar"]).expect_code(0);
+    folder(&ws, "more", &photos("brown_bear")[..3]);
+    ws.run(&["import", "more", "--dataset", "unbuilt"]).expect_code(0);
+    ws.run(&["build", "bears", "polar"]).expect_code(0);
+    for (run, epochs) in [("tiny-a", "2"), ("tiny-b", "3")] {
+        let args = ["train", "bears", "--run", run, "--epochs", epochs, "--device", "cpu"];
+        ws.run(&args).expect_code(0);
+    }
+    // A run that has not logged anything yet: its record only.
+    std::fs::create_dir_all(ws.store().join("runs/silent")).unwrap();
+    std::fs::copy(
+        ws.store().join("runs/tiny-a/config.json"),
+        ws.store().join("runs/silent/config.json"),
+    )
+    .unwrap();
+
+    let summary = ws.run(&["report", "--json", "--device", "cpu"]).expect_code(0).json();
+    assert_eq!((summary["datasets"].as_u64(), summary["runs"].as_u64()), (Some(3), Some(3)));
+    let report = ws.store().join("report");
+    let status = ws.status("bears");
+    let browser = Browser::start();
+
+    // Overview: the failure counts are status's, every run has a row.
+    check_page(&browser, &report, "index.html");
+    assert_eq!(
+        Value::Object(bars(&browser, "section[data-dataset=bears] .failures")),
+        status["failures"]
+    );
+    let failed = texts(&browser, "section[data-dataset=bears] td.failed");
+    assert_eq!(failed, [status["failed"].to_string()]);
+    assert_eq!(texts(&browser, "#runs tr").len(), 1 + 3, "a header and three runs");
+    assert_eq!(texts(&browser, "section[data-dataset=unbuilt] .not-built").len(), 1);
+    browser.screenshot(&screenshot("overview"));
+
+    // Galleries: every member once over the pages, 16 a page, each thumbnail loaded.
+    let members = status["images"].as_u64().unwrap() as usize;
+    assert_eq!(members, 40);
+    let mut seen = BTreeSet::new();
+    for page in 1..=members.div_ceil(16) {
+        let file = if page == 1 {
+            "dataset-bears.html".into()
+        } else {
+            format!("dataset-bears-p{page}.html")
+        };
+        check_page(&browser, &report, &file);
+        let ids: Vec<String> = serde_json::from_value(browser.eval(
+            "return [...document.querySelectorAll('figure.member')].map(f => f.dataset.id);",
+        ))
+        .unwrap();
+        let images = browser.eval("return document.querySelectorAll('figure.member img').length;");
+        assert_eq!(images.as_u64(), Some(ids.len() as u64), "{file}: one image per member");
+        assert!(ids.len() <= 16, "{file}: {} members", ids.len());
+        seen.extend(ids);
+        if page == 1 {
+            let test =
+                browser.eval("return document.querySelectorAll('figure.member.test').length;");
+            assert!(test.as_u64() > Some(0), "the test split is marked");
+            browser.screenshot(&screenshot("dataset"));
+        }
+    }
+    assert_eq!(seen.len(), members);
+
+    // Failures: the bars are status's counts, each failed URL listed.
+    check_page(&browser, &report, "dataset-bears-failures.html");
+    assert_eq!(Value::Object(bars(&browser, "#failure-bars")), status["failures"]);
+    let listed = texts(&browser, "#failed-urls tr").len() - 1;
+    assert_eq!(listed as u64, status["failed"].as_u64().unwrap(), "one row per failed URL");
+    assert_eq!(texts(&browser, "#duplicates tr").len() - 1, 2, "the two duplicates skipped");
+    browser.screenshot(&screenshot("failures"));
+
+    // A dataset never built says so.
+    check_page(&browser, &report, "dataset-unbuilt.html");
+    assert_eq!(texts(&browser, "#not-built").len(), 1);
+
+    // A run: its eval table is `eval --json`'s numbers, to the four decimals shown.
+    check_page(&browser, &report, "run-tiny-b.html");
+    for (table, dataset, split) in [(0, "bears", "test"), (1, "polar", "all")] {
+        let args = [
+            "eval",
+            "--run",
+            "tiny-b",
+            "--dataset",
+            dataset,
+            "--split",
+            split,
+            "--json",
+            "--device",
+            "cpu",
+        ];
+        let eval = ws.run(&args).expect_code(0).json();
+        for (metric, key) in [
+            ("PSNR (dB, RGB)", "psnr"),
+            ("SSIM (RGB, 11x11 gauss)", "ssim"),
+            ("CIEDE2000 (mean)", "ciede2000"),
+        ] {
+            for column in ["model", "baseline"] {
+                let shown = cell(&browser, table, metric, "tiny-b", column);
+                let expected = eval[column][key].as_f64().unwrap();
+                assert!(
+                    (shown - expected).abs() < 0.6e-4,
+                    "{dataset} {metric} {column}: page {shown}, eval {expected}"
+                );
+            }
+        }
+    }
+    assert_eq!(texts(&browser, "#best .strip").len(), 5);
+    assert_eq!(texts(&browser, "#worst .strip").len(), 5);
+    assert_eq!(texts(&browser, ".cross[data-dataset=polar] .strip").len(), 6, "every polar bear");
+    // The slider shows the first epoch's samples when moved to the start.
+    let first = browser.eval(
+        "const r = document.getElementById('sample-range'); r.value = 0; r.dispatchEvent(new Event('input')); return [document.getElementById('sample').getAttribute('src'), document.getElementById('sample-epoch').textContent];",
+    );
+    assert_eq!(first, serde_json::json!(["runs/tiny-b/samples/epoch-00001.jpg", "1"]));
+    browser.open(&report.join("run-tiny-b.html"));
+    browser.screenshot(&screenshot("run"));
+
+    // A run without metrics says so instead of failing.
+    check_page(&browser, &report, "run-silent.html");
+    let problems = texts(&browser, ".problem").join("\n");
+    assert!(problems.contains("no metrics yet"), "{problems}");
+
+    // Two runs side by side on the same images: gray | tiny-a | tiny-b | original.
+    check_page(&browser, &report, "compare-polar-train-test.html");
+    let columns = browser.eval("return [...document.querySelectorAll('.strip')[0].querySelectorAll('figcaption')].map(c => c.textContent);");
+    assert_eq!(columns, serde_json::json!(["gray", "tiny-a", "tiny-b", "original"]));
+    assert_eq!(texts(&browser, ".strip").len(), 6);
+    browser.screenshot(&screenshot("compare"));
+
+    // Again over the same store: nothing made twice, no page rewritten.
+    let again = ws.run(&["report", "--json", "--device", "cpu"]).expect_code(0).json();
+    assert_eq!(
+        (again["thumbnails_made"].as_u64(), again["pages_written"].as_u64()),
+        (Some(0), Some(0)),
+        "{again}"
+    );
+    let made = summary["thumbnails_made"].as_u64().unwrap();
+    assert!(made >= 40 + 6, "every member has a thumbnail: {summary}");
+    assert_eq!(again["thumbnails_cached"].as_u64(), Some(made), "{again}");
+}
+
+#[test]
+fn an_empty_store_gets_a_page_that_says_so_and_a_missing_run_an_error() {
+    let ws = Workspace::new("");
+    let run = ws.run(&["report", "--run", "nope"]).expect_code(1);
+    assert!(run.stderr.contains("no run named \"nope\""), "{}", run.stderr);
+    ws.run(&["report"]).expect_code(0);
+    let browser = Browser::start();
+    check_page(&browser, &ws.store().join("report"), "index.html");
+    assert_eq!(texts(&browser, "#empty-store").len(), 1);
+    assert_eq!(texts(&browser, "#no-runs").len(), 1);
+}

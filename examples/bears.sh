@@ -41,4 +41,6 @@ pipeline eval "${runs[@]}" --dataset polar-bear --split all
 pipeline colorize "${runs[@]}" --dataset polar-bear --out "$store/figures/polar"
 pipeline colorize "${runs[@]}" --dataset brown-bear --split test --out "$store/figures/brown"
 echo "sheets (gray | paper | pretrained | original): $store/figures/{polar,brown}/"
-echo "loss curves: $store/runs/bears-paper/loss.svg, $store/runs/bears-pre/loss.svg"
+# Everything above in a browser: galleries, curves, samples, scores, runs side by side.
+pipeline report "${runs[@]}"
+echo "open $store/report/index.html"

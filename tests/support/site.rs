@@ -55,6 +55,12 @@ impl Site {
 
     /// A site whose images take `delay` each to answer.
     pub fn start_with_delay(delay: std::time::Duration) -> Site {
+        Site::serving("brown_bear", delay)
+    }
+
+    /// A site whose good images are the photos of `../shared/data/<set>`, in name order,
+    /// again from the first when there are fewer photos than image URLs.
+    pub fn serving(set: &str, delay: std::time::Duration) -> Site {
         let content: Arc<OnceLock<Content>> = Arc::new(OnceLock::new());
         let served = content.clone();
         let server = Server::start(move |target| {
@@ -70,7 +76,7 @@ impl Site {
             pages.push(rewrite_murls(&html, &mut urls, |n| server.url(&Site::image_path(n))));
             unique_per_page.push(urls.len() - before);
         }
-        let bodies = plan(urls.len());
+        let bodies = plan(set, urls.len());
         let images = bodies.iter().map(|b| render(b, &bodies)).collect();
         content.set(Content { pages, images, bodies: bodies.clone() }).ok().expect("set once");
         Site { server, bodies, unique_per_page }
@@ -107,11 +113,12 @@ pub fn rewrite_murls(
 }
 
 /// Image indexes 2, 4, 6, 8, 10 and 12 serve bad bodies (all on the first page); every
-/// other index serves the next brown-bear photo.
-fn plan(count: usize) -> Vec<Body> {
-    let mut bears =
-        photos("brown_bear").into_iter().filter(|p| p.extension().is_some_and(|e| e == "jpg"));
-    let mut photo = move || bears.next().expect("enough photos");
+/// other index serves the next JPEG photo of `set`.
+fn plan(set: &str, count: usize) -> Vec<Body> {
+    let jpegs: Vec<PathBuf> =
+        photos(set).into_iter().filter(|p| p.extension().is_some_and(|e| e == "jpg")).collect();
+    let mut cycle = jpegs.into_iter().cycle();
+    let mut photo = move || cycle.next().expect("photos");
     (0..count)
         .map(|n| match n {
             2 => Body::HtmlAsJpeg,

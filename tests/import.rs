@@ -71,3 +71,38 @@ fn private_addresses_are_refused_before_any_connection() {
     assert_eq!(summary["failures"], serde_json::json!({"private-address": 4}));
     assert_eq!(server.connections(), 0, "a refused URL must not be connected to");
 }
+
+/// The URLs of the failures listed for `dataset`, with their reasons.
+fn failures_listed(ws: &Workspace, dataset: &str) -> Vec<(String, String)> {
+    let store = pipeline::store::Store::open(&ws.store()).unwrap();
+    let tree = pipeline::store::Tree::Failures(dataset.into());
+    let records = store.index.records::<pipeline::store::FailureRecord>(&tree).unwrap();
+    records.into_iter().map(|(url, r)| (url, r.unwrap().reason)).collect()
+}
+
+#[test]
+fn each_failed_url_is_listed_until_a_later_try_succeeds() {
+    let hits = std::sync::atomic::AtomicUsize::new(0);
+    let photo = std::fs::read(&photos("polar_bear")[0]).unwrap();
+    let server = Server::start(move |target| match target {
+        // Busy for the first run's two tries (network.retries = 1), a photo after.
+        "/flaky.jpg" if hits.fetch_add(1, std::sync::atomic::Ordering::SeqCst) < 2 => {
+            Response::status(503)
+        }
+        "/flaky.jpg" => Response::ok("image/jpeg", photo.clone()),
+        _ => Response::status(404),
+    });
+    let ws = Workspace::new(&test_config(&server, ""));
+    let urls = format!("{}\n{}\n", server.url("/flaky.jpg"), server.url("/gone.jpg"));
+    std::fs::write(ws.path("urls.txt"), urls).unwrap();
+
+    ws.run(&["import", "urls.txt", "--dataset", "d"]).expect_code(0);
+    let first = failures_listed(&ws, "d");
+    assert_eq!(first.len(), 2, "{first:?}");
+    assert!(first.contains(&(server.url("/flaky.jpg"), "http-503".into())), "{first:?}");
+    assert!(first.contains(&(server.url("/gone.jpg"), "http-404".into())), "{first:?}");
+
+    ws.run(&["import", "urls.txt", "--dataset", "d"]).expect_code(0);
+    assert_eq!(failures_listed(&ws, "d"), [(server.url("/gone.jpg"), "http-404".into())]);
+    assert_eq!(ws.status("d")["images"], 1);
+}

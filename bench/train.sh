@@ -5,6 +5,7 @@
 #   a: 256 px, batch 1, ngf = ndf = 64   (quoted: 0.745 s/step)
 #   b: 128 px, batch 4, ngf = ndf = 64   (quoted: 0.74 s/step)
 #   c:  64 px, batch 8, ngf = ndf = 32   (quoted: 0.12 s/step)
+#   e: 256 px, batch 16, ngf = ndf = 64   (for a GPU: DEVICE=cuda)
 # and the pretrained recipe, pipeline alone (there is no PyTorch port of it):
 #   d: 128 px, batch 8, encoder frozen: two epochs of L1 alone, one of GAN (ndf = 32); the
 #      L1 figure is from the second epoch (the first also converts each pair to Lab once).
@@ -15,17 +16,21 @@
 # batch is not in it), and loader_ms is the time the background loader spent assembling
 # that batch (an upper bound of the loader's share: it runs on its own thread, prefetched).
 # The first WARMUP steps are skipped on both sides; PyTorch times as many steps as Rust did.
-# Both sides run with THREADS intra-op threads (2 = libtorch's default on this machine).
+# Both sides run with THREADS intra-op threads (2 = libtorch's default on this machine), on
+# DEVICE (cpu, or cuda: each step of both sides ends reading its losses, so it is synced).
+# On a GPU machine with PyTorch and no cargo: carry target/release/pipeline, then
+# NO_BUILD=1 PY=python3 DEVICE=cuda bench/train.sh a e   (scripts/libtorch uses its torch).
 #
 # Set-up: python3 -m venv /tmp/venv-torch && /tmp/venv-torch/bin/pip install torch==2.11.0 numpy
 # Usage:  bench/train.sh                 all three settings
-#         bench/train.sh c d             settings c and d only (any of a b c d)
+#         bench/train.sh c d             settings c and d only (any of a b c d e)
 #         PY=/path/python THREADS=2 WARMUP=2 NO_BUILD=1 KEEP=1 bench/train.sh
 #         NO_TORCH=1 bench/train.sh c d  pipeline alone (no torch needed; PY = python3)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ -n "${NO_TORCH:-}" ]; then PY=${PY:-python3}; else PY=${PY:-/tmp/venv-torch/bin/python}; fi
 THREADS=${THREADS:-2}
+DEVICE=${DEVICE:-cpu}
 WARMUP=${WARMUP:-2}
 DATA=${DATA:-../shared/data/brown_bear}
 
@@ -34,8 +39,9 @@ SETTINGS=(
   "a 256 1 64 286 11"
   "b 128 4 64 144 46"
   "c 64 8 32 72 300"
+  "e 256 16 64 286 300"
 )
-declare -A QUOTED=([a]=0.745 [b]=0.74 [c]=0.12)
+declare -A QUOTED=([a]=0.745 [b]=0.74 [c]=0.12 [e]=-)
 wanted=${*:-a b c d}
 
 [ -n "${NO_TORCH:-}" ] || "$PY" -c 'import torch, sys; v = torch.__version__.split("+")[0]; sys.exit(0 if v == "2.11.0" else f"torch {v}, expected 2.11.0")'
@@ -102,7 +108,7 @@ EOF
   "$bin" --store "$store" --config "$cfg" import "$folder" --dataset "$dataset" >&2
   "$bin" --store "$store" --config "$cfg" build "$dataset" --size "$size" >&2
   OMP_NUM_THREADS=$THREADS "$bin" --store "$store" --config "$cfg" \
-    train "$dataset" --run "bench-$name" --device cpu --epochs 1 >&2
+    train "$dataset" --run "bench-$name" --device "$DEVICE" --epochs 1 >&2
   rust=$(rust_steps "$store/runs/bench-$name/metrics.jsonl" "$batch")
   echo "$rust"
   steps=$("$PY" -c 'import json, sys; print(json.loads(sys.argv[1])["steps"])' "$rust")
@@ -111,7 +117,8 @@ EOF
   torch=-
   if [ -z "${NO_TORCH:-}" ]; then
     torch=$("$PY" bench/train_torch.py --crop "$crop" --batch "$batch" --ngf "$ngf" --ndf "$ngf" \
-      --steps "$steps" --warmup "$WARMUP" --threads "$THREADS" 2>"$work/torch-$name.log") \
+      --steps "$steps" --warmup "$WARMUP" --threads "$THREADS" --device "$DEVICE" \
+      2>"$work/torch-$name.log") \
       || { cat "$work/torch-$name.log" >&2; exit 1; }
     grep '^params' "$work/torch-$name.log" >&2
     echo "$torch"
@@ -145,7 +152,7 @@ EOF
   "$bin" --store "$store" --config "$cfg" import "$folder" --dataset bench-d >&2
   "$bin" --store "$store" --config "$cfg" build bench-d >&2
   OMP_NUM_THREADS=$THREADS "$bin" --store "$store" --config "$cfg" \
-    train bench-d --run bench-d --device cpu --epochs 3 >&2
+    train bench-d --run bench-d --device "$DEVICE" --epochs 3 >&2
   for phase in "L1 2" "GAN 3"; do
     read -r name epoch <<<"$phase"
     rust=$(rust_steps "$store/runs/bench-d/metrics.jsonl" 8 "$name" "$epoch")

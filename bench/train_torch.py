@@ -17,6 +17,7 @@ stderr and one JSON line on stdout:
    "steps": .., "s_per_step": <median>, "images_per_s": <batch / median>}
 
 Usage: bench/train_torch.py --crop 256 --batch 1 --ngf 64 --ndf 64 --steps 10 --threads 2
+       bench/train_torch.py --crop 256 --batch 16 --device cuda
        bench/train_torch.py --counts   (parameter counts of the reference configurations)
 """
 
@@ -192,6 +193,7 @@ def main():
     p.add_argument("--input-nc", type=int, default=1)
     p.add_argument("--output-nc", type=int, default=3)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cpu", help="cpu or cuda (each step ends reading the losses, a sync)")
     p.add_argument("--counts", action="store_true",
                    help="print the parameter counts of the reference configurations and exit")
     args = p.parse_args()
@@ -206,7 +208,9 @@ def main():
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
+    device = torch.device(args.device)
     g, d = build(args.input_nc, args.output_nc, args.crop, args.ngf, args.ndf)
+    g, d = g.to(device), d.to(device)
     g.train()
     d.train()
     print(f"params {args.input_nc}->{args.output_nc} crop {args.crop} ngf {args.ngf} "
@@ -215,8 +219,8 @@ def main():
     opt_g = torch.optim.Adam(g.parameters(), lr=2e-4, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(d.parameters(), lr=2e-4, betas=(0.5, 0.999))
     shape = (args.batch, args.crop, args.crop)
-    a = torch.rand(shape[0], args.input_nc, *shape[1:]) * 2 - 1
-    b = torch.rand(shape[0], args.output_nc, *shape[1:]) * 2 - 1
+    a = (torch.rand(shape[0], args.input_nc, *shape[1:]) * 2 - 1).to(device)
+    b = (torch.rand(shape[0], args.output_nc, *shape[1:]) * 2 - 1).to(device)
 
     times = []
     for i in range(args.warmup + args.steps):
@@ -230,7 +234,7 @@ def main():
     median = statistics.median(times)
     print(json.dumps({
         "impl": "pytorch", "torch": torch.__version__, "crop": args.crop, "batch": args.batch,
-        "ngf": args.ngf, "ndf": args.ndf, "threads": torch.get_num_threads(),
+        "ngf": args.ngf, "ndf": args.ndf, "threads": torch.get_num_threads(), "device": args.device,
         "steps": len(times), "s_per_step": round(median, 5),
         "images_per_s": round(args.batch / median, 3),
         "s_min": round(min(times), 5), "s_max": round(max(times), 5),

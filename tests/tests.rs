@@ -15,6 +15,7 @@ mod pretrained;
 mod refresh;
 #[cfg(feature = "train")]
 mod report;
+mod setup;
 mod support;
 #[cfg(feature = "train")]
 mod train;

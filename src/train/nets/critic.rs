@@ -10,7 +10,7 @@
 use tch::nn::{self, ModuleT};
 use tch::{Kind, Tensor};
 
-use super::leaky_relu;
+use super::LeakyRelu;
 
 const KERNEL: i64 = 4;
 const INIT_STD: f64 = 0.02;
@@ -92,6 +92,7 @@ impl Conv {
 #[derive(Debug)]
 pub struct Critic {
     layers: Vec<Conv>,
+    leaky: LeakyRelu,
 }
 
 impl Critic {
@@ -112,7 +113,7 @@ impl Critic {
             ));
         }
         layers.push(Conv::new(p / format!("conv{}", n_layers + 1), ndf * mult, 1, 1, spectral));
-        Critic { layers }
+        Critic { layers, leaky: LeakyRelu::on(p.device()) }
     }
 }
 
@@ -123,7 +124,7 @@ impl ModuleT for Critic {
         for (i, layer) in self.layers.iter().enumerate() {
             h = layer.forward(&h, train);
             if i < last {
-                h = leaky_relu(&h);
+                h = self.leaky.forward(&h);
             }
         }
         h

@@ -8,16 +8,27 @@ pub mod critic;
 pub mod efficientnet;
 pub mod pix2pix;
 
-use tch::Tensor;
+use tch::{Device, Tensor};
 
 /// LeakyReLU slope of both discriminators and of the pix2pix encoder.
 const LEAKY_SLOPE: f64 = 0.2;
 
 /// LeakyReLU(0.2) as one op: PReLU with a fixed, untrained slope (tch's `leaky_relu` has
-/// no slope argument, and `max(x, 0.2 x)` costs two ops and a temporary each way).
-fn leaky_relu(xs: &Tensor) -> Tensor {
-    let slope = Tensor::from_slice(&[LEAKY_SLOPE as f32]).to_device(xs.device());
-    xs.prelu(&slope)
+/// no slope argument, and `max(x, 0.2 x)` costs two ops and a temporary each way). The
+/// slope is put on the network's device once, not copied there on every call.
+#[derive(Debug)]
+struct LeakyRelu {
+    slope: Tensor,
+}
+
+impl LeakyRelu {
+    fn on(device: Device) -> LeakyRelu {
+        LeakyRelu { slope: Tensor::from_slice(&[LEAKY_SLOPE as f32]).to_device(device) }
+    }
+
+    fn forward(&self, xs: &Tensor) -> Tensor {
+        xs.prelu(&self.slope)
+    }
 }
 
 /// The generator of either recipe, as inference builds and runs it.
@@ -45,5 +56,18 @@ impl Generator {
             Generator::Pix2pix(g) => g.infer(a),
             Generator::Pretrained(g) => g.infer(a),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn leaky_relu_keeps_positives_and_scales_negatives_by_the_slope() {
+        let xs = Tensor::from_slice(&[-2.0f32, -0.5, 0.0, 3.0]).view([1, 4]);
+        let ys =
+            Vec::<f32>::try_from(LeakyRelu::on(Device::Cpu).forward(&xs).flatten(0, -1)).unwrap();
+        assert_eq!(ys, [-0.4, -0.1, 0.0, 3.0]);
     }
 }

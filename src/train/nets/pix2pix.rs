@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use tch::Tensor;
 use tch::nn::{self, ModuleT};
 
-use super::leaky_relu;
+use super::LeakyRelu;
 pub use crate::train::config::Norm;
 use crate::train::config::TrainConfig;
 
@@ -146,6 +146,7 @@ struct Level {
 #[derive(Debug)]
 pub struct Generator {
     levels: Vec<Level>,
+    leaky: LeakyRelu,
 }
 
 impl Generator {
@@ -177,14 +178,14 @@ impl Generator {
                 }
             })
             .collect();
-        Generator { levels }
+        Generator { levels, leaky: LeakyRelu::on(p.device()) }
     }
 
     fn level(&self, i: usize, xs: &Tensor, train: bool) -> Tensor {
         let level = &self.levels[i];
         let outermost = i == 0;
         // The tensor the skip connection carries: activated, except at the image itself.
-        let input = if outermost { xs.shallow_clone() } else { leaky_relu(xs) };
+        let input = if outermost { xs.shallow_clone() } else { self.leaky.forward(xs) };
         let mut down = input.apply(&level.down);
         if let Some(norm) = &level.down_norm {
             down = norm.forward(&down, train);
@@ -232,6 +233,7 @@ impl Generator {
 #[derive(Debug)]
 pub struct Discriminator {
     layers: Vec<(nn::Conv2D, Option<NormLayer>)>,
+    leaky: LeakyRelu,
 }
 
 impl Discriminator {
@@ -250,7 +252,7 @@ impl Discriminator {
         }
         let last = c.n_layers + 1;
         layers.push((conv(p / format!("conv{last}"), c.ndf * mult, 1, 1, true), None));
-        Discriminator { layers }
+        Discriminator { layers, leaky: LeakyRelu::on(p.device()) }
     }
 }
 
@@ -264,7 +266,7 @@ impl ModuleT for Discriminator {
                 h = norm.forward(&h, train);
             }
             if i < last {
-                h = leaky_relu(&h);
+                h = self.leaky.forward(&h);
             }
         }
         h

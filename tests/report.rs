@@ -231,6 +231,7 @@ fn an_empty_store_gets_a_page_that_says_so_and_a_missing_run_an_error() {
     let ws = Workspace::new("");
     let run = ws.run(&["report", "--run", "nope"]).expect_code(1);
     assert!(run.stderr.contains("no run named \"nope\""), "{}", run.stderr);
+    assert!(!ws.store().join("report").exists(), "nothing written before the error");
     ws.run(&["report"]).expect_code(0);
     let browser = Browser::start();
     check_page(&browser, &ws.store().join("report"), "index.html");

@@ -28,7 +28,7 @@ mod scores;
 mod site;
 mod thumbs;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use askama::Template;
@@ -101,6 +101,8 @@ pub fn write(
     request: &Request,
     bar: &dyn Fn(&str) -> ProgressBar,
 ) -> Result<Summary, ReportError> {
+    // A run asked for by name must exist before anything is written.
+    let names = run_names(store.root(), request.runs)?;
     let site = Site::create(request.out)?;
     let mut summary = Summary { out: request.out.to_owned(), ..Summary::default() };
     let mut views = Vec::new();
@@ -118,7 +120,7 @@ pub fn write(
     let made = thumbs::ensure(&site, &store.blobs, &images, &bar("thumbnails"));
     summary.thumbnails_made = made.made;
     summary.thumbnails_cached = made.cached;
-    let no_thumb: HashMap<String, String> = made.failed.into_iter().collect();
+    let no_thumb: BTreeMap<String, String> = made.failed.into_iter().collect();
     for (id, why) in &no_thumb {
         summary.problems.push(format!("image {id}: no thumbnail: {why}"));
     }
@@ -129,7 +131,6 @@ pub fn write(
         pages.push((pages::failures_page(&d.name), failures(d)?));
     }
 
-    let names = run_names(store.root(), request.runs)?;
     summary.runs = names.len();
     let part = runs(store.root(), request, &site, &names, bar)?;
     summary.problems.extend(part.problems);
@@ -159,7 +160,7 @@ fn render(page: &str, template: &impl Template) -> Result<String, ReportError> {
 /// The gallery pages of a dataset.
 fn gallery(
     d: &DatasetView,
-    no_thumb: &HashMap<String, String>,
+    no_thumb: &BTreeMap<String, String>,
     page_size: usize,
     pages: &mut Vec<(String, String)>,
 ) -> Result<(), ReportError> {
@@ -185,7 +186,7 @@ fn gallery(
 }
 
 fn failures(d: &DatasetView) -> Result<String, ReportError> {
-    let members: HashMap<&str, ()> = d.members.iter().map(|m| (m.id.as_str(), ())).collect();
+    let members: HashSet<&str> = d.members.iter().map(|m| m.id.as_str()).collect();
     let duplicates = d
         .duplicates
         .iter()
@@ -193,7 +194,7 @@ fn failures(d: &DatasetView) -> Result<String, ReportError> {
             url,
             exact: r.exact,
             of: &r.of,
-            thumb: members.contains_key(r.of.as_str()).then(|| thumbs::rel(&r.of)),
+            thumb: members.contains(r.of.as_str()).then(|| thumbs::rel(&r.of)),
         })
         .collect();
     let page = FailuresPage {

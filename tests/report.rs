@@ -191,6 +191,7 @@ fn the_report_renders_every_member_and_the_numbers_of_eval_and_status() {
         }
     }
     assert!(tests > 0);
+    assert_eq!(texts(&browser, "#per-image tr").len(), 1 + tests, "a row per test image");
     assert_eq!(texts(&browser, "#best .strip").len(), tests.min(5));
     assert_eq!(texts(&browser, "#worst .strip").len(), tests.min(5));
     assert_eq!(texts(&browser, ".cross[data-dataset=other] .strip").len(), 6, "every photo");

@@ -88,6 +88,8 @@ pub struct RunPage<'a> {
     pub tables: Vec<EvalTable>,
     pub best: Vec<Strip>,
     pub worst: Vec<Strip>,
+    /// Every test image's metrics, the worst first: (id, CIEDE2000, PSNR, SSIM).
+    pub per_image: Vec<(String, String, String, String)>,
     /// Cross-domain datasets: (name, every image as gray | model | original).
     pub cross: Vec<(String, Vec<Strip>)>,
 }
@@ -96,6 +98,7 @@ impl RunPage<'_> {
     pub fn new(r: &RunView) -> RunPage<'_> {
         let mut tables = Vec::new();
         let (mut best, mut worst, mut cross) = (Vec::new(), Vec::new(), Vec::new());
+        let mut per_image = Vec::new();
         for (i, s) in r.scores.iter().enumerate() {
             let caption = format!(
                 "{} ({}, {} images, {} px center crops)",
@@ -115,6 +118,15 @@ impl RunPage<'_> {
                     .iter()
                     .take(EXTREMES)
                     .map(|x| strip(&[s], &x.id, line(&x.metrics)))
+                    .collect();
+                per_image = order
+                    .iter()
+                    .rev()
+                    .map(|x| {
+                        let m = &x.metrics;
+                        let cell = |v: f64| format!("{v:.4}");
+                        (x.id[..16].to_owned(), cell(m.ciede2000), cell(m.psnr), cell(m.ssim))
+                    })
                     .collect();
                 worst = order
                     .iter()
@@ -143,6 +155,7 @@ impl RunPage<'_> {
             tables,
             best,
             worst,
+            per_image,
             cross,
         }
     }

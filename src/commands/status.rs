@@ -72,12 +72,7 @@ pub fn status(config: &Config, args: crate::cli::StatusArgs) -> anyhow::Result<u
             duplicates: record.duplicates,
             failed: record.failures.values().sum(),
             failures: record.failures,
-            last_fetch: record.last_fetch.map(|t| {
-                humantime::format_rfc3339_seconds(
-                    std::time::UNIX_EPOCH + std::time::Duration::from_secs(t),
-                )
-                .to_string()
-            }),
+            last_fetch: record.last_fetch.map(crate::store::rfc3339),
             name,
         });
     }

@@ -41,12 +41,6 @@ pub fn failures_page(dataset: &str) -> String {
     format!("dataset-{dataset}-failures.html")
 }
 
-/// RFC 3339 (UTC) of a record time.
-pub fn time(at: u64) -> String {
-    humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_secs(at))
-        .to_string()
-}
-
 /// One member in a gallery.
 pub struct Tile<'a> {
     pub m: &'a MemberView,
@@ -135,7 +129,7 @@ pub struct FailuresPage<'a> {
 
 impl FailuresPage<'_> {
     pub fn time(&self, at: &u64) -> String {
-        time(*at)
+        crate::store::rfc3339(*at)
     }
 }
 
@@ -193,7 +187,7 @@ impl DatasetRow {
             query: d.record.query.clone().unwrap_or_default(),
             images: d.members.len(),
             sources: sources.join(", "),
-            last_fetch: d.record.last_fetch.map_or_else(|| "never".into(), time),
+            last_fetch: d.record.last_fetch.map_or_else(|| "never".into(), crate::store::rfc3339),
             duplicates: d.record.duplicates,
             failed: d.record.failures.values().sum(),
             bars: bars(&d.record.failures),

@@ -116,6 +116,12 @@ pub fn now() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
+/// A record time as people read it: RFC 3339, UTC, to the second.
+pub fn rfc3339(at: u64) -> String {
+    let time = std::time::UNIX_EPOCH + std::time::Duration::from_secs(at);
+    humantime::format_rfc3339_seconds(time).to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

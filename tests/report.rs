@@ -239,3 +239,18 @@ fn an_empty_store_gets_a_page_that_says_so_and_a_missing_run_an_error() {
     assert_eq!(texts(&browser, "#empty-store").len(), 1);
     assert_eq!(texts(&browser, "#no-runs").len(), 1);
 }
+
+#[test]
+fn a_run_folder_whose_name_is_no_run_name_is_left_out_with_a_note() {
+    let ws = Workspace::new("");
+    for name in ["odd #1", "ünï", "ok-run"] {
+        std::fs::create_dir_all(ws.store().join("runs").join(name)).unwrap();
+    }
+    let summary = ws.run(&["report", "--json"]).expect_code(0).json();
+    assert_eq!(summary["runs"], 1, "{summary}");
+    let problems = summary["problems"].to_string();
+    assert!(problems.contains("odd #1") && problems.contains("ünï"), "{problems}");
+    let browser = Browser::start();
+    check_page(&browser, &ws.store().join("report"), "index.html");
+    assert_eq!(texts(&browser, "#runs tr").len(), 1 + 1);
+}

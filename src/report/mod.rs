@@ -102,9 +102,10 @@ pub fn write(
     bar: &dyn Fn(&str) -> ProgressBar,
 ) -> Result<Summary, ReportError> {
     // A run asked for by name must exist before anything is written.
-    let names = run_names(store.root(), request.runs)?;
+    let mut problems = Vec::new();
+    let names = run_names(store.root(), request.runs, &mut problems)?;
     let site = Site::create(request.out)?;
-    let mut summary = Summary { out: request.out.to_owned(), ..Summary::default() };
+    let mut summary = Summary { out: request.out.to_owned(), problems, ..Summary::default() };
     let mut views = Vec::new();
     for (name, record) in store.index.datasets()? {
         views.push(DatasetView::read(store, &name, record)?);
@@ -206,8 +207,14 @@ fn failures(d: &DatasetView) -> Result<String, ReportError> {
     render(&pages::failures_page(&d.name), &page)
 }
 
-/// The runs to report on: those asked for (each must exist), or every run folder.
-fn run_names(root: &Path, asked: &[String]) -> Result<Vec<String>, ReportError> {
+/// The runs to report on: those asked for (each must exist), or every run folder whose
+/// name is a run name (others, which `train` never makes, are named in `problems`, as
+/// their names would not make safe file names and links).
+fn run_names(
+    root: &Path,
+    asked: &[String],
+    problems: &mut Vec<String>,
+) -> Result<Vec<String>, ReportError> {
     if !asked.is_empty() {
         for run in asked {
             if !root.join("runs").join(run).is_dir() {
@@ -216,10 +223,16 @@ fn run_names(root: &Path, asked: &[String]) -> Result<Vec<String>, ReportError> 
         }
         return Ok(asked.to_vec());
     }
-    Ok(crate::store::upkeep::subfolders(&root.join("runs"))?
-        .into_iter()
-        .map(|(name, _)| name)
-        .collect())
+    let mut names = Vec::new();
+    for (name, _) in crate::store::upkeep::subfolders(&root.join("runs"))? {
+        match crate::query::check_name(&name) {
+            Ok(()) => names.push(name),
+            Err(allowed) => {
+                problems.push(format!("runs/{name}: left out, not a run name ({allowed})"))
+            }
+        }
+    }
+    Ok(names)
 }
 
 /// The runs' share of the report: overview rows, pages, and what could not be shown.

@@ -118,7 +118,7 @@ pub fn write(
         .collect();
     images.sort();
     images.dedup();
-    let made = thumbs::ensure(&site, &store.blobs, &images, &bar("thumbnails"));
+    let made = thumbs::ensure(&site, &store.blobs, &images, &bar("thumbnails"))?;
     summary.thumbnails_made = made.made;
     summary.thumbnails_cached = made.cached;
     let no_thumb: BTreeMap<String, String> = made.failed.into_iter().collect();

@@ -5,6 +5,7 @@
 use indicatif::ProgressBar;
 use rayon::prelude::*;
 
+use super::ReportError;
 use super::site::Site;
 use crate::build::preprocess::Preprocessor;
 use crate::dataset::ResizeMode;
@@ -29,22 +30,40 @@ pub struct Made {
     pub failed: Vec<(String, String)>,
 }
 
-/// Makes the thumbnail of each `(id, blob extension)` that has none, on every core.
-pub fn ensure(site: &Site, blobs: &Blobs, images: &[(String, String)], bar: &ProgressBar) -> Made {
+/// Why an image got no thumbnail.
+enum Failure {
+    /// Its blob could not be read or decoded: that image only.
+    Image(String),
+    /// The report's folder refused the write: the whole report stops.
+    Write(ReportError),
+}
+
+/// Makes the thumbnail of each `(id, blob extension)` that has none, on every core. An
+/// unreadable image is noted and skipped; a write the folder refuses ends it at once.
+pub fn ensure(
+    site: &Site,
+    blobs: &Blobs,
+    images: &[(String, String)],
+    bar: &ProgressBar,
+) -> Result<Made, ReportError> {
     let todo: Vec<&(String, String)> =
         images.iter().filter(|(id, _)| !site.has(&rel(id))).collect();
     bar.set_length(todo.len() as u64);
-    let failed: Vec<(String, String)> = todo
+    let outcomes: Vec<Option<(String, String)>> = todo
         .par_iter()
         .map_init(Preprocessor::default, |pre, (id, ext)| {
             let outcome = make(site, blobs, pre, id, ext);
             bar.inc(1);
-            outcome.err().map(|why| (id.clone(), why))
+            match outcome {
+                Ok(()) => Ok(None),
+                Err(Failure::Image(why)) => Ok(Some((id.clone(), why))),
+                Err(Failure::Write(e)) => Err(e),
+            }
         })
-        .flatten()
-        .collect();
+        .collect::<Result<_, _>>()?;
     bar.finish_and_clear();
-    Made { made: todo.len() - failed.len(), cached: images.len() - todo.len(), failed }
+    let failed: Vec<(String, String)> = outcomes.into_iter().flatten().collect();
+    Ok(Made { made: todo.len() - failed.len(), cached: images.len() - todo.len(), failed })
 }
 
 fn make(
@@ -53,13 +72,17 @@ fn make(
     pre: &mut Preprocessor,
     id: &str,
     ext: &str,
-) -> Result<(), String> {
+) -> Result<(), Failure> {
     let path = blobs.path(id, ext);
-    let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let rgb = pre.square(&bytes, SIDE, ResizeMode::CenterCrop).map_err(|e| e.to_string())?;
+    let bytes =
+        std::fs::read(&path).map_err(|e| Failure::Image(format!("{}: {e}", path.display())))?;
+    let rgb = pre
+        .square(&bytes, SIDE, ResizeMode::CenterCrop)
+        .map_err(|e| Failure::Image(e.to_string()))?;
     let side = SIDE as usize;
-    let jpeg = jpeg::encode_rgb(rgb, side, side, QUALITY).map_err(|e| e.to_string())?;
-    site.write(&rel(id), &jpeg).map(|_| ()).map_err(|e| e.to_string())
+    let jpeg =
+        jpeg::encode_rgb(rgb, side, side, QUALITY).map_err(|e| Failure::Image(e.to_string()))?;
+    site.write(&rel(id), &jpeg).map(|_| ()).map_err(Failure::Write)
 }
 
 #[cfg(test)]
@@ -80,14 +103,30 @@ mod tests {
         let site = Site::create(&dir.path().join("report")).unwrap();
         let images = vec![(good.clone(), "png".to_owned()), (bad.clone(), "jpg".to_owned())];
 
-        let first = ensure(&site, &blobs, &images, &ProgressBar::hidden());
+        let first = ensure(&site, &blobs, &images, &ProgressBar::hidden()).unwrap();
         assert_eq!((first.made, first.cached), (1, 0));
         assert_eq!(first.failed.len(), 1);
         assert_eq!(first.failed[0].0, bad);
         let thumb = image::open(site.path(&rel(&good))).unwrap();
         assert_eq!((thumb.width(), thumb.height()), (SIDE, SIDE));
 
-        let second = ensure(&site, &blobs, &images, &ProgressBar::hidden());
+        let second = ensure(&site, &blobs, &images, &ProgressBar::hidden()).unwrap();
         assert_eq!((second.made, second.cached, second.failed.len()), (0, 1, 1));
+    }
+
+    #[test]
+    fn a_folder_that_refuses_writes_stops_the_report_not_each_image() {
+        let dir = tempfile::tempdir().unwrap();
+        let blobs = Blobs::open(dir.path()).unwrap();
+        let photo = image::RgbImage::from_fn(300, 300, |x, y| image::Rgb([x as u8, y as u8, 9]));
+        let mut png = Vec::new();
+        photo.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png).unwrap();
+        let id = blake3::hash(&png).to_hex().to_string();
+        blobs.write(&id, "png", &png).unwrap();
+        let site = Site::create(&dir.path().join("report")).unwrap();
+        // A file where the thumbnails' folder goes: every write there fails, even as root.
+        std::fs::write(site.path("thumbs"), "in the way").unwrap();
+        let err = ensure(&site, &blobs, &[(id, "png".into())], &ProgressBar::hidden()).unwrap_err();
+        assert!(err.to_string().contains("thumbs"), "{err}");
     }
 }

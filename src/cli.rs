@@ -20,9 +20,10 @@ pub struct Cli {
     /// Config file; built-in defaults apply when the default file is absent.
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// Store folder (overrides store.path).
-    #[arg(long, global = true, value_name = "DIR")]
-    pub store: Option<PathBuf>,
+    /// Store: a folder (overrides store.path), or a bucket, s3://BUCKET/PREFIX (endpoint,
+    /// region and keys from the AWS_* environment variables).
+    #[arg(long, global = true, value_name = "DIR|s3://…")]
+    pub store: Option<String>,
     /// More log output (-v info, -vv debug); RUST_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -34,11 +35,19 @@ pub struct Cli {
 pub enum Command {
     /// Search the engines for QUERY and store the top N accepted, unique images.
     Fetch(FetchArgs),
-    /// Add images from a folder (recursively) or a text file of http(s) URLs, one a line.
+    /// Add images from a folder (recursively) or a text file of http(s) URLs, one a line;
+    /// with a bucket store, one shard of a plan (--shard, or the job array's index).
     Import(ImportArgs),
+    /// Cut a URL list into shards in a bucket store, for `import --shard` workers run by
+    /// Slurm job arrays, Kubernetes Indexed Jobs or Spark.
+    ShardUrls(ShardUrlsArgs),
+    /// Decide a sharded dataset's members over every finished shard (near duplicates across
+    /// shards, best rank first), as one import of the whole list would.
+    Merge(MergeArgs),
     /// Run every query file in queries/, then rebuild the datasets that changed (for cron).
     Refresh(RefreshArgs),
-    /// Show each dataset: images, duplicates skipped, failures by reason, last fetch.
+    /// Show each dataset: images, duplicates skipped, failures by reason, last fetch; for a
+    /// bucket store, each planned dataset's shards, merge and latest build.
     Status(StatusArgs),
     /// Check that the index, the blobs and the built datasets agree; --repair fixes them.
     Verify(VerifyArgs),
@@ -287,12 +296,43 @@ pub struct FetchArgs {
 
 #[derive(Debug, clap::Args)]
 pub struct ImportArgs {
-    /// A folder of images, or a text file of image URLs.
-    pub path: PathBuf,
+    /// A folder of images, or a text file of image URLs (not with a bucket store, whose
+    /// workers import shards of the plan `shard-urls` wrote).
+    #[arg(required_unless_present_any = ["shard", "shards_from_stdin"])]
+    pub path: Option<PathBuf>,
     /// Dataset to add them to.
     #[arg(long, value_parser = name)]
     pub dataset: String,
+    /// Bucket stores: import this shard of the plan [default: $SLURM_ARRAY_TASK_ID, else
+    /// $JOB_COMPLETION_INDEX]. A finished shard is skipped.
+    #[arg(long, conflicts_with_all = ["path", "shards_from_stdin"])]
+    pub shard: Option<usize>,
+    /// Bucket stores: read shard numbers from standard input, one a line, and print one
+    /// JSON line per shard (for Spark's RDD.pipe).
+    #[arg(long, conflicts_with = "path")]
+    pub shards_from_stdin: bool,
     /// Print the summary as one JSON line.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ShardUrlsArgs {
+    /// A text file of image URLs, one a line.
+    pub path: PathBuf,
+    /// The dataset the shards' images go to.
+    #[arg(long, value_parser = name)]
+    pub dataset: String,
+    /// How many shards (a job array's size); never more than there are URLs.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub shards: u64,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct MergeArgs {
+    #[arg(long, value_parser = name)]
+    pub dataset: String,
+    /// Print the counts as one JSON line.
     #[arg(long)]
     pub json: bool,
 }

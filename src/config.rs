@@ -36,8 +36,39 @@ pub struct Config {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StoreConfig {
-    /// Root folder of the store (index, blobs, datasets, runs).
+    /// Root folder of the store (index, blobs, datasets, runs); for a bucket store, this
+    /// machine's cache of it.
     pub path: PathBuf,
+    /// A bucket store, `s3://bucket/prefix` (`--store` sets it when given an s3:// URL).
+    pub bucket: Option<String>,
+    /// Where a bucket store is cached on this machine [default:
+    /// $XDG_CACHE_HOME/pipeline/s3/BUCKET/PREFIX, or ~/.cache/…].
+    pub cache: Option<PathBuf>,
+}
+
+impl StoreConfig {
+    /// Applies `--store`: an s3:// URL names a bucket store, anything else a folder.
+    pub fn choose(&mut self, store: &str) {
+        if store.starts_with("s3://") {
+            self.bucket = Some(store.to_owned());
+        } else {
+            self.bucket = None;
+            self.path = PathBuf::from(store);
+        }
+    }
+
+    /// For a bucket store, points `path` at its cache on this machine.
+    pub fn resolve_cache(&mut self) {
+        let Some(bucket) = &self.bucket else { return };
+        self.path = self.cache.clone().unwrap_or_else(|| {
+            let base = std::env::var_os("XDG_CACHE_HOME")
+                .map(PathBuf::from)
+                .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))
+                .unwrap_or_else(std::env::temp_dir);
+            let place = bucket.trim_start_matches("s3://").trim_matches('/');
+            base.join("pipeline").join("s3").join(place)
+        });
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -125,7 +156,7 @@ pub struct DedupConfig {
 
 impl Default for StoreConfig {
     fn default() -> Self {
-        StoreConfig { path: PathBuf::from("store") }
+        StoreConfig { path: PathBuf::from("store"), bucket: None, cache: None }
     }
 }
 

@@ -2,6 +2,7 @@
 
 use std::process::ExitCode;
 
+use crate::bucket::BucketProblem;
 use crate::build::BuildError;
 use crate::config::ConfigError;
 use crate::curate::CurateError;
@@ -19,6 +20,8 @@ pub const STORE_BUSY: u8 = 75;
 /// A config or query file is malformed or has invalid values, or a curation rule names
 /// no ImageNet class (EX_CONFIG).
 pub const BAD_CONFIG: u8 = 78;
+/// A bucket store refused the credentials (EX_NOPERM).
+pub const NO_PERMISSION: u8 = 77;
 /// Stopped by Ctrl-C (or SIGINT).
 pub const INTERRUPTED: u8 = 130;
 
@@ -27,6 +30,12 @@ pub fn for_error(error: &anyhow::Error) -> ExitCode {
     for cause in error.chain() {
         if matches!(cause.downcast_ref::<StoreError>(), Some(StoreError::Busy { .. })) {
             return ExitCode::from(STORE_BUSY);
+        }
+        match crate::bucket::problem(cause) {
+            Some(BucketProblem::Denied) => return ExitCode::from(NO_PERMISSION),
+            Some(BucketProblem::Config) => return ExitCode::from(BAD_CONFIG),
+            Some(BucketProblem::Pending) => return ExitCode::from(PARTIAL),
+            None => {}
         }
         let curate = match cause.downcast_ref::<BuildError>() {
             Some(BuildError::Curate(e)) => Some(e),

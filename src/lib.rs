@@ -6,9 +6,11 @@
 //! build leaves out: gray, tinted, off-topic, leaking), `build` (A/B shards), `dataset`
 //! (built versions on disk, `export`), `config` / `query` (files the user writes), `train`
 //! (colorizers; `metrics`, image quality), `report` (the store as a static website),
+//! `bucket` (a store in S3, filled by shard workers, merged, mirrored into a local cache),
 //! `commands` (CLI glue), `durable`
 //! (whole-or-absent writes).
 
+pub mod bucket;
 pub mod build;
 pub mod cli;
 pub mod commands;

@@ -17,8 +17,12 @@ pub fn build(config: Config, args: BuildArgs) -> anyhow::Result<u8> {
     if let Some(size) = args.size {
         settings.size = size;
     }
+    let bucket = config.store.bucket.is_some();
     let named = !args.datasets.is_empty();
-    let datasets = if named {
+    let datasets = if bucket {
+        // The bucket's merged member lists are the truth: the cache becomes them first.
+        super::shards::pull(&config, &store, &args.datasets)?
+    } else if named {
         args.datasets.clone()
     } else {
         let all: Vec<String> = store.index.datasets()?.into_iter().map(|(name, _)| name).collect();
@@ -37,6 +41,10 @@ pub fn build(config: Config, args: BuildArgs) -> anyhow::Result<u8> {
         let outcome = build::build(&store, &dataset, &settings, &curation, args.force, &progress)?;
         progress.finish_and_clear();
         println!("{}", describe(&dataset, &outcome, settings.size));
+        if bucket {
+            let (Outcome::Built { version, .. } | Outcome::UpToDate { version }) = &outcome;
+            super::shards::push(&config, &dataset, version)?;
+        }
     }
     Ok(exit::OK)
 }

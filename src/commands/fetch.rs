@@ -13,7 +13,7 @@ use crate::cli::{FetchArgs, ImportArgs};
 use crate::config::Config;
 use crate::engines::{EngineName, SearchQuery};
 use crate::exit;
-use crate::fetch::{self, Context, DRAIN_DEADLINE, Job, Source, Stats, Summary};
+use crate::fetch::{self, Context, DRAIN_DEADLINE, Job, Source, Stats, Summary, UrlList};
 use crate::net::Http;
 use crate::query::{QueryFile, slug};
 use crate::store::Store;
@@ -74,9 +74,13 @@ pub(super) fn search_job(
 }
 
 pub fn import(config: Config, args: ImportArgs) -> anyhow::Result<u8> {
-    let meta = std::fs::metadata(&args.path)
-        .with_context(|| format!("cannot read {}", display(&args.path)))?;
-    let source = if meta.is_dir() { Source::Folder(args.path) } else { Source::UrlList(args.path) };
+    let Some(path) = args.path else {
+        bail!("--shard and --shards-from-stdin import shards of a bucket store (--store s3://…)");
+    };
+    let meta =
+        std::fs::metadata(&path).with_context(|| format!("cannot read {}", display(&path)))?;
+    let source =
+        if meta.is_dir() { Source::Folder(path) } else { Source::UrlList(UrlList::whole(path)) };
     let job = Job { dataset: args.dataset, source, top: None };
     run_job(config, job, args.json)
 }

@@ -6,6 +6,7 @@ mod curate;
 mod fetch;
 mod refresh;
 mod report;
+mod shards;
 mod status;
 mod train;
 mod verify;
@@ -21,9 +22,15 @@ use crate::config::Config;
 /// Runs the command the user asked for.
 pub fn run(cli: Cli) -> anyhow::Result<u8> {
     let config = load_config(&cli)?;
+    if let Some(bucket) = &config.store.bucket {
+        shards::check_bucket_command(&cli.command, bucket, &config.store.path)?;
+    }
     match cli.command {
         Command::Fetch(args) => fetch::fetch(config, args),
+        Command::Import(args) if config.store.bucket.is_some() => shards::import(config, args),
         Command::Import(args) => fetch::import(config, args),
+        Command::ShardUrls(args) => shards::shard_urls(&config, args),
+        Command::Merge(args) => shards::merge(&config, args),
         Command::Refresh(args) => refresh::refresh(config, args),
         Command::Status(args) => status::status(&config, args),
         Command::Verify(args) => verify::verify(&config, args),
@@ -47,8 +54,9 @@ fn load_config(cli: &Cli) -> anyhow::Result<Config> {
     };
     let mut config = Config::load(&path, required)?;
     if let Some(store) = &cli.store {
-        config.store.path = store.clone();
+        config.store.choose(store);
     }
+    config.store.resolve_cache();
     Ok(config)
 }
 

@@ -46,6 +46,9 @@ pub struct BuildStatus {
 }
 
 pub fn status(config: &Config, args: crate::cli::StatusArgs) -> anyhow::Result<u8> {
+    if config.store.bucket.is_some() {
+        return super::shards::status(config, args.json);
+    }
     let store = Store::open(&config.store.path)?;
     let mut rows = Vec::new();
     for (name, record) in store.index.datasets()? {

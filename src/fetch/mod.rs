@@ -43,6 +43,7 @@ use crate::engines::{EngineName, SearchQuery};
 use crate::net::Http;
 use crate::photo::check::ImageInfo;
 use crate::store::{Store, StoreError};
+pub use dedup::Seen;
 pub use failure::ItemError;
 pub use progress::on_terminal as show_progress;
 pub use stats::{Stats, Summary};
@@ -53,9 +54,28 @@ pub enum Source {
     /// Search engines, tried in order, results merged by URL.
     Search { query: SearchQuery, engines: Vec<EngineName> },
     /// A text file of http(s) URLs, one a line.
-    UrlList(PathBuf),
+    UrlList(UrlList),
     /// A folder of image files, walked recursively.
     Folder(PathBuf),
+}
+
+/// A URL list to read: the whole list a user gave, or one shard's slice of it.
+#[derive(Debug, Clone)]
+pub struct UrlList {
+    /// The file to read.
+    pub path: PathBuf,
+    /// What to call it in members' `query` and in messages: the list's path as given.
+    pub name: String,
+    /// The list's line number of the file's first line (1, unless a shard's slice).
+    pub first_line: usize,
+}
+
+impl UrlList {
+    /// The whole list at `path`.
+    pub fn whole(path: PathBuf) -> UrlList {
+        let name = path.display().to_string();
+        UrlList { path, name, first_line: 1 }
+    }
 }
 
 /// One run of the graph.

@@ -12,7 +12,7 @@ use tokio::sync::mpsc::Sender;
 use url::Url;
 
 use super::{
-    Candidate, Context, Demand, Item, ItemError, Location, RunError, Source, State, search,
+    Candidate, Context, Demand, Item, ItemError, Location, RunError, Source, State, UrlList, search,
 };
 
 /// File extensions `import` picks up from a folder (the bytes decide the real format).
@@ -31,11 +31,11 @@ pub async fn run(
     }
     match source {
         Source::Search { query, engines } => Ok(search::run(&out, &query, &engines).await),
-        Source::UrlList(path) => {
-            let text = tokio::fs::read_to_string(&path)
+        Source::UrlList(list) => {
+            let text = tokio::fs::read_to_string(&list.path)
                 .await
-                .map_err(|source| RunError::Input { path: path.clone(), source })?;
-            for item in url_list_items(&path, &text) {
+                .map_err(|source| RunError::Input { path: list.path.clone(), source })?;
+            for item in url_list_items(&list, &text) {
                 if !out.emit(item).await {
                     break;
                 }
@@ -82,25 +82,24 @@ impl Out<'_> {
     }
 }
 
-/// One item per non-empty, non-comment line; rank = line number.
-fn url_list_items(path: &Path, text: &str) -> Vec<Item> {
-    let query = path.display().to_string();
+/// One item per non-empty, non-comment line; rank = line number in the whole list.
+fn url_list_items(list: &UrlList, text: &str) -> Vec<Item> {
     let mut items = Vec::new();
     for (index, line) in text.lines().enumerate() {
-        let line_no = index + 1;
+        let line_no = list.first_line + index;
         let line = line.trim();
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
         let (location, state) = match Location::remote(line) {
             Ok(location) => (location, State::New),
-            Err(why) => (Location::Remote(line.to_owned()), bad_url(path, line_no, why)),
+            Err(why) => (Location::Remote(line.to_owned()), bad_url(&list.name, line_no, why)),
         };
         let candidate = Candidate {
             rank: line_no as u64,
             location,
             source: "import".into(),
-            query: query.clone(),
+            query: list.name.clone(),
             page_url: None,
             title: None,
         };
@@ -109,8 +108,8 @@ fn url_list_items(path: &Path, text: &str) -> Vec<Item> {
     items
 }
 
-fn bad_url(path: &Path, line: usize, why: String) -> State {
-    State::Failed { error: ItemError::BadUrl(why), at: format!("{}:{line}", path.display()) }
+fn bad_url(list: &str, line: usize, why: String) -> State {
+    State::Failed { error: ItemError::BadUrl(why), at: format!("{list}:{line}") }
 }
 
 /// Image files under `root`, sorted, as `file://` candidates.

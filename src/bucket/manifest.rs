@@ -1,0 +1,87 @@
+//! What a shard's worker writes: its manifest (one JSON line per URL it decided) and its
+//! stats, the commit marker. `merge` reads both; `members/<dataset>.jsonl` reuses
+//! [`Image`] lines.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::store::{ImageRecord, Member};
+
+/// An accepted image: its bytes' hash, where it came from, what it is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Image {
+    pub hash: String,
+    pub member: Member,
+    pub image: ImageRecord,
+}
+
+/// One line of `shards/<dataset>/manifest-NNNNN.jsonl`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Line {
+    /// A valid image, not an exact copy of an earlier one of the shard. Near duplicates are
+    /// all listed: `merge` decides them over every shard, in rank order.
+    Image(Image),
+    /// An exact copy of the shard's image `of`.
+    Duplicate { url: String, of: String },
+    /// A URL that gave no image: the failure kind and what happened.
+    Failure { url: String, reason: String, detail: String },
+}
+
+/// `shards/<dataset>/_done/NNNNN.json`: a finished shard's counts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ShardStats {
+    pub shard: usize,
+    pub urls: usize,
+    pub images: usize,
+    /// Exact copies within the shard.
+    pub duplicates: u64,
+    pub failures: BTreeMap<String, u64>,
+    pub downloaded: u64,
+    pub bytes: u64,
+    /// Blobs this worker created (the others were in the bucket already).
+    pub blobs_created: usize,
+    pub seconds: f64,
+    /// The machine that did it.
+    pub host: String,
+    /// Seconds since the Unix epoch.
+    pub finished_at: u64,
+}
+
+pub fn manifest_key(dataset: &str, shard: usize) -> String {
+    format!("shards/{dataset}/manifest-{shard:05}.jsonl")
+}
+
+pub fn done_folder(dataset: &str) -> String {
+    format!("shards/{dataset}/_done")
+}
+
+pub fn done_key(dataset: &str, shard: usize) -> String {
+    format!("{}/{shard:05}.json", done_folder(dataset))
+}
+
+/// The shard number of a marker key, if it is one.
+pub fn shard_of_done_key(key: &str) -> Option<usize> {
+    key.rsplit('/').next()?.strip_suffix(".json")?.parse().ok()
+}
+
+/// JSON lines, one a value.
+pub fn to_jsonl<T: Serialize>(values: &[T]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for value in values {
+        serde_json::to_writer(&mut out, value).expect("manifest lines serialize");
+        out.push(b'\n');
+    }
+    out
+}
+
+/// Parses JSON lines, naming the line that is not a `T`.
+pub fn from_jsonl<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<Vec<T>, String> {
+    let text = std::str::from_utf8(bytes).map_err(|e| e.to_string())?;
+    text.lines()
+        .enumerate()
+        .filter(|(_, line)| !line.trim().is_empty())
+        .map(|(i, line)| serde_json::from_str(line).map_err(|e| format!("line {}: {e}", i + 1)))
+        .collect()
+}

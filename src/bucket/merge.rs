@@ -1,0 +1,156 @@
+//! `merge`: the one step that sees every shard. It reads every manifest and decides the
+//! dataset's members exactly as one import of the whole list would: in rank order, an
+//! exact or near copy (`dedup.phash_distance`) of an earlier member is a duplicate. The
+//! member list goes to `members/<dataset>.jsonl`, then its counts to `members/<dataset>.json`.
+//!
+//! Its input is only hashes and records (about 300 bytes an image), so one process holds
+//! millions; it refuses to run while any shard is unfinished.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use bytes::Bytes;
+use futures::{StreamExt, TryStreamExt};
+use serde::{Deserialize, Serialize};
+
+use super::manifest::{self, Image, Line, ShardStats};
+use super::plan::{self, PlanError};
+use super::{Bucket, BucketError};
+use crate::fetch::Seen;
+use crate::store::now;
+
+/// Manifests read at once.
+const READS: usize = 16;
+
+/// `members/<dataset>.json`, and what `merge` prints.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Merged {
+    pub dataset: String,
+    pub shards: usize,
+    pub urls: usize,
+    pub members: usize,
+    /// Exact copies within shards, plus exact and near copies across them.
+    pub duplicates: u64,
+    pub failed: u64,
+    pub failures: BTreeMap<String, u64>,
+    /// Seconds since the Unix epoch.
+    pub merged_at: u64,
+    pub seconds: f64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MergeError {
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    #[error(transparent)]
+    Bucket(#[from] BucketError),
+    #[error(
+        "{dataset}: {} of {shards} shards are not done yet (shards {}); run their workers, then merge again",
+        .pending.len(), list(.pending)
+    )]
+    Pending { dataset: String, shards: usize, pending: Vec<usize> },
+}
+
+fn list(shards: &[usize]) -> String {
+    let shown: Vec<String> = shards.iter().take(20).map(usize::to_string).collect();
+    let more =
+        if shards.len() > 20 { format!(" and {} more", shards.len() - 20) } else { String::new() };
+    format!("{}{more}", shown.join(", "))
+}
+
+pub fn members_key(dataset: &str) -> String {
+    format!("members/{dataset}.jsonl")
+}
+
+pub fn merged_key(dataset: &str) -> String {
+    format!("members/{dataset}.json")
+}
+
+/// Merges every shard of `dataset`; near duplicates within `max_distance` bits.
+pub async fn merge(
+    bucket: &Bucket,
+    dataset: &str,
+    max_distance: u32,
+) -> Result<Merged, MergeError> {
+    let started = Instant::now();
+    let plan = plan::read(bucket, dataset).await?;
+    let shards = plan.parts.len();
+    let done = done_shards(bucket, dataset).await?;
+    let pending: Vec<usize> = (0..shards).filter(|s| !done.contains(s)).collect();
+    if !pending.is_empty() {
+        return Err(MergeError::Pending { dataset: dataset.to_owned(), shards, pending });
+    }
+    let reads = (0..shards).map(|shard| shard_lines(bucket, dataset, shard));
+    let parts: Vec<(ShardStats, Vec<Line>)> =
+        futures::stream::iter(reads).buffered(READS).try_collect().await?;
+
+    let mut merged = Merged {
+        dataset: dataset.to_owned(),
+        shards,
+        urls: plan.urls,
+        members: 0,
+        duplicates: 0,
+        failed: 0,
+        failures: BTreeMap::new(),
+        merged_at: now(),
+        seconds: 0.0,
+    };
+    let mut images = Vec::new();
+    for (stats, lines) in parts {
+        merged.duplicates += stats.duplicates;
+        for (reason, n) in stats.failures {
+            *merged.failures.entry(reason).or_default() += n;
+        }
+        images.extend(lines.into_iter().filter_map(|line| match line {
+            Line::Image(image) => Some(image),
+            Line::Duplicate { .. } | Line::Failure { .. } => None,
+        }));
+    }
+    merged.failed = merged.failures.values().sum();
+    images.sort_by_key(|image| image.member.rank);
+    let mut seen = Seen::new(max_distance);
+    let mut members = Vec::with_capacity(images.len());
+    for image in images {
+        if seen.find(&image.hash, image.image.phash).is_some() {
+            merged.duplicates += 1;
+            continue;
+        }
+        seen.insert(image.hash.clone(), image.image.phash);
+        members.push(image);
+    }
+    merged.members = members.len();
+    bucket.put(&members_key(dataset), Bytes::from(manifest::to_jsonl(&members))).await?;
+    merged.seconds = started.elapsed().as_secs_f64();
+    let json = serde_json::to_vec_pretty(&merged).expect("merge counts serialize");
+    bucket.put(&merged_key(dataset), Bytes::from(json)).await?;
+    Ok(merged)
+}
+
+/// The shards of `dataset` whose marker is in the bucket.
+pub async fn done_shards(bucket: &Bucket, dataset: &str) -> Result<Vec<usize>, BucketError> {
+    let keys = bucket.list(&manifest::done_folder(dataset)).await?;
+    Ok(keys.iter().filter_map(|key| manifest::shard_of_done_key(key)).collect())
+}
+
+async fn shard_lines(
+    bucket: &Bucket,
+    dataset: &str,
+    shard: usize,
+) -> Result<(ShardStats, Vec<Line>), MergeError> {
+    let done = manifest::done_key(dataset, shard);
+    let stats =
+        bucket.get_json(&done).await?.ok_or_else(|| bucket.corrupt(&done, "vanished".into()))?;
+    let key = manifest::manifest_key(dataset, shard);
+    let bytes = bucket.get(&key).await?.ok_or_else(|| {
+        bucket.corrupt(&key, "missing, though the shard's marker is there".into())
+    })?;
+    let lines = manifest::from_jsonl(&bytes).map_err(|e| bucket.corrupt(&key, e))?;
+    Ok((stats, lines))
+}
+
+/// The member list `merge` wrote for `dataset`, or `None` before the first merge.
+pub async fn members(bucket: &Bucket, dataset: &str) -> Result<Option<Vec<Image>>, BucketError> {
+    let key = members_key(dataset);
+    let Some(bytes) = bucket.get(&key).await? else { return Ok(None) };
+    manifest::from_jsonl(&bytes).map(Some).map_err(|e| bucket.corrupt(&key, e))
+}

@@ -1,0 +1,135 @@
+//! This machine's cache of a bucket store: a folder store (sled index, blobs, builds) that
+//! `build` fills from the bucket's member list and whose builds it uploads. Everything
+//! that reads a folder store (export, train, eval, report) then reads the cache.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+use futures::{StreamExt, TryStreamExt};
+
+use super::manifest::Image;
+use super::merge::{self, Merged};
+use super::{Bucket, BucketError, Created, blob_key};
+use crate::dataset::dataset_dir;
+use crate::store::{DatasetRecord, Store, StoreError, Tree};
+
+/// Downloads and uploads in flight at once.
+const TRANSFERS: usize = 16;
+
+#[derive(Debug, thiserror::Error)]
+pub enum MirrorError {
+    #[error(transparent)]
+    Bucket(#[from] BucketError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(
+        "{url}: dataset {dataset} has not been merged: run `pipeline merge --dataset {dataset}`"
+    )]
+    NotMerged { url: String, dataset: String },
+}
+
+/// What a pull changed in the cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pulled {
+    pub members: usize,
+    /// Blobs downloaded (the others were cached).
+    pub downloaded: usize,
+    /// Cached members the merge no longer lists, removed from the cache's dataset.
+    pub removed: usize,
+}
+
+/// The datasets `merge` has written a member list for.
+pub async fn merged_datasets(bucket: &Bucket) -> Result<Vec<String>, BucketError> {
+    let keys = bucket.list("members").await?;
+    Ok(keys
+        .iter()
+        .filter_map(|k| k.strip_prefix("members/")?.strip_suffix(".json"))
+        .map(str::to_owned)
+        .collect())
+}
+
+/// Makes the cache's `dataset` exactly the bucket's merged member list, blobs included.
+pub async fn pull(bucket: &Bucket, cache: &Store, dataset: &str) -> Result<Pulled, MirrorError> {
+    let not_merged =
+        || MirrorError::NotMerged { url: bucket.url().to_owned(), dataset: dataset.to_owned() };
+    let counts: Merged =
+        bucket.get_json(&merge::merged_key(dataset)).await?.ok_or_else(not_merged)?;
+    let members = merge::members(bucket, dataset).await?.ok_or_else(not_merged)?;
+
+    let missing = members.iter().filter(|m| !cache.blobs.path(&m.hash, &m.image.ext).is_file());
+    let downloads = missing.map(|Image { hash, image, .. }| async move {
+        let key = blob_key(hash, &image.ext);
+        let bytes = bucket
+            .get(&key)
+            .await?
+            .ok_or_else(|| bucket.corrupt(&key, "missing: the member list names it".into()))?;
+        Ok::<_, MirrorError>((hash, &image.ext, bytes))
+    });
+    let mut downloads = futures::stream::iter(downloads).buffer_unordered(TRANSFERS);
+    let mut downloaded = 0;
+    while let Some((hash, ext, bytes)) = downloads.try_next().await? {
+        tokio::task::block_in_place(|| cache.blobs.write(hash, ext, &bytes))?;
+        downloaded += 1;
+    }
+
+    let listed: HashSet<&str> = members.iter().map(|m| m.hash.as_str()).collect();
+    let tree = Tree::Members(dataset.to_owned());
+    let mut removed = 0;
+    for (hash, _, _) in cache.index.members(dataset)? {
+        if !listed.contains(hash.as_str()) {
+            cache.index.remove(&tree, &hash)?;
+            removed += 1;
+        }
+    }
+    for Image { hash, member, image } in &members {
+        cache.add_member(dataset, hash, image, member)?;
+    }
+    let record = DatasetRecord {
+        query: None,
+        duplicates: counts.duplicates,
+        failures: counts.failures,
+        last_fetch: Some(counts.merged_at),
+    };
+    cache.index.put_dataset(dataset, &record)?;
+    cache.index.flush()?;
+    Ok(Pulled { members: members.len(), downloaded, removed })
+}
+
+/// Uploads the cache's build `version` of `dataset` (files created only if absent: a
+/// version's bytes never change) and then points the bucket's `latest` at it. Returns the
+/// number of files uploaded.
+pub async fn push_build(
+    bucket: &Bucket,
+    cache: &Path,
+    dataset: &str,
+    version: &str,
+) -> Result<usize, MirrorError> {
+    let dir = dataset_dir(cache, dataset).join(version);
+    let files: Vec<PathBuf> = walkdir::WalkDir::new(&dir)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_file())
+        .map(walkdir::DirEntry::into_path)
+        .collect();
+    let uploads = files.iter().map(|path| {
+        let relative =
+            path.strip_prefix(&dir).expect("walked under dir").to_string_lossy().replace('\\', "/");
+        let key = format!("datasets/{dataset}/{version}/{relative}");
+        async move {
+            let bytes = tokio::fs::read(path).await.map_err(StoreError::io(path))?;
+            Ok::<_, MirrorError>(bucket.create(&key, Bytes::from(bytes)).await?)
+        }
+    });
+    let created: Vec<Created> =
+        futures::stream::iter(uploads).buffer_unordered(TRANSFERS).try_collect().await?;
+    bucket.put(&format!("datasets/{dataset}/latest"), Bytes::from(format!("{version}\n"))).await?;
+    Ok(created.iter().filter(|c| **c == Created::New).count())
+}
+
+/// The bucket's latest build of `dataset`, if any.
+pub async fn latest_build(bucket: &Bucket, dataset: &str) -> Result<Option<String>, BucketError> {
+    let text = bucket.get(&format!("datasets/{dataset}/latest")).await?;
+    Ok(text.map(|t| String::from_utf8_lossy(&t).trim().to_owned()))
+}

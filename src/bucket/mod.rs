@@ -1,0 +1,290 @@
+//! Bucket stores: a dataset's shared truth in object storage (`--store s3://bucket/prefix`),
+//! for fetching on many machines at once. The engines are existing ones: S3 (through the
+//! `object_store` crate) for storage, Slurm, Kubernetes or Spark for running one worker per
+//! shard; nothing here schedules, retries across machines or locks.
+//!
+//! ```text
+//! PREFIX/
+//!   plan/<dataset>/plan.json                 the shard plan (`shard-urls`)
+//!   plan/<dataset>/part-NNNNN.txt            shard N's slice of the URL list, verbatim
+//!   blobs/ab/<blake3>.<ext>                  image bytes, written only if absent
+//!   shards/<dataset>/manifest-NNNNN.jsonl    what shard N's worker found, line by line
+//!   shards/<dataset>/_done/NNNNN.json        shard N's stats, written last: its commit marker
+//!   members/<dataset>.jsonl                  the members `merge` chose, best rank first
+//!   members/<dataset>.json                   the merge's counts, written after the list
+//!   datasets/<dataset>/<version>/…, latest   builds, uploaded by `build`
+//! ```
+//!
+//! Blobs are content-addressed and created only if absent (`If-None-Match: *`), so two
+//! workers storing the same image never clash and exact deduplication needs no
+//! coordinator. A shard is done when its marker exists; a killed worker's shard has none
+//! and is redone whole. Each machine keeps its own sled store as a cache (`mirror`): builds,
+//! exports, training and reports run there, as on a folder store.
+
+mod manifest;
+pub mod merge;
+pub mod mirror;
+pub mod plan;
+pub mod status;
+pub mod worker;
+
+use bytes::Bytes;
+use futures::TryStreamExt;
+use object_store::aws::AmazonS3Builder;
+use object_store::path::Path as Key;
+use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
+use std::sync::Arc;
+
+/// What went wrong talking to the bucket; each names the bucket and, where one is
+/// involved, the object.
+#[derive(Debug, thiserror::Error)]
+pub enum BucketError {
+    #[error("{url}: not a bucket URL ({why}); expected s3://BUCKET[/PREFIX]")]
+    Url { url: String, why: String },
+    #[error(
+        "{url}: access denied ({detail}): check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY \
+         (and AWS_ENDPOINT for a server other than AWS)"
+    )]
+    Denied { url: String, detail: String },
+    #[error("{url}: the bucket does not exist (create it with your S3 server's own tools)")]
+    NoBucket { url: String },
+    #[error("{url}/{key}: {source}")]
+    Object { url: String, key: String, source: object_store::Error },
+    #[error("{url}/{key}: {message}")]
+    Corrupt { url: String, key: String, message: String },
+}
+
+/// What kind of bucket-store failure an error is, for the exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BucketProblem {
+    /// The keys were refused.
+    Denied,
+    /// Retrying cannot help: a bad URL, no such bucket, no plan or shard.
+    Config,
+    /// `merge` before every shard is done.
+    Pending,
+}
+
+/// The bucket-store problem `error` is, if it is one (whatever command wrapped it).
+pub fn problem(error: &(dyn std::error::Error + 'static)) -> Option<BucketProblem> {
+    use plan::PlanError;
+    let of_bucket = |e: &BucketError| match e {
+        BucketError::Denied { .. } => Some(BucketProblem::Denied),
+        BucketError::Url { .. } | BucketError::NoBucket { .. } => Some(BucketProblem::Config),
+        BucketError::Object { .. } | BucketError::Corrupt { .. } => None,
+    };
+    let of_plan = |e: &PlanError| match e {
+        PlanError::Bucket(e) => of_bucket(e),
+        _ => Some(BucketProblem::Config),
+    };
+    if let Some(e) = error.downcast_ref::<BucketError>() {
+        return of_bucket(e);
+    }
+    if let Some(e) = error.downcast_ref::<PlanError>() {
+        return of_plan(e);
+    }
+    if let Some(e) = error.downcast_ref::<worker::WorkerError>() {
+        return match e {
+            worker::WorkerError::Plan(e) => of_plan(e),
+            worker::WorkerError::Bucket(e) => of_bucket(e),
+            _ => None,
+        };
+    }
+    if let Some(e) = error.downcast_ref::<merge::MergeError>() {
+        return match e {
+            merge::MergeError::Plan(e) => of_plan(e),
+            merge::MergeError::Bucket(e) => of_bucket(e),
+            merge::MergeError::Pending { .. } => Some(BucketProblem::Pending),
+        };
+    }
+    match error.downcast_ref::<mirror::MirrorError>() {
+        Some(mirror::MirrorError::Bucket(e)) => of_bucket(e),
+        Some(mirror::MirrorError::NotMerged { .. }) => Some(BucketProblem::Config),
+        _ => None,
+    }
+}
+
+/// Whether a create-only write made the object or found it there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Created {
+    New,
+    Existed,
+}
+
+/// An object store with the prefix every key of this store lives under.
+#[derive(Debug, Clone)]
+pub struct Bucket {
+    store: Arc<dyn ObjectStore>,
+    prefix: Key,
+    /// `s3://bucket/prefix`, for messages.
+    url: String,
+}
+
+impl Bucket {
+    /// The bucket `url` names (`s3://bucket[/prefix]`), configured from the usual AWS
+    /// environment variables (AWS_ENDPOINT, AWS_REGION, AWS_ACCESS_KEY_ID, …). Checks
+    /// that the bucket exists and the keys are accepted before anything else happens.
+    pub async fn open(url: &str) -> Result<Bucket, BucketError> {
+        let bad = |why: String| BucketError::Url { url: url.to_owned(), why };
+        let parsed = url::Url::parse(url).map_err(|e| bad(e.to_string()))?;
+        if parsed.scheme() != "s3" {
+            return Err(bad(format!("scheme {}", parsed.scheme())));
+        }
+        let bucket =
+            parsed.host_str().filter(|b| !b.is_empty()).ok_or_else(|| bad("no bucket".into()))?;
+        let s3 = AmazonS3Builder::from_env()
+            .with_bucket_name(bucket)
+            .build()
+            .map_err(|e| bad(e.to_string()))?;
+        let prefix = Key::from(parsed.path().trim_matches('/'));
+        let store = Bucket::over(Arc::new(s3), prefix, url.trim_end_matches('/'));
+        store.check().await?;
+        Ok(store)
+    }
+
+    /// A bucket over any object store (tests use the in-memory one).
+    pub fn over(store: Arc<dyn ObjectStore>, prefix: Key, url: &str) -> Bucket {
+        Bucket { store, prefix, url: url.to_owned() }
+    }
+
+    /// `s3://bucket/prefix`.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// One list request: fails at once on a wrong key or a missing bucket.
+    async fn check(&self) -> Result<(), BucketError> {
+        self.store
+            .list_with_delimiter(Some(&self.prefix))
+            .await
+            .map(|_| ())
+            .map_err(|e| self.error("", e))
+    }
+
+    fn key(&self, key: &str) -> Key {
+        key.split('/').fold(self.prefix.clone(), |k, part| k.clone().join(part))
+    }
+
+    fn error(&self, key: &str, source: object_store::Error) -> BucketError {
+        let url = self.url.clone();
+        match source {
+            object_store::Error::PermissionDenied { source, .. }
+            | object_store::Error::Unauthenticated { source, .. } => {
+                BucketError::Denied { url, detail: short(&source.to_string()) }
+            }
+            ref e if e.to_string().contains("NoSuchBucket") => BucketError::NoBucket { url },
+            source => BucketError::Object { url, key: key.to_owned(), source },
+        }
+    }
+
+    /// Writes `key` unless it exists; never replaces what another writer stored.
+    pub async fn create(&self, key: &str, bytes: Bytes) -> Result<Created, BucketError> {
+        let options = PutOptions { mode: PutMode::Create, ..PutOptions::default() };
+        match self.store.put_opts(&self.key(key), PutPayload::from(bytes), options).await {
+            Ok(_) => Ok(Created::New),
+            Err(object_store::Error::AlreadyExists { .. }) => Ok(Created::Existed),
+            Err(e) => Err(self.error(key, e)),
+        }
+    }
+
+    /// Writes `key`, replacing it (one object: readers see the old or the new bytes whole).
+    pub async fn put(&self, key: &str, bytes: Bytes) -> Result<(), BucketError> {
+        self.store
+            .put(&self.key(key), PutPayload::from(bytes))
+            .await
+            .map(|_| ())
+            .map_err(|e| self.error(key, e))
+    }
+
+    /// The bytes of `key`, or `None` when there is no such object.
+    pub async fn get(&self, key: &str) -> Result<Option<Bytes>, BucketError> {
+        match self.store.get(&self.key(key)).await {
+            Ok(result) => result.bytes().await.map(Some).map_err(|e| self.error(key, e)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(self.error(key, e)),
+        }
+    }
+
+    /// The JSON object at `key`, or `None` when there is none.
+    pub async fn get_json<T: serde::de::DeserializeOwned>(
+        &self,
+        key: &str,
+    ) -> Result<Option<T>, BucketError> {
+        let Some(bytes) = self.get(key).await? else { return Ok(None) };
+        serde_json::from_slice(&bytes).map(Some).map_err(|e| self.corrupt(key, e.to_string()))
+    }
+
+    /// True when `key` exists.
+    pub async fn exists(&self, key: &str) -> Result<bool, BucketError> {
+        match self.store.head(&self.key(key)).await {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(self.error(key, e)),
+        }
+    }
+
+    /// The keys under `folder` (relative to the store's prefix), sorted.
+    pub async fn list(&self, folder: &str) -> Result<Vec<String>, BucketError> {
+        let under = self.key(folder);
+        let prefix_len = self.prefix.as_ref().len() + usize::from(!self.prefix.as_ref().is_empty());
+        let mut keys: Vec<String> = self
+            .store
+            .list(Some(&under))
+            .map_ok(|meta| meta.location.as_ref()[prefix_len..].to_owned())
+            .try_collect()
+            .await
+            .map_err(|e| self.error(folder, e))?;
+        keys.sort_unstable();
+        Ok(keys)
+    }
+
+    pub fn corrupt(&self, key: &str, message: String) -> BucketError {
+        BucketError::Corrupt { url: self.url.clone(), key: key.to_owned(), message }
+    }
+}
+
+/// The first line of a server's error, at most 200 characters.
+fn short(text: &str) -> String {
+    text.lines().next().unwrap_or_default().chars().take(200).collect()
+}
+
+/// The object key of a blob: `blobs/ab/<hash>.<ext>`, as in a folder store.
+pub fn blob_key(hash: &str, ext: &str) -> String {
+    format!("blobs/{}/{hash}.{ext}", &hash[..2])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use object_store::memory::InMemory;
+
+    pub fn memory() -> Bucket {
+        Bucket::over(Arc::new(InMemory::new()), Key::from("data/bears"), "memory://data/bears")
+    }
+
+    #[tokio::test]
+    async fn a_second_create_finds_the_first_and_keeps_its_bytes() {
+        let bucket = memory();
+        assert_eq!(
+            bucket.create("blobs/ab/x.jpg", Bytes::from("one")).await.unwrap(),
+            Created::New
+        );
+        assert_eq!(
+            bucket.create("blobs/ab/x.jpg", Bytes::from("two")).await.unwrap(),
+            Created::Existed
+        );
+        assert_eq!(bucket.get("blobs/ab/x.jpg").await.unwrap().unwrap(), "one");
+        assert_eq!(bucket.list("blobs").await.unwrap(), ["blobs/ab/x.jpg"]);
+        assert_eq!(bucket.get("blobs/ab/y.jpg").await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn the_local_file_store_creates_only_if_absent_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = object_store::local::LocalFileSystem::new_with_prefix(dir.path()).unwrap();
+        let bucket = Bucket::over(Arc::new(files), Key::from("p"), "file://p");
+        assert_eq!(bucket.create("a/b.json", Bytes::from("1")).await.unwrap(), Created::New);
+        assert_eq!(bucket.create("a/b.json", Bytes::from("2")).await.unwrap(), Created::Existed);
+        assert_eq!(bucket.get("a/b.json").await.unwrap().unwrap(), "1");
+    }
+}

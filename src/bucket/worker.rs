@@ -1,0 +1,189 @@
+//! One shard's worker (`import --shard N`): idempotent, so an engine may run it again.
+//!
+//! A shard with a `_done` marker is skipped. Otherwise its slice of the URL list goes
+//! through the usual fetch graph into a scratch store of this process's own, then the
+//! images go to the bucket (blobs created only if absent), then the manifest, then the
+//! marker, last and created only if absent. A worker killed before the marker leaves
+//! blobs (harmless: content-addressed, and `merge` names only what a manifest lists) and
+//! its shard is redone whole; two workers on one shard write the same blobs and manifest,
+//! and the second finds the marker there.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use futures::{StreamExt, TryStreamExt};
+use tokio_util::sync::CancellationToken;
+
+use super::manifest::{self, Image, Line, ShardStats};
+use super::plan::{self, PlanError};
+use super::{Bucket, BucketError, Created, blob_key};
+use crate::config::Config;
+use crate::fetch::{self, Context, Job, RunError, Source, Stats, UrlList};
+use crate::net::Http;
+use crate::store::{DuplicateRecord, FailureRecord, Store, StoreError, Tree, now};
+
+/// Uploads in flight at once.
+const UPLOADS: usize = 16;
+
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    #[error(transparent)]
+    Bucket(#[from] BucketError),
+    #[error("shard {shard}: {source}")]
+    Fetch { shard: usize, source: RunError },
+    #[error("shard {shard}: scratch store: {source}")]
+    Scratch { shard: usize, source: StoreError },
+    #[error("shard {shard}: interrupted before it finished; it will be redone whole")]
+    Interrupted { shard: usize },
+}
+
+/// What became of one shard.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ShardReport {
+    pub shard: usize,
+    /// "done" (by this worker), or "skipped" (its marker was there).
+    pub status: &'static str,
+    #[serde(flatten)]
+    pub stats: ShardStats,
+}
+
+/// Runs shard `shard` of `dataset` unless it is done. `stop` is cancelled on Ctrl-C.
+pub async fn run(
+    bucket: &Bucket,
+    config: &Config,
+    http: Arc<Http>,
+    dataset: &str,
+    shard: usize,
+    stop: CancellationToken,
+    show_progress: bool,
+) -> Result<ShardReport, WorkerError> {
+    let started = Instant::now();
+    let plan = plan::read(bucket, dataset).await?;
+    let done = manifest::done_key(dataset, shard);
+    if let Some(stats) = bucket.get_json::<ShardStats>(&done).await? {
+        return Ok(ShardReport { shard, status: "skipped", stats });
+    }
+    let text = plan::part(bucket, &plan, shard).await?;
+
+    let scratch = tempfile::Builder::new()
+        .prefix(&format!("pipeline-shard-{dataset}-{shard}-"))
+        .tempdir()
+        .map_err(|source| scratch_error(shard, StoreError::io(&std::env::temp_dir())(source)))?;
+    let list = scratch.path().join("part.txt");
+    std::fs::write(&list, &text).map_err(|e| scratch_error(shard, StoreError::io(&list)(e)))?;
+    let store = Store::open(&scratch.path().join("store")).map_err(|e| scratch_error(shard, e))?;
+    let mut config = config.clone();
+    // Near duplicates are `merge`'s to decide, over every shard in rank order, as one
+    // import would; exact copies within the shard are dropped here already.
+    config.dedup.phash_distance = 0;
+    let ctx = Arc::new(Context {
+        config,
+        store: Arc::new(store),
+        http,
+        stats: Stats::default(),
+        stop: stop.clone(),
+    });
+    let first_line = plan.parts[shard].first_line;
+    let source = Source::UrlList(UrlList { path: list, name: plan.source.clone(), first_line });
+    let job = Job { dataset: dataset.to_owned(), source, top: None };
+    let summary = fetch::run(ctx.clone(), job, show_progress)
+        .await
+        .map_err(|source| WorkerError::Fetch { shard, source })?;
+    if stop.is_cancelled() {
+        return Err(WorkerError::Interrupted { shard });
+    }
+
+    let lines = lines(&ctx.store, dataset).map_err(|e| scratch_error(shard, e))?;
+    let blobs_created = upload_blobs(bucket, &ctx.store, &lines).await?;
+    bucket
+        .put(&manifest::manifest_key(dataset, shard), Bytes::from(manifest::to_jsonl(&lines)))
+        .await?;
+    let stats = ShardStats {
+        shard,
+        urls: plan.parts[shard].urls,
+        images: summary.images,
+        duplicates: summary.duplicates,
+        failures: summary.failures,
+        downloaded: summary.downloaded,
+        bytes: summary.bytes,
+        blobs_created,
+        seconds: started.elapsed().as_secs_f64(),
+        host: host(),
+        finished_at: now(),
+    };
+    let json = Bytes::from(serde_json::to_vec_pretty(&stats).expect("stats serialize"));
+    match bucket.create(&done, json).await? {
+        Created::New => Ok(ShardReport { shard, status: "done", stats }),
+        // Another worker finished the same shard first: its marker stands.
+        Created::Existed => {
+            let theirs = bucket.get_json::<ShardStats>(&done).await?.unwrap_or(stats);
+            Ok(ShardReport { shard, status: "skipped", stats: theirs })
+        }
+    }
+}
+
+fn scratch_error(shard: usize, source: StoreError) -> WorkerError {
+    WorkerError::Scratch { shard, source }
+}
+
+/// The scratch store's decisions as manifest lines: images in rank order, then exact
+/// duplicates, then failures.
+fn lines(store: &Store, dataset: &str) -> Result<Vec<Line>, StoreError> {
+    let mut images = store.index.members(dataset)?;
+    images.sort_by_key(|(_, member, _)| member.rank);
+    let mut lines: Vec<Line> = images
+        .into_iter()
+        .map(|(hash, member, image)| Line::Image(Image { hash, member, image }))
+        .collect();
+    for (url, record) in
+        store.index.records::<DuplicateRecord>(&Tree::Duplicates(dataset.into()))?
+    {
+        lines.push(Line::Duplicate { url, of: record?.of });
+    }
+    for (url, record) in store.index.records::<FailureRecord>(&Tree::Failures(dataset.into()))? {
+        let FailureRecord { reason, detail, .. } = record?;
+        lines.push(Line::Failure { url, reason, detail });
+    }
+    Ok(lines)
+}
+
+/// Creates each image's blob unless the bucket has it; returns how many were new.
+async fn upload_blobs(
+    bucket: &Bucket,
+    store: &Store,
+    lines: &[Line],
+) -> Result<usize, BucketError> {
+    let images = lines.iter().filter_map(|line| match line {
+        Line::Image(image) => Some(image),
+        _ => None,
+    });
+    let uploads = images.map(|Image { hash, image, .. }| {
+        let path = store.blobs.path(hash, &image.ext);
+        let key = blob_key(hash, &image.ext);
+        async move {
+            let bytes = read(&path).await.map_err(|e| bucket.corrupt(&key, e))?;
+            bucket.create(&key, bytes).await
+        }
+    });
+    let created: Vec<Created> =
+        futures::stream::iter(uploads).buffer_unordered(UPLOADS).try_collect().await?;
+    Ok(created.iter().filter(|c| **c == Created::New).count())
+}
+
+async fn read(path: &Path) -> Result<Bytes, String> {
+    tokio::fs::read(path)
+        .await
+        .map(Bytes::from)
+        .map_err(|e| format!("reading {}: {e}", path.display()))
+}
+
+/// This machine's name, for the stats.
+fn host() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|name| name.trim().to_owned())
+        .unwrap_or_else(|_| "unknown".to_owned())
+}

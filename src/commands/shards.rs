@@ -1,0 +1,266 @@
+//! The bucket-store commands: `shard-urls`, `import` of shards, `merge`, and what `build`
+//! and `status` do with a bucket.
+
+use std::io::BufRead as _;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::{Context as _, bail};
+use tokio_util::sync::CancellationToken;
+
+use super::{display, runtime};
+use crate::bucket::worker::{self, ShardReport, WorkerError};
+use crate::bucket::{Bucket, merge as merging, mirror, plan, status as bucket_status};
+use crate::cli::{Command, ImportArgs, MergeArgs, ShardUrlsArgs};
+use crate::config::Config;
+use crate::exit;
+use crate::net::Http;
+
+/// Refuses, before anything runs, a command that works on folder stores only.
+pub fn check_bucket_command(command: &Command, bucket: &str, cache: &Path) -> anyhow::Result<()> {
+    let name = match command {
+        Command::Fetch(_) => "fetch",
+        Command::Refresh(_) => "refresh",
+        Command::Verify(_) => "verify",
+        Command::Gc(_) => "gc",
+        _ => return Ok(()),
+    };
+    bail!(
+        "`{name}` works on a folder store, not on {bucket}: a bucket is filled by `shard-urls` and \
+         `import --shard` workers; this machine's cache of it is the folder {} (--store it)",
+        display(cache)
+    )
+}
+
+/// The bucket store the config names; an error for a folder store.
+fn bucket_url(config: &Config, command: &str) -> anyhow::Result<String> {
+    config
+        .store
+        .bucket
+        .clone()
+        .with_context(|| format!("`{command}` needs a bucket store: --store s3://BUCKET/PREFIX"))
+}
+
+pub fn shard_urls(config: &Config, args: ShardUrlsArgs) -> anyhow::Result<u8> {
+    let url = bucket_url(config, "shard-urls")?;
+    let text = std::fs::read_to_string(&args.path)
+        .with_context(|| format!("cannot read {}", display(&args.path)))?;
+    let source = display(&args.path);
+    let (plan, texts) = plan::cut(&args.dataset, &source, &text, args.shards as usize)?;
+    runtime()?.block_on(async {
+        let bucket = Bucket::open(&url).await?;
+        plan::write(&bucket, &plan, &texts).await
+    })?;
+    println!(
+        "{}: {} URLs in {} shards (0 to {}) in {url}",
+        plan.dataset,
+        plan.urls,
+        plan.parts.len(),
+        plan.parts.len() - 1
+    );
+    Ok(exit::OK)
+}
+
+/// `import` on a bucket store: one shard (`--shard`, or the job array's index), or the
+/// shards named on standard input.
+pub fn import(config: Config, args: ImportArgs) -> anyhow::Result<u8> {
+    let url = bucket_url(&config, "import --shard")?;
+    if let Some(path) = &args.path {
+        bail!(
+            "a bucket store imports shards: run `pipeline shard-urls {} --dataset {} --shards N --store {url}`, \
+             then `pipeline import --dataset {} --store {url} --shard N` for each shard",
+            display(path),
+            args.dataset,
+            args.dataset
+        );
+    }
+    let shards: Box<dyn Iterator<Item = anyhow::Result<usize>>> = if args.shards_from_stdin {
+        Box::new(std::io::stdin().lock().lines().filter_map(|line| {
+            match line {
+                Ok(line) if line.trim().is_empty() => None,
+                Ok(line) => Some(
+                    line.trim()
+                        .parse()
+                        .with_context(|| format!("stdin: {line:?} is not a shard number")),
+                ),
+                Err(e) => Some(Err(e.into())),
+            }
+        }))
+    } else {
+        let shard = plan::shard_from(args.shard, |var| std::env::var(var).ok())?;
+        Box::new(std::iter::once(Ok(shard)))
+    };
+    let http = Arc::new(Http::new(&config.network).context("building the HTTP client")?);
+    let stop = CancellationToken::new();
+    let interrupted = Arc::new(AtomicBool::new(false));
+    let show_progress = crate::fetch::show_progress() && !args.json && !args.shards_from_stdin;
+    let rt = runtime()?;
+    let bucket = rt.block_on(async {
+        tokio::spawn(super::fetch::handle_interrupts(stop.clone(), interrupted.clone()));
+        Bucket::open(&url).await
+    })?;
+    let mut code = exit::OK;
+    for shard in shards {
+        let shard = shard?;
+        let run = worker::run(
+            &bucket,
+            &config,
+            http.clone(),
+            &args.dataset,
+            shard,
+            stop.clone(),
+            show_progress,
+        );
+        let result = rt.block_on(run);
+        if args.shards_from_stdin {
+            // One line per shard, failed ones too: the engine's log says which to retry.
+            println!("{}", shard_line(shard, &result));
+            if result.is_err() {
+                code = exit::ERROR;
+            }
+            if interrupted.load(Ordering::Relaxed) {
+                return Ok(exit::INTERRUPTED);
+            }
+            continue;
+        }
+        if interrupted.load(Ordering::Relaxed) {
+            return Ok(exit::INTERRUPTED);
+        }
+        let report = result?;
+        if args.json {
+            println!("{}", serde_json::to_string(&report).expect("a report serializes"));
+        } else {
+            print_report(&args.dataset, &report);
+        }
+    }
+    Ok(code)
+}
+
+/// The `--shards-from-stdin` line for one shard.
+fn shard_line(shard: usize, result: &Result<ShardReport, WorkerError>) -> String {
+    let value = match result {
+        Ok(report) => serde_json::to_value(report).expect("a report serializes"),
+        Err(e) => serde_json::json!({"shard": shard, "status": "failed", "error": format!("{e}")}),
+    };
+    value.to_string()
+}
+
+fn print_report(dataset: &str, report: &ShardReport) {
+    let s = &report.stats;
+    let failures: Vec<String> = s.failures.iter().map(|(k, n)| format!("{k} {n}")).collect();
+    let failures = if failures.is_empty() { "none".to_owned() } else { failures.join(", ") };
+    match report.status {
+        "skipped" => println!(
+            "{dataset} shard {}: already done on {} ({} images)",
+            report.shard, s.host, s.images
+        ),
+        _ => println!(
+            "{dataset} shard {}: {} images of {} URLs, {} duplicates, failures {failures}, {} new blobs, {:.1} s",
+            report.shard, s.images, s.urls, s.duplicates, s.blobs_created, s.seconds
+        ),
+    }
+}
+
+pub fn merge(config: &Config, args: MergeArgs) -> anyhow::Result<u8> {
+    let url = bucket_url(config, "merge")?;
+    let distance = config.dedup.phash_distance;
+    let merged = runtime()?.block_on(async {
+        let bucket = Bucket::open(&url).await?;
+        anyhow::Ok(merging::merge(&bucket, &args.dataset, distance).await?)
+    })?;
+    if args.json {
+        println!("{}", serde_json::to_string(&merged).expect("merge counts serialize"));
+    } else {
+        println!(
+            "{}: {} members from {} shards ({} URLs), {} duplicates, {} failed, {:.1} s",
+            merged.dataset,
+            merged.members,
+            merged.shards,
+            merged.urls,
+            merged.duplicates,
+            merged.failed,
+            merged.seconds
+        );
+    }
+    Ok(exit::OK)
+}
+
+/// Before a build of a bucket store: fills this machine's cache with the merged datasets
+/// (`datasets`, or every merged one). Returns the datasets pulled.
+pub fn pull(
+    config: &Config,
+    store: &crate::store::Store,
+    datasets: &[String],
+) -> anyhow::Result<Vec<String>> {
+    let url = bucket_url(config, "build")?;
+    runtime()?.block_on(async {
+        let bucket = Bucket::open(&url).await?;
+        let names = if datasets.is_empty() {
+            mirror::merged_datasets(&bucket).await?
+        } else {
+            datasets.to_vec()
+        };
+        if names.is_empty() {
+            bail!("{url} has no merged dataset yet: run `pipeline merge --dataset NAME`");
+        }
+        for name in &names {
+            let pulled = mirror::pull(&bucket, store, name).await?;
+            if pulled.downloaded > 0 || pulled.removed > 0 {
+                println!(
+                    "{name}: {} members from {url} ({} images downloaded, {} no longer members)",
+                    pulled.members, pulled.downloaded, pulled.removed
+                );
+            }
+        }
+        Ok(names)
+    })
+}
+
+/// After a build of a bucket store: uploads the version built (or found up to date).
+pub fn push(config: &Config, dataset: &str, version: &str) -> anyhow::Result<()> {
+    let url = bucket_url(config, "build")?;
+    let uploaded = runtime()?.block_on(async {
+        let bucket = Bucket::open(&url).await?;
+        anyhow::Ok(mirror::push_build(&bucket, &config.store.path, dataset, version).await?)
+    })?;
+    if uploaded > 0 {
+        println!("{dataset}: uploaded {uploaded} files of {version} to {url}");
+    }
+    Ok(())
+}
+
+/// `status` of a bucket store.
+pub fn status(config: &Config, json: bool) -> anyhow::Result<u8> {
+    let url = bucket_url(config, "status")?;
+    let rows = runtime()?.block_on(async {
+        let bucket = Bucket::open(&url).await?;
+        anyhow::Ok(bucket_status::read(&bucket).await?)
+    })?;
+    if json {
+        println!("{}", serde_json::to_string(&rows).expect("status serializes"));
+        return Ok(exit::OK);
+    }
+    if rows.is_empty() {
+        println!(
+            "{url}: no shard plan yet: run `pipeline shard-urls URLS.txt --dataset NAME --shards N --store {url}`"
+        );
+    }
+    for row in rows {
+        let merged = row
+            .merged
+            .as_ref()
+            .map_or_else(|| "not merged".to_owned(), |m| format!("{} members", m.members));
+        println!(
+            "{}: {}/{} shards done, {} images, {} duplicates, {} failed; {merged}; build {}",
+            row.name,
+            row.shards_done,
+            row.shards,
+            row.images,
+            row.duplicates,
+            row.failed,
+            row.build.as_deref().unwrap_or("none")
+        );
+    }
+    Ok(exit::OK)
+}

@@ -298,7 +298,6 @@ pub struct FetchArgs {
 pub struct ImportArgs {
     /// A folder of images, or a text file of image URLs (not with a bucket store, whose
     /// workers import shards of the plan `shard-urls` wrote).
-    #[arg(required_unless_present_any = ["shard", "shards_from_stdin"])]
     pub path: Option<PathBuf>,
     /// Dataset to add them to.
     #[arg(long, value_parser = name)]

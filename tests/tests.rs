@@ -1,5 +1,6 @@
 //! The one integration-test binary (ripgrep style): modules by feature, helpers in support/.
 
+pub mod bucket;
 mod build;
 mod cli;
 mod crash;
@@ -16,6 +17,7 @@ mod refresh;
 #[cfg(feature = "train")]
 mod report;
 mod setup;
+mod slurm;
 mod support;
 #[cfg(feature = "train")]
 mod train;

@@ -132,6 +132,7 @@ impl Bucket {
         }
         let bucket =
             parsed.host_str().filter(|b| !b.is_empty()).ok_or_else(|| bad("no bucket".into()))?;
+        crate::net::install_tls();
         let s3 = AmazonS3Builder::from_env()
             .with_bucket_name(bucket)
             .build()
@@ -167,14 +168,24 @@ impl Bucket {
 
     fn error(&self, key: &str, source: object_store::Error) -> BucketError {
         let url = self.url.clone();
-        match source {
-            object_store::Error::PermissionDenied { source, .. }
-            | object_store::Error::Unauthenticated { source, .. } => {
-                BucketError::Denied { url, detail: short(&source.to_string()) }
-            }
-            ref e if e.to_string().contains("NoSuchBucket") => BucketError::NoBucket { url },
-            source => BucketError::Object { url, key: key.to_owned(), source },
+        // S3 list errors arrive as `Generic`, the status and S3's code only in their text.
+        let text = source.to_string();
+        let denied = matches!(
+            source,
+            object_store::Error::PermissionDenied { .. }
+                | object_store::Error::Unauthenticated { .. }
+        ) || ["status code: 401", "status code: 403"].iter().any(|s| text.contains(s));
+        if denied {
+            let code = ["SignatureDoesNotMatch", "InvalidAccessKeyId", "AccessDenied"]
+                .into_iter()
+                .find(|code| text.contains(code))
+                .unwrap_or("403");
+            return BucketError::Denied { url, detail: code.to_owned() };
         }
+        if text.contains("NoSuchBucket") {
+            return BucketError::NoBucket { url };
+        }
+        BucketError::Object { url, key: key.to_owned(), source }
     }
 
     /// Writes `key` unless it exists; never replaces what another writer stored.
@@ -241,11 +252,6 @@ impl Bucket {
     pub fn corrupt(&self, key: &str, message: String) -> BucketError {
         BucketError::Corrupt { url: self.url.clone(), key: key.to_owned(), message }
     }
-}
-
-/// The first line of a server's error, at most 200 characters.
-fn short(text: &str) -> String {
-    text.lines().next().unwrap_or_default().chars().take(200).collect()
 }
 
 /// The object key of a blob: `blobs/ab/<hash>.<ext>`, as in a folder store.

@@ -44,7 +44,6 @@ pub enum WorkerError {
 /// What became of one shard.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct ShardReport {
-    pub shard: usize,
     /// "done" (by this worker), or "skipped" (its marker was there).
     pub status: &'static str,
     #[serde(flatten)]
@@ -65,7 +64,7 @@ pub async fn run(
     let plan = plan::read(bucket, dataset).await?;
     let done = manifest::done_key(dataset, shard);
     if let Some(stats) = bucket.get_json::<ShardStats>(&done).await? {
-        return Ok(ShardReport { shard, status: "skipped", stats });
+        return Ok(ShardReport { status: "skipped", stats });
     }
     let text = plan::part(bucket, &plan, shard).await?;
 
@@ -117,11 +116,11 @@ pub async fn run(
     };
     let json = Bytes::from(serde_json::to_vec_pretty(&stats).expect("stats serialize"));
     match bucket.create(&done, json).await? {
-        Created::New => Ok(ShardReport { shard, status: "done", stats }),
+        Created::New => Ok(ShardReport { status: "done", stats }),
         // Another worker finished the same shard first: its marker stands.
         Created::Existed => {
             let theirs = bucket.get_json::<ShardStats>(&done).await?.unwrap_or(stats);
-            Ok(ShardReport { shard, status: "skipped", stats: theirs })
+            Ok(ShardReport { status: "skipped", stats: theirs })
         }
     }
 }

@@ -75,7 +75,10 @@ pub(super) fn search_job(
 
 pub fn import(config: Config, args: ImportArgs) -> anyhow::Result<u8> {
     let Some(path) = args.path else {
-        bail!("--shard and --shards-from-stdin import shards of a bucket store (--store s3://…)");
+        bail!(
+            "give a folder or a URL list to import (--shard and --shards-from-stdin import \
+             shards of a bucket store: --store s3://…)"
+        );
     };
     let meta =
         std::fs::metadata(&path).with_context(|| format!("cannot read {}", display(&path)))?;

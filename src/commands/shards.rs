@@ -153,11 +153,11 @@ fn print_report(dataset: &str, report: &ShardReport) {
     match report.status {
         "skipped" => println!(
             "{dataset} shard {}: already done on {} ({} images)",
-            report.shard, s.host, s.images
+            s.shard, s.host, s.images
         ),
         _ => println!(
             "{dataset} shard {}: {} images of {} URLs, {} duplicates, failures {failures}, {} new blobs, {:.1} s",
-            report.shard, s.images, s.urls, s.duplicates, s.blobs_created, s.seconds
+            s.shard, s.images, s.urls, s.duplicates, s.blobs_created, s.seconds
         ),
     }
 }
@@ -238,7 +238,8 @@ pub fn status(config: &Config, json: bool) -> anyhow::Result<u8> {
         anyhow::Ok(bucket_status::read(&bucket).await?)
     })?;
     if json {
-        println!("{}", serde_json::to_string(&rows).expect("status serializes"));
+        let all = serde_json::json!({"store": url, "datasets": rows});
+        println!("{all}");
         return Ok(exit::OK);
     }
     if rows.is_empty() {

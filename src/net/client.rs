@@ -138,8 +138,7 @@ pub struct Http {
 
 impl Http {
     pub fn new(config: &NetworkConfig) -> Result<Http, reqwest::Error> {
-        // rustls on ring, for the whole process; a second call finds it installed.
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        super::install_tls();
         let policy = Arc::new(AddressPolicy {
             allow_private: config.allow_private,
             allowlist: config.private_allowlist.clone(),

@@ -11,3 +11,9 @@ mod retry;
 
 pub use client::{Body, DownloadError, Http, Page};
 pub use guard::{RefusedUrl, forbidden_ip};
+
+/// TLS for every HTTP client of the process (ours and the S3 client's): rustls on ring.
+/// A second call finds it installed.
+pub fn install_tls() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

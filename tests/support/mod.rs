@@ -3,6 +3,7 @@
 
 #[cfg(feature = "train")]
 pub mod browser;
+pub mod engines;
 pub mod server;
 pub mod site;
 
@@ -167,6 +168,13 @@ impl Workspace {
     /// Runs `pipeline ARGS` in the workspace and waits for it.
     pub fn run(&self, args: &[&str]) -> Run {
         Run::from(self.command(args).output().expect("run pipeline"))
+    }
+
+    /// Runs `pipeline ARGS` with these environment variables set, and waits for it.
+    pub fn run_with(&self, args: &[&str], vars: &[(String, String)]) -> Run {
+        let mut command = self.command(args);
+        command.envs(vars.iter().map(|(k, v)| (k, v)));
+        Run::from(command.output().expect("run pipeline"))
     }
 
     /// `pipeline status --json`, as the entry for `dataset` (panics if absent).

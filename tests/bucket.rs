@@ -1,0 +1,290 @@
+//! Bucket stores end to end against a real S3 server (SeaweedFS on 127.0.0.1, started per
+//! test): shard plans, idempotent shard workers (rerun, killed, two at once), merge, build
+//! into the bucket, and the errors a wrong key or a missing bucket give.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use crate::support::engines::Engine;
+use crate::support::{Response, Server, Workspace, bears, test_config};
+
+/// Ten brown bears, then a 404, a line that is no URL, and two copies of earlier bears
+/// (exact, and re-encoded: a near duplicate), so that with 3 shards the copies fall in
+/// another shard than their originals.
+pub struct Corpus {
+    pub server: Server,
+    pub list: String,
+}
+
+pub fn corpus(delay: Duration) -> Corpus {
+    let mut bodies: Vec<Vec<u8>> = bears(0..10).iter().map(|p| std::fs::read(p).unwrap()).collect();
+    bodies.push(bodies[2].clone());
+    let rgb = image::load_from_memory(&bodies[5]).unwrap().to_rgb8();
+    let mut near = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut near, 80).encode_image(&rgb).unwrap();
+    bodies.push(near);
+    let server = Server::start(move |target| {
+        let n = target.trim_start_matches("/b/").trim_end_matches(".jpg").parse::<usize>();
+        match n.ok().and_then(|n| bodies.get(n)) {
+            Some(body) => Response::ok("image/jpeg", body.clone()).with_delay(delay),
+            None => Response::status(404),
+        }
+    });
+    let url = |n: usize| server.url(&format!("/b/{n}.jpg"));
+    let mut list = String::from("# brown bears, sharded\n");
+    for n in 0..7 {
+        list.push_str(&format!("{}\n", url(n)));
+    }
+    list.push_str(&format!("{}\nnot a url\n", url(404)));
+    for n in 7..12 {
+        list.push_str(&format!("{}\n", url(n)));
+    }
+    Corpus { server, list }
+}
+
+/// The workspace config: loopback images, small builds, the bucket's cache in the
+/// workspace.
+pub fn config(server: &Server) -> String {
+    test_config(server, "[store]\ncache = \"cache\"\n[build]\nsize = 32\n")
+}
+
+/// Imports the corpus into a folder store, as one machine would, and builds it: the
+/// member hashes and the build version.
+pub fn one_import(corpus: &Corpus) -> (BTreeSet<String>, String) {
+    let ws = Workspace::new(&config(&corpus.server));
+    std::fs::write(ws.path("urls.txt"), &corpus.list).unwrap();
+    let summary =
+        ws.run(&["import", "urls.txt", "--dataset", "bears", "--json"]).expect_code(0).json();
+    assert_eq!(summary["images"], 10, "{summary}");
+    assert_eq!(summary["duplicates"], 2, "the exact and the near copy: {summary}");
+    ws.run(&["build"]).expect_code(0);
+    let status = ws.status("bears");
+    let members: BTreeSet<String> =
+        ws.blobs().iter().map(|p| p.file_stem().unwrap().to_string_lossy().into_owned()).collect();
+    (members, status["build"]["version"].as_str().unwrap().to_owned())
+}
+
+/// The member hashes `merge` wrote to the bucket.
+pub fn merged_members(s3: &Engine, bucket: &str, prefix: &str) -> BTreeSet<String> {
+    let bytes = s3.get(bucket, &format!("{prefix}/members/bears.jsonl"));
+    String::from_utf8(bytes)
+        .unwrap()
+        .lines()
+        .map(|line| {
+            serde_json::from_str::<serde_json::Value>(line).unwrap()["hash"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect()
+}
+
+fn with(vars: &[(String, String)], extra: &[(&str, &str)]) -> Vec<(String, String)> {
+    let mut all = vars.to_vec();
+    all.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+    all
+}
+
+#[test]
+fn sharded_import_merge_and_build_equal_one_import() {
+    let s3 = Engine::s3();
+    let corpus = corpus(Duration::ZERO);
+    let ws = Workspace::new(&config(&corpus.server));
+    std::fs::write(ws.path("urls.txt"), &corpus.list).unwrap();
+    let env = s3.vars();
+    let store = "s3://test/bears";
+    let args = |rest: &[&'static str]| [rest, &["--store", store]].concat();
+
+    let plan = ws
+        .run_with(&args(&["shard-urls", "urls.txt", "--dataset", "bears", "--shards", "3"]), &env);
+    assert!(plan.expect_code(0).stdout.contains("bears: 14 URLs in 3 shards (0 to 2)"));
+    let shard0 =
+        ws.run_with(&args(&["import", "--dataset", "bears", "--shard", "0", "--json"]), &env);
+    assert_eq!(shard0.expect_code(0).json()["images"], 4);
+
+    // Merging before every shard is done names the missing ones and writes nothing.
+    let early = ws.run_with(&args(&["merge", "--dataset", "bears"]), &env).expect_code(3);
+    assert!(
+        early.stderr.contains("2 of 3 shards are not done yet (shards 1, 2)"),
+        "{}",
+        early.stderr
+    );
+    assert!(s3.keys("test", "bears/members").is_empty());
+
+    // The shard comes from the job array's index: Slurm's, then Kubernetes'.
+    let slurm = with(&env, &[("SLURM_ARRAY_TASK_ID", "1")]);
+    let shard1 = ws
+        .run_with(&args(&["import", "--dataset", "bears", "--json"]), &slurm)
+        .expect_code(0)
+        .json();
+    assert_eq!(shard1["failures"], serde_json::json!({"bad-url": 1, "http-404": 1}));
+    let k8s = with(&env, &[("JOB_COMPLETION_INDEX", "2")]);
+    let shard2 =
+        ws.run_with(&args(&["import", "--dataset", "bears", "--json"]), &k8s).expect_code(0).json();
+    assert_eq!(shard2["images"], 5, "near copies are merge's to drop: {shard2}");
+    assert_eq!(shard2["blobs_created"], 4, "the exact copy's blob was there: {shard2}");
+
+    // A rerun of a finished shard downloads nothing.
+    let hits = corpus.server.hits("/b/");
+    let again =
+        ws.run_with(&args(&["import", "--dataset", "bears", "--shard", "0"]), &env).expect_code(0);
+    assert!(again.stdout.contains("bears shard 0: already done"), "{}", again.stdout);
+    assert_eq!(corpus.server.hits("/b/"), hits);
+
+    let merged =
+        ws.run_with(&args(&["merge", "--dataset", "bears", "--json"]), &env).expect_code(0).json();
+    assert_eq!(merged["members"], 10, "{merged}");
+    assert_eq!(merged["duplicates"], 2, "the exact and the near copy, across shards: {merged}");
+    assert_eq!(merged["failures"], serde_json::json!({"bad-url": 1, "http-404": 1}));
+    assert_eq!(s3.keys("test", "bears/blobs").len(), 11, "one object per distinct image");
+
+    let built = ws.run_with(&args(&["build"]), &env).expect_code(0);
+    assert!(built.stdout.contains("bears: built "), "{}", built.stdout);
+    let status = ws.run_with(&args(&["status", "--json"]), &env).expect_code(0).json();
+    let row = &status["datasets"][0];
+    assert_eq!((row["shards"].as_u64(), row["shards_done"].as_u64()), (Some(3), Some(3)), "{row}");
+    let version = row["build"].as_str().unwrap().to_owned();
+    let manifest = format!("bears/datasets/bears/{version}/manifest.json");
+    assert!(s3.keys("test", "bears/datasets").contains(&manifest), "the build is in the bucket");
+
+    let (members, single_version) = one_import(&corpus);
+    assert_eq!(merged_members(&s3, "test", "bears"), members, "the same members as one import");
+    assert_eq!(version, single_version, "the same build version as one import");
+
+    // Export (and everything else that reads builds) reads this machine's cache.
+    ws.run_with(&args(&["export", "bears", "--format", "pix2pix", "--out", "out"]), &env)
+        .expect_code(0);
+    assert!(ws.path("out").is_dir());
+    // A second build, elsewhere or here, is up to date and uploads nothing new.
+    let rebuilt = ws.run_with(&args(&["build"]), &env).expect_code(0);
+    assert!(
+        rebuilt.stdout.contains(&format!("bears: up to date ({version})")),
+        "{}",
+        rebuilt.stdout
+    );
+    assert!(!rebuilt.stdout.contains("uploaded"), "{}", rebuilt.stdout);
+}
+
+#[test]
+fn a_killed_worker_leaves_no_marker_and_its_shard_reruns_whole() {
+    let s3 = Engine::s3();
+    let corpus = corpus(Duration::from_millis(400));
+    let ws = Workspace::new(&config(&corpus.server));
+    std::fs::write(ws.path("urls.txt"), &corpus.list).unwrap();
+    let env = s3.vars();
+    let store = ["--store", "s3://test/killed"];
+    let plan =
+        [&["shard-urls", "urls.txt", "--dataset", "bears", "--shards", "1"][..], &store].concat();
+    ws.run_with(&plan, &env).expect_code(0);
+
+    let import = [&["import", "--dataset", "bears", "--shard", "0"][..], &store].concat();
+    let mut worker = ws.command(&import);
+    worker.envs(env.iter().map(|(k, v)| (k, v))).stdout(std::process::Stdio::null());
+    let mut child = worker.stderr(std::process::Stdio::null()).spawn().unwrap();
+    while corpus.server.hits("/b/") < 3 {
+        assert!(child.try_wait().unwrap().is_none(), "the worker ended before it was killed");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(s3.keys("test", "killed/shards").is_empty(), "no manifest, no marker");
+
+    let rerun = ws.run_with(&[&import[..], &["--json"]].concat(), &env).expect_code(0).json();
+    assert_eq!(
+        (rerun["status"].as_str(), rerun["images"].as_u64()),
+        (Some("done"), Some(11)),
+        "{rerun}"
+    );
+    let merged = [&["merge", "--dataset", "bears", "--json"][..], &store].concat();
+    assert_eq!(ws.run_with(&merged, &env).expect_code(0).json()["members"], 10);
+}
+
+#[test]
+fn two_workers_on_overlapping_shards_store_each_image_once() {
+    let s3 = Engine::s3();
+    let corpus = corpus(Duration::from_millis(50));
+    let ws = Workspace::new(&config(&corpus.server));
+    std::fs::write(ws.path("urls.txt"), &corpus.list).unwrap();
+    let env = s3.vars();
+    let store = ["--store", "s3://test/overlap"];
+    let plan =
+        [&["shard-urls", "urls.txt", "--dataset", "bears", "--shards", "3"][..], &store].concat();
+    ws.run_with(&plan, &env).expect_code(0);
+
+    // Spark's RDD.pipe contract: shard numbers on stdin, one JSON line per shard out.
+    let import = [&["import", "--dataset", "bears", "--shards-from-stdin"][..], &store].concat();
+    let workers: Vec<_> = ["0\n1\n", "1\n2\n"]
+        .iter()
+        .map(|ids| {
+            let mut command = ws.command(&import);
+            command.envs(env.iter().map(|(k, v)| (k, v)));
+            command.stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped());
+            let mut child = command.stderr(std::process::Stdio::piped()).spawn().unwrap();
+            use std::io::Write as _;
+            child.stdin.take().unwrap().write_all(ids.as_bytes()).unwrap();
+            child
+        })
+        .collect();
+    let mut lines = Vec::new();
+    for child in workers {
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        for line in String::from_utf8(out.stdout).unwrap().lines() {
+            lines.push(serde_json::from_str::<serde_json::Value>(line).unwrap());
+        }
+    }
+    assert_eq!(lines.len(), 4, "one line per shard given: {lines:?}");
+    assert!(lines.iter().all(|l| l["status"] == "done" || l["status"] == "skipped"), "{lines:?}");
+    let shard1: Vec<_> = lines.iter().filter(|l| l["shard"] == 1).collect();
+    assert_eq!(shard1.len(), 2);
+
+    assert_eq!(s3.keys("test", "overlap/blobs").len(), 11, "one object per distinct image");
+    assert_eq!(s3.keys("test", "overlap/shards/bears/_done").len(), 3);
+    let merged = [&["merge", "--dataset", "bears", "--json"][..], &store].concat();
+    assert_eq!(ws.run_with(&merged, &env).expect_code(0).json()["members"], 10);
+}
+
+#[test]
+fn a_wrong_key_or_a_missing_bucket_is_a_clear_error_before_any_write() {
+    let s3 = Engine::s3();
+    let server = Server::start(|_| Response::status(404));
+    let ws = Workspace::new(&config(&server));
+    std::fs::write(ws.path("urls.txt"), "http://127.0.0.1:9/a.jpg\n").unwrap();
+    let plan = ["shard-urls", "urls.txt", "--dataset", "bears", "--shards", "1"];
+
+    let wrong = with(&s3.vars(), &[("AWS_SECRET_ACCESS_KEY", "not-the-secret")]);
+    let denied =
+        ws.run_with(&[&plan[..], &["--store", "s3://test/keys"]].concat(), &wrong).expect_code(77);
+    assert!(denied.stderr.contains("s3://test/keys: access denied"), "{}", denied.stderr);
+    assert!(denied.stderr.contains("AWS_SECRET_ACCESS_KEY"), "{}", denied.stderr);
+    assert!(s3.keys("test", "keys").is_empty());
+
+    let missing =
+        ws.run_with(&[&plan[..], &["--store", "s3://no-such-bucket/x"]].concat(), &s3.vars());
+    let missing = missing.expect_code(78);
+    assert!(
+        missing.stderr.contains("s3://no-such-bucket/x: the bucket does not exist"),
+        "{}",
+        missing.stderr
+    );
+
+    // Commands that write a folder store say so, and where this machine's cache is.
+    let fetch =
+        ws.run_with(&["fetch", "bears", "--store", "s3://test/keys"], &s3.vars()).expect_code(1);
+    assert!(fetch.stderr.contains("`fetch` works on a folder store"), "{}", fetch.stderr);
+    let import = ws.run_with(
+        &["import", "urls.txt", "--dataset", "b", "--store", "s3://test/keys"],
+        &s3.vars(),
+    );
+    assert!(import.expect_code(1).stderr.contains("a bucket store imports shards"));
+    let no_plan = ws.run_with(
+        &["import", "--dataset", "b", "--shard", "0", "--store", "s3://test/keys"],
+        &s3.vars(),
+    );
+    let no_plan = no_plan.expect_code(78);
+    assert!(
+        no_plan.stderr.contains("no shard plan for dataset b in s3://test/keys"),
+        "{}",
+        no_plan.stderr
+    );
+}

@@ -42,7 +42,9 @@ pub struct ShardStats {
     pub bytes: u64,
     /// Blobs this worker created (the others were in the bucket already).
     pub blobs_created: usize,
+    /// The whole shard, and the part of it spent writing to the bucket (blobs, manifest).
     pub seconds: f64,
+    pub upload_seconds: f64,
     /// The machine that did it.
     pub host: String,
     /// Seconds since the Unix epoch.

@@ -96,6 +96,7 @@ pub async fn run(
         return Err(WorkerError::Interrupted { shard });
     }
 
+    let uploading = Instant::now();
     let lines = lines(&ctx.store, dataset).map_err(|e| scratch_error(shard, e))?;
     let blobs_created = upload_blobs(bucket, &ctx.store, &lines).await?;
     bucket
@@ -111,6 +112,7 @@ pub async fn run(
         bytes: summary.bytes,
         blobs_created,
         seconds: started.elapsed().as_secs_f64(),
+        upload_seconds: uploading.elapsed().as_secs_f64(),
         host: host(),
         finished_at: now(),
     };

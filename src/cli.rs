@@ -13,8 +13,8 @@ use crate::engines::EngineName;
     about = "Image search -> deduplicated dataset -> paired A/B shards -> pix2pix colorization"
 )]
 #[command(
-    after_help = "Exit codes: 0 ok; 1 error; 2 usage; 3 partial (some engines failed and --top was not reached; for refresh, also a failed query or build); \
-65 store inconsistent (verify); 75 store busy (another pipeline process holds the store); 78 bad config or query file; 130 interrupted."
+    after_help = "Exit codes: 0 ok; 1 error; 2 usage; 3 partial (some engines failed and --top was not reached; for refresh, also a failed query or build; for merge, shards not done); \
+65 store inconsistent (verify); 75 store busy (another pipeline process holds the store); 77 a bucket store refused the keys; 78 bad config or query file, or a bucket store's bucket, plan or shard missing; 130 interrupted."
 )]
 pub struct Cli {
     /// Config file; built-in defaults apply when the default file is absent.

@@ -3,11 +3,15 @@
 
 use std::collections::BTreeMap;
 
+use futures::{StreamExt, TryStreamExt};
 use serde::Serialize;
 
 use super::manifest::{self, ShardStats};
 use super::merge::{self, Merged};
 use super::{Bucket, BucketError, mirror};
+
+/// Markers read at once.
+const READS: usize = 16;
 
 /// One dataset of `pipeline status --json --store s3://…`.
 #[derive(Debug, Serialize)]
@@ -61,9 +65,12 @@ pub async fn read(bucket: &Bucket) -> Result<Vec<BucketStatus>, BucketError> {
             merged: bucket.get_json(&merge::merged_key(dataset)).await?,
             build: mirror::latest_build(bucket, dataset).await?,
         };
-        for shard in done {
-            let key = manifest::done_key(dataset, shard);
-            let Some(stats) = bucket.get_json::<ShardStats>(&key).await? else { continue };
+        let reads = done.iter().map(|&shard| async move {
+            bucket.get_json::<ShardStats>(&manifest::done_key(dataset, shard)).await
+        });
+        let markers: Vec<Option<ShardStats>> =
+            futures::stream::iter(reads).buffered(READS).try_collect().await?;
+        for stats in markers.into_iter().flatten() {
             row.images += stats.images;
             row.duplicates += stats.duplicates;
             row.downloaded += stats.downloaded;

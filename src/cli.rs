@@ -203,6 +203,12 @@ pub struct TrainArgs {
     /// auto (CUDA when libtorch's CUDA library loads and a GPU is there), cpu, cuda, cuda:N.
     #[arg(long, default_value = "auto")]
     pub device: String,
+    /// Data-parallel: one of several ranks (torch's c10d, Gloo), as the launcher says:
+    /// torchrun's RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT, or srun's
+    /// SLURM_PROCID, SLURM_NTASKS, SLURM_LOCALID. train.batch_size is per rank; a CUDA
+    /// rank takes GPU LOCAL_RANK.
+    #[arg(long)]
+    pub dist: bool,
 }
 
 #[derive(Debug, clap::Args)]

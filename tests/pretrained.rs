@@ -129,6 +129,7 @@ fn a_few_l1_steps_on_a_fixed_batch_lower_the_loss() {
         color: ColorSpace::Lab,
         seed: 1,
         prefetch: 2,
+        rank: (0, 1),
     };
     let batch = loader::epoch(pairs, config, 1).recv().unwrap();
     assert_eq!(batch.b.size(), [4, 2, 64, 64], "ab");
@@ -138,11 +139,11 @@ fn a_few_l1_steps_on_a_fixed_batch_lower_the_loss() {
     let plan = Schedule::new(&train).plan(1, Duration::ZERO);
     assert_eq!((plan.phase, plan.lr_encoder), (Phase::L1, None), "L1 alone, encoder frozen");
     recipe.begin_epoch(&plan, 0);
-    let first = recipe.step(&batch.a, &batch.b);
+    let first = recipe.step(&batch.a, &batch.b).unwrap();
     assert_eq!((first.g_gan, first.d_real), (None, None), "no discriminator yet");
     let mut last = first;
     for _ in 0..30 {
-        last = recipe.step(&batch.a, &batch.b);
+        last = recipe.step(&batch.a, &batch.b).unwrap();
     }
     assert!(last.g_l1 < 0.7 * first.g_l1, "G_L1 {} -> {}", first.g_l1, last.g_l1);
 }

@@ -1,6 +1,7 @@
-//! Import workers as a Slurm job array, for real: a one-node cluster (Debian's slurmctld,
-//! slurmd and munge, unpacked by scripts/engines) runs `pipeline import` once per shard
-//! into SeaweedFS; merge and build then equal one `pipeline import` of the same URLs.
+//! Slurm for real: a one-node cluster (Debian's slurmctld, slurmd and munge, unpacked by
+//! scripts/engines) runs `pipeline import` once per shard of a job array into SeaweedFS
+//! (merge and build then equal one `pipeline import` of the same URLs), and the two ranks
+//! of a `train --dist` run as one `srun -n 2` step.
 
 use std::time::Duration;
 
@@ -66,4 +67,32 @@ fn a_slurm_job_array_of_workers_equals_one_import() {
         version.as_str(),
         "the same build version: {status}"
     );
+}
+
+#[cfg(feature = "train")]
+#[test]
+fn srun_launches_the_ranks_of_a_distributed_run() {
+    let slurm = Engine::slurm();
+    let ws = crate::support::built_bears(crate::dist::TINY, 12);
+    let port = crate::dist::free_port().to_string();
+    // srun sets SLURM_PROCID, SLURM_NTASKS and SLURM_LOCALID; one node, so the ranks meet
+    // on 127.0.0.1.
+    let out = std::process::Command::new("srun")
+        .args([
+            "-n",
+            "2",
+            "--chdir",
+            ws.dir.path().to_str().unwrap(),
+            env!("CARGO_BIN_EXE_pipeline"),
+        ])
+        .args(["train", "bears", "--device", "cpu", "--run", "srun", "--epochs", "2", "--dist"])
+        .envs(slurm.vars().iter().map(|(k, v)| (k, v)))
+        .envs([("MASTER_PORT", port.as_str()), ("OMP_NUM_THREADS", "1")])
+        .output()
+        .unwrap();
+    let (stdout, stderr) =
+        (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("run srun: rank 1 of 2 done"), "{stdout}");
+    assert!(ws.store().join("runs/srun/checkpoints/epoch-00002").is_dir(), "{stdout}");
 }

@@ -6,6 +6,8 @@ mod cli;
 mod crash;
 #[cfg(feature = "train")]
 mod curate;
+#[cfg(feature = "train")]
+mod dist;
 mod faults;
 mod fetch;
 mod images;

@@ -33,6 +33,7 @@ fn a_few_steps_on_a_fixed_batch_lower_the_l1_loss() {
         color: ColorSpace::Rgb,
         seed: 1,
         prefetch: 2,
+        rank: (0, 1),
     };
     let batch = loader::epoch(pairs, config, 1).recv().unwrap();
     assert_eq!(batch.a.size(), [4, 1, 64, 64]);
@@ -40,10 +41,10 @@ fn a_few_steps_on_a_fixed_batch_lower_the_l1_loss() {
     let config = tiny();
     let mut nets = recipes::start(&config, tch::Device::Cpu, None).unwrap();
     nets.begin_epoch(&Schedule::new(&config).plan(1, std::time::Duration::ZERO), 0);
-    let first = nets.step(&batch.a, &batch.b);
+    let first = nets.step(&batch.a, &batch.b).unwrap();
     let mut last = first;
     for _ in 0..60 {
-        last = nets.step(&batch.a, &batch.b);
+        last = nets.step(&batch.a, &batch.b).unwrap();
     }
     assert!(first.g_l1.is_finite() && last.is_finite());
     assert!(last.g_l1 < 0.8 * first.g_l1, "G_L1 {} -> {}", first.g_l1, last.g_l1);

@@ -124,7 +124,7 @@ fn with_active_omp_workers() -> anyhow::Result<()> {
 pub fn train(config: Config, args: TrainArgs) -> anyhow::Result<u8> {
     use anyhow::{Context as _, bail};
 
-    use crate::train::{device, trainer};
+    use crate::train::{device, dist, trainer};
 
     with_active_omp_workers()?;
 
@@ -147,7 +147,15 @@ pub fn train(config: Config, args: TrainArgs) -> anyhow::Result<u8> {
         }
         train.max_minutes = Some(minutes);
     }
-    let device = device::pick(&args.device).map_err(anyhow::Error::msg)?;
+    let launch = args
+        .dist
+        .then(|| dist::Launch::from_env(|var| std::env::var(var).ok()))
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
+    let device = match (device::pick(&args.device).map_err(anyhow::Error::msg)?, &launch) {
+        (tch::Device::Cuda(_), Some(launch)) => tch::Device::Cuda(launch.local_rank),
+        (device, _) => device,
+    };
     let (run, resume) = match (&args.resume, &args.run) {
         (Some(run), _) => (run.clone(), true),
         (None, Some(run)) => (run.clone(), false),
@@ -163,12 +171,18 @@ pub fn train(config: Config, args: TrainArgs) -> anyhow::Result<u8> {
     }
     crate::query::check_name(&run)
         .map_err(|allowed| anyhow::anyhow!("run name {run:?}: {allowed}"))?;
-    // Held for the whole run: a second `train --resume` of it, or gc tidying its
-    // checkpoints, waits for the next time.
-    let _lock = crate::store::lock_run(&config.store.path, &run)?;
-    let quiet = !crate::fetch::show_progress();
+    let leader = launch.as_ref().is_none_or(|l| l.rank == 0);
+    // Held for the whole run (by rank 0, the one that writes it): a second `train
+    // --resume` of it, or gc tidying its checkpoints, waits for the next time.
+    let _lock = leader.then(|| crate::store::lock_run(&config.store.path, &run)).transpose()?;
+    let quiet = !crate::fetch::show_progress() || !leader;
+    let group = match &launch {
+        Some(launch) => Some(std::rc::Rc::new(dist::Group::join(launch, DIST_TIMEOUT)?)),
+        None => None,
+    };
     if !quiet {
-        eprintln!("training {run} ({:?} recipe) on {device:?}", train.recipe);
+        let ranks = launch.as_ref().map_or(String::new(), |l| format!(", rank 0 of {}", l.world));
+        eprintln!("training {run} ({:?} recipe) on {device:?}{ranks}", train.recipe);
     }
     let mut report = |r: &trainer::EpochReport| {
         if !quiet {
@@ -182,12 +196,21 @@ pub fn train(config: Config, args: TrainArgs) -> anyhow::Result<u8> {
         resume,
         config: train,
         device,
+        dist: group,
         on_epoch: &mut report,
     })
     .with_context(|| format!("run {run}"))?;
-    println!("run {run}: {}", dir.display());
+    match &launch {
+        Some(l) if l.rank > 0 => println!("run {run}: rank {} of {} done", l.rank, l.world),
+        _ => println!("run {run}: {}", dir.display()),
+    }
     Ok(crate::exit::OK)
 }
+
+/// How long a rank waits for the others, at the rendezvous and in each collective (rank 0
+/// validates and checkpoints while the others wait); a rank that dies is noticed at once.
+#[cfg(feature = "train")]
+const DIST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30 * 60);
 
 /// One line of progress per epoch: where the run is, its losses and validation scores.
 #[cfg(feature = "train")]

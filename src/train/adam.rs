@@ -3,10 +3,16 @@
 //! `p -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)`, with t counted per
 //! parameter (a parameter that was frozen starts at t = 1 when it first gets a gradient).
 //! Variables under a name prefix may have their own learning rate (a pretrained encoder).
+//! In a distributed run (`--dist`) each update first averages the gradients over the ranks
+//! and takes rank 0's buffers (batch-norm statistics), as DDP does: identical gradients
+//! give identical moments, so the replicas stay equal with no optimizer state exchanged.
 
 use std::collections::BTreeMap;
+use std::rc::Rc;
 
 use tch::{Tensor, nn};
+
+use super::dist::{DistError, Group, variables_by_name};
 
 pub struct Adam {
     pub lr: f64,
@@ -21,6 +27,8 @@ pub struct Adam {
     eps: f64,
     /// First and second moments and the updates made, by parameter name.
     moments: BTreeMap<String, Moments>,
+    /// The ranks of a distributed run.
+    group: Option<Rc<Group>>,
 }
 
 struct Moments {
@@ -38,7 +46,33 @@ impl Adam {
             .map(|(name, t)| (name, Moments { m: t.zeros_like(), v: t.zeros_like(), step: 0 }))
             .collect();
         let clearer = nn::OptimizerConfig::build(nn::Sgd::default(), vs, 0.0)?;
-        Ok(Adam { lr, lr_by_prefix: Vec::new(), clearer, beta1, beta2, eps: 1e-8, moments })
+        let eps = 1e-8;
+        Ok(Adam { lr, lr_by_prefix: Vec::new(), clearer, beta1, beta2, eps, moments, group: None })
+    }
+
+    /// Makes every later step average its gradients over `group`'s ranks first.
+    pub fn distribute(&mut self, group: Rc<Group>) {
+        self.group = Some(group);
+    }
+
+    /// Distributed: the gradients of `vs` averaged over the ranks, its buffers rank 0's.
+    fn synchronize(&self, vs: &nn::VarStore) -> Result<(), DistError> {
+        let Some(group) = &self.group else { return Ok(()) };
+        let variables = vs.variables();
+        // Every rank has the same variables and phase, so the same gradients are defined.
+        let grads: Vec<Tensor> = self
+            .moments
+            .keys()
+            .map(|name| variables[name].grad())
+            .filter(Tensor::defined)
+            .collect();
+        group.all_reduce_mean(&grads)?;
+        let buffers: Vec<Tensor> = variables_by_name(vs)
+            .into_iter()
+            .filter(|(name, _)| !self.moments.contains_key(name))
+            .map(|(_, t)| t)
+            .collect();
+        group.broadcast(&buffers, 0)
     }
 
     fn lr_of(&self, name: &str) -> f64 {
@@ -48,8 +82,10 @@ impl Adam {
             .map_or(self.lr, |(_, lr)| *lr)
     }
 
-    /// Applies one update from the gradients in `vs`.
-    pub fn step(&mut self, vs: &nn::VarStore) {
+    /// Applies one update from the gradients in `vs` (in a distributed run, once the
+    /// ranks have averaged them; a rank that died is an error here).
+    pub fn step(&mut self, vs: &nn::VarStore) -> Result<(), DistError> {
+        self.synchronize(vs)?;
         let variables = vs.variables();
         let lrs: Vec<f64> = self.moments.keys().map(|name| self.lr_of(name)).collect();
         tch::no_grad(|| {
@@ -79,6 +115,7 @@ impl Adam {
                 let _ = param.addcdiv_(m, &denom);
             }
         });
+        Ok(())
     }
 
     /// Clears the gradients of the optimizer's variables.

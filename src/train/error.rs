@@ -19,6 +19,8 @@ pub enum TrainError {
     Checkpoint { path: PathBuf, reason: String },
     #[error(transparent)]
     Weights(#[from] WeightsError),
+    #[error("distributed training")]
+    Dist(#[from] super::dist::DistError),
 }
 
 /// Maps an I/O error to [`TrainError::Io`] for `path`.

@@ -30,6 +30,9 @@ pub struct LoaderConfig {
     pub seed: u64,
     /// Batches assembled ahead of the trainer.
     pub prefetch: usize,
+    /// (rank, ranks) of a distributed run, (0, 1) otherwise: each rank takes every
+    /// `ranks`-th sample of the epoch's order from its own, as torch's DistributedSampler.
+    pub rank: (usize, usize),
 }
 
 /// One pair of a batch: its index in the split, the crop's top-left corner, mirrored or not.
@@ -207,7 +210,13 @@ impl Pairs {
                 )
             })
             .collect();
-        samples.chunks(config.batch_size).map(<[_]>::to_vec).collect()
+        // Every rank draws the same order, crops and flips, then keeps its stride of the
+        // first multiple of `ranks` samples: all ranks take the same number of steps.
+        let (rank, ranks) = config.rank;
+        let usable = samples.len() / ranks * ranks;
+        let mine: Vec<Sample> =
+            samples[..usable].iter().skip(rank).step_by(ranks).copied().collect();
+        mine.chunks(config.batch_size).map(<[_]>::to_vec).collect()
     }
 
     /// Assembles one batch (on the calling thread).

@@ -1,5 +1,6 @@
 //! A run's `metrics.jsonl`: one line per training step (epoch, step, phase, G_GAN, G_L1,
-//! D_real, D_fake (the GAN terms absent in an L1 phase), lr, images_per_s, loader_ms) and
+//! D_real, D_fake (the GAN terms absent in an L1 phase), lr, images_per_s, loader_ms, and
+//! distributed, collectives_ms) and
 //! one per epoch's validation (`{"epoch": N, "val": {...}}`); and the per-epoch history read
 //! back from it, for the figure and the best epoch after a resume.
 
@@ -30,6 +31,8 @@ pub struct StepLine<'a> {
     pub images_per_s: f64,
     /// Time the loader spent assembling the batch.
     pub loader: Duration,
+    /// Distributed: time the step spent in collectives (gradients, buffers).
+    pub collectives: Option<Duration>,
 }
 
 pub fn phase_name(phase: Phase) -> &'static str {
@@ -78,6 +81,9 @@ impl MetricsLog {
             (json.as_object_mut(), serde_json::to_value(line.losses).expect("losses serialize"))
         {
             json.extend(losses);
+        }
+        if let Some(spent) = line.collectives {
+            json["collectives_ms"] = serde_json::json!(spent.as_secs_f64() * 1000.0);
         }
         writeln!(self.file, "{json}").map_err(io(&self.path))
     }

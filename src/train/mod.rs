@@ -6,7 +6,7 @@
 //! - models: `nets` (the networks of both recipes);
 //! - training: `recipes` (a step of each recipe), `schedule` (phases, learning rates,
 //!   budgets), `trainer` (the loop), `validation`, `checkpoint`, `metrics_log`, `figures`,
-//!   `adam`, `ema`, `diffaugment`;
+//!   `adam`, `ema`, `diffaugment`, `dist` (data-parallel ranks over torch's c10d);
 //! - inference: `colorizer` (a run's generator at a checkpoint), `colorize`, `evaluate`;
 //! - `device`, `error`.
 
@@ -26,6 +26,8 @@ pub mod colorizer;
 pub mod device;
 #[cfg(feature = "train")]
 mod diffaugment;
+#[cfg(feature = "train")]
+pub mod dist;
 #[cfg(feature = "train")]
 mod ema;
 #[cfg(feature = "train")]

@@ -17,6 +17,9 @@ pub struct RunRecord {
     /// The device it trained on last (`cpu`, `cuda:0`); absent in records written before.
     #[serde(default)]
     pub device: Option<String>,
+    /// The ranks it trained with last (`--dist`); absent in records written before.
+    #[serde(default)]
+    pub ranks: Option<usize>,
 }
 
 /// The dataset and built version a run trains on: the part of its record `gc` needs, read

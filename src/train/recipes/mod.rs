@@ -7,12 +7,15 @@ mod pretrained;
 
 use std::path::Path;
 
+use std::rc::Rc;
+
 use serde::Serialize;
 use tch::{Device, Tensor, nn};
 
 use super::adam::Adam;
 use super::checkpoint::{self, Named, Saved};
 use super::config::{Recipe as RecipeName, TrainConfig};
+use super::dist::{Group, tensors_by_name};
 use super::error::TrainError;
 use super::schedule::EpochPlan;
 
@@ -94,6 +97,32 @@ impl Adversaries {
         saved.restore_adam("D", &mut self.opt_d)
     }
 
+    /// Takes rank 0's networks (parameters and buffers), and makes both optimizers
+    /// average gradients over the ranks.
+    fn distribute(&mut self, group: &Rc<Group>) -> Result<(), TrainError> {
+        for vs in [&self.g, &self.d] {
+            group.broadcast(&tensors_by_name(vs), 0)?;
+        }
+        self.opt_g.distribute(group.clone());
+        self.opt_d.distribute(group.clone());
+        Ok(())
+    }
+
+    /// Whether this rank's weights still equal rank 0's: each trained variable's sum,
+    /// compared bit for bit with rank 0's (buffers are rank-local between steps: D's
+    /// batch-norm statistics move in G's step, and become rank 0's again at D's next).
+    fn replicas_agree(&self, group: &Group) -> Result<bool, TrainError> {
+        let sums: Vec<f64> = [&self.g, &self.d]
+            .iter()
+            // In the order the networks were built: the same on every rank.
+            .flat_map(|vs| vs.trainable_variables())
+            .map(|t| t.sum(tch::Kind::Double).double_value(&[]))
+            .collect();
+        let theirs = Tensor::from_slice(&sums);
+        group.broadcast(std::slice::from_ref(&theirs), 0)?;
+        Ok(Vec::<f64>::try_from(&theirs)? == sums)
+    }
+
     /// The networks' and the optimizers' tensors, for [`checkpoint::save`].
     fn state(&self) -> (Named, Named) {
         let mut nets = checkpoint::named("G", &self.g);
@@ -108,8 +137,13 @@ impl Adversaries {
 pub trait Trainer {
     /// Applies the epoch's plan: learning rates, phase, frozen layers, random streams.
     fn begin_epoch(&mut self, plan: &EpochPlan, seed: u64);
+    /// Joins a distributed run: rank 0's networks everywhere, gradients averaged at
+    /// every step.
+    fn distribute(&mut self, group: &Rc<Group>) -> Result<(), TrainError>;
+    /// Whether this rank's networks still equal rank 0's.
+    fn replicas_agree(&self, group: &Group) -> Result<bool, TrainError>;
     /// One optimisation step on a batch (on the training device).
-    fn step(&mut self, a: &Tensor, b: &Tensor) -> Losses;
+    fn step(&mut self, a: &Tensor, b: &Tensor) -> Result<Losses, TrainError>;
     /// B for A, as inference will compute it (no gradients).
     fn colorize(&self, a: &Tensor) -> Tensor;
     /// Writes the networks and optimizer states into a checkpoint folder.

@@ -3,6 +3,7 @@
 //! against the updated D, GAN loss + lambda_L1 x L1. Adam for each, one learning rate.
 
 use std::path::Path;
+use std::rc::Rc;
 
 use tch::nn::{self, ModuleT};
 use tch::{Device, Reduction, Tensor};
@@ -10,6 +11,7 @@ use tch::{Device, Reduction, Tensor};
 use super::{Adversaries, Losses, Trainer};
 use crate::train::checkpoint::{self, Saved};
 use crate::train::config::{GanMode, TrainConfig};
+use crate::train::dist::Group;
 use crate::train::error::TrainError;
 use crate::train::nets::pix2pix::{Discriminator, Generator, NetConfig};
 use crate::train::schedule::EpochPlan;
@@ -60,7 +62,15 @@ impl Trainer for Pix2pix {
         self.vars.opt_d.lr = plan.lr_d;
     }
 
-    fn step(&mut self, a: &Tensor, b: &Tensor) -> Losses {
+    fn distribute(&mut self, group: &Rc<Group>) -> Result<(), TrainError> {
+        self.vars.distribute(group)
+    }
+
+    fn replicas_agree(&self, group: &Group) -> Result<bool, TrainError> {
+        self.vars.replicas_agree(group)
+    }
+
+    fn step(&mut self, a: &Tensor, b: &Tensor) -> Result<Losses, TrainError> {
         let fake = self.g.forward_t(a, true);
 
         self.vars.d.unfreeze();
@@ -70,7 +80,7 @@ impl Trainer for Pix2pix {
         let d_fake = gan_loss(self.gan_mode, &pred_fake, false);
         let d_real = gan_loss(self.gan_mode, &pred_real, true);
         ((&d_fake + &d_real) * 0.5).backward();
-        self.vars.opt_d.step(&self.vars.d);
+        self.vars.opt_d.step(&self.vars.d)?;
 
         self.vars.d.freeze();
         self.vars.opt_g.zero_grad();
@@ -78,9 +88,9 @@ impl Trainer for Pix2pix {
         let g_gan = gan_loss(self.gan_mode, &pred_fake, true);
         let g_l1 = fake.l1_loss(b, Reduction::Mean) * self.lambda_l1;
         (&g_gan + &g_l1).backward();
-        self.vars.opt_g.step(&self.vars.g);
+        self.vars.opt_g.step(&self.vars.g)?;
 
-        Losses::of_gan_step(&g_gan, &g_l1, &d_real, &d_fake)
+        Ok(Losses::of_gan_step(&g_gan, &g_l1, &d_real, &d_fake))
     }
 
     fn colorize(&self, a: &Tensor) -> Tensor {

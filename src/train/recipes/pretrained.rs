@@ -10,6 +10,7 @@
 //! - Optionally a moving average of G (`ema`) is what validation and inference use.
 
 use std::path::Path;
+use std::rc::Rc;
 
 use tch::nn::{self, ModuleT};
 use tch::{Device, Reduction, Tensor};
@@ -19,6 +20,7 @@ use super::{Adversaries, Losses, Trainer};
 use crate::train::checkpoint::{self, Saved};
 use crate::train::config::{GanMode, TrainConfig};
 use crate::train::diffaugment::DiffAugment;
+use crate::train::dist::{Group, tensors_by_name};
 use crate::train::ema::Ema;
 use crate::train::error::TrainError;
 use crate::train::nets::color_unet::{self, ColorUnet};
@@ -133,15 +135,27 @@ impl Trainer for Pretrained {
         self.augment.reseed(seed, plan.epoch);
     }
 
-    fn step(&mut self, a: &Tensor, b: &Tensor) -> Losses {
+    fn distribute(&mut self, group: &Rc<Group>) -> Result<(), TrainError> {
+        self.vars.distribute(group)?;
+        if let Some((_, vs, _)) = &self.ema {
+            group.broadcast(&tensors_by_name(vs), 0)?;
+        }
+        Ok(())
+    }
+
+    fn replicas_agree(&self, group: &Group) -> Result<bool, TrainError> {
+        self.vars.replicas_agree(group)
+    }
+
+    fn step(&mut self, a: &Tensor, b: &Tensor) -> Result<Losses, TrainError> {
         let fake = self.g.forward_t(a, true);
         let g_l1 = fake.l1_loss(b, Reduction::Mean) * self.lambda_l1;
         if self.phase == Phase::L1 {
             self.vars.opt_g.zero_grad();
             g_l1.backward();
-            self.vars.opt_g.step(&self.vars.g);
+            self.vars.opt_g.step(&self.vars.g)?;
             self.update_ema();
-            return Losses { g_l1: g_l1.double_value(&[]), ..Losses::default() };
+            return Ok(Losses { g_l1: g_l1.double_value(&[]), ..Losses::default() });
         }
 
         let draw = self.augment.draw(a.size()[0] as usize, a.size()[2]);
@@ -153,17 +167,17 @@ impl Trainer for Pretrained {
         let d_fake = gan_loss(GanMode::Vanilla, &pred_fake, false);
         let d_real = gan_loss(GanMode::Vanilla, &pred_real, true);
         ((&d_fake + &d_real) * 0.5).backward();
-        self.vars.opt_d.step(&self.vars.d);
+        self.vars.opt_d.step(&self.vars.d)?;
 
         self.vars.d.freeze();
         self.vars.opt_g.zero_grad();
         let pred_fake = self.d.forward_t(&seen(Tensor::cat(&[a, &fake], 1)), true);
         let g_gan = gan_loss(GanMode::Vanilla, &pred_fake, true);
         (&g_gan + &g_l1).backward();
-        self.vars.opt_g.step(&self.vars.g);
+        self.vars.opt_g.step(&self.vars.g)?;
         self.update_ema();
 
-        Losses::of_gan_step(&g_gan, &g_l1, &d_real, &d_fake)
+        Ok(Losses::of_gan_step(&g_gan, &g_l1, &d_real, &d_fake))
     }
 
     fn colorize(&self, a: &Tensor) -> Tensor {

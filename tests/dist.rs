@@ -1,0 +1,144 @@
+//! `train --dist` with two real processes on CPU: Gloo over a loopback TCPStore
+//! rendezvous, as torchrun would launch them (RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT).
+
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::support::{self, Workspace};
+
+/// Tiny networks, 12 epochs (8 + 4 decaying), a checkpoint every 2.
+pub const TINY: &str = "[build]\nsize = 72\ntest_fraction = 0.2\n\n[train]\nngf = 8\nndf = 8\ncrop = 64\nbatch_size = 2\nepochs = 8\nepochs_decay = 4\ncheckpoint_every = 2\nkeep_last = 2\n";
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Starts rank `rank` of 2 of `pipeline ARGS --dist`.
+fn rank(ws: &Workspace, args: &[&str], rank: usize, port: u16) -> Child {
+    ws.command(&[args, &["--dist"]].concat())
+        .envs([("RANK", rank.to_string()), ("WORLD_SIZE", "2".into())])
+        .envs([("MASTER_ADDR", "127.0.0.1".to_owned()), ("MASTER_PORT", port.to_string())])
+        // Two ranks on two cores: one thread each, as torchrun sets it.
+        .env("OMP_NUM_THREADS", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Both ranks of `pipeline ARGS --dist`, to their end: (exit code, stdout, stderr) each.
+fn both(ws: &Workspace, args: &[&str]) -> Vec<(i32, String, String)> {
+    let port = free_port();
+    let children = [rank(ws, args, 0, port), rank(ws, args, 1, port)];
+    children.into_iter().map(finish).collect()
+}
+
+fn finish(child: Child) -> (i32, String, String) {
+    let out = child.wait_with_output().unwrap();
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    (out.status.code().unwrap_or(-1), text(&out.stdout), text(&out.stderr))
+}
+
+fn l1_of_epoch(ws: &Workspace, run: &str, epoch: u64) -> Vec<f64> {
+    let text =
+        std::fs::read_to_string(ws.store().join("runs").join(run).join("metrics.jsonl")).unwrap();
+    text.lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| v["epoch"] == epoch && v.get("step").is_some())
+        .map(|v| v["G_L1"].as_f64().unwrap())
+        .collect()
+}
+
+fn mean(values: &[f64]) -> f64 {
+    values.iter().sum::<f64>() / values.len() as f64
+}
+
+#[test]
+fn two_ranks_train_as_one_a_dead_rank_fails_the_other_fast_and_the_run_resumes() {
+    let ws = support::built_bears(TINY, 24);
+    let train = ["train", "bears", "--device", "cpu", "--run"];
+
+    let straight = both(&ws, &[&train[..], &["straight"]].concat());
+    for (code, stdout, stderr) in &straight {
+        assert_eq!(*code, 0, "{stdout}\n{stderr}");
+    }
+    assert!(straight[0].1.contains("run straight: "), "{}", straight[0].1);
+    assert!(straight[1].1.contains("run straight: rank 1 of 2 done"), "{}", straight[1].1);
+    let record: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(ws.store().join("runs/straight/config.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(record["ranks"], 2);
+    // Rank 0 alone logs: each epoch's steps once, each with the time its collectives took.
+    let (first, last) = (l1_of_epoch(&ws, "straight", 1), l1_of_epoch(&ws, "straight", 12));
+    let metrics = std::fs::read_to_string(ws.store().join("runs/straight/metrics.jsonl")).unwrap();
+    let step: serde_json::Value = serde_json::from_str(metrics.lines().next().unwrap()).unwrap();
+    assert!(step["collectives_ms"].as_f64().unwrap() > 0.0, "{step}");
+    assert_eq!(first.len(), last.len());
+    assert!(mean(&last) < mean(&first), "the loss falls: {first:?} -> {last:?}");
+
+    // Kill rank 1 after the epoch-2 checkpoint: rank 0 fails at its next collective, fast.
+    let port = free_port();
+    let args = [&train[..], &["killed"]].concat();
+    let (mut zero, mut one) = (rank(&ws, &args, 0, port), rank(&ws, &args, 1, port));
+    let checkpoint = ws.store().join("runs/killed/checkpoints/epoch-00002");
+    while !checkpoint.exists() {
+        assert!(one.try_wait().unwrap().is_none(), "rank 1 ended before it was killed");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    one.kill().unwrap();
+    one.wait().unwrap();
+    let killed_at = Instant::now();
+    let deadline = killed_at + Duration::from_secs(60);
+    while zero.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "rank 0 still runs a minute after rank 1 died");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let (code, _, stderr) = finish(zero);
+    assert_ne!(code, 0, "{stderr}");
+    assert!(stderr.contains("distributed training: rank 0 of 2"), "{stderr}");
+    eprintln!("rank 0 exited {:.2} s after rank 1 was killed", killed_at.elapsed().as_secs_f64());
+
+    // Resumed with two ranks, the run computes what the uninterrupted one did.
+    let resumed = both(&ws, &["train", "--resume", "killed", "--device", "cpu"]);
+    for (code, stdout, stderr) in &resumed {
+        assert_eq!(*code, 0, "{stdout}\n{stderr}");
+    }
+    for epoch in 3..=12 {
+        let straight = l1_of_epoch(&ws, "straight", epoch);
+        assert!(!straight.is_empty());
+        assert_eq!(l1_of_epoch(&ws, "killed", epoch), straight, "epoch {epoch}");
+    }
+}
+
+#[test]
+fn a_run_resumed_with_more_ranks_says_so_and_goes_on() {
+    let ws = support::built_bears(TINY, 12);
+    let run = ws.store().join("runs/grow");
+    let train = ["train", "bears", "--device", "cpu", "--run", "grow"];
+    support::kill_once_exists(&ws, &train, &run.join("checkpoints/epoch-00002"));
+    let resumed = both(&ws, &["train", "--resume", "grow", "--device", "cpu"]);
+    for (code, stdout, stderr) in &resumed {
+        assert_eq!(*code, 0, "{stdout}\n{stderr}");
+    }
+    let note =
+        "note: run grow trained on 1 rank(s) and goes on with 2: each step now sees 2 batches of 2";
+    assert!(resumed[0].2.contains(note), "{}", resumed[0].2);
+    assert!(!resumed[1].2.contains("note:"), "rank 0 alone says it: {}", resumed[1].2);
+    assert!(run.join("checkpoints/epoch-00012").is_dir());
+}
+
+#[test]
+fn a_dist_run_without_a_launcher_or_with_a_bad_rank_says_what_is_missing() {
+    let ws = support::built_bears(TINY, 4);
+    let run = ws.run(&["train", "bears", "--device", "cpu", "--dist"]).expect_code(1);
+    assert!(
+        run.stderr.contains("--dist: no launcher found: set RANK and WORLD_SIZE"),
+        "{}",
+        run.stderr
+    );
+    let mut bad = ws.command(&["train", "bears", "--device", "cpu", "--dist"]);
+    let out = bad.envs([("RANK", "2"), ("WORLD_SIZE", "2")]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--dist: rank 2 is not below the world size 2"), "{stderr}");
+}

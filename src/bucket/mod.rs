@@ -225,15 +225,6 @@ impl Bucket {
         serde_json::from_slice(&bytes).map(Some).map_err(|e| self.corrupt(key, e.to_string()))
     }
 
-    /// True when `key` exists.
-    pub async fn exists(&self, key: &str) -> Result<bool, BucketError> {
-        match self.store.head(&self.key(key)).await {
-            Ok(_) => Ok(true),
-            Err(object_store::Error::NotFound { .. }) => Ok(false),
-            Err(e) => Err(self.error(key, e)),
-        }
-    }
-
     /// The keys under `folder` (relative to the store's prefix), sorted.
     pub async fn list(&self, folder: &str) -> Result<Vec<String>, BucketError> {
         let under = self.key(folder);

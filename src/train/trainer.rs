@@ -215,6 +215,11 @@ pub fn train(request: Request) -> Result<PathBuf, TrainError> {
             break;
         }
     }
+    // The ranks end together, once rank 0's last checkpoint is written: a rank that says
+    // it is done is done.
+    if let Some(group) = &group {
+        group.barrier()?;
+    }
     Ok(run_dir)
 }
 

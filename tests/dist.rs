@@ -131,13 +131,17 @@ fn a_run_resumed_with_more_ranks_says_so_and_goes_on() {
 #[test]
 fn a_dist_run_without_a_launcher_or_with_a_bad_rank_says_what_is_missing() {
     let ws = support::built_bears(TINY, 4);
-    let run = ws.run(&["train", "bears", "--device", "cpu", "--dist"]).expect_code(1);
+    let mut unnamed = ws.command(&["train", "bears", "--device", "cpu", "--dist"]);
+    let out = unnamed.envs([("RANK", "0"), ("WORLD_SIZE", "2")]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("name the run with --run NAME: every rank of --dist"), "{stderr}");
+    let run = ws.run(&["train", "bears", "--device", "cpu", "--dist", "--run", "r"]).expect_code(1);
     assert!(
         run.stderr.contains("--dist: no launcher found: set RANK and WORLD_SIZE"),
         "{}",
         run.stderr
     );
-    let mut bad = ws.command(&["train", "bears", "--device", "cpu", "--dist"]);
+    let mut bad = ws.command(&["train", "bears", "--device", "cpu", "--dist", "--run", "r"]);
     let out = bad.envs([("RANK", "2"), ("WORLD_SIZE", "2")]).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("--dist: rank 2 is not below the world size 2"), "{stderr}");

@@ -159,6 +159,10 @@ pub fn train(config: Config, args: TrainArgs) -> anyhow::Result<u8> {
     let (run, resume) = match (&args.resume, &args.run) {
         (Some(run), _) => (run.clone(), true),
         (None, Some(run)) => (run.clone(), false),
+        // Each rank would take its own clock's name.
+        (None, None) if launch.is_some() => {
+            bail!("name the run with --run NAME: every rank of --dist needs the same")
+        }
         (None, None) => {
             let Some(dataset) = &args.dataset else { bail!("name the DATASET to train on") };
             let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();

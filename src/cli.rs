@@ -22,7 +22,7 @@ pub struct Cli {
     pub config: Option<PathBuf>,
     /// Store: a folder (overrides store.path), or a bucket, s3://BUCKET/PREFIX (endpoint,
     /// region and keys from the AWS_* environment variables).
-    #[arg(long, global = true, value_name = "DIR|s3://…")]
+    #[arg(long, global = true, value_name = "DIR|s3://…", value_parser = store)]
     pub store: Option<String>,
     /// More log output (-v info, -vv debug); RUST_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
@@ -149,6 +149,16 @@ pub enum Choice {
     Best,
     Last,
     Epoch(usize),
+}
+
+/// A folder, or an `s3://` bucket; another URL is refused rather than made a folder.
+fn store(s: &str) -> Result<String, String> {
+    match s.split_once("://") {
+        Some(("s3", _)) | None => Ok(s.to_owned()),
+        Some(_) => {
+            Err("only s3://BUCKET[/PREFIX] buckets are supported; give a folder otherwise".into())
+        }
+    }
 }
 
 /// A dataset or run name, refused here when it would not make a safe folder name.

@@ -136,3 +136,19 @@ fn dataset_and_run_names_that_leave_the_store_are_refused() {
     }
     assert!(!ws.path("outside").exists() && !ws.store().exists());
 }
+
+#[test]
+fn a_store_url_of_another_scheme_is_refused_not_made_a_folder() {
+    let ws = Workspace::new("");
+    for store in ["gs://bucket/bears", "file:///tmp/bears", "S3://bucket/bears"] {
+        let run = ws.run(&["status", "--store", store]).expect_code(2);
+        assert!(
+            run.stderr.contains("only s3://BUCKET[/PREFIX] buckets"),
+            "{store}: {}",
+            run.stderr
+        );
+    }
+    let made: Vec<_> =
+        std::fs::read_dir(ws.dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(made, ["pipeline.toml"], "no folder named after the URL");
+}

@@ -39,16 +39,6 @@ fn finish(child: Child) -> (i32, String, String) {
     (out.status.code().unwrap_or(-1), text(&out.stdout), text(&out.stderr))
 }
 
-fn l1_of_epoch(ws: &Workspace, run: &str, epoch: u64) -> Vec<f64> {
-    let text =
-        std::fs::read_to_string(ws.store().join("runs").join(run).join("metrics.jsonl")).unwrap();
-    text.lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
-        .filter(|v| v["epoch"] == epoch && v.get("step").is_some())
-        .map(|v| v["G_L1"].as_f64().unwrap())
-        .collect()
-}
-
 fn mean(values: &[f64]) -> f64 {
     values.iter().sum::<f64>() / values.len() as f64
 }
@@ -70,7 +60,8 @@ fn two_ranks_train_as_one_a_dead_rank_fails_the_other_fast_and_the_run_resumes()
     .unwrap();
     assert_eq!(record["ranks"], 2);
     // Rank 0 alone logs: each epoch's steps once, each with the time its collectives took.
-    let (first, last) = (l1_of_epoch(&ws, "straight", 1), l1_of_epoch(&ws, "straight", 12));
+    let (first, last) =
+        (support::l1_of_epoch(&ws, "straight", 1), support::l1_of_epoch(&ws, "straight", 12));
     let metrics = std::fs::read_to_string(ws.store().join("runs/straight/metrics.jsonl")).unwrap();
     let step: serde_json::Value = serde_json::from_str(metrics.lines().next().unwrap()).unwrap();
     assert!(step["collectives_ms"].as_f64().unwrap() > 0.0, "{step}");
@@ -105,9 +96,9 @@ fn two_ranks_train_as_one_a_dead_rank_fails_the_other_fast_and_the_run_resumes()
         assert_eq!(*code, 0, "{stdout}\n{stderr}");
     }
     for epoch in 3..=12 {
-        let straight = l1_of_epoch(&ws, "straight", epoch);
+        let straight = support::l1_of_epoch(&ws, "straight", epoch);
         assert!(!straight.is_empty());
-        assert_eq!(l1_of_epoch(&ws, "killed", epoch), straight, "epoch {epoch}");
+        assert_eq!(support::l1_of_epoch(&ws, "killed", epoch), straight, "epoch {epoch}");
     }
 }
 

@@ -58,16 +58,6 @@ fn eval_json(ws: &Workspace, run: &str, split: &str) -> serde_json::Value {
 }
 
 /// The G_L1 of every step of `epoch` in a run's metrics.jsonl.
-fn l1_of_epoch(ws: &Workspace, run: &str, epoch: u64) -> Vec<f64> {
-    let text =
-        std::fs::read_to_string(ws.store().join("runs").join(run).join("metrics.jsonl")).unwrap();
-    text.lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
-        .filter(|v| v["epoch"] == epoch && v.get("step").is_some())
-        .map(|v| v["G_L1"].as_f64().unwrap())
-        .collect()
-}
-
 #[test]
 fn a_killed_run_resumes_with_the_losses_of_an_uninterrupted_one() {
     let ws = built_bears(24);
@@ -84,7 +74,10 @@ fn a_killed_run_resumes_with_the_losses_of_an_uninterrupted_one() {
 
     ws.run(&["train", "--resume", "killed", "--device", "cpu"]).expect_code(0);
     for epoch in 3..=6 {
-        let (a, b) = (l1_of_epoch(&ws, "straight", epoch), l1_of_epoch(&ws, "killed", epoch));
+        let (a, b) = (
+            support::l1_of_epoch(&ws, "straight", epoch),
+            support::l1_of_epoch(&ws, "killed", epoch),
+        );
         assert!(!a.is_empty());
         assert_eq!(b, a, "epoch {epoch} differs after the resume (the whole epoch, not a tail)");
     }

@@ -75,36 +75,26 @@ pub fn cut(
         return Err(PlanError::NoShards);
     }
     let lines: Vec<&str> = text.lines().collect();
-    let is_url = |line: &str| {
-        let line = line.trim();
-        !line.is_empty() && !line.starts_with('#')
-    };
-    let urls = lines.iter().filter(|line| is_url(line)).count();
+    let url_lines: Vec<usize> = (0..lines.len())
+        .filter(|&i| {
+            let line = lines[i].trim();
+            !line.is_empty() && !line.starts_with('#')
+        })
+        .collect();
+    let urls = url_lines.len();
     if urls == 0 {
         return Err(PlanError::Empty(source.to_owned()));
     }
     let shards = shards.min(urls);
+    // Shard s takes URLs [urls*s/shards, urls*(s+1)/shards) and the lines from just after
+    // the previous shard's last URL (the first shard: from the top; the last: to the end).
+    let first_url = |s: usize| urls * s / shards;
+    let start = |s: usize| if s == 0 { 0 } else { url_lines[first_url(s) - 1] + 1 };
     let (mut parts, mut texts) = (Vec::with_capacity(shards), Vec::with_capacity(shards));
-    let mut line = 0;
-    for shard in 0..shards {
-        // Shard `shard` takes URLs [urls*shard/shards, urls*(shard+1)/shards).
-        let want = urls * (shard + 1) / shards - urls * shard / shards;
-        let first_line = line + 1;
-        let mut taken = 0;
-        let mut text = String::new();
-        while line < lines.len() && (taken < want || (shard + 1 == shards)) {
-            if is_url(lines[line]) {
-                taken += 1;
-            }
-            text.push_str(lines[line]);
-            text.push('\n');
-            line += 1;
-            if taken == want && shard + 1 < shards {
-                break;
-            }
-        }
-        parts.push(Part { first_line, urls: taken });
-        texts.push(text);
+    for s in 0..shards {
+        let end = if s + 1 == shards { lines.len() } else { start(s + 1) };
+        parts.push(Part { first_line: start(s) + 1, urls: first_url(s + 1) - first_url(s) });
+        texts.push(lines[start(s)..end].iter().map(|line| format!("{line}\n")).collect());
     }
     let plan = Plan { dataset: dataset.to_owned(), source: source.to_owned(), urls, parts };
     Ok((plan, texts))

@@ -290,6 +290,23 @@ mod tests {
         assert_eq!(bad.unwrap_err(), "--dist: rank 2 is not below the world size 2");
     }
 
+    /// Runs `body` as rank 0 and rank 1 of a group on 127.0.0.1, each in a thread; their
+    /// results in rank order.
+    fn two_ranks<T: Send + 'static>(body: fn(Group) -> T) -> Vec<T> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let threads: Vec<_> = (0..2)
+            .map(|rank| {
+                std::thread::spawn(move || {
+                    let master_addr = "127.0.0.1".to_owned();
+                    let launch =
+                        Launch { rank, world: 2, local_rank: 0, master_addr, master_port: port };
+                    body(Group::join(&launch, Duration::from_secs(30)).unwrap())
+                })
+            })
+            .collect();
+        threads.into_iter().map(|t| t.join().unwrap()).collect()
+    }
+
     /// A small net with batch norm, its variables set to fixed values (no RNG: the
     /// threads below would race for torch's global generator).
     fn net(vs: &tch::nn::VarStore) -> tch::nn::SequentialT {
@@ -365,34 +382,20 @@ mod tests {
         let reference = trained(&vs);
 
         // Two ranks through Gloo, each on its half.
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let ranks: Vec<_> = (0..2)
-            .map(|rank| {
-                std::thread::spawn(move || {
-                    let launch = Launch {
-                        rank,
-                        world: 2,
-                        local_rank: 0,
-                        master_addr: "127.0.0.1".into(),
-                        master_port: port,
-                    };
-                    let group =
-                        std::rc::Rc::new(Group::join(&launch, Duration::from_secs(30)).unwrap());
-                    let vs = tch::nn::VarStore::new(tch::Device::Cpu);
-                    let model = net(&vs);
-                    let mut adam = Adam::new(&vs, 2e-3, 0.5, 0.999).unwrap();
-                    adam.distribute(group);
-                    let (x, y) = half(rank as i64);
-                    for _ in 0..STEPS {
-                        adam.zero_grad();
-                        model.forward_t(&x, true).l1_loss(&y, tch::Reduction::Mean).backward();
-                        adam.step(&vs).unwrap();
-                    }
-                    trained(&vs)
-                })
-            })
-            .collect();
-        let ranks: Vec<_> = ranks.into_iter().map(|r| r.join().unwrap()).collect();
+        let ranks = two_ranks(|group| {
+            let rank = group.rank;
+            let vs = tch::nn::VarStore::new(tch::Device::Cpu);
+            let model = net(&vs);
+            let mut adam = Adam::new(&vs, 2e-3, 0.5, 0.999).unwrap();
+            adam.distribute(std::rc::Rc::new(group));
+            let (x, y) = half(rank as i64);
+            for _ in 0..STEPS {
+                adam.zero_grad();
+                model.forward_t(&x, true).l1_loss(&y, tch::Reduction::Mean).backward();
+                adam.step(&vs).unwrap();
+            }
+            trained(&vs)
+        });
         assert_eq!(ranks[0], ranks[1], "the ranks hold identical weights");
         for ((name, want), (_, got)) in reference.iter().zip(&ranks[0]) {
             let worst = want.iter().zip(got).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
@@ -402,40 +405,26 @@ mod tests {
 
     #[test]
     fn two_ranks_broadcast_and_average_through_gloo() {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let ranks: Vec<_> = (0..2)
-            .map(|rank| {
-                std::thread::spawn(move || {
-                    let launch = Launch {
-                        rank,
-                        world: 2,
-                        local_rank: 0,
-                        master_addr: "127.0.0.1".into(),
-                        master_port: port,
-                    };
-                    let group = Group::join(&launch, Duration::from_secs(30)).unwrap();
-                    let r = rank as f64;
-                    // Two dtypes (two buckets), and a tensor larger than one bucket.
-                    let tensors = [
-                        Tensor::from_slice(&[r, 10.0 + r]),
-                        Tensor::from_slice(&[r as f32 * 4.0]),
-                        Tensor::full([7 << 20], r + 1.0, (tch::Kind::Float, tch::Device::Cpu)),
-                    ];
-                    group.all_reduce_mean(&tensors).unwrap();
-                    let mine = Tensor::from_slice(&[r * 100.0, 1.0]);
-                    group.broadcast(std::slice::from_ref(&mine), 1).unwrap();
-                    group.barrier().unwrap();
-                    (
-                        Vec::<f64>::try_from(&tensors[0]).unwrap(),
-                        f32::try_from(&tensors[1].get(0)).unwrap(),
-                        f64::try_from(tensors[2].mean(None)).unwrap(),
-                        Vec::<f64>::try_from(&mine).unwrap(),
-                    )
-                })
-            })
-            .collect();
-        for rank in ranks {
-            let (a, b, c, d) = rank.join().unwrap();
+        let ranks = two_ranks(|group| {
+            let r = group.rank as f64;
+            // Two dtypes (two buckets), and a tensor larger than one bucket.
+            let tensors = [
+                Tensor::from_slice(&[r, 10.0 + r]),
+                Tensor::from_slice(&[r as f32 * 4.0]),
+                Tensor::full([7 << 20], r + 1.0, (tch::Kind::Float, tch::Device::Cpu)),
+            ];
+            group.all_reduce_mean(&tensors).unwrap();
+            let mine = Tensor::from_slice(&[r * 100.0, 1.0]);
+            group.broadcast(std::slice::from_ref(&mine), 1).unwrap();
+            group.barrier().unwrap();
+            (
+                Vec::<f64>::try_from(&tensors[0]).unwrap(),
+                f32::try_from(&tensors[1].get(0)).unwrap(),
+                f64::try_from(tensors[2].mean(None)).unwrap(),
+                Vec::<f64>::try_from(&mine).unwrap(),
+            )
+        });
+        for (a, b, c, d) in ranks {
             assert_eq!(a, [0.5, 10.5]);
             assert_eq!(b, 2.0);
             assert!((c - 1.5).abs() < 1e-6, "{c}");

@@ -81,6 +81,18 @@ pub fn built_bears(config: &str, n: usize) -> Workspace {
     ws
 }
 
+/// The G_L1 loss of every step of `epoch` in run `run`'s metrics.
+#[cfg(feature = "train")]
+pub fn l1_of_epoch(ws: &Workspace, run: &str, epoch: u64) -> Vec<f64> {
+    let text =
+        std::fs::read_to_string(ws.store().join("runs").join(run).join("metrics.jsonl")).unwrap();
+    text.lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| v["epoch"] == epoch && v.get("step").is_some())
+        .map(|v| v["G_L1"].as_f64().unwrap())
+        .collect()
+}
+
 /// Starts `pipeline ARGS` in `ws`, waits until `path` exists, then kills it with SIGKILL
 /// (a panic if the command ended first).
 #[cfg(feature = "train")]

@@ -2,7 +2,7 @@
 //! `build` fills from the bucket's member list and whose builds it uploads. Everything
 //! that reads a folder store (export, train, eval, report) then reads the cache.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
@@ -75,15 +75,21 @@ pub async fn pull(bucket: &Bucket, cache: &Store, dataset: &str) -> Result<Pulle
 
     let listed: HashSet<&str> = members.iter().map(|m| m.hash.as_str()).collect();
     let tree = Tree::Members(dataset.to_owned());
+    let mut cached = HashMap::new();
     let mut removed = 0;
-    for (hash, _, _) in cache.index.members(dataset)? {
-        if !listed.contains(hash.as_str()) {
+    for (hash, member, image) in cache.index.members(dataset)? {
+        if listed.contains(hash.as_str()) {
+            cached.insert(hash, (member, image));
+        } else {
             cache.index.remove(&tree, &hash)?;
             removed += 1;
         }
     }
+    // Only what changed is written: a build of an unchanged bucket writes no record.
     for Image { hash, member, image } in &members {
-        cache.add_member(dataset, hash, image, member)?;
+        if !cached.get(hash).is_some_and(|(m, i)| m == member && i == image) {
+            cache.add_member(dataset, hash, image, member)?;
+        }
     }
     let record = DatasetRecord {
         query: None,

@@ -58,20 +58,15 @@ impl Adam {
     /// Distributed: the gradients of `vs` averaged over the ranks, its buffers rank 0's.
     fn synchronize(&self, vs: &nn::VarStore) -> Result<(), DistError> {
         let Some(group) = &self.group else { return Ok(()) };
-        let variables = vs.variables();
-        // Every rank has the same variables and phase, so the same gradients are defined.
-        let grads: Vec<Tensor> = self
-            .moments
-            .keys()
-            .map(|name| variables[name].grad())
-            .filter(Tensor::defined)
-            .collect();
-        group.all_reduce_mean(&grads)?;
-        let buffers: Vec<Tensor> = variables_by_name(vs)
+        // By name, the order of every rank; every rank has the same variables and phase, so
+        // the same gradients are defined.
+        let (trained, buffers): (Vec<_>, Vec<_>) = variables_by_name(vs)
             .into_iter()
-            .filter(|(name, _)| !self.moments.contains_key(name))
-            .map(|(_, t)| t)
-            .collect();
+            .partition(|(name, _)| self.moments.contains_key(name));
+        let grads: Vec<Tensor> =
+            trained.iter().map(|(_, t)| t.grad()).filter(Tensor::defined).collect();
+        group.all_reduce_mean(&grads)?;
+        let buffers: Vec<Tensor> = buffers.into_iter().map(|(_, t)| t).collect();
         group.broadcast(&buffers, 0)
     }
 

@@ -1,6 +1,7 @@
 //! The one integration-test binary (ripgrep style): modules by feature, helpers in support/.
 
 pub mod bucket;
+mod bucket_trust;
 mod build;
 mod cli;
 mod crash;

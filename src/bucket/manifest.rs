@@ -6,14 +6,43 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::store::{ImageRecord, Member};
+use crate::photo::check::Format;
+use crate::store::{ImageRecord, Member, is_hash};
 
-/// An accepted image: its bytes' hash, where it came from, what it is.
+/// An accepted image: its bytes' hash, where it came from, what it is. Read from a bucket
+/// (anyone who can write it can write these), it is checked as it is parsed: the hash is
+/// a blake3 hash and the extension one of the stored formats', so neither can name a path.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "Unchecked")]
 pub struct Image {
     pub hash: String,
     pub member: Member,
     pub image: ImageRecord,
+}
+
+/// An [`Image`] as the bucket holds it, before its names are checked.
+#[derive(Deserialize)]
+struct Unchecked {
+    hash: String,
+    member: Member,
+    image: ImageRecord,
+}
+
+impl TryFrom<Unchecked> for Image {
+    type Error = String;
+
+    fn try_from(Unchecked { hash, member, image }: Unchecked) -> Result<Image, String> {
+        if !is_hash(&hash) {
+            return Err(format!("hash {hash:?} is not a blake3 hash (64 lower-case hex digits)"));
+        }
+        if Format::from_ext(&image.ext).is_none() {
+            return Err(format!(
+                "extension {:?} is not an image format (jpg, png, gif, webp, bmp)",
+                image.ext
+            ));
+        }
+        Ok(Image { hash, member, image })
+    }
 }
 
 /// One line of `shards/<dataset>/manifest-NNNNN.jsonl`.

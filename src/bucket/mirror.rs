@@ -1,6 +1,11 @@
 //! This machine's cache of a bucket store: a folder store (sled index, blobs, builds) that
 //! `build` fills from the bucket's member list and whose builds it uploads. Everything
 //! that reads a folder store (export, train, eval, report) then reads the cache.
+//!
+//! What the bucket holds is untrusted: member names are checked as they are parsed
+//! (`manifest::Image`), and a blob enters the cache only if its bytes hash to its name and
+//! pass a download's checks and caps (`network.max_bytes`, `images.*`, one decode budget).
+//! The cache's dataset changes only once every member passed.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -11,8 +16,11 @@ use futures::{StreamExt, TryStreamExt};
 use super::manifest::Image;
 use super::merge::{self, Merged};
 use super::{Bucket, BucketError, Created, blob_key};
+use crate::config::ImagesConfig;
 use crate::dataset::dataset_dir;
-use crate::store::{DatasetRecord, Store, StoreError, Tree};
+use crate::photo::budget::DecodeBudget;
+use crate::photo::check::Validator;
+use crate::store::{DatasetRecord, ImageRecord, Store, StoreError, Tree};
 
 /// Downloads and uploads in flight at once.
 const TRANSFERS: usize = 16;
@@ -39,32 +47,52 @@ pub struct Pulled {
     pub removed: usize,
 }
 
-/// The datasets `merge` has written a member list for.
-pub async fn merged_datasets(bucket: &Bucket) -> Result<Vec<String>, BucketError> {
-    let keys = bucket.list("members").await?;
-    Ok(keys
-        .iter()
-        .filter_map(|k| k.strip_prefix("members/")?.strip_suffix(".json"))
-        .map(str::to_owned)
-        .collect())
+/// The datasets `merge` has written a member list for, and the keys under `members/`
+/// left out because they name no dataset.
+pub async fn merged_datasets(bucket: &Bucket) -> Result<(Vec<String>, Vec<String>), BucketError> {
+    bucket.datasets("members", ".json").await
+}
+
+/// What a blob pulled from the bucket must pass to enter the cache: a download's caps.
+#[derive(Debug, Clone)]
+pub struct Checks {
+    /// `network.max_bytes`.
+    pub max_bytes: u64,
+    pub images: ImagesConfig,
 }
 
 /// Makes the cache's `dataset` exactly the bucket's merged member list, blobs included.
-pub async fn pull(bucket: &Bucket, cache: &Store, dataset: &str) -> Result<Pulled, MirrorError> {
+pub async fn pull(
+    bucket: &Bucket,
+    cache: &Store,
+    dataset: &str,
+    checks: &Checks,
+) -> Result<Pulled, MirrorError> {
     let not_merged =
         || MirrorError::NotMerged { url: bucket.url().to_owned(), dataset: dataset.to_owned() };
     let counts: Merged =
         bucket.get_json(&merge::merged_key(dataset)).await?.ok_or_else(not_merged)?;
     let members = merge::members(bucket, dataset).await?.ok_or_else(not_merged)?;
 
+    let budget = DecodeBudget::new(&checks.images);
     let missing = members.iter().filter(|m| !cache.blobs.path(&m.hash, &m.image.ext).is_file());
-    let downloads = missing.map(|Image { hash, image, .. }| async move {
-        let key = blob_key(hash, &image.ext);
-        let bytes = bucket
-            .get(&key)
-            .await?
-            .ok_or_else(|| bucket.corrupt(&key, "missing: the member list names it".into()))?;
-        Ok::<_, MirrorError>((hash, &image.ext, bytes))
+    let downloads = missing.map(|Image { hash, image, .. }| {
+        let budget = budget.clone();
+        async move {
+            let key = blob_key(hash, &image.ext);
+            let bytes = bucket
+                .get_capped(&key, checks.max_bytes)
+                .await?
+                .ok_or_else(|| bucket.corrupt(&key, "missing: the member list names it".into()))?;
+            let _memory = budget.take(&bytes).await;
+            let (limits, record, name) = (checks.images.clone(), image.clone(), hash.clone());
+            let checked = tokio::task::spawn_blocking(move || {
+                check_blob(&bytes, &name, &record, limits).map(|()| bytes)
+            });
+            let bytes = checked.await.expect("a blob check does not panic");
+            let bytes = bytes.map_err(|why| bucket.corrupt(&key, why))?;
+            Ok::<_, MirrorError>((hash, &image.ext, bytes))
+        }
     });
     let mut downloads = futures::stream::iter(downloads).buffer_unordered(TRANSFERS);
     let mut downloaded = 0;
@@ -100,6 +128,42 @@ pub async fn pull(bucket: &Bucket, cache: &Store, dataset: &str) -> Result<Pulle
     cache.index.put_dataset(dataset, &record)?;
     cache.index.flush()?;
     Ok(Pulled { members: members.len(), downloaded, removed })
+}
+
+/// Whether `bytes` may be cached as the blob `hash` with `record`: they hash to its name
+/// and pass a download's validation, and what they are is what the record says. The
+/// error says what is wrong and what to do about it.
+fn check_blob(
+    bytes: &[u8],
+    hash: &str,
+    record: &ImageRecord,
+    limits: ImagesConfig,
+) -> Result<(), String> {
+    let actual = blake3::hash(bytes).to_hex();
+    if actual.as_str() != hash {
+        return Err(format!(
+            "its bytes hash to {actual}, not to its name: the object was replaced; delete it \
+             and redo the shard that found the image (`import --shard N --redo`)"
+        ));
+    }
+    let info = Validator::new(limits).check(bytes).map_err(|r| r.to_string())?;
+    if info.format.ext() != record.ext {
+        return Err(format!("its bytes are {}, not {}", info.format.ext(), record.ext));
+    }
+    let seen = (info.width, info.height, info.bytes, info.phash);
+    if seen != (record.width, record.height, record.bytes, record.phash) {
+        return Err(format!(
+            "the member list says {}x{} px, {} bytes; the bytes are {}x{} px, {} bytes{}",
+            record.width,
+            record.height,
+            record.bytes,
+            info.width,
+            info.height,
+            info.bytes,
+            if info.phash == record.phash { "" } else { ", another perceptual hash" }
+        ));
+    }
+    Ok(())
 }
 
 /// Uploads the cache's build `version` of `dataset` (files created only if absent: a

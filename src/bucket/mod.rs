@@ -216,6 +216,38 @@ impl Bucket {
         }
     }
 
+    /// The bytes of `key`, refused unasked when there are more than `max_bytes` (whatever
+    /// the object's listed size says), or `None` when there is no such object.
+    pub async fn get_capped(
+        &self,
+        key: &str,
+        max_bytes: u64,
+    ) -> Result<Option<Bytes>, BucketError> {
+        let result = match self.store.get(&self.key(key)).await {
+            Ok(result) => result,
+            Err(object_store::Error::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(self.error(key, e)),
+        };
+        let too_big = |size: u64| {
+            self.corrupt(
+                key,
+                format!("{size} bytes or more, larger than network.max_bytes {max_bytes}"),
+            )
+        };
+        if result.meta.size > max_bytes {
+            return Err(too_big(result.meta.size));
+        }
+        let mut body = Vec::with_capacity(result.meta.size as usize);
+        let mut chunks = result.into_stream();
+        while let Some(chunk) = chunks.try_next().await.map_err(|e| self.error(key, e))? {
+            if (body.len() + chunk.len()) as u64 > max_bytes {
+                return Err(too_big((body.len() + chunk.len()) as u64));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(Some(Bytes::from(body)))
+    }
+
     /// The JSON object at `key`, or `None` when there is none.
     pub async fn get_json<T: serde::de::DeserializeOwned>(
         &self,
@@ -243,11 +275,35 @@ impl Bucket {
     pub fn corrupt(&self, key: &str, message: String) -> BucketError {
         BucketError::Corrupt { url: self.url.clone(), key: key.to_owned(), message }
     }
+
+    /// The dataset names that keys `FOLDER/<name>SUFFIX` give, and the keys of that form
+    /// whose name is no dataset name (anyone who can write the bucket can list anything),
+    /// left out.
+    pub async fn datasets(
+        &self,
+        folder: &str,
+        suffix: &str,
+    ) -> Result<(Vec<String>, Vec<String>), BucketError> {
+        let (mut names, mut left_out) = (Vec::new(), Vec::new());
+        for key in self.list(folder).await? {
+            let Some(name) = key.strip_prefix(folder).and_then(|k| k.strip_prefix('/')) else {
+                continue;
+            };
+            let Some(name) = name.strip_suffix(suffix) else { continue };
+            match crate::query::check_name(name) {
+                Ok(()) => names.push(name.to_owned()),
+                Err(allowed) => {
+                    left_out.push(format!("{key}: left out, not a dataset name ({allowed})"))
+                }
+            }
+        }
+        Ok((names, left_out))
+    }
 }
 
 /// The object key of a blob: `blobs/ab/<hash>.<ext>`, as in a folder store.
 pub fn blob_key(hash: &str, ext: &str) -> String {
-    format!("blobs/{}/{hash}.{ext}", &hash[..2])
+    format!("blobs/{}/{hash}.{ext}", crate::store::blob_folder(hash))
 }
 
 #[cfg(test)]

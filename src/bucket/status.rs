@@ -37,13 +37,13 @@ pub struct BucketStatus {
     pub build: Option<String>,
 }
 
-/// Every planned dataset of the bucket.
-pub async fn read(bucket: &Bucket) -> Result<Vec<BucketStatus>, BucketError> {
-    let plans = bucket.list("plan").await?;
-    let datasets: Vec<&str> =
-        plans.iter().filter_map(|k| k.strip_prefix("plan/")?.strip_suffix("/plan.json")).collect();
+/// Every planned dataset of the bucket, and the keys left out because they name no
+/// dataset.
+pub async fn read(bucket: &Bucket) -> Result<(Vec<BucketStatus>, Vec<String>), BucketError> {
+    let (datasets, left_out) = bucket.datasets("plan", "/plan.json").await?;
     let mut rows = Vec::new();
-    for dataset in datasets {
+    for dataset in &datasets {
+        let dataset = dataset.as_str();
         let plan: super::plan::Plan =
             bucket.get_json(&format!("plan/{dataset}/plan.json")).await?.ok_or_else(|| {
                 bucket.corrupt(&format!("plan/{dataset}/plan.json"), "vanished".into())
@@ -82,5 +82,5 @@ pub async fn read(bucket: &Bucket) -> Result<Vec<BucketStatus>, BucketError> {
         row.failed = row.failures.values().sum();
         rows.push(row);
     }
-    Ok(rows)
+    Ok((rows, left_out))
 }

@@ -194,10 +194,16 @@ pub fn pull(
     datasets: &[String],
 ) -> anyhow::Result<Vec<String>> {
     let url = bucket_url(config, "build")?;
+    let checks =
+        mirror::Checks { max_bytes: config.network.max_bytes, images: config.images.clone() };
     runtime()?.block_on(async {
         let bucket = Bucket::open(&url).await?;
         let names = if datasets.is_empty() {
-            mirror::merged_datasets(&bucket).await?
+            let (names, left_out) = mirror::merged_datasets(&bucket).await?;
+            for problem in left_out {
+                eprintln!("warning: {url}/{problem}");
+            }
+            names
         } else {
             datasets.to_vec()
         };
@@ -205,7 +211,7 @@ pub fn pull(
             bail!("{url} has no merged dataset yet: run `pipeline merge --dataset NAME`");
         }
         for name in &names {
-            let pulled = mirror::pull(&bucket, store, name).await?;
+            let pulled = mirror::pull(&bucket, store, name, &checks).await?;
             if pulled.downloaded > 0 || pulled.removed > 0 {
                 println!(
                     "{name}: {} members from {url} ({} images downloaded, {} no longer members)",
@@ -233,10 +239,13 @@ pub fn push(config: &Config, dataset: &str, version: &str) -> anyhow::Result<()>
 /// `status` of a bucket store.
 pub fn status(config: &Config, json: bool) -> anyhow::Result<u8> {
     let url = bucket_url(config, "status")?;
-    let rows = runtime()?.block_on(async {
+    let (rows, left_out) = runtime()?.block_on(async {
         let bucket = Bucket::open(&url).await?;
         anyhow::Ok(bucket_status::read(&bucket).await?)
     })?;
+    for problem in left_out {
+        eprintln!("warning: {url}/{problem}");
+    }
     if json {
         let all = serde_json::json!({"store": url, "datasets": rows});
         println!("{all}");

@@ -1,7 +1,9 @@
 //! Image primitives every stage shares: is it an image and what is it (`check`: sniffing,
-//! limits, decoding, the perceptual hash), JPEG through libjpeg-turbo (`jpeg`), and colour
-//! (`color`: luma, planar and interleaved layouts, sRGB <-> Lab).
+//! limits, decoding, the perceptual hash), the memory every decode shares (`budget`), JPEG
+//! through libjpeg-turbo (`jpeg`), and colour (`color`: luma, planar and interleaved
+//! layouts, sRGB <-> Lab).
 
+pub mod budget;
 pub mod check;
 pub mod color;
 pub mod jpeg;

@@ -18,7 +18,7 @@ const QUALITY: i32 = 82;
 
 /// The thumbnail of image `id`, relative to the report's folder.
 pub fn rel(id: &str) -> String {
-    format!("thumbs/{}/{id}.jpg", &id[..2])
+    format!("thumbs/{}/{id}.jpg", crate::store::blob_folder(id))
 }
 
 /// What [`ensure`] did.

@@ -16,6 +16,13 @@ pub fn is_hash(name: &str) -> bool {
     name.len() == 64 && name.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
+/// The folder of blob `hash` (under `blobs/`, and of anything else kept by hash): its
+/// first two hex digits. Never panics: a name that is no hash (refused wherever names
+/// arrive) gets `__`.
+pub fn folder(hash: &str) -> &str {
+    hash.get(..2).filter(|_| is_hash(hash)).unwrap_or("__")
+}
+
 pub struct Blobs {
     dir: PathBuf,
     tmp: PathBuf,
@@ -40,13 +47,13 @@ impl Blobs {
 
     /// Where the blob with this hash and extension lives (whether or not it exists).
     pub fn path(&self, hash: &str, ext: &str) -> PathBuf {
-        self.dir.join(&hash[..2]).join(format!("{hash}.{ext}"))
+        self.dir.join(folder(hash)).join(format!("{hash}.{ext}"))
     }
 
     /// The blob with this hash under the store `root`, whatever its extension, if present.
     /// Needs no lock: blobs never change once written.
     pub fn find(root: &Path, hash: &str) -> Option<PathBuf> {
-        let folder = root.join("blobs").join(hash.get(..2)?);
+        let folder = root.join("blobs").join(folder(hash));
         let prefix = format!("{hash}.");
         fs::read_dir(folder)
             .ok()?

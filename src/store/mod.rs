@@ -22,7 +22,7 @@ pub mod verify;
 
 use std::path::{Path, PathBuf};
 
-pub use blobs::{Blobs, is_hash};
+pub use blobs::{Blobs, folder as blob_folder, is_hash};
 pub use index::{
     DatasetRecord, DuplicateRecord, FailureRecord, ImageRecord, Index, Member, Records, Tree,
     UrlOutcome, UrlRecord,

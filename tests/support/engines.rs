@@ -87,6 +87,16 @@ impl Engine {
         keys
     }
 
+    /// Writes (or replaces) the object `key` of `bucket`: what a hostile writer can do.
+    /// `key` is taken as it is, percent escapes included.
+    pub fn put(&self, bucket: &str, key: &str, bytes: Vec<u8>) {
+        use object_store::ObjectStoreExt;
+        let store = self.bucket(bucket);
+        let key = object_store::path::Path::parse(key).unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(store.put(&key, bytes.into())).unwrap();
+    }
+
     /// The object `key` of `bucket`.
     pub fn get(&self, bucket: &str, key: &str) -> Vec<u8> {
         use object_store::ObjectStoreExt;

@@ -1,0 +1,229 @@
+//! A bucket's contents are untrusted input (issue 20): anyone who can write the bucket
+//! (every worker can) must not be able to make `build` write outside its cache, crash it,
+//! or slip other bytes behind a member's hash. Real SeaweedFS per test; the hostile
+//! objects are written straight into it, as such a writer would.
+
+use std::time::Duration;
+
+use crate::bucket::{config, corpus};
+use crate::support::engines::Engine;
+use crate::support::{Workspace, bears};
+
+/// A workspace whose bucket `s3://test/PREFIX` holds one done shard of the corpus and its
+/// merge: the member list a hostile writer then edits.
+struct Merged {
+    s3: Engine,
+    ws: Workspace,
+    env: Vec<(String, String)>,
+    prefix: &'static str,
+    _corpus: crate::bucket::Corpus,
+}
+
+impl Merged {
+    fn new(prefix: &'static str) -> Merged {
+        let s3 = Engine::s3();
+        let corpus = corpus(Duration::ZERO);
+        let ws = Workspace::new(&config(&corpus.server));
+        std::fs::write(ws.path("urls.txt"), &corpus.list).unwrap();
+        let env = s3.vars();
+        let merged = Merged { s3, ws, env, prefix, _corpus: corpus };
+        merged
+            .run(&["shard-urls", "urls.txt", "--dataset", "bears", "--shards", "1"])
+            .expect_code(0);
+        merged.run(&["import", "--dataset", "bears", "--shard", "0"]).expect_code(0);
+        merged.run(&["merge", "--dataset", "bears"]).expect_code(0);
+        merged
+    }
+
+    fn run(&self, args: &[&str]) -> crate::support::Run {
+        let store = format!("s3://test/{}", self.prefix);
+        self.ws.run_with(&[args, &["--store", &store]].concat(), &self.env)
+    }
+
+    fn key(&self, rel: &str) -> String {
+        format!("{}/{rel}", self.prefix)
+    }
+
+    /// The merged member lines, parsed.
+    fn members(&self) -> Vec<serde_json::Value> {
+        let bytes = self.s3.get("test", &self.key("members/bears.jsonl"));
+        String::from_utf8(bytes)
+            .unwrap()
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect()
+    }
+
+    fn put_members(&self, lines: &[serde_json::Value]) {
+        let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+        self.s3.put("test", &self.key("members/bears.jsonl"), text.into_bytes());
+    }
+
+    /// Adds a member with hash `hash` and extension `ext` (the rest copied from the first)
+    /// and stores `bytes` under `blob_key`, a raw key (percent escapes as the server sees
+    /// them).
+    fn plant(&self, hash: &str, ext: &str, blob_key: &str, bytes: Vec<u8>) {
+        let mut lines = self.members();
+        let mut line = lines[0].clone();
+        line["hash"] = hash.into();
+        line["image"]["ext"] = ext.into();
+        line["member"]["rank"] = 1000.into();
+        lines.push(line);
+        self.put_members(&lines);
+        self.s3.put("test", &self.key(blob_key), bytes);
+    }
+
+    /// Every file in the workspace outside the bucket's cache (`cache/`).
+    fn files_outside_cache(&self) -> Vec<String> {
+        walkdir::WalkDir::new(self.ws.dir.path())
+            .into_iter()
+            .filter_map(Result::ok)
+            .filter(|e| e.file_type().is_file())
+            .map(|e| e.path().strip_prefix(self.ws.dir.path()).unwrap().display().to_string())
+            .filter(|rel| !rel.starts_with("cache/"))
+            .collect()
+    }
+}
+
+fn bear_bytes(n: usize) -> Vec<u8> {
+    std::fs::read(&bears(n..n + 1)[0]).unwrap()
+}
+
+fn blake3_hex(bytes: &[u8]) -> String {
+    blake3::hash(bytes).to_hex().to_string()
+}
+
+/// Findings 1 and 2: ids that are paths. `build` refuses the member, naming the key and
+/// line; nothing lands outside the cache, nor outside `export`'s and `report`'s folders.
+#[test]
+fn a_member_id_that_is_a_path_is_refused_and_nothing_is_written_outside_the_cache() {
+    let bucket = Merged::new("paths");
+    let before = bucket.files_outside_cache();
+    // `blobs/../../planted.jpg` as the bucket client escapes it: `..` parts become %2E%2E.
+    bucket.plant("../planted", "jpg", "blobs/%2E%2E/%2E%2E/planted.jpg", bear_bytes(11));
+    let refused = bucket.run(&["build"]).expect_code(1);
+    assert!(refused.stderr.contains("members/bears.jsonl"), "{}", refused.stderr);
+    assert!(refused.stderr.contains("line 11"), "{}", refused.stderr);
+    assert!(refused.stderr.contains("\"../planted\" is not a blake3 hash"), "{}", refused.stderr);
+    assert_eq!(bucket.files_outside_cache(), before, "nothing planted outside the cache");
+
+    // An extension that is a path, and a hash that is not even ASCII (a panic before).
+    let mut lines = bucket.members();
+    lines.pop();
+    let good = lines.clone();
+    let mut line = lines[0].clone();
+    line["image"]["ext"] = "jpg/../../../x".into();
+    lines.push(line);
+    bucket.put_members(&lines);
+    let refused = bucket.run(&["build"]).expect_code(1);
+    assert!(
+        refused.stderr.contains("\"jpg/../../../x\" is not an image format"),
+        "{}",
+        refused.stderr
+    );
+    lines.pop();
+    let mut line = lines[0].clone();
+    line["hash"] = "€".repeat(30).into();
+    lines.push(line);
+    bucket.put_members(&lines);
+    let refused = bucket.run(&["build"]).expect_code(1);
+    assert!(refused.stderr.contains("is not a blake3 hash"), "{}", refused.stderr);
+
+    // With the list whole again, the build goes on; export and report stay in their folders.
+    bucket.put_members(&good);
+    bucket.run(&["build"]).expect_code(0);
+    bucket.run(&["export", "bears", "--format", "pix2pix", "--out", "out"]).expect_code(0);
+    let outside: Vec<String> =
+        bucket.files_outside_cache().into_iter().filter(|f| !f.starts_with("out/")).collect();
+    assert_eq!(outside, before);
+}
+
+/// Finding 1, the other half: bytes are checked against the hash they are stored under,
+/// and a refused pull loses nothing the cache held.
+#[test]
+fn bytes_that_do_not_hash_to_their_name_are_refused_and_the_cache_keeps_its_build() {
+    let bucket = Merged::new("swapped");
+    let built = bucket.run(&["build"]).expect_code(0);
+    assert!(built.stdout.contains("bears: built "), "{}", built.stdout);
+    let status = bucket.ws.run(&["status", "--json", "--store", "cache"]).expect_code(0).json();
+    let version = status["datasets"][0]["build"]["version"].as_str().unwrap().to_owned();
+
+    // A member whose name is the hash of one photo, stored with another photo's bytes.
+    let named = blake3_hex(&bear_bytes(11));
+    let key = format!("blobs/{}/{named}.jpg", &named[..2]);
+    bucket.plant(&named, "jpg", &key, bear_bytes(12));
+    let refused = bucket.run(&["build"]).expect_code(1);
+    assert!(refused.stderr.contains(&key), "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains(&format!("its bytes hash to {}", blake3_hex(&bear_bytes(12)))),
+        "{}",
+        refused.stderr
+    );
+    let status = bucket.ws.run(&["status", "--json", "--store", "cache"]).expect_code(0).json();
+    assert_eq!(status["datasets"][0]["images"], 10, "the cache's members are unchanged");
+    assert_eq!(status["datasets"][0]["build"]["version"], version.as_str());
+}
+
+/// Finding 4: pulled blobs pass the same checks and caps as a download.
+#[test]
+fn pulled_blobs_get_the_checks_and_caps_of_a_download() {
+    let bucket = Merged::new("caps");
+    let good = bucket.members();
+
+    // Not an image, though its name is its hash.
+    let text = b"<html>not an image</html>".to_vec();
+    let named = blake3_hex(&text);
+    bucket.plant(&named, "jpg", &format!("blobs/{}/{named}.jpg", &named[..2]), text);
+    let refused = bucket.run(&["build"]).expect_code(1);
+    assert!(refused.stderr.contains(&named), "{}", refused.stderr);
+    assert!(refused.stderr.contains("an HTML page, not an image"), "{}", refused.stderr);
+    let blob = bucket.ws.path(&format!("cache/blobs/{}/{named}.jpg", &named[..2]));
+    assert!(!blob.exists(), "a refused blob is not cached");
+
+    // A PNG named .jpg: the format comes from the bytes.
+    let mut png = std::io::Cursor::new(Vec::new());
+    image::RgbImage::from_pixel(200, 200, image::Rgb([90, 60, 30]))
+        .write_to(&mut png, image::ImageFormat::Png)
+        .unwrap();
+    let png = png.into_inner();
+    let named = blake3_hex(&png);
+    bucket.put_members(&good);
+    bucket.plant(&named, "jpg", &format!("blobs/{}/{named}.jpg", &named[..2]), png);
+    let refused = bucket.run(&["build"]).expect_code(1);
+    assert!(refused.stderr.contains("its bytes are png, not jpg"), "{}", refused.stderr);
+
+    // The config's caps: bytes and pixels (the config is trusted; these are tight ones).
+    bucket.put_members(&good);
+    let config = std::fs::read_to_string(bucket.ws.path("pipeline.toml")).unwrap();
+    let tight = config.replace("[network]\n", "[network]\nmax_bytes = 4096\n");
+    std::fs::write(bucket.ws.path("tight.toml"), tight).unwrap();
+    let refused = bucket.run(&["build", "--config", "tight.toml"]).expect_code(1);
+    assert!(refused.stderr.contains("larger than network.max_bytes 4096"), "{}", refused.stderr);
+    let few = config.replace("[build]\n", "[images]\nmin_side = 16\nmax_pixels = 10000\n[build]\n");
+    std::fs::write(bucket.ws.path("few.toml"), few).unwrap();
+    let refused = bucket.run(&["build", "--config", "few.toml"]).expect_code(1);
+    assert!(refused.stderr.contains("more pixels than images.max_pixels"), "{}", refused.stderr);
+}
+
+/// Finding 3: dataset names found by listing the bucket pass the one name check.
+#[test]
+fn a_listed_dataset_that_is_no_dataset_name_is_left_out_with_a_warning() {
+    let bucket = Merged::new("names");
+    let counts = bucket.s3.get("test", &bucket.key("members/bears.json"));
+    let list = bucket.s3.get("test", &bucket.key("members/bears.jsonl"));
+    bucket.s3.put("test", &bucket.key("members/...json"), counts.clone());
+    bucket.s3.put("test", &bucket.key("members/...jsonl"), list.clone());
+    bucket.s3.put("test", &bucket.key("members/a/b.json"), counts);
+    bucket.s3.put("test", &bucket.key("members/a/b.jsonl"), list);
+    let built = bucket.run(&["build"]).expect_code(0);
+    assert!(built.stdout.contains("bears: built "), "{}", built.stdout);
+    assert!(built.stderr.contains("members/...json: left out"), "{}", built.stderr);
+    assert!(built.stderr.contains("members/a/b.json: left out"), "{}", built.stderr);
+    let cache = bucket.ws.path("cache");
+    assert!(!cache.join("datasets/..").join("manifest.json").exists());
+    let datasets: Vec<_> = std::fs::read_dir(cache.join("datasets"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(datasets, ["bears"]);
+}

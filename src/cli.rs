@@ -326,6 +326,10 @@ pub struct ImportArgs {
     /// JSON line per shard (for Spark's RDD.pipe).
     #[arg(long, conflicts_with = "path")]
     pub shards_from_stdin: bool,
+    /// Bucket stores: do the shard again even if it is done, to retry its transient
+    /// failures (its marker is removed first; `merge` again after).
+    #[arg(long, conflicts_with = "path")]
+    pub redo: bool,
     /// Print the summary as one JSON line.
     #[arg(long)]
     pub json: bool,

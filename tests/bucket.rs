@@ -17,6 +17,15 @@ pub struct Corpus {
 }
 
 pub fn corpus(delay: Duration) -> Corpus {
+    served(move |_, body| match body {
+        Some(body) => Response::ok("image/jpeg", body.to_vec()).with_delay(delay),
+        None => Response::status(404),
+    })
+}
+
+/// The corpus on a server that answers each request with `answer(target, body)`, `body`
+/// the image at that URL (`None`: no such image).
+fn served(answer: impl Fn(&str, Option<&[u8]>) -> Response + Send + Sync + 'static) -> Corpus {
     let mut bodies: Vec<Vec<u8>> = bears(0..10).iter().map(|p| std::fs::read(p).unwrap()).collect();
     bodies.push(bodies[2].clone());
     let rgb = image::load_from_memory(&bodies[5]).unwrap().to_rgb8();
@@ -25,10 +34,7 @@ pub fn corpus(delay: Duration) -> Corpus {
     bodies.push(near);
     let server = Server::start(move |target| {
         let n = target.trim_start_matches("/b/").trim_end_matches(".jpg").parse::<usize>();
-        match n.ok().and_then(|n| bodies.get(n)) {
-            Some(body) => Response::ok("image/jpeg", body.clone()).with_delay(delay),
-            None => Response::status(404),
-        }
+        answer(target, n.ok().and_then(|n| bodies.get(n)).map(Vec::as_slice))
     });
     let url = |n: usize| server.url(&format!("/b/{n}.jpg"));
     let mut list = String::from("# brown bears, sharded\n");
@@ -287,4 +293,95 @@ fn a_wrong_key_or_a_missing_bucket_is_a_clear_error_before_any_write() {
         "{}",
         no_plan.stderr
     );
+}
+
+/// The corpus, but the first request for each URL is answered with a 503 after `delay`:
+/// a worker that makes it meets a transient failure.
+fn flaky_corpus(delay: Duration) -> Corpus {
+    let first = std::sync::Mutex::new(std::collections::HashSet::new());
+    served(move |target, body| {
+        if first.lock().unwrap().insert(target.to_owned()) {
+            return Response::status(503).with_delay(delay);
+        }
+        match body {
+            Some(body) => Response::ok("image/jpeg", body.to_vec()),
+            None => Response::status(404),
+        }
+    })
+}
+
+/// Finding 9 of issue 20: a second worker on a shard (a Slurm requeue, a speculative
+/// re-run) that finishes after the first committed must not replace what the first
+/// committed: merge reads the manifest the marker names, and counts from it.
+#[test]
+fn a_late_second_worker_never_replaces_the_committed_manifest() {
+    let s3 = Engine::s3();
+    let corpus = flaky_corpus(Duration::from_secs(5));
+    let ws = Workspace::new(&config(&corpus.server));
+    std::fs::write(ws.path("urls.txt"), &corpus.list).unwrap();
+    // The late worker takes every image at once and does not retry its 503s.
+    let config = std::fs::read_to_string(ws.path("pipeline.toml")).unwrap();
+    let late = config.replace("retries = 1\n", "retries = 0\nper_host = 16\n");
+    std::fs::write(ws.path("late.toml"), late).unwrap();
+    let env = s3.vars();
+    let store = ["--store", "s3://test/late"];
+    let plan =
+        [&["shard-urls", "urls.txt", "--dataset", "bears", "--shards", "1"][..], &store].concat();
+    ws.run_with(&plan, &env).expect_code(0);
+
+    let import = [&["import", "--dataset", "bears", "--shard", "0", "--json"][..], &store].concat();
+    let mut late = ws.command(&[&import[..], &["--config", "late.toml"]].concat());
+    late.envs(env.iter().map(|(k, v)| (k, v))).stderr(std::process::Stdio::null());
+    let late = late.stdout(std::process::Stdio::piped()).spawn().unwrap();
+    while corpus.server.hits("/b/") < 13 {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // Meanwhile another worker does the shard and commits it.
+    let first = ws.run_with(&import, &env).expect_code(0).json();
+    assert_eq!((first["status"].as_str(), first["images"].as_u64()), (Some("done"), Some(11)));
+    let late = late.wait_with_output().unwrap();
+    assert!(late.status.success());
+    let late: serde_json::Value =
+        serde_json::from_slice(late.stdout.trim_ascii_end().rsplit(|b| *b == b'\n').next().unwrap())
+            .unwrap();
+    assert_eq!(late["status"], "skipped", "the first marker stands: {late}");
+    assert_eq!(late["images"], 11, "and its counts are the first worker's: {late}");
+
+    let merged = [&["merge", "--dataset", "bears", "--json"][..], &store].concat();
+    let merged = ws.run_with(&merged, &env).expect_code(0).json();
+    assert_eq!(merged["members"], 10, "{merged}");
+    assert_eq!(merged["failures"], serde_json::json!({"bad-url": 1, "http-404": 1}), "{merged}");
+    let manifests: Vec<String> = s3
+        .keys("test", "late/shards/bears")
+        .into_iter()
+        .filter(|k| k.contains("/manifest-"))
+        .collect();
+    assert_eq!(manifests.len(), 1, "the late worker removed its own: {manifests:?}");
+}
+
+/// A done shard's transient failures are retried by `import --shard N --redo`, which
+/// does the shard again, whole, and commits it anew.
+#[test]
+fn redo_retries_a_done_shard_with_transient_failures() {
+    let s3 = Engine::s3();
+    let corpus = flaky_corpus(Duration::ZERO);
+    let ws = Workspace::new(&config(&corpus.server).replace("retries = 1\n", "retries = 0\n"));
+    std::fs::write(ws.path("urls.txt"), &corpus.list).unwrap();
+    let env = s3.vars();
+    let store = ["--store", "s3://test/redo"];
+    let plan =
+        [&["shard-urls", "urls.txt", "--dataset", "bears", "--shards", "1"][..], &store].concat();
+    ws.run_with(&plan, &env).expect_code(0);
+    let import = [&["import", "--dataset", "bears", "--shard", "0", "--json"][..], &store].concat();
+    let flaky = ws.run_with(&import, &env).expect_code(0).json();
+    assert_eq!(flaky["failures"]["http-503"], 13, "{flaky}");
+    let again = ws.run_with(&import, &env).expect_code(0).json();
+    assert_eq!(again["status"], "skipped", "a done shard is not redone unasked");
+
+    let redo = ws.run_with(&[&import[..], &["--redo"]].concat(), &env).expect_code(0).json();
+    assert_eq!((redo["status"].as_str(), redo["images"].as_u64()), (Some("done"), Some(11)));
+    let merged = [&["merge", "--dataset", "bears", "--json"][..], &store].concat();
+    let merged = ws.run_with(&merged, &env).expect_code(0).json();
+    assert_eq!(merged["members"], 10, "{merged}");
+    assert_eq!(merged["failures"], serde_json::json!({"bad-url": 1, "http-404": 1}), "{merged}");
 }

@@ -1,6 +1,8 @@
-//! What a shard's worker writes: its manifest (one JSON line per URL it decided) and its
-//! stats, the commit marker. `merge` reads both; `members/<dataset>.jsonl` reuses
-//! [`Image`] lines.
+//! What a shard's worker writes: its manifest (one JSON line per URL it decided), under a
+//! name of its own attempt's, and its stats, the commit marker, which names that attempt.
+//! A shard is committed once, by the marker created first; `merge` reads the manifest the
+//! marker names, so a late worker's manifest never replaces the committed one.
+//! `members/<dataset>.jsonl` reuses [`Image`] lines.
 
 use std::collections::BTreeMap;
 
@@ -62,6 +64,8 @@ pub enum Line {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ShardStats {
     pub shard: usize,
+    /// The attempt whose manifest this marker commits ([`Attempt`]).
+    pub attempt: String,
     pub urls: usize,
     pub images: usize,
     /// Exact copies within the shard.
@@ -80,8 +84,35 @@ pub struct ShardStats {
     pub finished_at: u64,
 }
 
-pub fn manifest_key(dataset: &str, shard: usize) -> String {
-    format!("shards/{dataset}/manifest-{shard:05}.jsonl")
+/// One worker's try at a shard: 16 hex digits, new for every try, that name its manifest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attempt(String);
+
+impl Attempt {
+    /// A new attempt, unlike any other worker's (host, process, time).
+    pub fn new() -> Attempt {
+        let mut hasher = blake3::Hasher::new();
+        let time = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+        hasher.update(super::worker::host().as_bytes());
+        hasher.update(&std::process::id().to_le_bytes());
+        hasher.update(&time.map_or(0, |t| t.as_nanos()).to_le_bytes());
+        Attempt(hasher.finalize().to_hex()[..16].to_owned())
+    }
+
+    /// The attempt a marker names, if it is one (a marker is read from the bucket).
+    pub fn parse(text: &str) -> Option<Attempt> {
+        let ok = text.len() == 16 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+        ok.then(|| Attempt(text.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// `shards/<dataset>/manifest-NNNNN-<attempt>.jsonl`.
+pub fn manifest_key(dataset: &str, shard: usize, attempt: &Attempt) -> String {
+    format!("shards/{dataset}/manifest-{shard:05}-{}.jsonl", attempt.0)
 }
 
 pub fn done_folder(dataset: &str) -> String {

@@ -1,4 +1,5 @@
-//! `merge`: the one step that sees every shard. It reads every manifest and decides the
+//! `merge`: the one step that sees every shard. It reads every committed manifest (the one
+//! each shard's marker names), counts from it, and decides the
 //! dataset's members exactly as one import of the whole list would: in rank order, an
 //! exact or near copy (`dedup.phash_distance`) of an earlier member is a duplicate. The
 //! member list goes to `members/<dataset>.jsonl`, then its counts to `members/<dataset>.json`.
@@ -13,7 +14,7 @@ use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 
-use super::manifest::{self, Image, Line, ShardStats};
+use super::manifest::{self, Attempt, Image, Line, ShardStats};
 use super::plan::{self, PlanError};
 use super::{Bucket, BucketError};
 use crate::fetch::Seen;
@@ -81,7 +82,7 @@ pub async fn merge(
         return Err(MergeError::Pending { dataset: dataset.to_owned(), shards, pending });
     }
     let reads = (0..shards).map(|shard| shard_lines(bucket, dataset, shard));
-    let parts: Vec<(ShardStats, Vec<Line>)> =
+    let parts: Vec<Vec<Line>> =
         futures::stream::iter(reads).buffered(READS).try_collect().await?;
 
     let mut merged = Merged {
@@ -96,15 +97,14 @@ pub async fn merge(
         seconds: 0.0,
     };
     let mut images = Vec::new();
-    for (stats, lines) in parts {
-        merged.duplicates += stats.duplicates;
-        for (reason, n) in stats.failures {
-            *merged.failures.entry(reason).or_default() += n;
+    for lines in parts {
+        for line in lines {
+            match line {
+                Line::Image(image) => images.push(image),
+                Line::Duplicate { .. } => merged.duplicates += 1,
+                Line::Failure { reason, .. } => *merged.failures.entry(reason).or_default() += 1,
+            }
         }
-        images.extend(lines.into_iter().filter_map(|line| match line {
-            Line::Image(image) => Some(image),
-            Line::Duplicate { .. } | Line::Failure { .. } => None,
-        }));
     }
     merged.failed = merged.failures.values().sum();
     images.sort_by_key(|image| image.member.rank);
@@ -132,20 +132,23 @@ pub async fn done_shards(bucket: &Bucket, dataset: &str) -> Result<Vec<usize>, B
     Ok(keys.iter().filter_map(|key| manifest::shard_of_done_key(key)).collect())
 }
 
+/// The lines of the manifest shard `shard`'s marker commits.
 async fn shard_lines(
     bucket: &Bucket,
     dataset: &str,
     shard: usize,
-) -> Result<(ShardStats, Vec<Line>), MergeError> {
+) -> Result<Vec<Line>, MergeError> {
     let done = manifest::done_key(dataset, shard);
-    let stats =
+    let stats: ShardStats =
         bucket.get_json(&done).await?.ok_or_else(|| bucket.corrupt(&done, "vanished".into()))?;
-    let key = manifest::manifest_key(dataset, shard);
-    let bytes = bucket.get(&key).await?.ok_or_else(|| {
-        bucket.corrupt(&key, "missing, though the shard's marker is there".into())
+    let attempt = Attempt::parse(&stats.attempt).ok_or_else(|| {
+        bucket.corrupt(&done, format!("attempt {:?} is not an attempt id", stats.attempt))
     })?;
-    let lines = manifest::from_jsonl(&bytes).map_err(|e| bucket.corrupt(&key, e))?;
-    Ok((stats, lines))
+    let key = manifest::manifest_key(dataset, shard, &attempt);
+    let bytes = bucket.get(&key).await?.ok_or_else(|| {
+        bucket.corrupt(&key, "missing, though the shard's marker names it".into())
+    })?;
+    Ok(manifest::from_jsonl(&bytes).map_err(|e| bucket.corrupt(&key, e))?)
 }
 
 /// The member list `merge` wrote for `dataset`, or `None` before the first merge.

@@ -8,8 +8,9 @@
 //!   plan/<dataset>/plan.json                 the shard plan (`shard-urls`)
 //!   plan/<dataset>/part-NNNNN.txt            shard N's slice of the URL list, verbatim
 //!   blobs/ab/<blake3>.<ext>                  image bytes, written only if absent
-//!   shards/<dataset>/manifest-NNNNN.jsonl    what shard N's worker found, line by line
-//!   shards/<dataset>/_done/NNNNN.json        shard N's stats, written last: its commit marker
+//!   shards/<dataset>/manifest-NNNNN-<attempt>.jsonl   what one try at shard N found
+//!   shards/<dataset>/_done/NNNNN.json        shard N's stats and the attempt they commit,
+//!                                            created last, once: its commit marker
 //!   members/<dataset>.jsonl                  the members `merge` chose, best rank first
 //!   members/<dataset>.json                   the merge's counts, written after the list
 //!   datasets/<dataset>/<version>/…, latest   builds, uploaded by `build`
@@ -18,7 +19,8 @@
 //! Blobs are content-addressed and created only if absent (`If-None-Match: *`), so two
 //! workers storing the same image never clash and exact deduplication needs no
 //! coordinator. A shard is done when its marker exists; a killed worker's shard has none
-//! and is redone whole. Each machine keeps its own sled store as a cache (`mirror`): builds,
+//! and is redone whole; `import --shard N --redo` removes a done shard's marker and does
+//! it again (to retry its transient failures). Each machine keeps its own sled store as a cache (`mirror`): builds,
 //! exports, training and reports run there, as on a folder store.
 
 mod manifest;
@@ -205,6 +207,14 @@ impl Bucket {
             .await
             .map(|_| ())
             .map_err(|e| self.error(key, e))
+    }
+
+    /// Removes `key` (nothing happens when there is none).
+    pub async fn delete(&self, key: &str) -> Result<(), BucketError> {
+        match self.store.delete(&self.key(key)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(self.error(key, e)),
+        }
     }
 
     /// The bytes of `key`, or `None` when there is no such object.

@@ -5,8 +5,9 @@
 //! images go to the bucket (blobs created only if absent), then the manifest, then the
 //! marker, last and created only if absent. A worker killed before the marker leaves
 //! blobs (harmless: content-addressed, and `merge` names only what a manifest lists) and
-//! its shard is redone whole; two workers on one shard write the same blobs and manifest,
-//! and the second finds the marker there.
+//! its shard is redone whole; two workers on one shard write the same blobs, each its own
+//! manifest (named by its attempt), and the one whose marker comes second removes its
+//! manifest: the first commit stands.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -16,7 +17,7 @@ use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 use tokio_util::sync::CancellationToken;
 
-use super::manifest::{self, Image, Line, ShardStats};
+use super::manifest::{self, Attempt, Image, Line, ShardStats};
 use super::plan::{self, PlanError};
 use super::{Bucket, BucketError, Created, blob_key};
 use crate::config::Config;
@@ -50,21 +51,37 @@ pub struct ShardReport {
     pub stats: ShardStats,
 }
 
-/// Runs shard `shard` of `dataset` unless it is done. `stop` is cancelled on Ctrl-C.
+/// Which shard a worker does, and how.
+pub struct Task<'a> {
+    pub dataset: &'a str,
+    pub shard: usize,
+    /// Do the shard again even if it is done (its marker is removed first).
+    pub redo: bool,
+    pub show_progress: bool,
+}
+
+/// Runs shard `task.shard` of `task.dataset` unless it is done (or `task.redo`). `stop`
+/// is cancelled on Ctrl-C or SIGTERM.
 pub async fn run(
     bucket: &Bucket,
     config: &Config,
     http: Arc<Http>,
-    dataset: &str,
-    shard: usize,
+    task: &Task<'_>,
     stop: CancellationToken,
-    show_progress: bool,
 ) -> Result<ShardReport, WorkerError> {
+    let Task { dataset, shard, redo, show_progress } = *task;
     let started = Instant::now();
     let plan = plan::read(bucket, dataset).await?;
     let done = manifest::done_key(dataset, shard);
     if let Some(stats) = bucket.get_json::<ShardStats>(&done).await? {
-        return Ok(ShardReport { status: "skipped", stats });
+        if !redo {
+            return Ok(ShardReport { status: "skipped", stats });
+        }
+        // Marker first: from here on the shard is pending, never half-committed.
+        bucket.delete(&done).await?;
+        if let Some(attempt) = Attempt::parse(&stats.attempt) {
+            bucket.delete(&manifest::manifest_key(dataset, shard, &attempt)).await?;
+        }
     }
     let text = plan::part(bucket, &plan, shard).await?;
 
@@ -99,11 +116,12 @@ pub async fn run(
     let uploading = Instant::now();
     let lines = lines(&ctx.store, dataset).map_err(|e| scratch_error(shard, e))?;
     let blobs_created = upload_blobs(bucket, &ctx.store, &lines).await?;
-    bucket
-        .put(&manifest::manifest_key(dataset, shard), Bytes::from(manifest::to_jsonl(&lines)))
-        .await?;
+    let attempt = Attempt::new();
+    let manifest = manifest::manifest_key(dataset, shard, &attempt);
+    bucket.put(&manifest, Bytes::from(manifest::to_jsonl(&lines))).await?;
     let stats = ShardStats {
         shard,
+        attempt: attempt.as_str().to_owned(),
         urls: plan.parts[shard].urls,
         images: summary.images,
         duplicates: summary.duplicates,
@@ -119,8 +137,10 @@ pub async fn run(
     let json = Bytes::from(serde_json::to_vec_pretty(&stats).expect("stats serialize"));
     match bucket.create(&done, json).await? {
         Created::New => Ok(ShardReport { status: "done", stats }),
-        // Another worker finished the same shard first: its marker stands.
+        // Another worker finished the same shard first: its commit stands, and this
+        // attempt's manifest, which nothing names, goes.
         Created::Existed => {
+            bucket.delete(&manifest).await?;
             let theirs = bucket.get_json::<ShardStats>(&done).await?.unwrap_or(stats);
             Ok(ShardReport { status: "skipped", stats: theirs })
         }
@@ -183,7 +203,7 @@ async fn read(path: &Path) -> Result<Bytes, String> {
 }
 
 /// This machine's name, for the stats.
-fn host() -> String {
+pub fn host() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|name| name.trim().to_owned())
         .unwrap_or_else(|_| "unknown".to_owned())

@@ -103,15 +103,9 @@ pub fn import(config: Config, args: ImportArgs) -> anyhow::Result<u8> {
     let mut code = exit::OK;
     for shard in shards {
         let shard = shard?;
-        let run = worker::run(
-            &bucket,
-            &config,
-            http.clone(),
-            &args.dataset,
-            shard,
-            stop.clone(),
-            show_progress,
-        );
+        let task =
+            worker::Task { dataset: &args.dataset, shard, redo: args.redo, show_progress };
+        let run = worker::run(&bucket, &config, http.clone(), &task, stop.clone());
         let result = rt.block_on(run);
         if args.shards_from_stdin {
             // One line per shard, failed ones too: the engine's log says which to retry.

@@ -154,7 +154,10 @@ pub enum Choice {
 /// A folder, or an `s3://` bucket; another URL is refused rather than made a folder.
 fn store(s: &str) -> Result<String, String> {
     match s.split_once("://") {
-        Some(("s3", _)) | None => Ok(s.to_owned()),
+        None => Ok(s.to_owned()),
+        Some(("s3", _)) => crate::config::BucketUrl::parse(s)
+            .map(|_| s.to_owned())
+            .map_err(|why| format!("not a bucket URL ({why}); expected s3://BUCKET[/PREFIX]")),
         Some(_) => {
             Err("only s3://BUCKET[/PREFIX] buckets are supported; give a folder otherwise".into())
         }

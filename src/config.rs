@@ -57,17 +57,55 @@ impl StoreConfig {
         }
     }
 
-    /// For a bucket store, points `path` at its cache on this machine.
+    /// For a bucket store, points `path` at its cache on this machine: a folder named
+    /// from the parsed URL's parts (checked when the URL was given).
     pub fn resolve_cache(&mut self) {
-        let Some(bucket) = &self.bucket else { return };
+        let Some(Ok(url)) = self.bucket.as_deref().map(BucketUrl::parse) else { return };
         self.path = self.cache.clone().unwrap_or_else(|| {
             let base = std::env::var_os("XDG_CACHE_HOME")
                 .map(PathBuf::from)
                 .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))
                 .unwrap_or_else(std::env::temp_dir);
-            let place = bucket.trim_start_matches("s3://").trim_matches('/');
-            base.join("pipeline").join("s3").join(place)
+            let place = base.join("pipeline").join("s3").join(&url.bucket);
+            url.prefix.iter().fold(place, |path, part| path.join(part))
         });
+    }
+}
+
+/// A bucket store's URL, `s3://BUCKET[/PREFIX]`, taken apart. Its parts become object keys
+/// and this machine's cache folder, so none may be empty, `.` or `..`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BucketUrl {
+    pub bucket: String,
+    pub prefix: Vec<String>,
+}
+
+impl BucketUrl {
+    /// Why `text` is not a bucket URL, if it is not.
+    pub fn parse(text: &str) -> Result<BucketUrl, String> {
+        let rest = text.strip_prefix("s3://").ok_or("the scheme is not s3://")?;
+        let mut parts = rest.strip_suffix('/').unwrap_or(rest).split('/');
+        let bucket = parts.next().unwrap_or_default();
+        let bucket_ok = (3..=63).contains(&bucket.len())
+            && bucket
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+            && bucket.starts_with(|c: char| c.is_ascii_alphanumeric())
+            && bucket.ends_with(|c: char| c.is_ascii_alphanumeric())
+            && !bucket.contains("..");
+        if !bucket_ok {
+            return Err(format!("{bucket:?} is not a bucket name (3-63 of a-z 0-9 . -)"));
+        }
+        let prefix: Vec<String> = parts.map(str::to_owned).collect();
+        if let Some(bad) = prefix.iter().find(|p| {
+            p.is_empty()
+                || *p == "."
+                || *p == ".."
+                || p.chars().any(|c| c.is_control() || c == '\\')
+        }) {
+            return Err(format!("the prefix has a part {bad:?}"));
+        }
+        Ok(BucketUrl { bucket: bucket.to_owned(), prefix })
     }
 }
 
@@ -288,6 +326,14 @@ impl Config {
         }
         if n.user_agent.trim().is_empty() {
             return invalid("network.user_agent", "\"\"".into(), "must not be empty");
+        }
+        if let Some(Err(_)) = self.store.bucket.as_deref().map(BucketUrl::parse) {
+            let v = self.store.bucket.clone().unwrap_or_default();
+            return invalid(
+                "store.bucket",
+                v,
+                "expected s3://BUCKET[/PREFIX], no empty, . or .. parts",
+            );
         }
         if self.fetch.engines.is_empty() {
             return invalid("fetch.engines", "[]".into(), "name at least one engine");

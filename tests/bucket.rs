@@ -341,9 +341,10 @@ fn a_late_second_worker_never_replaces_the_committed_manifest() {
     assert_eq!((first["status"].as_str(), first["images"].as_u64()), (Some("done"), Some(11)));
     let late = late.wait_with_output().unwrap();
     assert!(late.status.success());
-    let late: serde_json::Value =
-        serde_json::from_slice(late.stdout.trim_ascii_end().rsplit(|b| *b == b'\n').next().unwrap())
-            .unwrap();
+    let late: serde_json::Value = serde_json::from_slice(
+        late.stdout.trim_ascii_end().rsplit(|b| *b == b'\n').next().unwrap(),
+    )
+    .unwrap();
     assert_eq!(late["status"], "skipped", "the first marker stands: {late}");
     assert_eq!(late["images"], 11, "and its counts are the first worker's: {late}");
 
@@ -384,4 +385,59 @@ fn redo_retries_a_done_shard_with_transient_failures() {
     let merged = ws.run_with(&merged, &env).expect_code(0).json();
     assert_eq!(merged["members"], 10, "{merged}");
     assert_eq!(merged["failures"], serde_json::json!({"bad-url": 1, "http-404": 1}), "{merged}");
+}
+
+/// Finding 10 of issue 20: SIGTERM (a Slurm time limit, `scancel`, a pod's deletion) is
+/// handled like Ctrl-C by a shard worker: it drains, removes its scratch store and exits
+/// 143; the scratch a dead worker left is removed by the next worker that starts.
+#[test]
+fn a_terminated_worker_cleans_up_and_the_next_removes_a_dead_ones_scratch() {
+    let s3 = Engine::s3();
+    let corpus = corpus(Duration::from_millis(400));
+    let ws = Workspace::new(&config(&corpus.server));
+    std::fs::write(ws.path("urls.txt"), &corpus.list).unwrap();
+    let tmp = ws.path("tmpdir");
+    let mut env = s3.vars();
+    env.push(("TMPDIR".into(), tmp.display().to_string()));
+    let store = ["--store", "s3://test/term"];
+    let plan =
+        [&["shard-urls", "urls.txt", "--dataset", "bears", "--shards", "1"][..], &store].concat();
+    ws.run_with(&plan, &env).expect_code(0);
+
+    // What a worker killed with SIGKILL leaves: its scratch store, its lock held by no one.
+    let dead = tmp.join("pipeline-shard-bears-0-dead00");
+    std::fs::create_dir_all(dead.join("store/blobs/ab")).unwrap();
+    std::fs::write(dead.join("store/lock"), "4194303\n").unwrap();
+    std::fs::write(dead.join("store/blobs/ab/photo.jpg"), vec![0u8; 4096]).unwrap();
+    let lock = dead.join("store/lock");
+    let old = std::process::Command::new("touch").arg("-d").arg("1 hour ago").arg(&lock).status();
+    assert!(old.unwrap().success());
+    // One that is just starting (no lock yet, made now) is left alone.
+    let starting = tmp.join("pipeline-shard-bears-0-new000");
+    std::fs::create_dir_all(&starting).unwrap();
+
+    let import = [&["import", "--dataset", "bears", "--shard", "0"][..], &store].concat();
+    let mut worker = ws.command(&import);
+    worker.envs(env.iter().map(|(k, v)| (k, v))).stdout(std::process::Stdio::null());
+    let mut child = worker.stderr(std::process::Stdio::piped()).spawn().unwrap();
+    while corpus.server.hits("/b/") < 3 {
+        assert!(child.try_wait().unwrap().is_none(), "the worker ended before SIGTERM");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(!dead.exists(), "the dead worker's scratch was removed at start");
+    assert!(starting.exists(), "a starting worker's was not");
+    std::fs::remove_dir(&starting).unwrap();
+    let own: Vec<_> = std::fs::read_dir(&tmp).unwrap().collect();
+    assert_eq!(own.len(), 1, "the live worker's own scratch is there");
+    let sent = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(143), "{stderr}");
+    assert!(stderr.contains("interrupted before it finished"), "{stderr}");
+    assert_eq!(std::fs::read_dir(&tmp).unwrap().count(), 0, "its scratch store is gone");
+    assert!(s3.keys("test", "term/shards").is_empty(), "no manifest, no marker");
 }

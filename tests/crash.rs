@@ -47,7 +47,7 @@ fn kill_and_rerun(delay: Duration, kill_when: impl Fn(&Site, &Workspace) -> bool
     assert_eq!(report["problems"], serde_json::json!([]), "{report}");
     let before = members(&ws, "brown-bear");
     assert!(before.len() < TOP, "killed midway");
-    let tmp = std::fs::read_dir(ws.store().join("tmp")).unwrap().count();
+    let tmp = std::fs::read_dir(ws.store().join("pipeline-tmp")).unwrap().count();
     assert_eq!(tmp, 0, "half-written files are gone once the store is opened");
 
     let summary = ws.run(&fetch).expect_code(0).json();

@@ -21,6 +21,7 @@ mod refresh;
 mod report;
 mod setup;
 mod slurm;
+mod stores;
 mod support;
 #[cfg(feature = "train")]
 mod train;

@@ -82,8 +82,7 @@ pub async fn merge(
         return Err(MergeError::Pending { dataset: dataset.to_owned(), shards, pending });
     }
     let reads = (0..shards).map(|shard| shard_lines(bucket, dataset, shard));
-    let parts: Vec<Vec<Line>> =
-        futures::stream::iter(reads).buffered(READS).try_collect().await?;
+    let parts: Vec<Vec<Line>> = futures::stream::iter(reads).buffered(READS).try_collect().await?;
 
     let mut merged = Merged {
         dataset: dataset.to_owned(),
@@ -127,7 +126,10 @@ pub async fn merge(
 }
 
 /// The shards of `dataset` whose marker is in the bucket.
-pub async fn done_shards(bucket: &Bucket, dataset: &str) -> Result<Vec<usize>, BucketError> {
+pub async fn done_shards(
+    bucket: &Bucket,
+    dataset: &str,
+) -> Result<std::collections::BTreeSet<usize>, BucketError> {
     let keys = bucket.list(&manifest::done_folder(dataset)).await?;
     Ok(keys.iter().filter_map(|key| manifest::shard_of_done_key(key)).collect())
 }

@@ -18,7 +18,7 @@ use super::merge::{self, Merged};
 use super::{Bucket, BucketError, Created, blob_key};
 use crate::config::ImagesConfig;
 use crate::dataset::dataset_dir;
-use crate::photo::budget::DecodeBudget;
+use crate::photo::budget;
 use crate::photo::check::Validator;
 use crate::store::{DatasetRecord, ImageRecord, Store, StoreError, Tree};
 
@@ -74,25 +74,22 @@ pub async fn pull(
         bucket.get_json(&merge::merged_key(dataset)).await?.ok_or_else(not_merged)?;
     let members = merge::members(bucket, dataset).await?.ok_or_else(not_merged)?;
 
-    let budget = DecodeBudget::new(&checks.images);
+    let budget = budget::global();
     let missing = members.iter().filter(|m| !cache.blobs.path(&m.hash, &m.image.ext).is_file());
-    let downloads = missing.map(|Image { hash, image, .. }| {
-        let budget = budget.clone();
-        async move {
-            let key = blob_key(hash, &image.ext);
-            let bytes = bucket
-                .get_capped(&key, checks.max_bytes)
-                .await?
-                .ok_or_else(|| bucket.corrupt(&key, "missing: the member list names it".into()))?;
-            let _memory = budget.take(&bytes).await;
-            let (limits, record, name) = (checks.images.clone(), image.clone(), hash.clone());
-            let checked = tokio::task::spawn_blocking(move || {
-                check_blob(&bytes, &name, &record, limits).map(|()| bytes)
-            });
-            let bytes = checked.await.expect("a blob check does not panic");
-            let bytes = bytes.map_err(|why| bucket.corrupt(&key, why))?;
-            Ok::<_, MirrorError>((hash, &image.ext, bytes))
-        }
+    let downloads = missing.map(|Image { hash, image, .. }| async move {
+        let key = blob_key(hash, &image.ext);
+        let bytes = bucket
+            .get_capped(&key, checks.max_bytes)
+            .await?
+            .ok_or_else(|| bucket.corrupt(&key, "missing: the member list names it".into()))?;
+        let _memory = budget.take(&bytes).await;
+        let (limits, record, name) = (checks.images.clone(), image.clone(), hash.clone());
+        let checked = tokio::task::spawn_blocking(move || {
+            check_blob(&bytes, &name, &record, limits).map(|()| bytes)
+        });
+        let bytes = checked.await.expect("a blob check does not panic");
+        let bytes = bytes.map_err(|why| bucket.corrupt(&key, why))?;
+        Ok::<_, MirrorError>((hash, &image.ext, bytes))
     });
     let mut downloads = futures::stream::iter(downloads).buffer_unordered(TRANSFERS);
     let mut downloaded = 0;

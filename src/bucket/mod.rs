@@ -37,6 +37,8 @@ use object_store::path::Path as Key;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
 use std::sync::Arc;
 
+use crate::config::BucketUrl;
+
 /// What went wrong talking to the bucket; each names the bucket and, where one is
 /// involved, the object.
 #[derive(Debug, thiserror::Error)]
@@ -128,18 +130,13 @@ impl Bucket {
     /// that the bucket exists and the keys are accepted before anything else happens.
     pub async fn open(url: &str) -> Result<Bucket, BucketError> {
         let bad = |why: String| BucketError::Url { url: url.to_owned(), why };
-        let parsed = url::Url::parse(url).map_err(|e| bad(e.to_string()))?;
-        if parsed.scheme() != "s3" {
-            return Err(bad(format!("scheme {}", parsed.scheme())));
-        }
-        let bucket =
-            parsed.host_str().filter(|b| !b.is_empty()).ok_or_else(|| bad("no bucket".into()))?;
+        let parsed = BucketUrl::parse(url).map_err(bad)?;
         crate::net::install_tls();
         let s3 = AmazonS3Builder::from_env()
-            .with_bucket_name(bucket)
+            .with_bucket_name(&parsed.bucket)
             .build()
             .map_err(|e| bad(e.to_string()))?;
-        let prefix = Key::from(parsed.path().trim_matches('/'));
+        let prefix = Key::from_iter(parsed.prefix.iter().map(String::as_str));
         let store = Bucket::over(Arc::new(s3), prefix, url.trim_end_matches('/'));
         store.check().await?;
         Ok(store)

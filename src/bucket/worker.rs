@@ -7,7 +7,9 @@
 //! blobs (harmless: content-addressed, and `merge` names only what a manifest lists) and
 //! its shard is redone whole; two workers on one shard write the same blobs, each its own
 //! manifest (named by its attempt), and the one whose marker comes second removes its
-//! manifest: the first commit stands.
+//! manifest: the first commit stands. A worker stopped by SIGINT or SIGTERM removes its
+//! scratch store on the way out; one killed outright leaves it, and the next worker to
+//! start on the machine removes it ([`remove_dead_scratch`]).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -23,10 +25,16 @@ use super::{Bucket, BucketError, Created, blob_key};
 use crate::config::Config;
 use crate::fetch::{self, Context, Job, RunError, Source, Stats, UrlList};
 use crate::net::Http;
-use crate::store::{DuplicateRecord, FailureRecord, Store, StoreError, Tree, now};
+use crate::store::{DuplicateRecord, FailureRecord, Store, StoreError, StoreLock, Tree, now};
 
 /// Uploads in flight at once.
 const UPLOADS: usize = 16;
+
+/// Scratch folders are `$TMPDIR/pipeline-shard-<dataset>-<shard>-XXXXXX`.
+const SCRATCH_PREFIX: &str = "pipeline-shard-";
+
+/// A scratch folder younger than this may belong to a worker that is starting.
+const SCRATCH_GRACE: std::time::Duration = std::time::Duration::from_secs(60);
 
 #[derive(Debug, thiserror::Error)]
 pub enum WorkerError {
@@ -86,12 +94,13 @@ pub async fn run(
     let text = plan::part(bucket, &plan, shard).await?;
 
     let scratch = tempfile::Builder::new()
-        .prefix(&format!("pipeline-shard-{dataset}-{shard}-"))
+        .prefix(&format!("{SCRATCH_PREFIX}{dataset}-{shard}-"))
         .tempdir()
         .map_err(|source| scratch_error(shard, StoreError::io(&std::env::temp_dir())(source)))?;
     let list = scratch.path().join("part.txt");
     std::fs::write(&list, &text).map_err(|e| scratch_error(shard, StoreError::io(&list)(e)))?;
-    let store = Store::open(&scratch.path().join("store")).map_err(|e| scratch_error(shard, e))?;
+    let store =
+        Store::create(&scratch.path().join("store")).map_err(|e| scratch_error(shard, e))?;
     let mut config = config.clone();
     // Near duplicates are `merge`'s to decide, over every shard in rank order, as one
     // import would; exact copies within the shard are dropped here already.
@@ -145,6 +154,38 @@ pub async fn run(
             Ok(ShardReport { status: "skipped", stats: theirs })
         }
     }
+}
+
+/// Removes the scratch folders under `tmp` of workers that died without cleaning up
+/// (SIGKILL, a node's crash): those whose store lock no process holds. A folder is only
+/// taken once it and its lock are older than [`SCRATCH_GRACE`], so a worker that is
+/// starting keeps its own. Returns how many went.
+pub fn remove_dead_scratch(tmp: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(tmp) else { return 0 };
+    let old = |path: &Path| {
+        std::fs::metadata(path)
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| t.elapsed().is_ok_and(|age| age > SCRATCH_GRACE))
+    };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let dir = entry.path();
+        let ours = entry.file_name().to_string_lossy().starts_with(SCRATCH_PREFIX);
+        if !ours || !entry.file_type().is_ok_and(|t| t.is_dir()) {
+            continue;
+        }
+        let lock = dir.join("store").join("lock");
+        let dead = if lock.exists() {
+            // Taking the lock proves its holder is gone; it is released as the folder goes.
+            old(&lock) && StoreLock::acquire(&lock, "scratch store").is_ok()
+        } else {
+            old(&dir)
+        };
+        if dead && std::fs::remove_dir_all(&dir).is_ok() {
+            removed += 1;
+        }
+    }
+    removed
 }
 
 fn scratch_error(shard: usize, source: StoreError) -> WorkerError {

@@ -12,12 +12,13 @@ use crate::exit;
 use crate::store::Store;
 
 pub fn build(config: Config, args: BuildArgs) -> anyhow::Result<u8> {
-    let store = Store::open(&config.store.path)?;
+    let bucket = config.store.bucket.is_some();
+    // A bucket's build creates this machine's cache of it.
+    let store = if bucket { Store::create } else { Store::open }(&config.store.path)?;
     let mut settings = config.build.clone();
     if let Some(size) = args.size {
         settings.size = size;
     }
-    let bucket = config.store.bucket.is_some();
     let named = !args.datasets.is_empty();
     let datasets = if bucket {
         // The bucket's merged member lists are the truth: the cache becomes them first.

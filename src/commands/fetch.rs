@@ -2,12 +2,11 @@
 //! print the summary.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context as _, bail};
 use tokio_util::sync::CancellationToken;
-use tracing::warn;
 
+use super::interrupts::Interrupts;
 use super::{display, runtime};
 use crate::cli::{FetchArgs, ImportArgs};
 use crate::config::Config;
@@ -15,6 +14,7 @@ use crate::engines::{EngineName, SearchQuery};
 use crate::exit;
 use crate::fetch::{self, Context, DRAIN_DEADLINE, Job, Source, Stats, Summary, UrlList};
 use crate::net::Http;
+use crate::printable::printable;
 use crate::query::{QueryFile, slug};
 use crate::store::Store;
 
@@ -89,7 +89,8 @@ pub fn import(config: Config, args: ImportArgs) -> anyhow::Result<u8> {
 }
 
 fn run_job(config: Config, job: Job, json: bool) -> anyhow::Result<u8> {
-    let store = Arc::new(Store::open(&config.store.path)?);
+    // `fetch` and `import` create stores: a folder that is none becomes one.
+    let store = Arc::new(Store::create(&config.store.path)?);
     let http = Arc::new(Http::new(&config.network).context("building the HTTP client")?);
     let ctx = Arc::new(Context {
         config,
@@ -98,14 +99,11 @@ fn run_job(config: Config, job: Job, json: bool) -> anyhow::Result<u8> {
         stats: Stats::default(),
         stop: CancellationToken::new(),
     });
-    let interrupted = Arc::new(AtomicBool::new(false));
-    let summary = runtime()?.block_on(async {
-        tokio::spawn(handle_interrupts(ctx.stop.clone(), interrupted.clone()));
-        fetch::run(ctx.clone(), job, fetch::show_progress()).await
-    })?;
+    let interrupts = listen(&ctx.stop)?;
+    let summary = runtime()?.block_on(fetch::run(ctx.clone(), job, fetch::show_progress()))?;
     report(&summary, json);
-    if interrupted.load(Ordering::Relaxed) {
-        return Ok(exit::INTERRUPTED);
+    if let Some(code) = interrupts.code() {
+        return Ok(code);
     }
     if summary.partial() {
         return Ok(exit::PARTIAL);
@@ -132,22 +130,14 @@ pub(super) fn print_summary(summary: &Summary) {
         );
     }
     for example in &summary.failure_examples {
-        println!("  failed: {example}");
+        println!("  failed: {}", printable(example));
     }
 }
 
-/// First Ctrl-C: stop the source and let in-flight work drain into the store. A second
-/// Ctrl-C, or a drain longer than [`DRAIN_DEADLINE`], exits at once.
-pub(super) async fn handle_interrupts(stop: CancellationToken, interrupted: Arc<AtomicBool>) {
-    if tokio::signal::ctrl_c().await.is_err() {
-        return;
-    }
-    interrupted.store(true, Ordering::Relaxed);
-    warn!("Interrupted: finishing what is in flight (Ctrl-C again to quit now).");
-    stop.cancel();
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = tokio::time::sleep(DRAIN_DEADLINE) => {}
-    }
-    std::process::exit(i32::from(exit::INTERRUPTED));
+/// Listens for SIGINT and SIGTERM: the first cancels `stop` (the graph drains what is in
+/// flight), a second or a drain longer than [`DRAIN_DEADLINE`] exits at once.
+pub(super) fn listen(stop: &CancellationToken) -> anyhow::Result<Interrupts> {
+    let stop = stop.clone();
+    Interrupts::listen(move || stop.cancel(), Some(DRAIN_DEADLINE))
+        .context("listening for SIGINT and SIGTERM")
 }

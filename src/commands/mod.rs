@@ -4,6 +4,7 @@
 mod build;
 mod curate;
 mod fetch;
+mod interrupts;
 mod refresh;
 mod report;
 mod shards;
@@ -22,8 +23,18 @@ use crate::config::Config;
 /// Runs the command the user asked for.
 pub fn run(cli: Cli) -> anyhow::Result<u8> {
     let config = load_config(&cli)?;
+    crate::photo::budget::install(&config.images);
     if let Some(bucket) = &config.store.bucket {
         shards::check_bucket_command(&cli.command, bucket, &config.store.path)?;
+    }
+    // Only the commands that create a store take a folder that is none (and not empty).
+    let creates_store = match &cli.command {
+        Command::Fetch(_) | Command::Import(_) | Command::Refresh(_) => true,
+        Command::Build(_) => config.store.bucket.is_some(),
+        _ => false,
+    };
+    if !creates_store {
+        crate::store::check_folder(&config.store.path)?;
     }
     match cli.command {
         Command::Fetch(args) => fetch::fetch(config, args),

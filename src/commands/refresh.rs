@@ -8,7 +8,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use anyhow::Context as _;
@@ -16,7 +15,7 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 use super::build::describe;
-use super::fetch::{Choices, handle_interrupts, print_summary, search_job};
+use super::fetch::{Choices, listen, print_summary, search_job};
 use super::progress_bar;
 use super::runtime;
 use crate::build::{self, Outcome};
@@ -87,12 +86,12 @@ struct Report {
 pub fn refresh(config: Config, args: RefreshArgs) -> anyhow::Result<u8> {
     let started = Instant::now();
     let files = query_files(&args.queries)?;
-    let store = Arc::new(Store::open(&config.store.path)?);
+    // Like `fetch`, `refresh` creates a store: a folder that is none becomes one.
+    let store = Arc::new(Store::create(&config.store.path)?);
     let http = Arc::new(Http::new(&config.network).context("building the HTTP client")?);
     let stop = CancellationToken::new();
-    let interrupted = Arc::new(AtomicBool::new(false));
+    let interrupts = listen(&stop)?;
     let runtime = runtime()?;
-    runtime.spawn(handle_interrupts(stop.clone(), interrupted.clone()));
 
     let mut queries = Vec::new();
     for file in files {
@@ -106,7 +105,8 @@ pub fn refresh(config: Config, args: RefreshArgs) -> anyhow::Result<u8> {
         queries.push(report);
     }
 
-    let interrupted = interrupted.load(Ordering::Relaxed);
+    let signal = interrupts.code();
+    let interrupted = signal.is_some();
     let mut builds = Vec::new();
     if !interrupted {
         let datasets: BTreeSet<&str> = queries
@@ -147,7 +147,7 @@ pub fn refresh(config: Config, args: RefreshArgs) -> anyhow::Result<u8> {
             }
         }
     });
-    let mut exit_code = exit_code(&queries, &builds, interrupted);
+    let mut exit_code = exit_code(&queries, &builds, signal);
     if matches!(site, Some(ReportOutcome::Failed { .. })) {
         exit_code = exit_code.max(exit::PARTIAL);
     }
@@ -238,13 +238,14 @@ fn build_report(dataset: &str, outcome: Result<Outcome, build::BuildError>) -> B
     }
 }
 
-/// The worst that happened: interrupted, then a bad query file, then anything partial.
-fn exit_code(queries: &[QueryReport], builds: &[BuildReport], interrupted: bool) -> u8 {
+/// The worst that happened: a signal (its status), then a bad query file, then anything
+/// partial.
+fn exit_code(queries: &[QueryReport], builds: &[BuildReport], signal: Option<u8>) -> u8 {
     let partial =
         queries.iter().any(|q| q.error.is_some() || q.fetch.as_ref().is_some_and(Summary::partial))
             || builds.iter().any(|b| matches!(b, BuildReport::Failed { .. }));
-    if interrupted {
-        exit::INTERRUPTED
+    if let Some(status) = signal {
+        status
     } else if queries.iter().any(|q| q.bad_file) {
         exit::BAD_CONFIG
     } else if partial {

@@ -4,7 +4,6 @@
 use std::io::BufRead as _;
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context as _, bail};
 use tokio_util::sync::CancellationToken;
@@ -93,18 +92,18 @@ pub fn import(config: Config, args: ImportArgs) -> anyhow::Result<u8> {
     };
     let http = Arc::new(Http::new(&config.network).context("building the HTTP client")?);
     let stop = CancellationToken::new();
-    let interrupted = Arc::new(AtomicBool::new(false));
+    let interrupts = super::fetch::listen(&stop)?;
     let show_progress = crate::fetch::show_progress() && !args.json && !args.shards_from_stdin;
     let rt = runtime()?;
-    let bucket = rt.block_on(async {
-        tokio::spawn(super::fetch::handle_interrupts(stop.clone(), interrupted.clone()));
-        Bucket::open(&url).await
-    })?;
+    let bucket = rt.block_on(Bucket::open(&url))?;
+    let removed = worker::remove_dead_scratch(&std::env::temp_dir());
+    if removed > 0 {
+        eprintln!("removed {removed} scratch folder(s) of workers that died on this machine");
+    }
     let mut code = exit::OK;
     for shard in shards {
         let shard = shard?;
-        let task =
-            worker::Task { dataset: &args.dataset, shard, redo: args.redo, show_progress };
+        let task = worker::Task { dataset: &args.dataset, shard, redo: args.redo, show_progress };
         let run = worker::run(&bucket, &config, http.clone(), &task, stop.clone());
         let result = rt.block_on(run);
         if args.shards_from_stdin {
@@ -113,13 +112,16 @@ pub fn import(config: Config, args: ImportArgs) -> anyhow::Result<u8> {
             if result.is_err() {
                 code = exit::ERROR;
             }
-            if interrupted.load(Ordering::Relaxed) {
-                return Ok(exit::INTERRUPTED);
+            if let Some(code) = interrupts.code() {
+                return Ok(code);
             }
             continue;
         }
-        if interrupted.load(Ordering::Relaxed) {
-            return Ok(exit::INTERRUPTED);
+        if let Some(code) = interrupts.code() {
+            if let Err(e) = result {
+                eprintln!("{}: {e}", args.dataset);
+            }
+            return Ok(code);
         }
         let report = result?;
         if args.json {
@@ -195,7 +197,7 @@ pub fn pull(
         let names = if datasets.is_empty() {
             let (names, left_out) = mirror::merged_datasets(&bucket).await?;
             for problem in left_out {
-                eprintln!("warning: {url}/{problem}");
+                eprintln!("warning: {url}/{}", crate::printable::printable(&problem));
             }
             names
         } else {
@@ -238,7 +240,7 @@ pub fn status(config: &Config, json: bool) -> anyhow::Result<u8> {
         anyhow::Ok(bucket_status::read(&bucket).await?)
     })?;
     for problem in left_out {
-        eprintln!("warning: {url}/{problem}");
+        eprintln!("warning: {url}/{}", crate::printable::printable(&problem));
     }
     if json {
         let all = serde_json::json!({"store": url, "datasets": rows});

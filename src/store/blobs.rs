@@ -1,7 +1,7 @@
 //! Content-addressed image files: `blobs/ab/<blake3>.<ext>`, `ab` being the hash's first
 //! two hex digits (256 folders: a few hundred files each at 100k images).
 //!
-//! Bytes go to `tmp/` first, are fsynced, then renamed into place, so a blob is either
+//! Bytes go to `pipeline-tmp/` first, are fsynced, then renamed into place, so a blob is either
 //! absent or complete. A blob's name is its hash: writing the same bytes twice is a no-op.
 
 use std::fs;
@@ -33,7 +33,8 @@ impl Blobs {
     /// Opens the blob folders under the store root, discarding any half-written temp file.
     pub fn open(root: &Path) -> Result<Blobs, StoreError> {
         let dir = root.join("blobs");
-        let tmp = root.join("tmp");
+        // A name only the store uses: `tmp/` may be the user's (`--store ~`).
+        let tmp = root.join("pipeline-tmp");
         for d in [&dir, &tmp] {
             fs::create_dir_all(d).map_err(|source| StoreError::Io { path: d.clone(), source })?;
         }

@@ -2,13 +2,21 @@
 //!
 //! ```text
 //! store/
+//!   pipeline-store.json   the marker that makes the folder a store (its format)
 //!   lock          held (flock) by the one process using the store; holds its pid
 //!   index/        sled: URL outcomes, image metadata, dataset members and counters
 //!   blobs/ab/<blake3>.<ext>   image bytes, content-addressed, never modified
-//!   tmp/          blobs being written; emptied on open, never read
+//!   pipeline-tmp/ blobs being written; emptied on open, never read
 //! ```
 //!
-//! A blob is written to `tmp/`, fsynced and renamed into place before the index names it,
+//! A folder is a store when it holds the marker. A command takes a missing or empty
+//! folder (and makes it a store), and a store from before the marker (`index/` and
+//! `blobs/`, marked as it is opened); a non-empty folder without the marker is refused,
+//! except by the commands that create a store (`fetch`, `import`, `refresh`, a bucket's
+//! `build`),
+//! which keep what it holds. Nothing outside `pipeline-tmp/` is ever cleaned.
+//!
+//! A blob is written to `pipeline-tmp/`, fsynced and renamed into place before the index names it,
 //! so a crash can leave an unreferenced blob (harmless) but never a partial one, and never
 //! an index record without its bytes. Upkeep lives here too: `verify` (are index, blobs and
 //! builds consistent; repair), `gc` (remove what nothing uses) and `upkeep` (what they share).
@@ -40,6 +48,53 @@ pub enum StoreError {
     Index(#[from] sled::Error),
     #[error("store index: corrupt record under {key}: {reason}")]
     Corrupt { key: String, reason: String },
+    #[error(
+        "{path}: not a pipeline store (no {MARKER}) and not empty: give the folder `fetch` or \
+         `import` made (--store), or an empty one"
+    )]
+    NotAStore { path: PathBuf },
+}
+
+/// The file that makes a folder a store.
+const MARKER: &str = "pipeline-store.json";
+
+/// Refuses `root` if it is a folder that is neither a store nor empty; for commands that
+/// read a store without opening it (export, train, eval, colorize).
+pub fn check_folder(root: &Path) -> Result<(), StoreError> {
+    if root.join(MARKER).is_file() || is_empty(root)? || predates_marker(root) {
+        return Ok(());
+    }
+    Err(StoreError::NotAStore { path: root.to_owned() })
+}
+
+/// Makes `root` a store (writes the marker) unless it is one. `adopt`: whatever it holds;
+/// otherwise only a missing or empty folder or a store from before the marker.
+fn take_folder(root: &Path, adopt: bool) -> Result<(), StoreError> {
+    let marker = root.join(MARKER);
+    if marker.is_file() {
+        return Ok(());
+    }
+    if !adopt {
+        check_folder(root)?;
+    }
+    std::fs::create_dir_all(root).map_err(StoreError::io(root))?;
+    let json = serde_json::json!({ "format": 1, "created_at": rfc3339(now()) }).to_string();
+    let partial = root.join(format!("{MARKER}.{}.partial", std::process::id()));
+    crate::durable::write_file(&partial, &marker, json.as_bytes())?;
+    Ok(())
+}
+
+fn is_empty(root: &Path) -> Result<bool, StoreError> {
+    match std::fs::read_dir(root) {
+        Ok(mut entries) => Ok(entries.next().is_none()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(true),
+        Err(e) => Err(StoreError::io(root)(e)),
+    }
+}
+
+/// A store written before the marker existed: sled's `index/conf` and `blobs/`.
+fn predates_marker(root: &Path) -> bool {
+    root.join("index").join("conf").is_file() && root.join("blobs").is_dir()
 }
 
 impl From<crate::durable::PathError> for StoreError {
@@ -69,12 +124,24 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens (creating if needed) the store at `root`.
+    /// Opens the store at `root`; a missing or empty folder becomes one.
     ///
     /// # Errors
-    /// [`StoreError::Busy`] at once if another process holds the store.
+    /// [`StoreError::NotAStore`] for a folder that is neither; [`StoreError::Busy`] at once
+    /// if another process holds the store.
     pub fn open(root: &Path) -> Result<Store, StoreError> {
-        std::fs::create_dir_all(root).map_err(StoreError::io(root))?;
+        take_folder(root, false)?;
+        Store::lock_and_open(root)
+    }
+
+    /// Opens the store at `root`, making any folder one (`fetch`, `import`, `refresh`: the
+    /// commands that create a store); what the folder held stays untouched.
+    pub fn create(root: &Path) -> Result<Store, StoreError> {
+        take_folder(root, true)?;
+        Store::lock_and_open(root)
+    }
+
+    fn lock_and_open(root: &Path) -> Result<Store, StoreError> {
         let lock = StoreLock::acquire(&root.join("lock"), "store")?;
         let blobs = Blobs::open(root)?;
         let index = Index::open(&root.join("index"))?;

@@ -7,8 +7,8 @@
 //! (built versions on disk, `export`), `config` / `query` (files the user writes), `train`
 //! (colorizers; `metrics`, image quality), `report` (the store as a static website),
 //! `bucket` (a store in S3, filled by shard workers, merged, mirrored into a local cache),
-//! `commands` (CLI glue), `durable`
-//! (whole-or-absent writes).
+//! `commands` (CLI glue), `durable` (whole-or-absent writes), `printable` (untrusted text
+//! made safe for a terminal).
 
 pub mod bucket;
 pub mod build;
@@ -25,6 +25,7 @@ pub mod fetch;
 
 pub mod net;
 pub mod photo;
+pub mod printable;
 pub mod query;
 pub mod report;
 pub mod store;

@@ -29,7 +29,7 @@ fn main() -> ExitCode {
     match pipeline::commands::run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(error) => {
-            eprintln!("error: {error:#}");
+            eprintln!("error: {}", pipeline::printable::printable(&format!("{error:#}")));
             pipeline::exit::for_error(&error)
         }
     }

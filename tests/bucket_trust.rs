@@ -11,16 +11,16 @@ use crate::support::{Workspace, bears};
 
 /// A workspace whose bucket `s3://test/PREFIX` holds one done shard of the corpus and its
 /// merge: the member list a hostile writer then edits.
-struct Merged {
-    s3: Engine,
-    ws: Workspace,
+pub struct Merged {
+    pub s3: Engine,
+    pub ws: Workspace,
     env: Vec<(String, String)>,
     prefix: &'static str,
     _corpus: crate::bucket::Corpus,
 }
 
 impl Merged {
-    fn new(prefix: &'static str) -> Merged {
+    pub fn new(prefix: &'static str) -> Merged {
         let s3 = Engine::s3();
         let corpus = corpus(Duration::ZERO);
         let ws = Workspace::new(&config(&corpus.server));
@@ -35,17 +35,17 @@ impl Merged {
         merged
     }
 
-    fn run(&self, args: &[&str]) -> crate::support::Run {
+    pub fn run(&self, args: &[&str]) -> crate::support::Run {
         let store = format!("s3://test/{}", self.prefix);
         self.ws.run_with(&[args, &["--store", &store]].concat(), &self.env)
     }
 
-    fn key(&self, rel: &str) -> String {
+    pub fn key(&self, rel: &str) -> String {
         format!("{}/{rel}", self.prefix)
     }
 
     /// The merged member lines, parsed.
-    fn members(&self) -> Vec<serde_json::Value> {
+    pub fn members(&self) -> Vec<serde_json::Value> {
         let bytes = self.s3.get("test", &self.key("members/bears.jsonl"));
         String::from_utf8(bytes)
             .unwrap()
@@ -54,7 +54,7 @@ impl Merged {
             .collect()
     }
 
-    fn put_members(&self, lines: &[serde_json::Value]) {
+    pub fn put_members(&self, lines: &[serde_json::Value]) {
         let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
         self.s3.put("test", &self.key("members/bears.jsonl"), text.into_bytes());
     }

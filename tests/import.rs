@@ -106,3 +106,19 @@ fn each_failed_url_is_listed_until_a_later_try_succeeds() {
     assert_eq!(failures_listed(&ws, "d"), [(server.url("/gone.jpg"), "http-404".into())]);
     assert_eq!(ws.status("d")["images"], 1);
 }
+
+/// Issue 20, finding 7: text from a search engine (here Openverse's refusal, which the
+/// summary quotes) reaches the terminal only with its control characters escaped: an ESC
+/// sequence cannot retitle the window, clear the screen or rewrite the summary.
+#[test]
+fn terminal_escapes_from_an_engine_are_shown_not_sent() {
+    let server = Server::start(|_| {
+        let detail = serde_json::json!({"detail": "\u{1b}]0;owned\u{7}\u{1b}[2Jslow down"});
+        Response::ok("application/json", detail.to_string()).with_status(429)
+    });
+    let ws = Workspace::new(&test_config(&server, ""));
+    let run = ws.run(&["fetch", "bears", "--engine", "openverse", "--top", "5"]);
+    assert!(run.stdout.contains("engine error: openverse blocked"), "{}", run.stdout);
+    assert!(!run.stdout.contains('\x1b') && !run.stderr.contains('\x1b'), "{:?}", run.stdout);
+    assert!(run.stdout.contains("\\u{1b}]0;owned\\u{7}\\u{1b}[2Jslow down"), "{}", run.stdout);
+}

@@ -243,6 +243,7 @@ fn an_empty_store_gets_a_page_that_says_so_and_a_missing_run_an_error() {
 #[test]
 fn a_run_folder_whose_name_is_no_run_name_is_left_out_with_a_note() {
     let ws = Workspace::new("");
+    ws.run(&["status"]).expect_code(0);
     for name in ["odd #1", "ünï", "ok-run"] {
         std::fs::create_dir_all(ws.store().join("runs").join(name)).unwrap();
     }
@@ -253,4 +254,117 @@ fn a_run_folder_whose_name_is_no_run_name_is_left_out_with_a_note() {
     let browser = Browser::start();
     check_page(&browser, &ws.store().join("report"), "index.html");
     assert_eq!(texts(&browser, "#runs tr").len(), 1 + 1);
+}
+
+/// Markup, quotes and script, as anyone who writes a bucket, a search result or a URL list
+/// can send them.
+const HOSTILE: &str = "\"'><script>window.pwned=1</script><img src=x onerror=\"window.pwned=2\">";
+
+/// Issue 20, findings 5 and 7: every field that reaches a page is text, every link is
+/// http(s) or a path inside the site, and the site names neither the store's path nor an
+/// importer's folders. The hostile strings come from where they would: a bucket's member
+/// list and counts (every member field, failure reasons) and a URL list's lines.
+#[test]
+fn hostile_strings_reach_every_page_as_text_and_every_link_is_http_or_in_the_site() {
+    let bucket = crate::bucket_trust::Merged::new("hostile");
+    let mut lines = bucket.members();
+    for (i, line) in lines.iter_mut().enumerate() {
+        let member = &mut line["member"];
+        member["title"] = format!("{HOSTILE} {i}").into();
+        member["source"] = format!("engine {HOSTILE}").into();
+        member["query"] = HOSTILE.into();
+        member["page_url"] =
+            ["javascript:window.pwned=3", " JaVa\tScRiPt:window.pwned=4"][i % 2].into();
+        if i == 0 {
+            member["url"] = "javascript:window.pwned=5//bear.jpg".into();
+            member["page_url"] = Value::Null;
+        }
+    }
+    bucket.put_members(&lines);
+    let counts_key = bucket.key("members/bears.json");
+    let mut counts: Value = serde_json::from_slice(&bucket.s3.get("test", &counts_key)).unwrap();
+    counts["failures"] = serde_json::json!({ HOSTILE: 3 });
+    bucket.s3.put("test", &counts_key, counts.to_string().into_bytes());
+    bucket.run(&["build"]).expect_code(0);
+
+    let ws = &bucket.ws;
+    let list = format!(
+        "javascript:window.pwned=6\n{HOSTILE}\nhttp://127.0.0.1:9/{HOSTILE}.jpg\ndata:text/html,<script>window.pwned=7</script>\n"
+    );
+    std::fs::write(ws.path("hostile.txt"), list).unwrap();
+    ws.run(&["import", "hostile.txt", "--dataset", "lists", "--store", "cache"]);
+    folder(ws, "mine", &photos("demo_cc0")[..2]);
+    ws.run(&["import", "mine", "--dataset", "mine", "--store", "cache"]).expect_code(0);
+    ws.run(&["report", "--store", "cache", "--out", "site", "--device", "cpu"]).expect_code(0);
+
+    let site = ws.path("site");
+    let browser = Browser::start();
+    let mut pages: Vec<String> = std::fs::read_dir(&site)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".html"))
+        .collect();
+    pages.sort();
+    assert!(pages.len() >= 6, "{pages:?}");
+    let cache = ws.path("cache").canonicalize().unwrap();
+    let mine = ws.path("mine").canonicalize().unwrap();
+    for page in &pages {
+        let html = std::fs::read_to_string(site.join(page)).unwrap();
+        assert!(!html.contains(&cache.display().to_string()), "{page} names the store's path");
+        assert!(!html.contains(&mine.display().to_string()), "{page} names an importer's folder");
+        check_page(&browser, &site, page);
+        assert_eq!(browser.eval("return window.pwned === undefined;"), Value::Bool(true), "{page}");
+        let targets = browser.eval(
+            "return [...document.querySelectorAll('[href], [src]')].map(e => e.getAttribute('href') ?? e.getAttribute('src'));",
+        );
+        for target in targets.as_array().unwrap().iter().filter_map(Value::as_str) {
+            let scheme = target.split_once(':').map(|(s, _)| s).filter(|s| !s.contains('/'));
+            assert!(
+                matches!(scheme, None | Some("http" | "https")) && !target.starts_with('/'),
+                "{page}: a link to {target:?}"
+            );
+        }
+        let handlers = browser.eval(
+            "return [...document.querySelectorAll('*')].flatMap(e => [...e.attributes].map(a => a.name)).filter(n => n.startsWith('on'));",
+        );
+        assert_eq!(handlers, Value::Array(vec![]), "{page}: event handlers");
+        let scripts = browser.eval(
+            "return [...document.scripts].map(s => s.textContent).filter(t => t.includes('pwned'));",
+        );
+        assert_eq!(scripts, Value::Array(vec![]), "{page}: a script that is no page's own");
+    }
+    // The hostile text is there, as text.
+    browser.open(&site.join("dataset-bears.html"));
+    let shown = browser.eval("return document.body.textContent;");
+    assert!(shown.as_str().unwrap().contains(&format!("{HOSTILE} 1")), "the title, as text");
+    browser.open(&site.join("dataset-lists-failures.html"));
+    let shown = browser.eval("return document.body.textContent;");
+    assert!(shown.as_str().unwrap().contains("javascript:window.pwned=6"), "the URL, as text");
+}
+
+/// Issue 20, finding 6: scores are kept per checkpoint by its weights' hash, not only by
+/// run name and epoch: a run deleted and trained again under its name is scored again.
+#[test]
+fn a_run_trained_again_under_its_name_is_scored_again() {
+    let ws = crate::support::built_bears(CONFIG, 16);
+    let train = ["train", "bears", "--run", "again", "--epochs", "1", "--device", "cpu"];
+    let eval = ["eval", "--run", "again", "--dataset", "bears", "--json", "--device", "cpu"];
+    let report = ["report", "--device", "cpu", "--out", "site"];
+    ws.run(&train).expect_code(0);
+    ws.run(&report).expect_code(0);
+    let first = ws.run(&eval).expect_code(0).json()["model"]["ciede2000"].as_f64().unwrap();
+
+    std::fs::remove_dir_all(ws.store().join("runs/again")).unwrap();
+    let config = std::fs::read_to_string(ws.path("pipeline.toml")).unwrap();
+    std::fs::write(ws.path("pipeline.toml"), config.replace("[train]\n", "[train]\nseed = 9\n"))
+        .unwrap();
+    ws.run(&train).expect_code(0);
+    ws.run(&report).expect_code(0);
+    let second = ws.run(&eval).expect_code(0).json()["model"]["ciede2000"].as_f64().unwrap();
+    assert!((first - second).abs() > 1e-4, "the two runs differ: {first} {second}");
+
+    let browser = Browser::start();
+    check_page(&browser, &ws.path("site"), "run-again.html");
+    let shown = cell(&browser, 0, "CIEDE2000 (mean)", "again", "model");
+    assert!((shown - second).abs() < 0.6e-4, "page {shown}, the new run's eval {second}");
 }

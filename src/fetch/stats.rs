@@ -10,6 +10,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::Job;
+use crate::printable::printable;
 
 #[derive(Debug, Default)]
 pub struct Counter(AtomicU64);
@@ -151,7 +152,7 @@ impl std::fmt::Display for Summary {
             writeln!(f, "  failures: {}", reasons.join(", "))?;
         }
         for message in &self.engine_failures {
-            writeln!(f, "  engine error: {message}")?;
+            writeln!(f, "  engine error: {}", printable(message))?;
         }
         Ok(())
     }

@@ -121,7 +121,8 @@ pub fn write(
     let made = thumbs::ensure(&site, &store.blobs, &images, &bar("thumbnails"))?;
     summary.thumbnails_made = made.made;
     summary.thumbnails_cached = made.cached;
-    let no_thumb: BTreeMap<String, String> = made.failed.into_iter().collect();
+    let no_thumb: BTreeMap<String, String> =
+        made.failed.into_iter().map(|(id, why)| (id, on_page(store.root(), &why))).collect();
     for (id, why) in &no_thumb {
         summary.problems.push(format!("image {id}: no thumbnail: {why}"));
     }
@@ -138,7 +139,11 @@ pub fn write(
     pages.extend(part.pages);
     let overview = Overview {
         title: "overview".into(),
-        store: store.root().display().to_string(),
+        // The folder's name, not its path: the site may be published.
+        store: store.root().file_name().map_or_else(
+            || store.root().display().to_string(),
+            |name| name.to_string_lossy().into_owned(),
+        ),
         datasets: views.iter().map(DatasetRow::new).collect(),
         runs: part.rows,
         runs_note: part.note,
@@ -152,6 +157,16 @@ pub fn write(
         summary.pages_written += usize::from(site.write(rel, html.as_bytes())?);
     }
     Ok(summary)
+}
+
+/// `text` as a page may show it: the store's own path cut to its folder's name (the site
+/// may be published; where the store sits on this machine is nobody's business).
+fn on_page(root: &Path, text: &str) -> String {
+    let Some(name) = root.file_name() else { return text.to_owned() };
+    let absolute = std::path::absolute(root).unwrap_or_else(|_| root.to_owned());
+    let shown = Path::new(name).display().to_string();
+    text.replace(&absolute.display().to_string(), &shown)
+        .replace(&root.display().to_string(), &shown)
 }
 
 fn render(page: &str, template: &impl Template) -> Result<String, ReportError> {
@@ -257,7 +272,9 @@ fn runs(
     let mut part = RunsPart::default();
     let mut views = Vec::new();
     for name in names {
-        let view = runs::read(site, root, name, &request.config.cross_domain, request.device, bar)?;
+        let mut view =
+            runs::read(site, root, name, &request.config.cross_domain, request.device, bar)?;
+        view.problems = view.problems.iter().map(|p| on_page(root, p)).collect();
         part.problems.extend(view.problems.iter().map(|p| format!("run {name}: {p}")));
         views.push(view);
     }

@@ -1,5 +1,7 @@
 //! The report's pages: askama templates (templates/report/) filled from the views. Every
 //! page sits at the top of the report's folder, so every link is a plain relative path.
+//! What came from outside (search results, URL lists, buckets) is escaped by askama, and
+//! links to it only when it is an http(s) URL ([`href`]): anything else is text.
 
 use askama::Template;
 
@@ -41,12 +43,39 @@ pub fn failures_page(dataset: &str) -> String {
     format!("dataset-{dataset}-failures.html")
 }
 
+/// The target of a link to `url`, if it may be one: http and https only, as parsed, so
+/// the browser follows what was checked. `javascript:`, `data:`, `file:` and the rest
+/// are shown as text.
+pub fn href(url: &str) -> Option<String> {
+    let parsed = url::Url::parse(url).ok()?;
+    matches!(parsed.scheme(), "http" | "https").then(|| parsed.to_string())
+}
+
+/// A URL as the report shows it: a local file by its name alone (its folders are the
+/// importer's own, not for a published site), anything else as it is.
+pub fn shown(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(parsed) if parsed.scheme() == "file" => {
+            let path = parsed.to_file_path().unwrap_or_default();
+            let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+            format!("file {}", name.unwrap_or_default())
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// The first 16 hex digits of an image id, as pages show it.
+pub fn short_id(id: &str) -> &str {
+    id.get(..16).unwrap_or(id)
+}
+
 /// One member in a gallery.
 pub struct Tile<'a> {
     pub m: &'a MemberView,
     /// Its thumbnail, or why there is none.
     pub thumb: Result<String, String>,
-    pub link: &'a str,
+    /// Where the image came from (its page, else the image), when that is an http(s) URL.
+    pub link: Option<String>,
     pub class: &'static str,
     pub tag: String,
 }
@@ -62,7 +91,7 @@ impl<'a> Tile<'a> {
         Tile {
             m,
             thumb: failed.map_or_else(|| Ok(thumbs::rel(&m.id)), |why| Err(why.clone())),
-            link: m.member.page_url.as_deref().unwrap_or(&m.member.url),
+            link: href(m.member.page_url.as_deref().unwrap_or(&m.member.url)),
             class,
             tag,
         }
@@ -84,7 +113,7 @@ impl<'a> Tile<'a> {
         if let Placement::Left { detail, .. } = &self.m.placement {
             parts.push(detail.clone());
         }
-        parts.push(self.m.member.url.clone());
+        parts.push(shown(&self.m.member.url));
         parts.join("\n")
     }
 }
@@ -130,6 +159,14 @@ pub struct FailuresPage<'a> {
 impl FailuresPage<'_> {
     pub fn time(&self, at: &u64) -> String {
         crate::store::rfc3339(*at)
+    }
+
+    pub fn href(&self, url: &str) -> Option<String> {
+        href(url)
+    }
+
+    pub fn shown(&self, url: &str) -> String {
+        shown(url)
     }
 }
 

@@ -3,9 +3,11 @@
 //! figures), one per dataset that several runs were scored on (side by side), and their
 //! rows in the overview.
 
+use std::collections::{HashMap, HashSet};
+
 use askama::Template;
 
-use super::pages::RunRow;
+use super::pages::{RunRow, short_id};
 use super::runs::RunView;
 use super::scores::Scores;
 use crate::train::evaluate::ROWS;
@@ -125,7 +127,7 @@ impl RunPage<'_> {
                     .map(|x| {
                         let m = &x.metrics;
                         let cell = |v: f64| format!("{v:.4}");
-                        (x.id[..16].to_owned(), cell(m.ciede2000), cell(m.psnr), cell(m.ssim))
+                        (short_id(&x.id).to_owned(), cell(m.ciede2000), cell(m.psnr), cell(m.ssim))
                     })
                     .collect();
                 worst = order
@@ -231,24 +233,29 @@ pub struct ComparePage {
 /// Side-by-side pages: every dataset that two or more runs were scored on (the same
 /// splits of the same build), with the images they all colorized.
 pub fn compares(runs: &[RunView]) -> Vec<(String, ComparePage)> {
-    let mut groups: Vec<(String, Vec<&Scores>)> = Vec::new();
+    // Groups in the order they are first met, found by key (no scan per score).
+    let mut groups: Vec<Vec<&Scores>> = Vec::new();
+    let mut by_key: HashMap<String, usize> = HashMap::new();
     for s in runs.iter().flat_map(|r| &r.scores) {
         let key = format!("{}-{}-{}", s.dataset, s.version, s.splits_label());
-        match groups.iter_mut().find(|(k, _)| *k == key) {
-            Some((_, members)) => members.push(s),
-            None => groups.push((key, vec![s])),
-        }
+        let at = *by_key.entry(key).or_insert_with(|| {
+            groups.push(Vec::new());
+            groups.len() - 1
+        });
+        groups[at].push(s);
     }
     groups
         .into_iter()
-        .filter(|(_, scores)| scores.len() > 1)
-        .map(|(_, scores)| {
+        .filter(|scores| scores.len() > 1)
+        .map(|scores| {
             let first = scores[0];
+            let scored: Vec<HashSet<&str>> =
+                scores.iter().map(|s| s.images.iter().map(|i| i.id.as_str()).collect()).collect();
             let ids: Vec<&str> = first
                 .images
                 .iter()
                 .map(|i| i.id.as_str())
-                .filter(|id| scores.iter().all(|s| s.images.iter().any(|i| i.id == *id)))
+                .filter(|id| scored.iter().all(|set| set.contains(id)))
                 .collect();
             let caption =
                 format!("{} ({}, {} images)", first.dataset, first.splits_label(), ids.len());
@@ -256,7 +263,7 @@ pub fn compares(runs: &[RunView]) -> Vec<(String, ComparePage)> {
                 title: format!("{} side by side", first.dataset),
                 dataset: first.dataset.clone(),
                 table: EvalTable::new(caption, &scores),
-                strips: ids.iter().map(|id| strip(&scores, id, id[..16].to_owned())).collect(),
+                strips: ids.iter().map(|id| strip(&scores, id, short_id(id).to_owned())).collect(),
             };
             (compare_page(&first.dataset, &first.splits_label()), page)
         })

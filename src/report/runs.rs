@@ -11,7 +11,7 @@ use std::rc::Rc;
 use indicatif::ProgressBar;
 
 use super::ReportError;
-use super::scores::{self, Scores};
+use super::scores::{self, Checkpoint, Scores};
 use super::site::Site;
 use crate::cli::Choice;
 use crate::dataset::{Built, Split};
@@ -79,11 +79,13 @@ pub fn read(
         Ok(last) => view.last = last.map(|(_, state)| state),
         Err(e) => view.problems.push(e.to_string()),
     }
+    let mut best_dir = None;
     if view.last.is_some()
-        && let Ok((_, state, note)) = checkpoint::choose(&dir, Choice::Best)
+        && let Ok((path, state, note)) = checkpoint::choose(&dir, Choice::Best)
     {
         view.best = Some(state);
         view.best_note = note;
+        best_dir = Some(path);
     }
     view.samples = samples(site, &dir, name)?;
     let curves = dir.join("loss.svg");
@@ -92,7 +94,8 @@ pub fn read(
         site.write(&rel, &svg)?;
         view.loss_curves = Some(rel);
     }
-    if let (Some(record), Some(best)) = (&view.record, &view.best) {
+    if let (Some(record), Some(best), Some(best_dir)) = (&view.record, &view.best, &best_dir) {
+        let checkpoint = Checkpoint::read(best_dir, best.epoch)?;
         let mut targets = vec![(record.dataset.clone(), vec![Split::Test])];
         for other in cross_domain.iter().filter(|d| **d != record.dataset) {
             targets.push((other.clone(), vec![Split::Train, Split::Test]));
@@ -113,7 +116,7 @@ pub fn read(
                 }
             };
             let progress = bar(&format!("scoring {name} on {dataset}"));
-            match scores::ensure(site, name, best.epoch, &built, &splits, &mut open, &progress) {
+            match scores::ensure(site, name, &checkpoint, &built, &splits, &mut open, &progress) {
                 Ok(scores) => view.scores.push(scores),
                 Err(e) => view.problems.push(format!("not scored on {dataset}: {e}")),
             }

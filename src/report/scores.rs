@@ -3,7 +3,9 @@
 //! image's own metrics, its colorization (`runs/RUN/<key>/<id>.jpg`) and its gray and true
 //! crops (`crops/<dataset>-<version>-<crop>/`, shared by every run of that crop). The
 //! numbers are kept beside the pictures (`scores.json`): a later report reads them back
-//! instead of colorizing again, until the run's best checkpoint or the build changes.
+//! instead of colorizing again, until the run's best checkpoint or the build changes. A
+//! checkpoint is known by its epoch and its weights' hash, so a run deleted and trained
+//! again under the same name is scored again.
 
 use indicatif::ProgressBar;
 use serde::{Deserialize, Serialize};
@@ -70,12 +72,29 @@ impl Scores {
     }
 }
 
-/// The scores of `run` at epoch `checkpoint` on `splits` of `built`: read back when the
-/// report made them before, else made with the colorizer `open` gives (loaded once).
+/// The checkpoint scored: its epoch and the first hex digits of its weights' blake3.
+pub struct Checkpoint {
+    pub epoch: usize,
+    pub weights: String,
+}
+
+impl Checkpoint {
+    /// The checkpoint in the folder `dir` of epoch `epoch`.
+    pub fn read(dir: &std::path::Path, epoch: usize) -> Result<Checkpoint, ReportError> {
+        let nets = dir.join("nets.safetensors");
+        let mut hasher = blake3::Hasher::new();
+        let file = std::fs::File::open(&nets).map_err(ReportError::io(&nets))?;
+        hasher.update_reader(file).map_err(ReportError::io(&nets))?;
+        Ok(Checkpoint { epoch, weights: hasher.finalize().to_hex()[..12].to_owned() })
+    }
+}
+
+/// The scores of `run` at `checkpoint` on `splits` of `built`: read back when the report
+/// made them before, else made with the colorizer `open` gives (loaded once).
 pub fn ensure(
     site: &Site,
     run: &str,
-    checkpoint: usize,
+    checkpoint: &Checkpoint,
     built: &Built,
     splits: &[Split],
     open: &mut dyn FnMut() -> Result<std::rc::Rc<Colorizer>, TrainError>,
@@ -83,8 +102,9 @@ pub fn ensure(
 ) -> Result<Scores, ReportError> {
     let m = &built.manifest;
     let names: Vec<&str> = splits.iter().map(|s| s.as_str()).collect();
+    let Checkpoint { epoch, weights } = checkpoint;
     let folder =
-        format!("runs/{run}/{}-{}-{}-e{checkpoint}", m.dataset, m.version, names.join("+"));
+        format!("runs/{run}/{}-{}-{}-e{epoch}-{weights}", m.dataset, m.version, names.join("+"));
     let saved = format!("{folder}/scores.json");
     if let Ok(bytes) = std::fs::read(site.path(&saved))
         && let Ok(scores) = serde_json::from_slice::<Scores>(&bytes)

@@ -1,6 +1,7 @@
 //! `train --dist` with two real processes on CPU: Gloo over a loopback TCPStore
 //! rendezvous, as torchrun would launch them (RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT).
 
+use std::collections::BTreeSet;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
@@ -90,6 +91,34 @@ fn two_ranks_train_as_one_a_dead_rank_fails_the_other_fast_and_the_run_resumes()
     assert!(stderr.contains("distributed training: rank 0 of 2"), "{stderr}");
     eprintln!("rank 0 exited {:.2} s after rank 1 was killed", killed_at.elapsed().as_secs_f64());
 
+    // SIGTERM to rank 1 alone, mid-epoch: both ranks stop at the same step boundary, rank 0
+    // checkpoints, both exit 143, and the resumed run computes what the uninterrupted one did.
+    let port = free_port();
+    let args = [&train[..], &["signalled"]].concat();
+    let (zero, one) = (rank(&ws, &args, 0, port), rank(&ws, &args, 1, port));
+    while support::l1_of_epoch_if_any(&ws, "signalled", 3).is_empty() {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let sent = std::process::Command::new("kill").args(["-TERM", &one.id().to_string()]).status();
+    assert!(sent.unwrap().success());
+    for (code, _, stderr) in [within_a_minute(zero, "rank 0"), within_a_minute(one, "rank 1")] {
+        assert_eq!(code, 143, "{stderr}");
+    }
+    let state: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(ws.store().join("runs/signalled/checkpoints/interrupted/state.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(state["epoch"], 3, "{state}");
+    let resumed = both(&ws, &["train", "--resume", "signalled", "--device", "cpu"]);
+    for (code, stdout, stderr) in &resumed {
+        assert_eq!(*code, 0, "{stdout}\n{stderr}");
+    }
+    for epoch in 1..=12 {
+        let straight = support::l1_of_epoch(&ws, "straight", epoch);
+        assert_eq!(support::l1_of_epoch(&ws, "signalled", epoch), straight, "epoch {epoch}");
+    }
+
     // Resumed with two ranks, the run computes what the uninterrupted one did.
     let resumed = both(&ws, &["train", "--resume", "killed", "--device", "cpu"]);
     for (code, stdout, stderr) in &resumed {
@@ -136,4 +165,100 @@ fn a_dist_run_without_a_launcher_or_with_a_bad_rank_says_what_is_missing() {
     let out = bad.envs([("RANK", "2"), ("WORLD_SIZE", "2")]).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("--dist: rank 2 is not below the world size 2"), "{stderr}");
+}
+
+/// The TCP sockets process `pid` listens on: (address as /proc writes it, port).
+fn listening(pid: u32) -> Vec<(String, u16)> {
+    let inodes: BTreeSet<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|entries| {
+            entries
+                .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+                .filter_map(|link| {
+                    let link = link.to_string_lossy().into_owned();
+                    Some(link.strip_prefix("socket:[")?.strip_suffix(']')?.to_owned())
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut out = Vec::new();
+    for table in ["tcp", "tcp6"] {
+        let text = std::fs::read_to_string(format!("/proc/{pid}/net/{table}")).unwrap_or_default();
+        for line in text.lines().skip(1) {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            // local_address, state (0A: LISTEN), inode
+            if fields.len() > 9 && fields[3] == "0A" && inodes.contains(fields[9]) {
+                let (addr, port) = fields[1].split_once(':').unwrap();
+                out.push((addr.to_owned(), u16::from_str_radix(port, 16).unwrap()));
+            }
+        }
+    }
+    out
+}
+
+/// 127.0.0.1 (or any 127/8), ::1 or ::ffff:127.x, as /proc/net/tcp{,6} writes them.
+fn is_loopback(addr: &str) -> bool {
+    addr.ends_with("7F") && (addr.len() == 8 || addr.starts_with("0000000000000000FFFF0000"))
+        || addr == "00000000000000000000000001000000"
+}
+
+/// Waits up to a minute for `child` to end; kills it and fails past that.
+fn within_a_minute(mut child: Child, what: &str) -> (i32, String, String) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("{what} still runs after a minute");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    finish(child)
+}
+
+/// Issue 20, finding 8: the rendezvous (and every socket a rank listens on) binds the
+/// loopback address it was given, not every interface; ranks that do not train the same
+/// thing (another run, other epochs) all fail at once, naming the difference.
+#[test]
+fn ranks_listen_only_where_told_and_fail_together_when_they_disagree() {
+    let ws = support::built_bears(TINY, 12);
+    let port = free_port();
+    let zero =
+        rank(&ws, &["train", "bears", "--device", "cpu", "--run", "one", "--epochs", "3"], 0, port);
+    let one =
+        rank(&ws, &["train", "bears", "--device", "cpu", "--run", "two", "--epochs", "4"], 1, port);
+    for (code, stdout, stderr) in [within_a_minute(zero, "rank 0"), within_a_minute(one, "rank 1")]
+    {
+        assert_ne!(code, 0, "{stdout}");
+        assert!(stderr.contains("the ranks do not train the same thing"), "{stderr}");
+        assert!(stderr.contains("rank 1 has run \"two\" (rank 0: \"one\")"), "{stderr}");
+        assert!(stderr.contains("train.epochs_decay 2 (rank 0: 1)"), "{stderr}");
+    }
+    assert!(!ws.store().join("runs/one").exists() && !ws.store().join("runs/two").exists());
+
+    let port = free_port();
+    let args = ["train", "bears", "--device", "cpu", "--run", "agreed", "--epochs", "2"];
+    let (zero, one) = (rank(&ws, &args, 0, port), rank(&ws, &args, 1, port));
+    let (pids, mut seen) = ([zero.id(), one.id()], BTreeSet::new());
+    let log = ws.store().join("runs/agreed/metrics.jsonl");
+    // Sample while they train (a step is logged once Gloo is up).
+    while !log.is_file() || seen.iter().all(|(_, p)| *p != port) {
+        for pid in pids {
+            seen.extend(listening(pid));
+        }
+        std::thread::sleep(Duration::from_millis(5));
+        assert!(seen.len() < 1000);
+        if log.is_file() && std::fs::read_to_string(&log).unwrap().lines().count() > 1 {
+            break;
+        }
+    }
+    for pid in pids {
+        seen.extend(listening(pid));
+    }
+    for (code, stdout, stderr) in [finish(zero), finish(one)] {
+        assert_eq!(code, 0, "{stdout}\n{stderr}");
+    }
+    assert!(seen.iter().any(|(_, p)| *p == port), "the rendezvous was seen: {seen:?}");
+    assert!(seen.len() >= 2, "and Gloo's listeners: {seen:?}");
+    for (addr, p) in &seen {
+        assert!(is_loopback(addr), "a rank listened on {addr}:{p}, not on 127.0.0.1");
+    }
 }

@@ -138,7 +138,7 @@ fn a_few_l1_steps_on_a_fixed_batch_lower_the_loss() {
     let mut recipe = recipes::start(&train, Device::Cpu, None).unwrap();
     let plan = Schedule::new(&train).plan(1, Duration::ZERO);
     assert_eq!((plan.phase, plan.lr_encoder), (Phase::L1, None), "L1 alone, encoder frozen");
-    recipe.begin_epoch(&plan, 0);
+    recipe.begin_epoch(&plan);
     let first = recipe.step(&batch.a, &batch.b).unwrap();
     assert_eq!((first.g_gan, first.d_real), (None, None), "no discriminator yet");
     let mut last = first;

@@ -40,7 +40,7 @@ fn a_few_steps_on_a_fixed_batch_lower_the_l1_loss() {
     assert_eq!(batch.b.size(), [4, 3, 64, 64]);
     let config = tiny();
     let mut nets = recipes::start(&config, tch::Device::Cpu, None).unwrap();
-    nets.begin_epoch(&Schedule::new(&config).plan(1, std::time::Duration::ZERO), 0);
+    nets.begin_epoch(&Schedule::new(&config).plan(1, std::time::Duration::ZERO));
     let first = nets.step(&batch.a, &batch.b).unwrap();
     let mut last = first;
     for _ in 0..60 {
@@ -101,6 +101,57 @@ fn a_killed_run_resumes_with_the_losses_of_an_uninterrupted_one() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     assert!(kept.contains(&"epoch-00006".to_owned()) && kept.len() <= 3, "{kept:?}");
+}
+
+/// Issue 20, finding 12: SIGTERM (a Slurm time limit, a pre-emption) or SIGINT mid-epoch
+/// stops the run at the next step boundary with a resumable checkpoint and exit 143 or
+/// 130; `--resume` then logs exactly the losses of the uninterrupted run, the stopped
+/// epoch included.
+#[test]
+fn a_run_stopped_by_a_signal_mid_epoch_resumes_with_the_losses_of_an_uninterrupted_one() {
+    let ws = built_bears(24);
+    ws.run(&["train", "bears", "--run", "straight", "--device", "cpu"]).expect_code(0);
+    let per_epoch = support::l1_of_epoch(&ws, "straight", 1).len();
+    assert!(per_epoch >= 3, "{per_epoch} steps an epoch");
+
+    for (signal, code) in [("TERM", 143), ("INT", 130)] {
+        let run = format!("stopped-{}", signal.to_lowercase());
+        let mut child = ws
+            .command(&["train", "bears", "--run", &run, "--device", "cpu"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // The first step of epoch 2 is logged: signal in the middle of that epoch.
+        while support::l1_of_epoch_if_any(&ws, &run, 2).is_empty() {
+            assert!(child.try_wait().unwrap().is_none(), "the run ended before the signal");
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        let sent = std::process::Command::new("kill")
+            .args([&format!("-{signal}"), &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{stderr}");
+        assert!(stderr.contains(&format!("`pipeline train --resume {run}`")), "{stderr}");
+        let dir = ws.store().join("runs").join(&run);
+        let state: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(dir.join("checkpoints/interrupted/state.json")).unwrap(),
+        )
+        .unwrap();
+        let done = state["unfinished"]["batches"].as_u64().unwrap() as usize;
+        assert!(done < per_epoch, "stopped mid-epoch, at a step boundary: {state}");
+        assert!(!dir.join("checkpoints/epoch-00006").exists(), "stopped before the end");
+
+        ws.run(&["train", "--resume", &run, "--device", "cpu"]).expect_code(0);
+        assert!(!dir.join("checkpoints/interrupted").exists(), "superseded and removed");
+        for epoch in 1..=6 {
+            let straight = support::l1_of_epoch(&ws, "straight", epoch);
+            assert_eq!(support::l1_of_epoch(&ws, &run, epoch), straight, "{run}: epoch {epoch}");
+        }
+    }
 }
 
 #[test]

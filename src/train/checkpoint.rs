@@ -1,7 +1,11 @@
 //! Checkpoints of a run: `checkpoints/epoch-NNNNN/` holding `nets.safetensors` (every
 //! network's variables, named `G:...`, `D:...`, `G_ema:...`), `adam.safetensors` (the
 //! optimizers' moments and steps, and other training state) and `state.json` (epoch, step,
-//! the epoch's losses and validation scores, the run's elapsed time).
+//! the epoch's losses and validation scores, the run's elapsed time). A run stopped by a
+//! signal mid-epoch writes `checkpoints/interrupted/` (the same files; its state says how
+//! many batches of its epoch were done): `--resume` goes on from it while it is newer than
+//! the last epoch's, and the next epoch checkpoint removes it. It is never a model to use
+//! (`list`, `best`, `last` and `epoch-N` see epoch checkpoints only).
 //!
 //! Each is written to a `.partial-*` folder, synced, then renamed into place and its
 //! folder synced (`durable`). After each
@@ -33,7 +37,21 @@ pub struct CheckpointState {
     /// Seconds the run had trained when the epoch ended (a budget continues from it).
     #[serde(default)]
     pub elapsed_s: f64,
+    /// Stopped mid-epoch: the batches of `epoch` done (the epoch is unfinished), and the
+    /// seconds the run had trained when the epoch began (its plan's clock).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unfinished: Option<Unfinished>,
 }
+
+/// Where in its epoch an interrupted checkpoint stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Unfinished {
+    pub batches: usize,
+    pub epoch_started_s: f64,
+}
+
+/// The folder of the checkpoint of a run stopped mid-epoch.
+const INTERRUPTED: &str = "interrupted";
 
 /// Published checkpoints, oldest first.
 pub fn list(run_dir: &Path) -> Result<Vec<(PathBuf, CheckpointState)>, TrainError> {
@@ -101,7 +119,36 @@ pub fn choose(
     Ok((dir, state, None))
 }
 
-/// Writes a checkpoint (`save` fills the folder with the networks), then prunes.
+/// Where `--resume` goes on from: the interrupted checkpoint while it is newer than the
+/// last epoch's, else the last epoch's; `None` before the first.
+pub fn resume_point(run_dir: &Path) -> Result<Option<(PathBuf, CheckpointState)>, TrainError> {
+    let last = latest(run_dir)?;
+    let dir = run_dir.join("checkpoints").join(INTERRUPTED);
+    let path = dir.join("state.json");
+    let interrupted = match fs::read(&path) {
+        Ok(text) => serde_json::from_slice::<CheckpointState>(&text)
+            .map_err(|e| TrainError::Checkpoint { path: path.clone(), reason: e.to_string() })?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(last),
+        Err(e) => return Err(io(&path)(e)),
+    };
+    Ok(match last {
+        Some((_, state)) if state.step >= interrupted.step => latest(run_dir)?,
+        _ => Some((dir, interrupted)),
+    })
+}
+
+/// Writes the checkpoint of a run stopped mid-epoch (`state.unfinished` set), replacing
+/// the one before.
+pub fn write_interrupted(
+    run_dir: &Path,
+    state: &CheckpointState,
+    save: impl FnOnce(&Path) -> Result<(), TrainError>,
+) -> Result<(), TrainError> {
+    publish(&run_dir.join("checkpoints"), INTERRUPTED, state, save)
+}
+
+/// Writes the checkpoint of an epoch (`save` fills the folder with the networks), then
+/// prunes, and removes the interrupted checkpoint it supersedes.
 pub fn write(
     run_dir: &Path,
     state: &CheckpointState,
@@ -109,16 +156,11 @@ pub fn write(
     save: impl FnOnce(&Path) -> Result<(), TrainError>,
 ) -> Result<(), TrainError> {
     let root = run_dir.join("checkpoints");
-    let partial = root.join(format!(".partial-{:05}", state.epoch));
-    let _ = fs::remove_dir_all(&partial);
-    fs::create_dir_all(&partial).map_err(io(&partial))?;
-    save(&partial)?;
-    let state_path = partial.join("state.json");
-    fs::write(&state_path, serde_json::to_vec_pretty(state).expect("state serializes"))
-        .map_err(io(&state_path))?;
-    let done = root.join(format!("epoch-{:05}", state.epoch));
-    let _ = fs::remove_dir_all(&done);
-    crate::durable::publish_folder(&partial, &done)?;
+    publish(&root, &format!("epoch-{:05}", state.epoch), state, save)?;
+    let interrupted = root.join(INTERRUPTED);
+    if interrupted.exists() {
+        fs::remove_dir_all(&interrupted).map_err(io(&interrupted))?;
+    }
     let all = list(run_dir)?;
     let best = validation::best(all.iter().map(|(d, s)| (d.clone(), s.val)));
     let keep_from = all.len().saturating_sub(keep_last.max(1));
@@ -127,6 +169,27 @@ pub fn write(
             fs::remove_dir_all(dir).map_err(io(dir))?;
         }
     }
+    Ok(())
+}
+
+/// Fills `.partial-NAME` (the networks by `save`, then `state.json`) and publishes it as
+/// `NAME` under `root`, replacing what was there.
+fn publish(
+    root: &Path,
+    name: &str,
+    state: &CheckpointState,
+    save: impl FnOnce(&Path) -> Result<(), TrainError>,
+) -> Result<(), TrainError> {
+    let partial = root.join(format!(".partial-{name}"));
+    let _ = fs::remove_dir_all(&partial);
+    fs::create_dir_all(&partial).map_err(io(&partial))?;
+    save(&partial)?;
+    let state_path = partial.join("state.json");
+    fs::write(&state_path, serde_json::to_vec_pretty(state).expect("state serializes"))
+        .map_err(io(&state_path))?;
+    let done = root.join(name);
+    let _ = fs::remove_dir_all(&done);
+    crate::durable::publish_folder(&partial, &done)?;
     Ok(())
 }
 

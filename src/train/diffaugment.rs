@@ -47,9 +47,9 @@ impl DiffAugment {
         self.policy.is_empty()
     }
 
-    pub fn reseed(&mut self, seed: u64, epoch: usize) {
-        self.rng =
-            ChaCha8Rng::seed_from_u64(seed ^ (epoch as u64).wrapping_mul(0xD1B5_4A32_D192_ED03));
+    /// Seeds the stream for one step (see `trainer::step_seed`).
+    pub fn reseed(&mut self, seed: u64) {
+        self.rng = ChaCha8Rng::seed_from_u64(seed);
     }
 
     /// Parameters for a batch of `n` samples of `side` x `side`.
@@ -116,7 +116,7 @@ mod tests {
     #[test]
     fn real_and_fake_get_the_same_shift_and_hole() {
         let mut augment = DiffAugment::new(&[Augment::Translation, Augment::Cutout]);
-        augment.reseed(7, 1);
+        augment.reseed(7);
         let real = Tensor::rand([3, 3, 32, 32], (Kind::Float, Device::Cpu)) + 1.0;
         let fake = &real * 2.0;
         let draw = augment.draw(3, 32);

@@ -2,7 +2,7 @@
 // a C API that src/train/dist.rs calls with tch's tensor pointers (`torch::Tensor*`).
 // Nothing here moves bytes itself: rendezvous, transport and reduction are c10d's and gloo's.
 // C++ exceptions stop at this boundary and come back as error strings (freed by
-// dist_free_error), the convention of tch's own C API.
+// dist_free_text), the convention of tch's own C API.
 
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
@@ -15,7 +15,9 @@
 namespace {
 
 struct Group {
+  c10::intrusive_ptr<c10d::TCPStore> store;
   c10::intrusive_ptr<c10d::ProcessGroupGloo> backend;
+  int rank;
   int world;
 };
 
@@ -88,28 +90,66 @@ void unflatten(const at::Tensor& flat, const std::vector<at::Tensor>& bucket) {
 
 extern "C" {
 
-// Joins the group: rank 0 serves the TCPStore on addr:port, every rank connects, then the
-// Gloo backend meets its peers. Gloo's device is the interface GLOO_SOCKET_IFNAME names,
-// else this host's address (torch's convention). Returns null and sets *error on failure.
-void* dist_init(int rank, int world, const char* addr, int port, long long timeout_ms, char** error) {
+// Meets the others at the rendezvous: rank 0 serves the TCPStore on `listen_fd`, a socket
+// the caller bound to the address it was given and listens on (torch's own default binds
+// every interface); every rank connects to addr:port. The process group comes later
+// (`dist_connect`), once the ranks agree. Returns null and sets *error on failure.
+void* dist_join(int rank, int world, const char* addr, int port, int listen_fd, long long timeout_ms,
+                char** error) {
   Group* group = nullptr;
   guarded(error, [&] {
-    auto timeout = std::chrono::milliseconds(timeout_ms);
-    c10d::TCPStoreOptions store_options;
-    store_options.port = static_cast<std::uint16_t>(port);
-    store_options.isServer = rank == 0;
-    store_options.numWorkers = world;
-    store_options.waitWorkers = true;
-    store_options.timeout = timeout;
-    auto store = c10::make_intrusive<c10d::TCPStore>(addr, store_options);
-    auto options = c10d::ProcessGroupGloo::Options::create(timeout);
-    const char* interface = std::getenv("GLOO_SOCKET_IFNAME");
-    options->devices.push_back(interface ? c10d::ProcessGroupGloo::createDeviceForInterface(interface)
-                                         : c10d::ProcessGroupGloo::createDefaultDevice());
-    auto backend = c10::make_intrusive<c10d::ProcessGroupGloo>(store, rank, world, options);
-    group = new Group{backend, world};
+    c10d::TCPStoreOptions options;
+    options.port = static_cast<std::uint16_t>(port);
+    options.isServer = rank == 0;
+    if (rank == 0) options.masterListenFd = listen_fd;
+    options.numWorkers = world;
+    options.waitWorkers = true;
+    options.timeout = std::chrono::milliseconds(timeout_ms);
+    auto store = c10::make_intrusive<c10d::TCPStore>(addr, options);
+    group = new Group{store, nullptr, rank, world};
   });
   return group;
+}
+
+// Sets `key` of the rendezvous store to `len` bytes of `value`.
+bool dist_store_set(void* handle, const char* key, const char* value, long long len, char** error) {
+  auto* group = static_cast<Group*>(handle);
+  return guarded(error, [&] {
+    group->store->set(key, std::vector<uint8_t>(value, value + len));
+  });
+}
+
+// The value of `key`, waiting until some rank sets it (up to the store's timeout); the
+// bytes are malloc'd into *value (free with dist_free_text), their count in *len.
+bool dist_store_get(void* handle, const char* key, char** value, long long* len, char** error) {
+  auto* group = static_cast<Group*>(handle);
+  return guarded(error, [&] {
+    auto bytes = group->store->get(key);
+    *value = static_cast<char*>(std::malloc(bytes.size() + 1));
+    std::memcpy(*value, bytes.data(), bytes.size());
+    *len = static_cast<long long>(bytes.size());
+  });
+}
+
+// Adds `delta` to the counter `key` (0 when new) and returns the sum in *sum.
+bool dist_store_add(void* handle, const char* key, long long delta, long long* sum, char** error) {
+  auto* group = static_cast<Group*>(handle);
+  return guarded(error, [&] { *sum = group->store->add(key, delta); });
+}
+
+// Makes the Gloo process group over the rendezvous store. Gloo's device is the interface
+// GLOO_SOCKET_IFNAME names, else `host` when not empty (every rank on this machine: the
+// loopback address), else this host's address (torch's convention).
+bool dist_connect(void* handle, const char* host, long long timeout_ms, char** error) {
+  auto* group = static_cast<Group*>(handle);
+  return guarded(error, [&] {
+    auto options = c10d::ProcessGroupGloo::Options::create(std::chrono::milliseconds(timeout_ms));
+    const char* interface = std::getenv("GLOO_SOCKET_IFNAME");
+    options->devices.push_back(interface  ? c10d::ProcessGroupGloo::createDeviceForInterface(interface)
+                               : *host    ? c10d::ProcessGroupGloo::createDeviceForHostname(host)
+                                          : c10d::ProcessGroupGloo::createDefaultDevice());
+    group->backend = c10::make_intrusive<c10d::ProcessGroupGloo>(group->store, group->rank, group->world, options);
+  });
 }
 
 // Rank `root`'s values into `tensors` on every rank, in buckets of `bucket_bytes`.
@@ -154,5 +194,5 @@ bool dist_barrier(void* handle, char** error) {
 
 void dist_free(void* handle) { delete static_cast<Group*>(handle); }
 
-void dist_free_error(char* error) { std::free(error); }
+void dist_free_text(char* text) { std::free(text); }
 }

@@ -5,28 +5,70 @@
 //! The launcher says who this process is: torchrun (or anyone) through `RANK`,
 //! `WORLD_SIZE`, `LOCAL_RANK`, `MASTER_ADDR`, `MASTER_PORT`; Slurm's `srun` through
 //! `SLURM_PROCID`, `SLURM_NTASKS`, `SLURM_LOCALID`.
+//!
+//! Peers are not trusted to be the run's own: the rendezvous listens only on the address
+//! it was given (`MASTER_ADDR`, or `PIPELINE_RENDEZVOUS_BIND` to choose another, such as
+//! `0.0.0.0` for every interface), each rank claims its number once, and before any
+//! collective the ranks compare what they are about to train (run, dataset and version,
+//! recipe and settings, pipeline's version): rank 0 judges, and every rank fails at once
+//! with the same message when they differ. Without `MASTER_PORT` the port comes from the
+//! job (`SLURM_JOB_ID`), else the run's name, never one constant every job shares.
 
 use std::cell::Cell;
 use std::ffi::{CStr, CString, c_char, c_int, c_longlong, c_void};
+use std::os::fd::IntoRawFd;
 use std::time::{Duration, Instant};
 
+use serde_json::Value;
 use tch::Tensor;
 
 /// Tensors one collective call carries at most (DDP's default bucket, 25 MiB).
 const BUCKET_BYTES: i64 = 25 << 20;
 
-/// torch's default rendezvous port.
-const DEFAULT_PORT: u16 = 29500;
+/// Ports a rendezvous without `MASTER_PORT` takes: 20000 and the next 10000 (below
+/// Linux's ephemeral ports), by the job's id or the run's name.
+const DERIVED_PORTS: (u16, u16) = (20000, 10000);
+
+/// Differences listed per rank when ranks disagree.
+const SHOWN_DIFFERENCES: usize = 6;
 
 unsafe extern "C" {
-    fn dist_init(
+    fn dist_join(
         rank: c_int,
         world: c_int,
         addr: *const c_char,
         port: c_int,
+        listen_fd: c_int,
         timeout_ms: c_longlong,
         error: *mut *mut c_char,
     ) -> *mut c_void;
+    fn dist_store_set(
+        group: *mut c_void,
+        key: *const c_char,
+        value: *const c_char,
+        len: c_longlong,
+        error: *mut *mut c_char,
+    ) -> bool;
+    fn dist_store_get(
+        group: *mut c_void,
+        key: *const c_char,
+        value: *mut *mut c_char,
+        len: *mut c_longlong,
+        error: *mut *mut c_char,
+    ) -> bool;
+    fn dist_store_add(
+        group: *mut c_void,
+        key: *const c_char,
+        delta: c_longlong,
+        sum: *mut c_longlong,
+        error: *mut *mut c_char,
+    ) -> bool;
+    fn dist_connect(
+        group: *mut c_void,
+        host: *const c_char,
+        timeout_ms: c_longlong,
+        error: *mut *mut c_char,
+    ) -> bool;
     fn dist_broadcast(
         group: *mut c_void,
         tensors: *const *mut c_void,
@@ -44,7 +86,7 @@ unsafe extern "C" {
     ) -> bool;
     fn dist_barrier(group: *mut c_void, error: *mut *mut c_char) -> bool;
     fn dist_free(group: *mut c_void);
-    fn dist_free_error(error: *mut c_char);
+    fn dist_free_text(error: *mut c_char);
 }
 
 /// Where this process stands in a distributed run.
@@ -56,12 +98,15 @@ pub struct Launch {
     pub local_rank: usize,
     pub master_addr: String,
     pub master_port: u16,
+    /// Where rank 0 listens: `PIPELINE_RENDEZVOUS_BIND`, else `master_addr`.
+    pub bind_addr: String,
 }
 
 impl Launch {
     /// From the launcher's variables (`env` reads one): torchrun's, else srun's. Without
-    /// MASTER_ADDR, a one-node Slurm step meets on 127.0.0.1; without MASTER_PORT, 29500.
-    pub fn from_env(env: impl Fn(&str) -> Option<String>) -> Result<Launch, String> {
+    /// MASTER_ADDR, a one-node Slurm step meets on 127.0.0.1; without MASTER_PORT, on a
+    /// port of the job's (`SLURM_JOB_ID`), else of the run's name.
+    pub fn from_env(env: impl Fn(&str) -> Option<String>, run: &str) -> Result<Launch, String> {
         let number = |var: &str| -> Result<Option<usize>, String> {
             env(var)
                 .map(|v| v.trim().parse().map_err(|_| format!("{var}={v:?} is not a number")))
@@ -95,10 +140,25 @@ impl Launch {
             Some(port) => {
                 port.trim().parse().map_err(|_| format!("MASTER_PORT={port:?} is not a port"))?
             }
-            None => DEFAULT_PORT,
+            None => derived_port(env("SLURM_JOB_ID").as_deref().unwrap_or(run)),
         };
-        Ok(Launch { rank, world, local_rank, master_addr, master_port })
+        let bind_addr = env("PIPELINE_RENDEZVOUS_BIND").unwrap_or_else(|| master_addr.clone());
+        Ok(Launch { rank, world, local_rank, master_addr, master_port, bind_addr })
     }
+
+    /// Whether every rank runs on this machine: the rendezvous is on a loopback address.
+    fn on_one_machine(&self) -> bool {
+        self.master_addr == "localhost"
+            || self.master_addr.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    }
+}
+
+/// The rendezvous port of a job (or run) named `name`: the same on every rank, and
+/// another for another job.
+fn derived_port(name: &str) -> u16 {
+    let hash = blake3::hash(name.as_bytes());
+    let n = u16::from_le_bytes([hash.as_bytes()[0], hash.as_bytes()[1]]);
+    DERIVED_PORTS.0 + n % DERIVED_PORTS.1
 }
 
 /// A failed collective: the peer that died, the timeout, the rendezvous, as c10d says it.
@@ -111,6 +171,130 @@ pub struct DistError {
     pub message: String,
 }
 
+/// This process at the rendezvous: it met the others, and they have not agreed yet.
+pub struct Rendezvous {
+    group: Group,
+    launch: Launch,
+    timeout: Duration,
+}
+
+impl Rendezvous {
+    /// Meets the others at the rendezvous `launch` describes (rank 0 listens on its bind
+    /// address only); waits up to `timeout` for them, and gives each later collective as
+    /// long. Each rank number is claimed once: a process of another job that comes to
+    /// the same address as the same rank is refused.
+    pub fn join(launch: &Launch, timeout: Duration) -> Result<Rendezvous, DistError> {
+        let fail = |message: String| DistError {
+            rank: launch.rank,
+            world: launch.world,
+            what: "joining",
+            message,
+        };
+        let listen_fd = if launch.rank == 0 {
+            let at = (launch.bind_addr.as_str(), launch.master_port);
+            let listener = std::net::TcpListener::bind(at).map_err(|e| {
+                fail(format!(
+                    "cannot listen on {}:{}: {e} (is rank 0 on the MASTER_ADDR host? is the \
+                     port taken? set MASTER_PORT)",
+                    launch.bind_addr, launch.master_port
+                ))
+            })?;
+            listener.into_raw_fd()
+        } else {
+            -1
+        };
+        let addr = CString::new(launch.master_addr.as_str()).map_err(|e| fail(e.to_string()))?;
+        let mut error = std::ptr::null_mut();
+        // SAFETY: the string outlives the call; `error` is set only when null is returned;
+        // the listening socket's ownership passes to the store.
+        let handle = unsafe {
+            dist_join(
+                launch.rank as c_int,
+                launch.world as c_int,
+                addr.as_ptr(),
+                c_int::from(launch.master_port),
+                listen_fd,
+                timeout.as_millis() as c_longlong,
+                &mut error,
+            )
+        };
+        if handle.is_null() {
+            return Err(fail(take(error)));
+        }
+        let group =
+            Group { handle, rank: launch.rank, world: launch.world, spent: Cell::default() };
+        let claims = group.store_add(&format!("pipeline/rank/{}", launch.rank), 1)?;
+        if claims > 1 {
+            return Err(fail(format!(
+                "another process joined {}:{} as rank {} too: another job meets there (set \
+                 MASTER_PORT)",
+                launch.master_addr, launch.master_port, launch.rank
+            )));
+        }
+        Ok(Rendezvous { group, launch: launch.clone(), timeout })
+    }
+
+    /// Compares what each rank is about to train (`settings`, a JSON object): rank 0 reads
+    /// every rank's, all read its verdict, and all fail with it when they differ. Then
+    /// the process group is made.
+    pub fn agree(self, settings: &Value) -> Result<Group, DistError> {
+        let Rendezvous { group, launch, timeout } = self;
+        let fail = |message: String| DistError {
+            rank: group.rank,
+            world: group.world,
+            what: "agreeing",
+            message,
+        };
+        group.store_set(&format!("pipeline/settings/{}", group.rank), &settings.to_string())?;
+        if group.is_leader() {
+            let mut verdict = Vec::new();
+            for rank in 1..group.world {
+                let theirs = group.store_get(&format!("pipeline/settings/{rank}"))?;
+                let theirs: Value = serde_json::from_str(&theirs).unwrap_or(Value::Null);
+                let mut differences = Vec::new();
+                differences_between("", settings, &theirs, &mut differences);
+                if !differences.is_empty() {
+                    differences.truncate(SHOWN_DIFFERENCES);
+                    verdict.push(format!("rank {rank} has {}", differences.join(", ")));
+                }
+            }
+            group.store_set("pipeline/verdict", &verdict.join("; "))?;
+        }
+        let verdict = group.store_get("pipeline/verdict")?;
+        if !verdict.is_empty() {
+            return Err(fail(format!(
+                "the ranks do not train the same thing: {verdict}; start every rank with the \
+                 same run, dataset, config and arguments"
+            )));
+        }
+        let host = if launch.on_one_machine() { launch.master_addr.as_str() } else { "" };
+        let host = CString::new(host).map_err(|e| fail(e.to_string()))?;
+        // SAFETY: the handle is live; the string outlives the call.
+        group.call("connecting", |error| unsafe {
+            dist_connect(group.handle, host.as_ptr(), timeout.as_millis() as c_longlong, error)
+        })?;
+        Ok(group)
+    }
+}
+
+/// Where `theirs` differs from rank 0's `ours`, field by field (`train.epochs 4 (rank 0:
+/// 3)`).
+fn differences_between(path: &str, ours: &Value, theirs: &Value, out: &mut Vec<String>) {
+    match (ours, theirs) {
+        (Value::Object(a), Value::Object(b)) => {
+            let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+            for key in keys {
+                let field = if path.is_empty() { key.clone() } else { format!("{path}.{key}") };
+                let missing = Value::Null;
+                let (x, y) = (a.get(key).unwrap_or(&missing), b.get(key).unwrap_or(&missing));
+                differences_between(&field, x, y, out);
+            }
+        }
+        _ if ours != theirs => out.push(format!("{path} {theirs} (rank 0: {ours})")),
+        _ => {}
+    }
+}
+
 /// This process's membership of the run's process group (Gloo).
 pub struct Group {
     handle: *mut c_void,
@@ -121,32 +305,38 @@ pub struct Group {
 }
 
 impl Group {
-    /// Joins the group `launch` describes; waits up to `timeout` for the others, and
-    /// gives each later collective as long.
-    pub fn join(launch: &Launch, timeout: Duration) -> Result<Group, DistError> {
-        let fail = |message: String| DistError {
-            rank: launch.rank,
-            world: launch.world,
-            what: "joining",
-            message,
-        };
-        let addr = CString::new(launch.master_addr.as_str()).map_err(|e| fail(e.to_string()))?;
-        let mut error = std::ptr::null_mut();
-        // SAFETY: the strings outlive the call; `error` is set only when null is returned.
-        let handle = unsafe {
-            dist_init(
-                launch.rank as c_int,
-                launch.world as c_int,
-                addr.as_ptr(),
-                c_int::from(launch.master_port),
-                timeout.as_millis() as c_longlong,
-                &mut error,
-            )
-        };
-        if handle.is_null() {
-            return Err(fail(take(error)));
-        }
-        Ok(Group { handle, rank: launch.rank, world: launch.world, spent: Cell::default() })
+    fn store_set(&self, key: &str, value: &str) -> Result<(), DistError> {
+        let key = CString::new(key).expect("store keys have no NUL");
+        let n = value.len() as c_longlong;
+        // SAFETY: the handle is live; `key` and `value` outlive the call.
+        self.call("rendezvous", |error| unsafe {
+            dist_store_set(self.handle, key.as_ptr(), value.as_ptr().cast(), n, error)
+        })
+    }
+
+    /// The value of `key`, once some rank has set it.
+    fn store_get(&self, key: &str) -> Result<String, DistError> {
+        let key = CString::new(key).expect("store keys have no NUL");
+        let (mut value, mut len) = (std::ptr::null_mut(), 0);
+        // SAFETY: the handle is live; the shim sets `value` (malloc'd) and `len` on success.
+        self.call("rendezvous", |error| unsafe {
+            dist_store_get(self.handle, key.as_ptr(), &mut value, &mut len, error)
+        })?;
+        // SAFETY: `len` bytes at `value`, freed here once.
+        let bytes = unsafe { std::slice::from_raw_parts(value.cast::<u8>(), len as usize) };
+        let text = String::from_utf8_lossy(bytes).into_owned();
+        unsafe { dist_free_text(value) };
+        Ok(text)
+    }
+
+    fn store_add(&self, key: &str, delta: i64) -> Result<i64, DistError> {
+        let key = CString::new(key).expect("store keys have no NUL");
+        let mut sum = 0;
+        // SAFETY: the handle is live; `key` outlives the call.
+        self.call("rendezvous", |error| unsafe {
+            dist_store_add(self.handle, key.as_ptr(), delta, &mut sum, error)
+        })?;
+        Ok(sum)
     }
 
     pub fn is_leader(&self) -> bool {
@@ -233,7 +423,7 @@ fn take(error: *mut c_char) -> String {
     }
     // SAFETY: a NUL-terminated string the shim allocated, freed here once.
     let message = unsafe { CStr::from_ptr(error) }.to_string_lossy().into_owned();
-    unsafe { dist_free_error(error) };
+    unsafe { dist_free_text(error) };
     // c10's errors go on with the C++ backtrace: the first part says what happened.
     let what = message.split("\nException raised from").next().unwrap_or_default();
     what.trim().to_owned()
@@ -264,30 +454,73 @@ mod tests {
             local_rank: 1,
             master_addr: "node-a".into(),
             master_port: 29400,
+            bind_addr: "node-a".into(),
         };
-        assert_eq!(Launch::from_env(torchrun).unwrap(), want);
-        let srun = Launch::from_env(env(&[
-            ("SLURM_PROCID", "1"),
-            ("SLURM_NTASKS", "2"),
-            ("SLURM_LOCALID", "1"),
-        ]));
+        assert_eq!(Launch::from_env(torchrun, "r").unwrap(), want);
+        let srun = Launch::from_env(
+            env(&[
+                ("SLURM_PROCID", "1"),
+                ("SLURM_NTASKS", "2"),
+                ("SLURM_LOCALID", "1"),
+                ("SLURM_JOB_ID", "4242"),
+            ]),
+            "r",
+        );
         let want = Launch {
             rank: 1,
             world: 2,
             local_rank: 1,
             master_addr: "127.0.0.1".into(),
-            master_port: 29500,
+            master_port: derived_port("4242"),
+            bind_addr: "127.0.0.1".into(),
         };
         assert_eq!(srun.unwrap(), want);
-        let nodes = Launch::from_env(env(&[
-            ("SLURM_PROCID", "1"),
-            ("SLURM_NTASKS", "8"),
-            ("SLURM_NNODES", "2"),
-        ]));
+        let nodes = Launch::from_env(
+            env(&[("SLURM_PROCID", "1"), ("SLURM_NTASKS", "8"), ("SLURM_NNODES", "2")]),
+            "r",
+        );
         assert!(nodes.unwrap_err().contains("set MASTER_ADDR"));
-        assert!(Launch::from_env(env(&[])).unwrap_err().contains("no launcher found"));
-        let bad = Launch::from_env(env(&[("RANK", "2"), ("WORLD_SIZE", "2")]));
+        assert!(Launch::from_env(env(&[]), "r").unwrap_err().contains("no launcher found"));
+        let bad = Launch::from_env(env(&[("RANK", "2"), ("WORLD_SIZE", "2")]), "r");
         assert_eq!(bad.unwrap_err(), "--dist: rank 2 is not below the world size 2");
+        let everywhere = Launch::from_env(
+            env(&[("RANK", "0"), ("WORLD_SIZE", "2"), ("PIPELINE_RENDEZVOUS_BIND", "0.0.0.0")]),
+            "r",
+        );
+        assert_eq!(everywhere.unwrap().bind_addr, "0.0.0.0", "binding every interface, asked");
+    }
+
+    /// Issue 20, finding 8: without MASTER_PORT, each job (or run) meets on a port of its
+    /// own, the same on every rank: never one constant every job shares.
+    #[test]
+    fn the_default_port_comes_from_the_job_then_the_run() {
+        let port = |job: Option<&str>, run: &str| {
+            let vars = |var: &str| match var {
+                "RANK" => Some("0".to_owned()),
+                "WORLD_SIZE" => Some("2".to_owned()),
+                "SLURM_JOB_ID" => job.map(str::to_owned),
+                _ => None,
+            };
+            Launch::from_env(vars, run).unwrap().master_port
+        };
+        let (a, b) = (port(Some("101"), "x"), port(Some("102"), "x"));
+        assert_ne!(a, b, "two jobs, two ports");
+        assert_eq!(a, port(Some("101"), "another run"), "the job decides");
+        assert_ne!(port(None, "run-a"), port(None, "run-b"), "else the run's name does");
+        for p in [a, b, port(None, "run-a")] {
+            assert!((20000..30000).contains(&p) && p != 29500, "{p}");
+        }
+    }
+
+    #[test]
+    fn differences_name_each_field() {
+        let ours = serde_json::json!({"run": "a", "train": {"epochs": 3, "seed": 0}});
+        let theirs = serde_json::json!({"run": "b", "train": {"epochs": 4, "seed": 0}, "x": 1});
+        let mut out = Vec::new();
+        differences_between("", &ours, &theirs, &mut out);
+        let want =
+            ["run \"b\" (rank 0: \"a\")", "train.epochs 4 (rank 0: 3)", "x 1 (rank 0: null)"];
+        assert_eq!(out, want);
     }
 
     /// Runs `body` as rank 0 and rank 1 of a group on 127.0.0.1, each in a thread; their
@@ -298,9 +531,17 @@ mod tests {
             .map(|rank| {
                 std::thread::spawn(move || {
                     let master_addr = "127.0.0.1".to_owned();
-                    let launch =
-                        Launch { rank, world: 2, local_rank: 0, master_addr, master_port: port };
-                    body(Group::join(&launch, Duration::from_secs(30)).unwrap())
+                    let bind_addr = master_addr.clone();
+                    let launch = Launch {
+                        rank,
+                        world: 2,
+                        local_rank: 0,
+                        master_addr,
+                        master_port: port,
+                        bind_addr,
+                    };
+                    let met = Rendezvous::join(&launch, Duration::from_secs(30)).unwrap();
+                    body(met.agree(&serde_json::json!({"run": "test"})).unwrap())
                 })
             })
             .collect();

@@ -328,9 +328,20 @@ impl CenterCrops {
 
 /// Starts assembling the batches of `epoch` on a background thread.
 pub fn epoch(pairs: std::sync::Arc<Pairs>, config: LoaderConfig, epoch: usize) -> Receiver<Batch> {
+    epoch_from(pairs, config, epoch, 0)
+}
+
+/// The batches of `epoch` after its first `skip` (a run resumed mid-epoch): the same as
+/// the whole epoch's from there on.
+pub fn epoch_from(
+    pairs: std::sync::Arc<Pairs>,
+    config: LoaderConfig,
+    epoch: usize,
+    skip: usize,
+) -> Receiver<Batch> {
     let (tx, rx) = sync_channel(config.prefetch.max(1));
     std::thread::spawn(move || {
-        for samples in pairs.epoch_plan(&config, epoch) {
+        for samples in pairs.epoch_plan(&config, epoch).into_iter().skip(skip) {
             if tx.send(pairs.batch(&config, &samples)).is_err() {
                 return; // The trainer stopped early.
             }

@@ -48,19 +48,30 @@ pub struct MetricsLog {
     file: fs::File,
 }
 
+/// A log opened for a run going on: the log, the history of the epochs before the first
+/// it trains, and the losses already logged of that epoch (resuming mid-epoch).
+pub struct Opened {
+    pub log: MetricsLog,
+    pub history: BTreeMap<usize, EpochRecord>,
+    pub partial: Vec<Losses>,
+}
+
 impl MetricsLog {
-    /// Opens `metrics.jsonl` of the run in `run_dir` for a run going on from `first_epoch`,
-    /// with the history of the epochs before it. A killed run may have logged part of an
-    /// epoch after its last checkpoint: that epoch is trained again, so its lines go.
-    pub fn open(
-        run_dir: &Path,
-        first_epoch: usize,
-    ) -> Result<(MetricsLog, BTreeMap<usize, EpochRecord>), TrainError> {
+    /// Opens `metrics.jsonl` of the run in `run_dir` for a run going on from `first_epoch`
+    /// after step `step` (the run's step count at its checkpoint). A killed run may have
+    /// logged steps after its checkpoint: they are trained again, so their lines go.
+    pub fn open(run_dir: &Path, first_epoch: usize, step: u64) -> Result<Opened, TrainError> {
         let path = run_dir.join("metrics.jsonl");
         let text = fs::read_to_string(&path).unwrap_or_default();
         let kept: String = text
             .lines()
-            .filter(|line| epoch_of(line).is_some_and(|e| e < first_epoch))
+            .filter(|line| match position(line) {
+                // A step's line: kept up to the checkpoint's step.
+                Some((_, Some(s))) => s <= step,
+                // An epoch's validation: kept for the epochs before.
+                Some((e, None)) => e < first_epoch,
+                None => false,
+            })
             .map(|line| format!("{line}\n"))
             .collect();
         if kept.len() != text.len() {
@@ -68,7 +79,10 @@ impl MetricsLog {
         }
         let file =
             fs::OpenOptions::new().create(true).append(true).open(&path).map_err(io(&path))?;
-        Ok((MetricsLog { path, file }, history(&kept)))
+        let mut history = history(&kept);
+        let partial = steps(&kept).remove(&first_epoch).unwrap_or_default();
+        history.remove(&first_epoch);
+        Ok(Opened { log: MetricsLog { path, file }, history, partial })
     }
 
     pub fn step(&mut self, line: &StepLine) -> Result<(), TrainError> {
@@ -98,9 +112,10 @@ impl MetricsLog {
     }
 }
 
-fn epoch_of(line: &str) -> Option<usize> {
+/// The epoch of a line, and its step when it is a step's.
+fn position(line: &str) -> Option<(usize, Option<u64>)> {
     let v: serde_json::Value = serde_json::from_str(line).ok()?;
-    v["epoch"].as_u64().map(|e| e as usize)
+    Some((v["epoch"].as_u64()? as usize, v["step"].as_u64()))
 }
 
 /// The per-epoch history of the run in `run_dir` (empty when it logged nothing yet).
@@ -115,14 +130,25 @@ pub fn read_history(run_dir: &Path) -> Result<BTreeMap<usize, EpochRecord>, Trai
 
 /// The per-epoch history in the text of a `metrics.jsonl`.
 fn history(text: &str) -> BTreeMap<usize, EpochRecord> {
-    let mut steps: BTreeMap<usize, Vec<Losses>> = BTreeMap::new();
     let mut vals: BTreeMap<usize, ValScore> = BTreeMap::new();
-    for line in text.lines() {
-        let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else { continue };
-        let Some(epoch) = v["epoch"].as_u64().map(|e| e as usize) else { continue };
+    for (epoch, v) in lines(text) {
         if let Ok(score) = serde_json::from_value::<ValScore>(v["val"].clone()) {
             vals.insert(epoch, score);
-        } else if let Some(g_l1) = v["G_L1"].as_f64() {
+        }
+    }
+    steps(text)
+        .into_iter()
+        .map(|(epoch, losses)| {
+            (epoch, EpochRecord { losses: Losses::mean(&losses), val: vals.get(&epoch).copied() })
+        })
+        .collect()
+}
+
+/// Every step's losses in the text of a `metrics.jsonl`, by epoch.
+fn steps(text: &str) -> BTreeMap<usize, Vec<Losses>> {
+    let mut steps: BTreeMap<usize, Vec<Losses>> = BTreeMap::new();
+    for (epoch, v) in lines(text) {
+        if let Some(g_l1) = v["G_L1"].as_f64() {
             let get = |k: &str| v[k].as_f64();
             let losses =
                 Losses { g_gan: get("G_GAN"), g_l1, d_real: get("D_real"), d_fake: get("D_fake") };
@@ -130,9 +156,12 @@ fn history(text: &str) -> BTreeMap<usize, EpochRecord> {
         }
     }
     steps
-        .into_iter()
-        .map(|(epoch, losses)| {
-            (epoch, EpochRecord { losses: Losses::mean(&losses), val: vals.get(&epoch).copied() })
-        })
-        .collect()
+}
+
+/// The lines of a `metrics.jsonl` that parse and name their epoch.
+fn lines(text: &str) -> impl Iterator<Item = (usize, serde_json::Value)> + '_ {
+    text.lines().filter_map(|line| {
+        let v: serde_json::Value = serde_json::from_str(line).ok()?;
+        Some((v["epoch"].as_u64()? as usize, v))
+    })
 }

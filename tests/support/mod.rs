@@ -86,6 +86,20 @@ pub fn built_bears(config: &str, n: usize) -> Workspace {
 pub fn l1_of_epoch(ws: &Workspace, run: &str, epoch: u64) -> Vec<f64> {
     let text =
         std::fs::read_to_string(ws.store().join("runs").join(run).join("metrics.jsonl")).unwrap();
+    l1_in(&text, epoch)
+}
+
+/// [`l1_of_epoch`] of a run that may not have logged yet (complete lines only).
+#[cfg(feature = "train")]
+pub fn l1_of_epoch_if_any(ws: &Workspace, run: &str, epoch: u64) -> Vec<f64> {
+    let path = ws.store().join("runs").join(run).join("metrics.jsonl");
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let complete = text.rfind('\n').map_or("", |end| &text[..end]);
+    l1_in(complete, epoch)
+}
+
+#[cfg(feature = "train")]
+fn l1_in(text: &str, epoch: u64) -> Vec<f64> {
     text.lines()
         .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
         .filter(|v| v["epoch"] == epoch && v.get("step").is_some())

@@ -135,8 +135,10 @@ impl Adversaries {
 
 /// A recipe's networks and optimizers, in training.
 pub trait Trainer {
-    /// Applies the epoch's plan: learning rates, phase, frozen layers, random streams.
-    fn begin_epoch(&mut self, plan: &EpochPlan, seed: u64);
+    /// Applies the epoch's plan: learning rates, phase, frozen layers.
+    fn begin_epoch(&mut self, plan: &EpochPlan);
+    /// Seeds the recipe's own random streams (beside torch's) for the next step.
+    fn seed_step(&mut self, seed: u64);
     /// Joins a distributed run: rank 0's networks everywhere, gradients averaged at
     /// every step.
     fn distribute(&mut self, group: &Rc<Group>) -> Result<(), TrainError>;

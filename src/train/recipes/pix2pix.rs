@@ -57,10 +57,13 @@ pub fn gan_loss(mode: GanMode, logits: &Tensor, real: bool) -> Tensor {
 }
 
 impl Trainer for Pix2pix {
-    fn begin_epoch(&mut self, plan: &EpochPlan, _seed: u64) {
+    fn begin_epoch(&mut self, plan: &EpochPlan) {
         self.vars.opt_g.lr = plan.lr_g;
         self.vars.opt_d.lr = plan.lr_d;
     }
+
+    /// pix2pix draws only from torch's stream (dropout), which the trainer seeds.
+    fn seed_step(&mut self, _seed: u64) {}
 
     fn distribute(&mut self, group: &Rc<Group>) -> Result<(), TrainError> {
         self.vars.distribute(group)

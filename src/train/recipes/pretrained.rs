@@ -126,13 +126,16 @@ impl Pretrained {
 }
 
 impl Trainer for Pretrained {
-    fn begin_epoch(&mut self, plan: &EpochPlan, seed: u64) {
+    fn begin_epoch(&mut self, plan: &EpochPlan) {
         self.phase = plan.phase;
         self.vars.opt_g.lr = plan.lr_g;
         self.vars.opt_d.lr = plan.lr_d;
         self.vars.opt_g.lr_by_prefix = vec![(encoder_prefix(), plan.lr_encoder.unwrap_or(0.0))];
         self.set_encoder_trains(plan.lr_encoder.is_some());
-        self.augment.reseed(seed, plan.epoch);
+    }
+
+    fn seed_step(&mut self, seed: u64) {
+        self.augment.reseed(seed);
     }
 
     fn distribute(&mut self, group: &Rc<Group>) -> Result<(), TrainError> {

@@ -147,20 +147,11 @@ pub fn train(config: Config, args: TrainArgs) -> anyhow::Result<u8> {
         }
         train.max_minutes = Some(minutes);
     }
-    let launch = args
-        .dist
-        .then(|| dist::Launch::from_env(|var| std::env::var(var).ok()))
-        .transpose()
-        .map_err(anyhow::Error::msg)?;
-    let device = match (device::pick(&args.device).map_err(anyhow::Error::msg)?, &launch) {
-        (tch::Device::Cuda(_), Some(launch)) => tch::Device::Cuda(launch.local_rank),
-        (device, _) => device,
-    };
     let (run, resume) = match (&args.resume, &args.run) {
         (Some(run), _) => (run.clone(), true),
         (None, Some(run)) => (run.clone(), false),
         // Each rank would take its own clock's name.
-        (None, None) if launch.is_some() => {
+        (None, None) if args.dist => {
             bail!("name the run with --run NAME: every rank of --dist needs the same")
         }
         (None, None) => {
@@ -175,13 +166,22 @@ pub fn train(config: Config, args: TrainArgs) -> anyhow::Result<u8> {
     }
     crate::query::check_name(&run)
         .map_err(|allowed| anyhow::anyhow!("run name {run:?}: {allowed}"))?;
+    let launch = args
+        .dist
+        .then(|| dist::Launch::from_env(|var| std::env::var(var).ok(), &run))
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
+    let device = match (device::pick(&args.device).map_err(anyhow::Error::msg)?, &launch) {
+        (tch::Device::Cuda(_), Some(launch)) => tch::Device::Cuda(launch.local_rank),
+        (device, _) => device,
+    };
     let leader = launch.as_ref().is_none_or(|l| l.rank == 0);
     // Held for the whole run (by rank 0, the one that writes it): a second `train
     // --resume` of it, or gc tidying its checkpoints, waits for the next time.
     let _lock = leader.then(|| crate::store::lock_run(&config.store.path, &run)).transpose()?;
     let quiet = !crate::fetch::show_progress() || !leader;
-    let group = match &launch {
-        Some(launch) => Some(std::rc::Rc::new(dist::Group::join(launch, DIST_TIMEOUT)?)),
+    let rendezvous = match &launch {
+        Some(launch) => Some(dist::Rendezvous::join(launch, DIST_TIMEOUT)?),
         None => None,
     };
     if !quiet {
@@ -193,20 +193,35 @@ pub fn train(config: Config, args: TrainArgs) -> anyhow::Result<u8> {
             eprintln!("{}", epoch_line(r));
         }
     };
-    let dir = trainer::train(trainer::Request {
+    // SIGINT or SIGTERM: a resumable checkpoint at the next step boundary, then exit
+    // 130 or 143 (a second signal exits at once).
+    let interrupts = super::interrupts::Interrupts::listen(|| {}, None)
+        .context("listening for SIGINT and SIGTERM")?;
+    let trained = trainer::train(trainer::Request {
         store: &config.store.path,
         dataset: args.dataset.as_deref().unwrap_or_default(),
         run: &run,
         resume,
         config: train,
         device,
-        dist: group,
+        dist: rendezvous,
         on_epoch: &mut report,
+        stop: &|| interrupts.code(),
     })
     .with_context(|| format!("run {run}"))?;
+    if let Some(stopped) = trained.stopped {
+        if leader {
+            eprintln!(
+                "run {run}: stopped in epoch {} after {} batches, checkpointed: continue with \
+                 `pipeline train --resume {run}`",
+                stopped.epoch, stopped.batches
+            );
+        }
+        return Ok(stopped.status);
+    }
     match &launch {
         Some(l) if l.rank > 0 => println!("run {run}: rank {} of {} done", l.rank, l.world),
-        _ => println!("run {run}: {}", dir.display()),
+        _ => println!("run {run}: {}", trained.dir.display()),
     }
     Ok(crate::exit::OK)
 }

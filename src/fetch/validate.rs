@@ -12,7 +12,7 @@ use tokio::sync::mpsc::{Receiver, Sender};
 
 use super::{Context, Item, RunError, State};
 use crate::config::ImagesConfig;
-use crate::photo::budget::DecodeBudget;
+use crate::photo::budget::{self, DecodeBudget};
 use crate::photo::check::Validator;
 
 thread_local! {
@@ -30,7 +30,7 @@ pub async fn run(
 ) -> Result<(), RunError> {
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     let cpu = Arc::new(Semaphore::new(cores));
-    let memory = DecodeBudget::new(&ctx.config.images);
+    let memory = budget::global().clone();
     let incoming = futures::stream::poll_fn(|cx| rx.poll_recv(cx));
     let mut done = incoming
         .map(|item| check(ctx.config.images.clone(), cpu.clone(), memory.clone(), item))

@@ -1,10 +1,11 @@
-//! One memory budget for image decodes, whoever runs them (fetch's validation, a bucket
-//! pull, build, label, report): the most a single check may allocate (`images.max_pixels`
-//! x 8 bytes), each decode taking what its header says it needs, so that the budget holds
-//! whatever the number of cores. Async stages wait for it with `take`, thread pools with
-//! `take_blocking`.
+//! One memory budget for the process's image decodes, whoever runs them (fetch's
+//! validation, a bucket pull, and through the preprocessor build, label and report): the
+//! most a single decode may allocate (`images.max_pixels` x 8 bytes), each decode taking
+//! what its header says it needs, so that the budget holds whatever the number of cores.
+//! Async stages wait for it with `take`, thread pools with `take_blocking`. There is one a
+//! process ([`global`]), sized from the config when a command starts ([`install`]).
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -21,21 +22,44 @@ pub struct DecodeBudget {
     mib: Arc<Semaphore>,
 }
 
+static GLOBAL: OnceLock<DecodeBudget> = OnceLock::new();
+
+/// Sizes the process's budget from the config's `images` settings; once, before any
+/// decode (a later call keeps the first).
+pub fn install(limits: &ImagesConfig) {
+    let _ = GLOBAL.set(DecodeBudget::new(limits));
+}
+
+/// The process's budget: the installed one, else the default settings'.
+pub fn global() -> &'static DecodeBudget {
+    GLOBAL.get_or_init(|| DecodeBudget::new(&ImagesConfig::default()))
+}
+
 impl DecodeBudget {
-    pub fn new(limits: &ImagesConfig) -> DecodeBudget {
+    fn new(limits: &ImagesConfig) -> DecodeBudget {
         let total = mib(max_decode_memory(limits)) as usize;
         DecodeBudget { limits: limits.clone(), mib: Arc::new(Semaphore::new(total)) }
     }
 
-    /// Waits until a decode of `bytes` fits in the budget.
+    /// The settings it was sized from.
+    pub fn limits(&self) -> &ImagesConfig {
+        &self.limits
+    }
+
+    /// Waits until a validating decode of `bytes` (`check::Validator`) fits.
     pub async fn take(&self, bytes: &[u8]) -> Permit {
-        let need = mib(decode_memory(bytes, &self.limits));
+        self.take_bytes(decode_memory(bytes, &self.limits)).await
+    }
+
+    /// Waits until `bytes` of decoding fit (at most the whole budget is asked for).
+    pub async fn take_bytes(&self, bytes: u64) -> Permit {
+        let need = mib(bytes.min(max_decode_memory(&self.limits)));
         self.mib.clone().acquire_many_owned(need).await.expect("the budget never closes")
     }
 
-    /// `take`, from a thread that is not async (a rayon worker).
-    pub fn take_blocking(&self, bytes: &[u8]) -> Permit {
-        futures::executor::block_on(self.take(bytes))
+    /// `take_bytes`, from a thread that is not async (a rayon worker).
+    pub fn take_blocking(&self, bytes: u64) -> Permit {
+        futures::executor::block_on(self.take_bytes(bytes))
     }
 }
 
@@ -80,9 +104,8 @@ mod tests {
         let held = futures::executor::block_on(budget.take(big.get_ref()));
         let (tx, rx) = std::sync::mpsc::channel();
         let other = budget.clone();
-        let bytes = big.get_ref().clone();
         let waiter = std::thread::spawn(move || {
-            let _permit = other.take_blocking(&bytes);
+            let _permit = other.take_blocking(1);
             tx.send(()).unwrap();
         });
         assert!(rx.recv_timeout(std::time::Duration::from_millis(200)).is_err(), "it waits");

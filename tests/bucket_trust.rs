@@ -133,9 +133,19 @@ fn a_member_id_that_is_a_path_is_refused_and_nothing_is_written_outside_the_cach
     bucket.put_members(&good);
     bucket.run(&["build"]).expect_code(0);
     bucket.run(&["export", "bears", "--format", "pix2pix", "--out", "out"]).expect_code(0);
-    let outside: Vec<String> =
-        bucket.files_outside_cache().into_iter().filter(|f| !f.starts_with("out/")).collect();
+    bucket.run(&["report", "--out", "site"]).expect_code(0);
+    let outside: Vec<String> = bucket
+        .files_outside_cache()
+        .into_iter()
+        .filter(|f| !f.starts_with("out/") && !f.starts_with("site/"))
+        .collect();
     assert_eq!(outside, before);
+
+    // The bucket's `latest` is shown by `status`: it must be a build version.
+    bucket.s3.put("test", &bucket.key("datasets/bears/latest"), b"\x1b]0;owned\x07\n".to_vec());
+    let status = bucket.run(&["status"]).expect_code(1);
+    assert!(status.stderr.contains("datasets/bears/latest"), "{}", status.stderr);
+    assert!(!status.stderr.contains('\x1b'), "{:?}", status.stderr);
 }
 
 /// Finding 1, the other half: bytes are checked against the hash they are stored under,

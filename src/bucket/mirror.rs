@@ -197,6 +197,13 @@ pub async fn push_build(
 
 /// The bucket's latest build of `dataset`, if any.
 pub async fn latest_build(bucket: &Bucket, dataset: &str) -> Result<Option<String>, BucketError> {
-    let text = bucket.get(&format!("datasets/{dataset}/latest")).await?;
-    Ok(text.map(|t| String::from_utf8_lossy(&t).trim().to_owned()))
+    let key = format!("datasets/{dataset}/latest");
+    let Some(text) = bucket.get(&key).await? else { return Ok(None) };
+    let version = String::from_utf8_lossy(&text).trim().to_owned();
+    // A build version is 16 hex digits; anything else is no version of ours.
+    if version.len() != 16 || !version.bytes().all(|b| b.is_ascii_hexdigit()) {
+        let shown = crate::printable::printable(&version).into_owned();
+        return Err(bucket.corrupt(&key, format!("{shown:?} is not a build version")));
+    }
+    Ok(Some(version))
 }

@@ -85,6 +85,48 @@ pub fn merged_members(s3: &Engine, bucket: &str, prefix: &str) -> BTreeSet<Strin
         .collect()
 }
 
+/// A SeaweedFS, a workspace over `corpus` (config `config`, its URL list written), and a
+/// plan of dataset `bears` in `shards` shards in `s3://test/PREFIX`.
+pub struct Planned {
+    pub s3: Engine,
+    pub ws: Workspace,
+    pub env: Vec<(String, String)>,
+    /// `--store s3://test/PREFIX`.
+    pub store: [String; 2],
+}
+
+impl Planned {
+    pub fn new(corpus: &Corpus, config: &str, prefix: &str, shards: &str) -> Planned {
+        let s3 = Engine::s3();
+        let ws = Workspace::new(config);
+        std::fs::write(ws.path("urls.txt"), &corpus.list).unwrap();
+        let env = s3.vars();
+        let planned =
+            Planned { s3, ws, env, store: ["--store".into(), format!("s3://test/{prefix}")] };
+        planned
+            .run(&["shard-urls", "urls.txt", "--dataset", "bears", "--shards", shards])
+            .expect_code(0);
+        planned
+    }
+
+    /// `pipeline ARGS --store s3://test/PREFIX` with the engine's variables.
+    pub fn run(&self, args: &[&str]) -> crate::support::Run {
+        self.ws.run_with(&self.args(args), &self.env)
+    }
+
+    /// ARGS and the `--store` option.
+    pub fn args<'a>(&'a self, args: &[&'a str]) -> Vec<&'a str> {
+        args.iter().copied().chain(self.store.iter().map(String::as_str)).collect()
+    }
+
+    /// The command for ARGS with the engine's variables, not started.
+    pub fn command(&self, args: &[&str]) -> std::process::Command {
+        let mut command = self.ws.command(&self.args(args));
+        command.envs(self.env.iter().map(|(k, v)| (k, v)));
+        command
+    }
+}
+
 fn with(vars: &[(String, String)], extra: &[(&str, &str)]) -> Vec<(String, String)> {
     let mut all = vars.to_vec();
     all.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
@@ -315,29 +357,22 @@ fn flaky_corpus(delay: Duration) -> Corpus {
 /// committed: merge reads the manifest the marker names, and counts from it.
 #[test]
 fn a_late_second_worker_never_replaces_the_committed_manifest() {
-    let s3 = Engine::s3();
     let corpus = flaky_corpus(Duration::from_secs(5));
-    let ws = Workspace::new(&config(&corpus.server));
-    std::fs::write(ws.path("urls.txt"), &corpus.list).unwrap();
+    let bucket = Planned::new(&corpus, &config(&corpus.server), "late", "1");
     // The late worker takes every image at once and does not retry its 503s.
-    let config = std::fs::read_to_string(ws.path("pipeline.toml")).unwrap();
+    let config = std::fs::read_to_string(bucket.ws.path("pipeline.toml")).unwrap();
     let late = config.replace("retries = 1\n", "retries = 0\nper_host = 16\n");
-    std::fs::write(ws.path("late.toml"), late).unwrap();
-    let env = s3.vars();
-    let store = ["--store", "s3://test/late"];
-    let plan =
-        [&["shard-urls", "urls.txt", "--dataset", "bears", "--shards", "1"][..], &store].concat();
-    ws.run_with(&plan, &env).expect_code(0);
+    std::fs::write(bucket.ws.path("late.toml"), late).unwrap();
 
-    let import = [&["import", "--dataset", "bears", "--shard", "0", "--json"][..], &store].concat();
-    let mut late = ws.command(&[&import[..], &["--config", "late.toml"]].concat());
-    late.envs(env.iter().map(|(k, v)| (k, v))).stderr(std::process::Stdio::null());
+    let import = ["import", "--dataset", "bears", "--shard", "0", "--json"];
+    let mut late = bucket.command(&[&import[..], &["--config", "late.toml"]].concat());
+    late.stderr(std::process::Stdio::null());
     let late = late.stdout(std::process::Stdio::piped()).spawn().unwrap();
     while corpus.server.hits("/b/") < 13 {
         std::thread::sleep(Duration::from_millis(10));
     }
     // Meanwhile another worker does the shard and commits it.
-    let first = ws.run_with(&import, &env).expect_code(0).json();
+    let first = bucket.run(&import).expect_code(0).json();
     assert_eq!((first["status"].as_str(), first["images"].as_u64()), (Some("done"), Some(11)));
     let late = late.wait_with_output().unwrap();
     assert!(late.status.success());
@@ -348,11 +383,11 @@ fn a_late_second_worker_never_replaces_the_committed_manifest() {
     assert_eq!(late["status"], "skipped", "the first marker stands: {late}");
     assert_eq!(late["images"], 11, "and its counts are the first worker's: {late}");
 
-    let merged = [&["merge", "--dataset", "bears", "--json"][..], &store].concat();
-    let merged = ws.run_with(&merged, &env).expect_code(0).json();
+    let merged = bucket.run(&["merge", "--dataset", "bears", "--json"]).expect_code(0).json();
     assert_eq!(merged["members"], 10, "{merged}");
     assert_eq!(merged["failures"], serde_json::json!({"bad-url": 1, "http-404": 1}), "{merged}");
-    let manifests: Vec<String> = s3
+    let manifests: Vec<String> = bucket
+        .s3
         .keys("test", "late/shards/bears")
         .into_iter()
         .filter(|k| k.contains("/manifest-"))
@@ -364,25 +399,18 @@ fn a_late_second_worker_never_replaces_the_committed_manifest() {
 /// does the shard again, whole, and commits it anew.
 #[test]
 fn redo_retries_a_done_shard_with_transient_failures() {
-    let s3 = Engine::s3();
     let corpus = flaky_corpus(Duration::ZERO);
-    let ws = Workspace::new(&config(&corpus.server).replace("retries = 1\n", "retries = 0\n"));
-    std::fs::write(ws.path("urls.txt"), &corpus.list).unwrap();
-    let env = s3.vars();
-    let store = ["--store", "s3://test/redo"];
-    let plan =
-        [&["shard-urls", "urls.txt", "--dataset", "bears", "--shards", "1"][..], &store].concat();
-    ws.run_with(&plan, &env).expect_code(0);
-    let import = [&["import", "--dataset", "bears", "--shard", "0", "--json"][..], &store].concat();
-    let flaky = ws.run_with(&import, &env).expect_code(0).json();
+    let config = config(&corpus.server).replace("retries = 1\n", "retries = 0\n");
+    let bucket = Planned::new(&corpus, &config, "redo", "1");
+    let import = ["import", "--dataset", "bears", "--shard", "0", "--json"];
+    let flaky = bucket.run(&import).expect_code(0).json();
     assert_eq!(flaky["failures"]["http-503"], 13, "{flaky}");
-    let again = ws.run_with(&import, &env).expect_code(0).json();
+    let again = bucket.run(&import).expect_code(0).json();
     assert_eq!(again["status"], "skipped", "a done shard is not redone unasked");
 
-    let redo = ws.run_with(&[&import[..], &["--redo"]].concat(), &env).expect_code(0).json();
+    let redo = bucket.run(&[&import[..], &["--redo"]].concat()).expect_code(0).json();
     assert_eq!((redo["status"].as_str(), redo["images"].as_u64()), (Some("done"), Some(11)));
-    let merged = [&["merge", "--dataset", "bears", "--json"][..], &store].concat();
-    let merged = ws.run_with(&merged, &env).expect_code(0).json();
+    let merged = bucket.run(&["merge", "--dataset", "bears", "--json"]).expect_code(0).json();
     assert_eq!(merged["members"], 10, "{merged}");
     assert_eq!(merged["failures"], serde_json::json!({"bad-url": 1, "http-404": 1}), "{merged}");
 }
@@ -392,17 +420,10 @@ fn redo_retries_a_done_shard_with_transient_failures() {
 /// 143; the scratch a dead worker left is removed by the next worker that starts.
 #[test]
 fn a_terminated_worker_cleans_up_and_the_next_removes_a_dead_ones_scratch() {
-    let s3 = Engine::s3();
     let corpus = corpus(Duration::from_millis(400));
-    let ws = Workspace::new(&config(&corpus.server));
-    std::fs::write(ws.path("urls.txt"), &corpus.list).unwrap();
-    let tmp = ws.path("tmpdir");
-    let mut env = s3.vars();
-    env.push(("TMPDIR".into(), tmp.display().to_string()));
-    let store = ["--store", "s3://test/term"];
-    let plan =
-        [&["shard-urls", "urls.txt", "--dataset", "bears", "--shards", "1"][..], &store].concat();
-    ws.run_with(&plan, &env).expect_code(0);
+    let mut bucket = Planned::new(&corpus, &config(&corpus.server), "term", "1");
+    let tmp = bucket.ws.path("tmpdir");
+    bucket.env.push(("TMPDIR".into(), tmp.display().to_string()));
 
     // What a worker killed with SIGKILL leaves: its scratch store, its lock held by no one.
     let dead = tmp.join("pipeline-shard-bears-0-dead00");
@@ -416,9 +437,8 @@ fn a_terminated_worker_cleans_up_and_the_next_removes_a_dead_ones_scratch() {
     let starting = tmp.join("pipeline-shard-bears-0-new000");
     std::fs::create_dir_all(&starting).unwrap();
 
-    let import = [&["import", "--dataset", "bears", "--shard", "0"][..], &store].concat();
-    let mut worker = ws.command(&import);
-    worker.envs(env.iter().map(|(k, v)| (k, v))).stdout(std::process::Stdio::null());
+    let mut worker = bucket.command(&["import", "--dataset", "bears", "--shard", "0"]);
+    worker.stdout(std::process::Stdio::null());
     let mut child = worker.stderr(std::process::Stdio::piped()).spawn().unwrap();
     while corpus.server.hits("/b/") < 3 {
         assert!(child.try_wait().unwrap().is_none(), "the worker ended before SIGTERM");
@@ -439,5 +459,5 @@ fn a_terminated_worker_cleans_up_and_the_next_removes_a_dead_ones_scratch() {
     assert_eq!(out.status.code(), Some(143), "{stderr}");
     assert!(stderr.contains("interrupted before it finished"), "{stderr}");
     assert_eq!(std::fs::read_dir(&tmp).unwrap().count(), 0, "its scratch store is gone");
-    assert!(s3.keys("test", "term/shards").is_empty(), "no manifest, no marker");
+    assert!(bucket.s3.keys("test", "term/shards").is_empty(), "no manifest, no marker");
 }

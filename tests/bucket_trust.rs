@@ -5,39 +5,32 @@
 
 use std::time::Duration;
 
-use crate::bucket::{config, corpus};
-use crate::support::engines::Engine;
-use crate::support::{Workspace, bears};
+use crate::bucket::{Planned, config, corpus};
+use crate::support::bears;
 
 /// A workspace whose bucket `s3://test/PREFIX` holds one done shard of the corpus and its
-/// merge: the member list a hostile writer then edits.
+/// merge: the member list a hostile writer then edits. Runs as [`Planned`] does.
 pub struct Merged {
-    pub s3: Engine,
-    pub ws: Workspace,
-    env: Vec<(String, String)>,
+    planned: Planned,
     prefix: &'static str,
     _corpus: crate::bucket::Corpus,
 }
 
+impl std::ops::Deref for Merged {
+    type Target = Planned;
+
+    fn deref(&self) -> &Planned {
+        &self.planned
+    }
+}
+
 impl Merged {
     pub fn new(prefix: &'static str) -> Merged {
-        let s3 = Engine::s3();
         let corpus = corpus(Duration::ZERO);
-        let ws = Workspace::new(&config(&corpus.server));
-        std::fs::write(ws.path("urls.txt"), &corpus.list).unwrap();
-        let env = s3.vars();
-        let merged = Merged { s3, ws, env, prefix, _corpus: corpus };
-        merged
-            .run(&["shard-urls", "urls.txt", "--dataset", "bears", "--shards", "1"])
-            .expect_code(0);
-        merged.run(&["import", "--dataset", "bears", "--shard", "0"]).expect_code(0);
-        merged.run(&["merge", "--dataset", "bears"]).expect_code(0);
-        merged
-    }
-
-    pub fn run(&self, args: &[&str]) -> crate::support::Run {
-        let store = format!("s3://test/{}", self.prefix);
-        self.ws.run_with(&[args, &["--store", &store]].concat(), &self.env)
+        let planned = Planned::new(&corpus, &config(&corpus.server), prefix, "1");
+        planned.run(&["import", "--dataset", "bears", "--shard", "0"]).expect_code(0);
+        planned.run(&["merge", "--dataset", "bears"]).expect_code(0);
+        Merged { planned, prefix, _corpus: corpus }
     }
 
     pub fn key(&self, rel: &str) -> String {

@@ -1,4 +1,5 @@
-//! Durable writes: a file or folder is whole or absent after a crash. Bytes are written
+//! Files and folders, safely: durable writes (a file or folder is whole or absent after a
+//! crash), the one path-carrying I/O error, and listing a folder's subfolders. Bytes are written
 //! aside, fsynced, renamed into place, and the folder holding them is fsynced, since a
 //! rename is only durable once its folder is. Blobs, shards, builds, `latest` and training
 //! checkpoints all go through here.
@@ -15,8 +16,11 @@ pub struct PathError {
     pub source: std::io::Error,
 }
 
-fn at(path: &Path) -> impl FnOnce(std::io::Error) -> PathError + '_ {
-    move |source| PathError { path: path.to_owned(), source }
+/// `map_err(at(path))?`: an I/O error about `path`, as a [`PathError`] (which every
+/// error of the crate that involves files is made from).
+pub fn at(path: &Path) -> impl FnOnce(std::io::Error) -> PathError + use<> {
+    let path = path.to_owned();
+    move |source| PathError { path, source }
 }
 
 /// fsyncs one file or folder.
@@ -51,6 +55,22 @@ pub fn publish_folder(partial: &Path, dest: &Path) -> Result<(), PathError> {
 pub fn publish(from: &Path, dest: &Path) -> Result<(), PathError> {
     fs::rename(from, dest).map_err(at(dest))?;
     sync(dest.parent().expect("a published path has a folder"))
+}
+
+/// The folders directly inside `dir` (none if `dir` does not exist), sorted by name.
+pub fn subfolders(dir: &Path) -> Result<Vec<(String, PathBuf)>, PathError> {
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(source) => return Err(PathError { path: dir.to_owned(), source }),
+    };
+    let mut out: Vec<(String, PathBuf)> = entries
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .map(|e| (e.file_name().to_string_lossy().into_owned(), e.path()))
+        .collect();
+    out.sort();
+    Ok(out)
 }
 
 #[cfg(test)]

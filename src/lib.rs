@@ -1,32 +1,38 @@
-//! `pipeline`: image search -> validated, deduplicated store -> paired A/B shards -> pix2pix.
+//! `pipeline`: image search -> validated, deduplicated store -> paired A/B shards -> a
+//! trained colorizer, and a report of it all.
 //!
-//! Modules by concept: `engines` (result pages), `net` (HTTP and the address guard),
-//! `photo` (is it an image, JPEG, colour), `store` (sled index + blobs; `verify`, `gc` and
-//! the `upkeep` they share), `fetch` (the stage graph), `curate` (labels per image; what a
-//! build leaves out: gray, tinted, off-topic, leaking), `build` (A/B shards), `dataset`
-//! (built versions on disk, `export`), `config` / `query` (files the user writes), `train`
-//! (colorizers; `metrics`, image quality), `report` (the store as a static website),
-//! `bucket` (a store in S3, filled by shard workers, merged, mirrored into a local cache),
-//! `commands` (CLI glue), `durable` (whole-or-absent writes), `printable` (untrusted text
-//! made safe for a terminal).
+//! The modules in layers, the lowest first: a module refers only to the layers above it in
+//! this file (`tests/layers.rs` checks it, and that no two files refer to each other).
 
-pub mod bucket;
-pub mod build;
-pub mod cli;
-pub mod commands;
-pub mod config;
-pub mod curate;
-pub mod dataset;
+// Primitives: files, text, settings; HTTP; result pages; images.
 pub mod durable;
+pub mod printable;
+pub mod setting;
+
 pub mod engines;
-pub mod exit;
+pub mod net;
+pub mod photo;
+
+// Formats: the store (index and blobs) and built datasets on disk.
+pub mod dataset;
+pub mod store;
+
+// Stages, in the order of the graph.
+pub mod train;
+
+pub mod curate;
+#[cfg(feature = "train")]
+pub mod eval;
+pub mod upkeep;
+
+pub mod build;
+pub mod report;
+
+// The user's side: the files they write, the graph they run, the commands they type.
+pub mod config;
 
 pub mod fetch;
 
-pub mod net;
-pub mod photo;
-pub mod printable;
-pub mod query;
-pub mod report;
-pub mod store;
-pub mod train;
+pub mod bucket;
+
+pub mod commands;

@@ -8,7 +8,7 @@ use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
-    let cli = pipeline::cli::Cli::parse();
+    let cli = pipeline::commands::cli::Cli::parse();
     // Off a terminal (cron), warnings stay out of the log: the summary already says what
     // went wrong, per dataset.
     let terminal = std::io::stderr().is_terminal();
@@ -30,7 +30,7 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(error) => {
             eprintln!("error: {}", pipeline::printable::printable(&format!("{error:#}")));
-            pipeline::exit::for_error(&error)
+            pipeline::commands::exit::for_error(&error)
         }
     }
 }

@@ -72,8 +72,9 @@ fn shipped_config_and_query_files_are_valid() {
     let config = std::fs::read_to_string(root.join("pipeline.toml")).unwrap();
     pipeline::config::Config::parse(&root.join("pipeline.toml"), &config).expect("pipeline.toml");
     for name in ["brown-bear", "polar-bear"] {
-        let file = pipeline::query::QueryFile::load(&root.join(format!("queries/{name}.toml")))
-            .expect(name);
+        let file =
+            pipeline::config::query::QueryFile::load(&root.join(format!("queries/{name}.toml")))
+                .expect(name);
         assert_eq!(file.dataset.as_deref(), Some(name));
     }
 }

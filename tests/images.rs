@@ -1,10 +1,10 @@
 //! The image checks and the metrics on real photos from ../shared/data (unit tests in
 //! src/ use no files, so a fresh checkout's `cargo test --lib` needs nothing beside it).
 
-use pipeline::config::ImagesConfig;
 use pipeline::photo::check::{Rejection, Validator};
 use pipeline::photo::color::luma;
-use pipeline::train::metrics::Metrics;
+use pipeline::photo::config::ImagesConfig;
+use pipeline::photo::quality::Metrics;
 
 use crate::support::photos;
 

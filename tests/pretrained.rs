@@ -4,8 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use pipeline::build::preprocess::Preprocessor;
-use pipeline::dataset::ResizeMode;
+use pipeline::photo::resize::Preprocessor;
+use pipeline::photo::resize::ResizeMode;
 use pipeline::train::nets::efficientnet::{
     self, EfficientNetLite0, Input, RESOLUTION, WEIGHTS_FILE,
 };

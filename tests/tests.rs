@@ -13,6 +13,7 @@ mod faults;
 mod fetch;
 mod images;
 mod import;
+mod layers;
 mod parsers;
 #[cfg(feature = "train")]
 mod pretrained;

@@ -390,7 +390,7 @@ fn a_running_train_holds_its_run_against_a_second_train_and_gc() {
 /// next pair does not.
 #[test]
 fn center_crops_pair_each_input_with_its_own_truth() {
-    use pipeline::train::metrics::Metrics;
+    use pipeline::photo::quality::Metrics;
     use tch::Tensor;
     let ws = support::built_bears(TINY, 6);
     let built = Built::latest(&ws.store(), "bears").unwrap();

@@ -93,7 +93,7 @@ impl Attempt {
     pub fn new() -> Attempt {
         let mut hasher = blake3::Hasher::new();
         let time = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
-        hasher.update(super::worker::host().as_bytes());
+        hasher.update(host().as_bytes());
         hasher.update(&std::process::id().to_le_bytes());
         hasher.update(&time.map_or(0, |t| t.as_nanos()).to_le_bytes());
         Attempt(hasher.finalize().to_hex()[..16].to_owned())
@@ -146,4 +146,11 @@ pub fn from_jsonl<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<Vec<T>
         .filter(|(_, line)| !line.trim().is_empty())
         .map(|(i, line)| serde_json::from_str(line).map_err(|e| format!("line {}: {e}", i + 1)))
         .collect()
+}
+
+/// This machine's name, for the stats.
+pub fn host() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|name| name.trim().to_owned())
+        .unwrap_or_else(|_| "unknown".to_owned())
 }

@@ -16,10 +16,10 @@ use futures::{StreamExt, TryStreamExt};
 use super::manifest::Image;
 use super::merge::{self, Merged};
 use super::{Bucket, BucketError, Created, blob_key};
-use crate::config::ImagesConfig;
 use crate::dataset::dataset_dir;
 use crate::photo::budget;
 use crate::photo::check::Validator;
+use crate::photo::config::ImagesConfig;
 use crate::store::{DatasetRecord, ImageRecord, Store, StoreError, Tree};
 
 /// Downloads and uploads in flight at once.
@@ -31,6 +31,8 @@ pub enum MirrorError {
     Bucket(#[from] BucketError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Io(#[from] crate::durable::PathError),
     #[error(
         "{url}: dataset {dataset} has not been merged: run `pipeline merge --dataset {dataset}`"
     )]
@@ -185,7 +187,7 @@ pub async fn push_build(
             path.strip_prefix(&dir).expect("walked under dir").to_string_lossy().replace('\\', "/");
         let key = format!("datasets/{dataset}/{version}/{relative}");
         async move {
-            let bytes = tokio::fs::read(path).await.map_err(StoreError::io(path))?;
+            let bytes = tokio::fs::read(path).await.map_err(crate::durable::at(path))?;
             Ok::<_, MirrorError>(bucket.create(&key, Bytes::from(bytes)).await?)
         }
     });

@@ -37,7 +37,7 @@ use object_store::path::Path as Key;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
 use std::sync::Arc;
 
-use crate::config::BucketUrl;
+use crate::store::config::BucketUrl;
 
 /// What went wrong talking to the bucket; each names the bucket and, where one is
 /// involved, the object.
@@ -297,7 +297,7 @@ impl Bucket {
                 continue;
             };
             let Some(name) = name.strip_suffix(suffix) else { continue };
-            match crate::query::check_name(name) {
+            match crate::dataset::check_name(name) {
                 Ok(()) => names.push(name.to_owned()),
                 Err(allowed) => {
                     left_out.push(format!("{key}: left out, not a dataset name ({allowed})"))

@@ -96,9 +96,10 @@ pub async fn run(
     let scratch = tempfile::Builder::new()
         .prefix(&format!("{SCRATCH_PREFIX}{dataset}-{shard}-"))
         .tempdir()
-        .map_err(|source| scratch_error(shard, StoreError::io(&std::env::temp_dir())(source)))?;
+        .map_err(|e| scratch_error(shard, crate::durable::at(&std::env::temp_dir())(e).into()))?;
     let list = scratch.path().join("part.txt");
-    std::fs::write(&list, &text).map_err(|e| scratch_error(shard, StoreError::io(&list)(e)))?;
+    std::fs::write(&list, &text)
+        .map_err(|e| scratch_error(shard, crate::durable::at(&list)(e).into()))?;
     let store =
         Store::create(&scratch.path().join("store")).map_err(|e| scratch_error(shard, e))?;
     let mut config = config.clone();
@@ -140,7 +141,7 @@ pub async fn run(
         blobs_created,
         seconds: started.elapsed().as_secs_f64(),
         upload_seconds: uploading.elapsed().as_secs_f64(),
-        host: host(),
+        host: manifest::host(),
         finished_at: now(),
     };
     let json = Bytes::from(serde_json::to_vec_pretty(&stats).expect("stats serialize"));
@@ -241,11 +242,4 @@ async fn read(path: &Path) -> Result<Bytes, String> {
         .await
         .map(Bytes::from)
         .map_err(|e| format!("reading {}: {e}", path.display()))
-}
-
-/// This machine's name, for the stats.
-pub fn host() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|name| name.trim().to_owned())
-        .unwrap_or_else(|_| "unknown".to_owned())
 }

@@ -13,8 +13,6 @@
 //! renamed into place before `latest` moves: an interrupted build leaves the previous
 //! version untouched and usable.
 
-pub mod preprocess;
-
 use std::cell::RefCell;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -24,16 +22,16 @@ use std::time::{Duration, Instant};
 use indicatif::ProgressBar;
 use rayon::prelude::*;
 
-use crate::curate::config::{CurateConfig, OnLeak};
-use crate::curate::leaks::Leak;
 use crate::curate::{self, CurateError};
+use crate::dataset::curation::Leak;
+use crate::dataset::curation::{CurateConfig, OnLeak};
 use crate::dataset::{
     self, BuildSettings, Counts, DatasetError, FORMAT, LUMA, Manifest, ManifestMember, ShardError,
     ShardInfo, Skipped, Split, dataset_dir, latest_version, version_of,
 };
 use crate::durable;
+use crate::photo::resize::Preprocessor;
 use crate::store::{ImageRecord, Member, Store, StoreError};
-use preprocess::Preprocessor;
 
 /// What a build did.
 #[derive(Debug, Clone, PartialEq)]
@@ -69,25 +67,15 @@ pub enum BuildError {
     #[error(
         "{dataset}: curation left out all {} members ({}); `pipeline curate {dataset} --show` says why",
         .dropped.len(),
-        crate::curate::decide::count_by_reason(.dropped).iter().map(|(r, n)| format!("{r} {n}")).collect::<Vec<_>>().join(", ")
+        crate::dataset::curation::count_by_reason(.dropped).iter().map(|(r, n)| format!("{r} {n}")).collect::<Vec<_>>().join(", ")
     )]
-    AllDropped { dataset: String, dropped: Vec<crate::curate::decide::Dropped> },
+    AllDropped { dataset: String, dropped: Vec<crate::dataset::curation::Dropped> },
     #[error(transparent)]
     Dataset(#[from] DatasetError),
     #[error(transparent)]
     Shard(#[from] ShardError),
-    #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
-}
-
-impl From<durable::PathError> for BuildError {
-    fn from(e: durable::PathError) -> BuildError {
-        BuildError::Io { path: e.path, source: e.source }
-    }
-}
-
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> BuildError + '_ {
-    move |source| BuildError::Io { path: path.to_owned(), source }
+    #[error(transparent)]
+    Io(#[from] crate::durable::PathError),
 }
 
 /// One image to preprocess.
@@ -150,10 +138,10 @@ pub fn build(
     {
         return Ok(Outcome::UpToDate { version });
     }
-    fs::create_dir_all(&dir).map_err(io(&dir))?;
+    fs::create_dir_all(&dir).map_err(crate::durable::at(&dir))?;
     remove_partials(&dir)?;
     let partial = dir.join(format!(".partial-{version}-{}", std::process::id()));
-    fs::create_dir(&partial).map_err(io(&partial))?;
+    fs::create_dir(&partial).map_err(crate::durable::at(&partial))?;
 
     let mut plan: Vec<Planned> = selection
         .kept
@@ -174,7 +162,7 @@ pub fn build(
         train: manifest_members.iter().filter(|m| m.split == Split::Train).count(),
         test: manifest_members.iter().filter(|m| m.split == Split::Test).count(),
         skipped: skipped.len(),
-        dropped: crate::curate::decide::count_by_reason(&dropped),
+        dropped: crate::dataset::curation::count_by_reason(&dropped),
     };
     let manifest = Manifest {
         format: FORMAT,
@@ -192,7 +180,7 @@ pub fn build(
     };
     let manifest_path = partial.join("manifest.json");
     let text = serde_json::to_vec_pretty(&manifest).expect("manifest serializes");
-    fs::write(&manifest_path, text).map_err(io(&manifest_path))?;
+    fs::write(&manifest_path, text).map_err(crate::durable::at(&manifest_path))?;
     publish(&dir, &partial, &version)?;
     Ok(Outcome::Built { version, counts, elapsed: started.elapsed() })
 }
@@ -225,7 +213,7 @@ fn write_shards(
                 // Synced here, beside the decoding of the next shard, rather than all at
                 // the end.
                 durable::sync(&job_path)?;
-                hashes.push(dataset::file_hash(&job_path).map_err(io(&job_path))?);
+                hashes.push(dataset::file_hash(&job_path).map_err(crate::durable::at(&job_path))?);
             }
             Ok(hashes)
         });
@@ -330,9 +318,9 @@ fn compact(a: &mut Vec<u8>, b: &mut Vec<u8>, chunk: &[&Planned], kept: &[&Planne
 
 /// Removes the leftovers of interrupted builds.
 fn remove_partials(dir: &Path) -> Result<(), BuildError> {
-    for entry in fs::read_dir(dir).map_err(io(dir))?.flatten() {
+    for entry in fs::read_dir(dir).map_err(crate::durable::at(dir))?.flatten() {
         if entry.file_name().to_string_lossy().starts_with(".partial-") {
-            fs::remove_dir_all(entry.path()).map_err(io(&entry.path()))?;
+            fs::remove_dir_all(entry.path()).map_err(crate::durable::at(&entry.path()))?;
         }
     }
     Ok(())
@@ -344,7 +332,7 @@ fn publish(dir: &Path, partial: &Path, version: &str) -> Result<(), BuildError> 
     if target.join("manifest.json").exists() {
         // A forced rebuild of a published version: the same bytes by construction, so the
         // published copy stays (a swap would leave `latest` naming nothing for a moment).
-        fs::remove_dir_all(partial).map_err(io(partial))?;
+        fs::remove_dir_all(partial).map_err(crate::durable::at(partial))?;
     } else {
         durable::publish_folder(partial, &target)?;
     }

@@ -4,11 +4,11 @@ use anyhow::bail;
 
 use super::progress_bar;
 use crate::build::{self, Outcome};
-use crate::cli::{BuildArgs, ExportArgs};
+use crate::commands::cli::{BuildArgs, ExportArgs};
+use crate::commands::exit;
 use crate::config::Config;
 use crate::dataset::Built;
 use crate::dataset::export;
-use crate::exit;
 use crate::store::Store;
 
 pub fn build(config: Config, args: BuildArgs) -> anyhow::Result<u8> {

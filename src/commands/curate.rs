@@ -9,16 +9,16 @@ use anyhow::bail;
 use serde::Serialize;
 
 use super::progress_bar;
-use crate::cli::{CurateArgs, LabelArgs, RuleArgs};
+use crate::commands::cli::{CurateArgs, LabelArgs, RuleArgs};
+use crate::commands::exit;
 use crate::config::Config;
+use crate::config::query::QueryFile;
 use crate::curate::color::Colorfulness;
-use crate::curate::config::CurateConfig;
-use crate::curate::decide::{Dropped, count_by_reason};
 use crate::curate::labels::{self, Label};
-use crate::curate::leaks::Leak;
 use crate::curate::{self};
-use crate::exit;
-use crate::query::QueryFile;
+use crate::dataset::curation::CurateConfig;
+use crate::dataset::curation::Leak;
+use crate::dataset::curation::{Dropped, count_by_reason};
 use crate::store::{Store, StoreError, Tree};
 
 /// The curation of `dataset`: pipeline.toml's `[curate]`, then that of its query file in

@@ -8,14 +8,14 @@ use tokio_util::sync::CancellationToken;
 
 use super::interrupts::Interrupts;
 use super::{display, runtime};
-use crate::cli::{FetchArgs, ImportArgs};
+use crate::commands::cli::{FetchArgs, ImportArgs};
+use crate::commands::exit;
 use crate::config::Config;
+use crate::config::query::{QueryFile, slug};
 use crate::engines::{EngineName, SearchQuery};
-use crate::exit;
 use crate::fetch::{self, Context, DRAIN_DEADLINE, Job, Source, Stats, Summary, UrlList};
 use crate::net::Http;
 use crate::printable::printable;
-use crate::query::{QueryFile, slug};
 use crate::store::Store;
 
 /// `--top` when neither the command nor a query file gives one.

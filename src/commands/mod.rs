@@ -2,7 +2,9 @@
 //! Each returns the process exit code; fatal errors go up as `anyhow` errors.
 
 mod build;
+pub mod cli;
 mod curate;
+pub mod exit;
 mod fetch;
 mod interrupts;
 mod refresh;
@@ -17,7 +19,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::cli::{Cli, Command};
+use crate::commands::cli::{Cli, Command};
 use crate::config::Config;
 
 /// Runs the command the user asked for.

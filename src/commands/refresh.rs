@@ -19,12 +19,12 @@ use super::fetch::{Choices, listen, print_summary, search_job};
 use super::progress_bar;
 use super::runtime;
 use crate::build::{self, Outcome};
-use crate::cli::RefreshArgs;
+use crate::commands::cli::RefreshArgs;
+use crate::commands::exit;
 use crate::config::Config;
-use crate::exit;
+use crate::config::query::QueryFile;
 use crate::fetch::{self, Context, RunError, Stats, Summary};
 use crate::net::Http;
-use crate::query::QueryFile;
 use crate::store::{Store, StoreError};
 
 /// What refresh did with one query file.

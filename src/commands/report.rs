@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use super::progress_bar;
-use crate::cli::ReportArgs;
+use crate::commands::cli::ReportArgs;
 use crate::config::Config;
 use crate::report::{self, Summary};
 use crate::store::Store;
@@ -20,7 +20,7 @@ pub fn report(mut config: Config, args: ReportArgs) -> anyhow::Result<u8> {
     } else {
         print_summary(&summary);
     }
-    Ok(crate::exit::OK)
+    Ok(crate::commands::exit::OK)
 }
 
 /// STORE/report.

@@ -11,9 +11,9 @@ use tokio_util::sync::CancellationToken;
 use super::{display, runtime};
 use crate::bucket::worker::{self, ShardReport, WorkerError};
 use crate::bucket::{Bucket, merge as merging, mirror, plan, status as bucket_status};
-use crate::cli::{Command, ImportArgs, MergeArgs, ShardUrlsArgs};
+use crate::commands::cli::{Command, ImportArgs, MergeArgs, ShardUrlsArgs};
+use crate::commands::exit;
 use crate::config::Config;
-use crate::exit;
 use crate::net::Http;
 
 /// Refuses, before anything runs, a command that works on folder stores only.

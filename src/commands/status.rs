@@ -45,7 +45,7 @@ pub struct BuildStatus {
     pub counts: Counts,
 }
 
-pub fn status(config: &Config, args: crate::cli::StatusArgs) -> anyhow::Result<u8> {
+pub fn status(config: &Config, args: crate::commands::cli::StatusArgs) -> anyhow::Result<u8> {
     if config.store.bucket.is_some() {
         return super::shards::status(config, args.json);
     }
@@ -81,14 +81,14 @@ pub fn status(config: &Config, args: crate::cli::StatusArgs) -> anyhow::Result<u
     }
     if args.json {
         println!("{}", serde_json::json!({ "datasets": rows }));
-        return Ok(crate::exit::OK);
+        return Ok(crate::commands::exit::OK);
     }
     if rows.is_empty() {
         println!(
             "no datasets yet in {}: try `pipeline fetch \"brown bear\" --top 250`",
             store.root().display()
         );
-        return Ok(crate::exit::OK);
+        return Ok(crate::commands::exit::OK);
     }
     println!(
         "{:<24} {:>7} {:>10} {:>7}  {:<20}  {:<24}  failures",
@@ -124,5 +124,5 @@ pub fn status(config: &Config, args: crate::cli::StatusArgs) -> anyhow::Result<u
         let top: Vec<String> = classes.iter().take(6).map(|(c, n)| format!("{c} {n}")).collect();
         println!("{}: top classes {}", row.name, top.join(", "));
     }
-    Ok(crate::exit::OK)
+    Ok(crate::commands::exit::OK)
 }

@@ -1,6 +1,6 @@
 //! `pipeline train`, `colorize` and `eval`.
 
-use crate::cli::{ColorizeArgs, EvalArgs, TrainArgs};
+use crate::commands::cli::{ColorizeArgs, EvalArgs, TrainArgs};
 use crate::config::Config;
 
 #[cfg(not(feature = "train"))]
@@ -32,10 +32,11 @@ pub fn eval(_config: Config, _args: EvalArgs) -> anyhow::Result<u8> {
 fn open_runs(
     config: &Config,
     runs: &[String],
-    choice: crate::cli::Choice,
+    choice: crate::train::choice::Choice,
     device: &str,
-) -> anyhow::Result<Vec<crate::train::colorizer::Colorizer>> {
-    use crate::train::{colorizer::Colorizer, device};
+) -> anyhow::Result<Vec<crate::eval::colorizer::Colorizer>> {
+    use crate::eval::colorizer::Colorizer;
+    use crate::train::device;
     let device = device::pick(device).map_err(anyhow::Error::msg)?;
     runs.iter()
         .map(|run| {
@@ -49,18 +50,18 @@ fn open_runs(
 }
 
 #[cfg(feature = "train")]
-fn splits(arg: crate::cli::SplitArg) -> Vec<crate::dataset::Split> {
+fn splits(arg: crate::commands::cli::SplitArg) -> Vec<crate::dataset::Split> {
     use crate::dataset::Split;
     match arg {
-        crate::cli::SplitArg::Train => vec![Split::Train],
-        crate::cli::SplitArg::Test => vec![Split::Test],
-        crate::cli::SplitArg::All => vec![Split::Train, Split::Test],
+        crate::commands::cli::SplitArg::Train => vec![Split::Train],
+        crate::commands::cli::SplitArg::Test => vec![Split::Test],
+        crate::commands::cli::SplitArg::All => vec![Split::Train, Split::Test],
     }
 }
 
 #[cfg(feature = "train")]
 pub fn colorize(config: Config, args: ColorizeArgs) -> anyhow::Result<u8> {
-    use crate::train::colorize;
+    use crate::eval::colorize;
     let colorizers = open_runs(&config, &args.run, args.checkpoint, &args.device)?;
     let (inputs, side_by_side) = match &args.dataset {
         Some(dataset) => {
@@ -71,18 +72,19 @@ pub fn colorize(config: Config, args: ColorizeArgs) -> anyhow::Result<u8> {
     };
     let written = colorize::colorize(&colorizers, &inputs, &args.out, side_by_side)?;
     println!("colorized {} images into {}", written.len(), args.out.display());
-    Ok(crate::exit::OK)
+    Ok(crate::commands::exit::OK)
 }
 
 #[cfg(feature = "train")]
 pub fn eval(config: Config, args: EvalArgs) -> anyhow::Result<u8> {
-    use crate::train::evaluate;
+    use crate::eval;
+    use crate::train::error::TrainError;
     let colorizers = open_runs(&config, &args.run, args.checkpoint, &args.device)?;
     let built = crate::dataset::Built::latest(&config.store.path, &args.dataset)?;
     let splits = splits(args.split);
     let evaluations = colorizers
         .iter()
-        .map(|c| evaluate::evaluate(c, &built, &splits, &mut |_| Ok(())))
+        .map(|c| eval::evaluate::<TrainError>(c, &built, &splits, &mut |_| Ok(())))
         .collect::<Result<Vec<_>, _>>()?;
     if args.json {
         for e in &evaluations {
@@ -95,9 +97,9 @@ pub fn eval(config: Config, args: EvalArgs) -> anyhow::Result<u8> {
             println!("{line}");
         }
     } else {
-        print!("{}", evaluate::table(&evaluations));
+        print!("{}", eval::table(&evaluations));
     }
-    Ok(crate::exit::OK)
+    Ok(crate::commands::exit::OK)
 }
 
 /// Re-executes this process with `OMP_WAIT_POLICY=ACTIVE` unless the variable is set.
@@ -164,7 +166,7 @@ pub fn train(config: Config, args: TrainArgs) -> anyhow::Result<u8> {
     if !resume && args.dataset.is_none() {
         bail!("name the DATASET to train on");
     }
-    crate::query::check_name(&run)
+    crate::dataset::check_name(&run)
         .map_err(|allowed| anyhow::anyhow!("run name {run:?}: {allowed}"))?;
     let launch = args
         .dist
@@ -223,7 +225,7 @@ pub fn train(config: Config, args: TrainArgs) -> anyhow::Result<u8> {
         Some(l) if l.rank > 0 => println!("run {run}: rank {} of {} done", l.rank, l.world),
         _ => println!("run {run}: {}", trained.dir.display()),
     }
-    Ok(crate::exit::OK)
+    Ok(crate::commands::exit::OK)
 }
 
 /// How long a rank waits for the others, at the rendezvous and in each collective (rank 0

@@ -1,10 +1,10 @@
 //! `pipeline verify [--repair]` and `pipeline gc`: the store's upkeep.
 
-use crate::cli::{GcArgs, VerifyArgs};
+use crate::commands::cli::{GcArgs, VerifyArgs};
+use crate::commands::exit;
 use crate::config::Config;
-use crate::exit;
 use crate::store::Store;
-use crate::store::{gc, verify};
+use crate::upkeep::{gc, verify};
 
 pub fn verify(config: &Config, args: VerifyArgs) -> anyhow::Result<u8> {
     let store = Store::open(&config.store.path)?;

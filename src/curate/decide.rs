@@ -1,56 +1,9 @@
 //! The rules: from an image's label to kept, or dropped with a reason.
 
-use std::collections::BTreeMap;
-
-use serde::{Deserialize, Serialize};
-
 use super::classes::{ClassError, ClassNames};
 use super::color::Colorfulness;
-use super::config::CurateConfig;
 use super::labels::Label;
-
-/// Why a member is not in a build.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Reason {
-    /// Mean chroma below `min_chroma`.
-    Gray,
-    /// Colored, but one tint at every lightness (sepia, cyanotype).
-    Tinted,
-    /// None of the required classes in its top k.
-    OffTopic,
-    /// A test image nearly duplicating a training image (with `on_leak = "drop"`).
-    Leak,
-}
-
-impl Reason {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Reason::Gray => "gray",
-            Reason::Tinted => "tinted",
-            Reason::OffTopic => "off-topic",
-            Reason::Leak => "leak",
-        }
-    }
-}
-
-/// A member left out of a build.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Dropped {
-    pub id: String,
-    pub reason: Reason,
-    /// The measurement behind it, e.g. "chroma 0.3 < 2".
-    pub detail: String,
-}
-
-/// How many of `dropped` were left out for each reason.
-pub fn count_by_reason(dropped: &[Dropped]) -> BTreeMap<String, usize> {
-    let mut by = BTreeMap::new();
-    for d in dropped {
-        *by.entry(d.reason.as_str().to_owned()).or_default() += 1;
-    }
-    by
-}
+use crate::dataset::curation::{CurateConfig, Reason};
 
 /// The rules of one build, class names resolved.
 #[derive(Debug, Clone)]

@@ -17,8 +17,8 @@ use serde::{Deserialize, Serialize};
 
 use super::CurateError;
 use super::color::ColorStats;
-use crate::build::preprocess::Preprocessor;
-use crate::dataset::ResizeMode;
+use crate::photo::resize::Preprocessor;
+use crate::photo::resize::ResizeMode;
 use crate::store::{ImageRecord, Store, StoreError, Tree};
 
 /// Bumped when a label of the same image would come out different.

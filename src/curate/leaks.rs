@@ -1,30 +1,8 @@
 //! The leak check: test images that nearly duplicate a training image, of the same build
 //! or of another dataset's latest build, by the distance of their perceptual hashes.
 
-use serde::{Deserialize, Serialize};
-
+use crate::dataset::curation::Leak;
 use crate::photo::check::PerceptualHash;
-
-/// A test image and the training image it nearly duplicates.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Leak {
-    pub test: String,
-    pub train: String,
-    /// The dataset whose training split holds `train`.
-    pub dataset: String,
-    /// Bits apart (0: the same picture).
-    pub distance: u32,
-}
-
-impl std::fmt::Display for Leak {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "test {} ~ train {} of {} ({} bits apart)",
-            self.test, self.train, self.dataset, self.distance
-        )
-    }
-}
 
 /// A training image the test split is checked against.
 pub struct TrainImage<'a> {

@@ -8,7 +8,8 @@
 //! - `color`: the gray and tint measures (no model); `classes`: ImageNet's names and
 //!   synonyms; `classifier` (the `train` feature): EfficientNet-Lite0's top 5;
 //! - `labels`: computing and storing what is measured per image; `decide`: the rules;
-//!   `leaks`: test images nearly duplicating training images; `config`: `[curate]`.
+//!   `leaks`: test images nearly duplicating training images. The `[curate]` rules and
+//!   what a build records of them are `dataset::curation`'s.
 //!
 //! Members are never deleted: a build records what it left out and why in its manifest,
 //! so changing a threshold and rebuilding brings images back.
@@ -17,20 +18,19 @@ pub mod classes;
 #[cfg(feature = "train")]
 pub mod classifier;
 pub mod color;
-pub mod config;
 pub mod decide;
 pub mod labels;
 pub mod leaks;
 
 use indicatif::ProgressBar;
 
+use crate::dataset::curation::{CurateConfig, Dropped, Leak, OnLeak, Reason};
 use crate::dataset::{Built, DatasetError, Split};
 use crate::store::{ImageRecord, Member, Store, StoreError};
 use classes::{ClassError, ClassNames};
-use config::{CurateConfig, OnLeak};
-use decide::{Dropped, Reason, Rules};
+use decide::Rules;
 use labels::{Label, LabelReport, LoadClassifier};
-use leaks::{Leak, TrainImage};
+use leaks::TrainImage;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CurateError {

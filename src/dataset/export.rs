@@ -12,7 +12,7 @@
 
 use std::fs;
 use std::io::Cursor;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use image::{GrayImage, ImageFormat, RgbImage};
 use rayon::prelude::*;
@@ -33,12 +33,8 @@ pub enum ExportError {
     Dataset(#[from] DatasetError),
     #[error(transparent)]
     Shard(#[from] ShardError),
-    #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
-}
-
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ExportError + '_ {
-    move |source| ExportError::Io { path: path.to_owned(), source }
+    #[error(transparent)]
+    Io(#[from] crate::durable::PathError),
 }
 
 /// One exported pair, encoded.
@@ -74,26 +70,26 @@ pub fn export(built: &Built, format: ExportFormat, out: &Path) -> Result<usize, 
         match format {
             ExportFormat::Pix2pix => {
                 let dir = out.join(split);
-                fs::create_dir_all(&dir).map_err(io(&dir))?;
+                fs::create_dir_all(&dir).map_err(crate::durable::at(&dir))?;
                 for e in &encoded {
                     let path = dir.join(format!("{}.png", e.member.id));
                     fs::write(&path, e.side_by_side.as_deref().unwrap_or_default())
-                        .map_err(io(&path))?;
+                        .map_err(crate::durable::at(&path))?;
                 }
             }
             ExportFormat::Folders => {
                 for (half, pick) in [("A", 0), ("B", 1)] {
                     let dir = out.join(split).join(half);
-                    fs::create_dir_all(&dir).map_err(io(&dir))?;
+                    fs::create_dir_all(&dir).map_err(crate::durable::at(&dir))?;
                     for e in &encoded {
                         let path = dir.join(format!("{}.png", e.member.id));
                         fs::write(&path, if pick == 0 { &e.gray } else { &e.color })
-                            .map_err(io(&path))?;
+                            .map_err(crate::durable::at(&path))?;
                     }
                 }
             }
             ExportFormat::Webdataset => {
-                fs::create_dir_all(out).map_err(io(out))?;
+                fs::create_dir_all(out).map_err(crate::durable::at(out))?;
                 let path = out.join(info.file.replace(".safetensors", ".tar"));
                 write_tar(&path, &encoded)?;
             }
@@ -104,7 +100,7 @@ pub fn export(built: &Built, format: ExportFormat, out: &Path) -> Result<usize, 
 }
 
 fn write_tar(path: &Path, encoded: &[Encoded]) -> Result<(), ExportError> {
-    let file = fs::File::create(path).map_err(io(path))?;
+    let file = fs::File::create(path).map_err(crate::durable::at(path))?;
     let mut tar = tar::Builder::new(std::io::BufWriter::new(file));
     for e in encoded {
         let m = e.member;
@@ -125,10 +121,13 @@ fn write_tar(path: &Path, encoded: &[Encoded]) -> Result<(), ExportError> {
             header.set_uid(0);
             header.set_gid(0);
             header.set_entry_type(tar::EntryType::Regular);
-            tar.append_data(&mut header, &name, bytes).map_err(io(path))?;
+            tar.append_data(&mut header, &name, bytes).map_err(crate::durable::at(path))?;
         }
     }
-    tar.into_inner().and_then(|mut w| std::io::Write::flush(&mut w)).map_err(io(path))
+    tar.into_inner()
+        .and_then(|mut w| std::io::Write::flush(&mut w))
+        .map_err(crate::durable::at(path))?;
+    Ok(())
 }
 
 /// A (gray, as RGB) on the left, B on the right.

@@ -15,7 +15,9 @@
 //! inputs always give the same version, and the same bytes. Reading needs no store lock:
 //! a published version never changes.
 
+pub mod curation;
 pub mod export;
+mod name;
 mod shard;
 
 use std::collections::BTreeMap;
@@ -23,22 +25,12 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::curate::config::CurateConfig;
-use crate::curate::decide::Dropped;
-use crate::curate::leaks::Leak;
+use crate::photo::resize::ResizeMode;
+use crate::setting::Invalid;
+use curation::{CurateConfig, Dropped, Leak};
 
+pub use name::check_name;
 pub use shard::{Shard, ShardError, file_hash, write_shard};
-
-/// How a non-square image becomes square.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ResizeMode {
-    /// Resize the whole image to size x size, changing its aspect ratio (the reference
-    /// pix2pix's `Resize([286, 286])`).
-    Squash,
-    /// Keep the aspect ratio: crop the centered largest square, then resize it.
-    CenterCrop,
-}
 
 /// The settings a version was built with (`[build]` in pipeline.toml, `--size`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -56,6 +48,22 @@ pub struct BuildSettings {
 impl Default for BuildSettings {
     fn default() -> Self {
         BuildSettings { size: 286, resize: ResizeMode::Squash, test_fraction: 0.1, shard_size: 64 }
+    }
+}
+
+impl BuildSettings {
+    pub fn check(&self) -> Result<(), Invalid> {
+        if !(16..=4096).contains(&self.size) {
+            return Invalid::err("build.size", self.size, "allowed: 16 to 4096 pixels");
+        }
+        if !(0.0..1.0).contains(&self.test_fraction) {
+            let allowed = "allowed: 0 up to (not including) 1";
+            return Invalid::err("build.test_fraction", self.test_fraction, allowed);
+        }
+        if !(1..=100_000).contains(&self.shard_size) {
+            return Invalid::err("build.shard_size", self.shard_size, "allowed: 1 to 100000");
+        }
+        Ok(())
     }
 }
 
@@ -184,8 +192,8 @@ pub fn version_of(ids: &[&str], settings: &BuildSettings, curation: &impl Serial
 pub enum DatasetError {
     #[error("dataset {0} has not been built yet: run `pipeline build {0}`")]
     NotBuilt(String),
-    #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    #[error(transparent)]
+    Io(#[from] crate::durable::PathError),
     #[error("{path}: {message}")]
     Corrupt { path: PathBuf, message: String },
     #[error(transparent)]
@@ -203,7 +211,7 @@ pub fn latest_version(store: &Path, dataset: &str) -> Result<Option<String>, Dat
     match std::fs::read_to_string(&path) {
         Ok(text) => Ok(Some(text.trim().to_owned())),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(source) => Err(DatasetError::Io { path, source }),
+        Err(source) => Err(DatasetError::Io(crate::durable::PathError { path, source })),
     }
 }
 
@@ -224,8 +232,9 @@ impl Built {
 
     pub fn open(dir: &Path) -> Result<Built, DatasetError> {
         let path = dir.join("manifest.json");
-        let text = std::fs::read(&path)
-            .map_err(|source| DatasetError::Io { path: path.clone(), source })?;
+        let text = std::fs::read(&path).map_err(|source| {
+            DatasetError::Io(crate::durable::PathError { path: path.clone(), source })
+        })?;
         let manifest = serde_json::from_slice(&text)
             .map_err(|e| DatasetError::Corrupt { path: path.clone(), message: e.to_string() })?;
         Ok(Built { dir: dir.to_owned(), manifest })

@@ -11,8 +11,8 @@ use safetensors::{Dtype, SafeTensors};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ShardError {
-    #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    #[error(transparent)]
+    Io(#[from] crate::durable::PathError),
     #[error("{path}: not a valid shard: {message}")]
     Invalid { path: PathBuf, message: String },
 }
@@ -68,7 +68,8 @@ pub struct Pair<'a> {
 impl Shard {
     /// Maps and checks a shard: u8 tensors, A [N,1,S,S] and B [N,3,S,S], N ids.
     pub fn open(path: &Path) -> Result<Shard, ShardError> {
-        let io = |source| ShardError::Io { path: path.to_owned(), source };
+        let io =
+            |source| ShardError::Io(crate::durable::PathError { path: path.to_owned(), source });
         let invalid = |message: String| ShardError::Invalid { path: path.to_owned(), message };
         let file = File::open(path).map_err(io)?;
         // SAFETY: shards are immutable once published (written to a partial folder, then

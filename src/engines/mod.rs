@@ -10,6 +10,7 @@
 //! reported when the engine really said so.
 
 mod bing;
+pub mod config;
 mod duckduckgo;
 mod google;
 mod openverse;

@@ -190,6 +190,33 @@ impl Demand {
     }
 }
 
+/// The source's end of the graph: where the source stage and the search it runs send
+/// their candidates, as demand allows.
+pub struct Emitter<'a> {
+    pub ctx: &'a Context,
+    demand: &'a Demand,
+    tx: &'a mpsc::Sender<Item>,
+}
+
+impl Emitter<'_> {
+    /// Sends one item once there is demand for it, unless the run is stopping; false when
+    /// the source should stop.
+    pub async fn emit(&self, item: Item) -> bool {
+        let sent = async {
+            self.demand.take().await;
+            self.tx.send(item).await.is_ok()
+        };
+        tokio::select! {
+            biased;
+            _ = self.ctx.stop.cancelled() => false,
+            sent = sent => {
+                self.ctx.stats.candidates.inc();
+                sent
+            }
+        }
+    }
+}
+
 /// Shared by every stage of one run.
 pub struct Context {
     pub config: Config,
@@ -221,7 +248,7 @@ pub enum RunError {
 /// counted in the summary.
 pub async fn run(ctx: Arc<Context>, job: Job, show_progress: bool) -> Result<Summary, RunError> {
     let started = Instant::now();
-    crate::query::check_name(&job.dataset)
+    crate::dataset::check_name(&job.dataset)
         .map_err(|allowed| RunError::Name { name: job.dataset.clone(), allowed })?;
     let before = ctx.store.index.member_count(&job.dataset)?;
     let wanted = job.top.map(|top| top.saturating_sub(before));

@@ -10,8 +10,7 @@ use std::collections::HashSet;
 
 use tracing::{debug, warn};
 
-use super::source::Out;
-use super::{Candidate, Item, ItemError, Location, State};
+use super::{Candidate, Emitter, Item, ItemError, Location, State};
 use crate::engines::{EngineName, SearchQuery};
 
 /// Pages fetched from one engine at most (Bing serves about 1000 results, 35 a page).
@@ -19,7 +18,7 @@ const MAX_PAGES: usize = 40;
 
 /// Emits candidates until the engines run dry or the run stops; returns the engine
 /// failures as messages.
-pub async fn run(out: &Out<'_>, query: &SearchQuery, engines: &[EngineName]) -> Vec<String> {
+pub async fn run(out: &Emitter<'_>, query: &SearchQuery, engines: &[EngineName]) -> Vec<String> {
     let ctx = out.ctx;
     let mut seen = HashSet::new();
     let mut failures = Vec::new();

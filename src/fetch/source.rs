@@ -12,7 +12,8 @@ use tokio::sync::mpsc::Sender;
 use url::Url;
 
 use super::{
-    Candidate, Context, Demand, Item, ItemError, Location, RunError, Source, State, UrlList, search,
+    Candidate, Context, Demand, Emitter, Item, ItemError, Location, RunError, Source, State,
+    UrlList, search,
 };
 
 /// File extensions `import` picks up from a folder (the bytes decide the real format).
@@ -25,7 +26,7 @@ pub async fn run(
     demand: Arc<Demand>,
     tx: Sender<Item>,
 ) -> Result<Vec<String>, RunError> {
-    let out = Out { ctx: &ctx, demand: &demand, tx: &tx };
+    let out = Emitter { ctx: &ctx, demand: &demand, tx: &tx };
     if ctx.stop.is_cancelled() {
         return Ok(Vec::new());
     }
@@ -52,32 +53,6 @@ pub async fn run(
                 }
             }
             Ok(Vec::new())
-        }
-    }
-}
-
-/// The source's end of the graph.
-pub struct Out<'a> {
-    pub ctx: &'a Context,
-    demand: &'a Demand,
-    tx: &'a Sender<Item>,
-}
-
-impl Out<'_> {
-    /// Sends one item once there is demand for it, unless the run is stopping; false when
-    /// the source should stop.
-    pub async fn emit(&self, item: Item) -> bool {
-        let sent = async {
-            self.demand.take().await;
-            self.tx.send(item).await.is_ok()
-        };
-        tokio::select! {
-            biased;
-            _ = self.ctx.stop.cancelled() => false,
-            sent = sent => {
-                self.ctx.stats.candidates.inc();
-                sent
-            }
         }
     }
 }

@@ -11,9 +11,9 @@ use tokio::sync::Semaphore;
 use tokio::sync::mpsc::{Receiver, Sender};
 
 use super::{Context, Item, RunError, State};
-use crate::config::ImagesConfig;
 use crate::photo::budget::{self, DecodeBudget};
 use crate::photo::check::Validator;
+use crate::photo::config::ImagesConfig;
 
 thread_local! {
     /// One validator (decoder state, hasher) per blocking-pool thread.

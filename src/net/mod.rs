@@ -6,10 +6,14 @@
 //! is set.
 
 mod client;
+mod config;
+mod error;
 mod guard;
 mod retry;
 
-pub use client::{Body, DownloadError, Http, Page};
+pub use client::{Body, Http, Page};
+pub use config::{NetworkConfig, default_user_agent};
+pub use error::DownloadError;
 pub use guard::{RefusedUrl, forbidden_ip};
 
 /// TLS for every HTTP client of the process (ours and the S3 client's): rustls on ring.

@@ -12,7 +12,7 @@ use backon::{ExponentialBuilder, Retryable};
 use reqwest::StatusCode;
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 
-use super::client::DownloadError;
+use super::DownloadError;
 
 /// First retry waits about this long; each later one about twice as long (with jitter).
 const BACKOFF_BASE: Duration = Duration::from_millis(500);

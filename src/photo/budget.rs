@@ -10,7 +10,7 @@ use std::sync::{Arc, OnceLock};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::check::{decode_memory, max_decode_memory};
-use crate::config::ImagesConfig;
+use crate::photo::config::ImagesConfig;
 
 /// Held while a decode runs; dropping it returns its share of the budget.
 pub type Permit = OwnedSemaphorePermit;

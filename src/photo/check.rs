@@ -13,7 +13,7 @@ use std::io::Cursor;
 use image::{DynamicImage, ImageFormat, ImageReader, Limits, RgbImage};
 use image_hasher::{HashAlg, Hasher, HasherConfig};
 
-use crate::config::ImagesConfig;
+use crate::photo::config::ImagesConfig;
 use crate::photo::jpeg;
 
 /// A 256-bit gradient hash (image_hasher, 16x16): neighbouring-pixel brightness

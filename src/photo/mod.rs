@@ -6,4 +6,7 @@
 pub mod budget;
 pub mod check;
 pub mod color;
+pub mod config;
 pub mod jpeg;
+pub mod quality;
+pub mod resize;

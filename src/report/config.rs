@@ -3,6 +3,8 @@
 
 use serde::Deserialize;
 
+use crate::setting::Invalid;
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ReportConfig {
@@ -21,13 +23,13 @@ impl Default for ReportConfig {
 
 impl ReportConfig {
     /// The offending key, its value and what is allowed.
-    pub fn check(&self) -> Result<(), (&'static str, String, &'static str)> {
+    pub fn check(&self) -> Result<(), Invalid> {
         if !(1..=100_000).contains(&self.page_size) {
-            return Err(("report.page_size", self.page_size.to_string(), "allowed: 1 to 100000"));
+            return Invalid::err("report.page_size", self.page_size, "allowed: 1 to 100000");
         }
         for name in &self.cross_domain {
-            if crate::query::check_name(name).is_err() {
-                return Err(("report.cross_domain", format!("{name:?}"), "dataset names"));
+            if crate::dataset::check_name(name).is_err() {
+                return Invalid::err("report.cross_domain", format!("{name:?}"), "dataset names");
             }
         }
         Ok(())

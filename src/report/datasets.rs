@@ -7,7 +7,7 @@ use std::path::Path;
 
 use super::ReportError;
 use crate::dataset::{Built, DatasetError, Manifest, dataset_dir, latest_version};
-use crate::store::upkeep::subfolders;
+use crate::durable::subfolders;
 use crate::store::{DatasetRecord, DuplicateRecord, FailureRecord, Member, Store, Tree};
 
 /// One dataset of the store.
@@ -139,7 +139,7 @@ fn builds(store: &Path, dataset: &str) -> Result<Vec<BuildView>, ReportError> {
                 manifest: built.manifest,
             }),
             // A version being deleted, or damaged: `verify` reports it.
-            Err(DatasetError::Io { .. } | DatasetError::Corrupt { .. }) => {}
+            Err(DatasetError::Io(_) | DatasetError::Corrupt { .. }) => {}
             Err(e) => return Err(e.into()),
         }
     }

@@ -45,8 +45,8 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
-    #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    #[error(transparent)]
+    Io(#[from] crate::durable::PathError),
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
     #[error(transparent)]
@@ -62,12 +62,7 @@ pub enum ReportError {
     Train(#[from] crate::train::error::TrainError),
 }
 
-impl ReportError {
-    pub fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ReportError + use<> {
-        let path = path.to_owned();
-        move |source| ReportError::Io { path, source }
-    }
-}
+impl ReportError {}
 
 /// What to report on.
 pub struct Request<'a> {
@@ -239,8 +234,8 @@ fn run_names(
         return Ok(asked.to_vec());
     }
     let mut names = Vec::new();
-    for (name, _) in crate::store::upkeep::subfolders(&root.join("runs"))? {
-        match crate::query::check_name(&name) {
+    for (name, _) in crate::durable::subfolders(&root.join("runs"))? {
+        match crate::dataset::check_name(&name) {
             Ok(()) => names.push(name),
             Err(allowed) => {
                 problems.push(format!("runs/{name}: left out, not a run name ({allowed})"))

@@ -10,7 +10,7 @@ use askama::Template;
 use super::pages::{RunRow, short_id};
 use super::runs::RunView;
 use super::scores::Scores;
-use crate::train::evaluate::ROWS;
+use crate::eval::ROWS;
 
 /// The page of run `run`.
 pub fn run_page(run: &str) -> String {
@@ -110,7 +110,7 @@ impl RunPage<'_> {
                 s.crop
             );
             tables.push(EvalTable::new(caption, &[s]));
-            let line = |m: &crate::train::metrics::Metrics| {
+            let line = |m: &crate::photo::quality::Metrics| {
                 format!("CIEDE2000 {:.2} · PSNR {:.2} dB", m.ciede2000, m.psnr)
             };
             if i == 0 {

@@ -13,10 +13,10 @@ use indicatif::ProgressBar;
 use super::ReportError;
 use super::scores::{self, Checkpoint, Scores};
 use super::site::Site;
-use crate::cli::Choice;
 use crate::dataset::{Built, Split};
+use crate::eval::colorizer::Colorizer;
 use crate::train::checkpoint::{self, CheckpointState};
-use crate::train::colorizer::Colorizer;
+use crate::train::choice::Choice;
 use crate::train::metrics_log::{EpochRecord, read_history};
 use crate::train::run_record::RunRecord;
 

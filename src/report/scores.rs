@@ -13,11 +13,11 @@ use serde::{Deserialize, Serialize};
 use super::ReportError;
 use super::site::Site;
 use crate::dataset::{Built, Split};
+use crate::eval::colorizer::Colorizer;
+use crate::eval::{self, Scored};
 use crate::photo::jpeg;
-use crate::train::colorizer::Colorizer;
+use crate::photo::quality::Metrics;
 use crate::train::error::TrainError;
-use crate::train::evaluate::{self, Scored};
-use crate::train::metrics::Metrics;
 
 const QUALITY: i32 = 90;
 
@@ -83,8 +83,8 @@ impl Checkpoint {
     pub fn read(dir: &std::path::Path, epoch: usize) -> Result<Checkpoint, ReportError> {
         let nets = dir.join("nets.safetensors");
         let mut hasher = blake3::Hasher::new();
-        let file = std::fs::File::open(&nets).map_err(ReportError::io(&nets))?;
-        hasher.update_reader(file).map_err(ReportError::io(&nets))?;
+        let file = std::fs::File::open(&nets).map_err(crate::durable::at(&nets))?;
+        hasher.update_reader(file).map_err(crate::durable::at(&nets))?;
         Ok(Checkpoint { epoch, weights: hasher.finalize().to_hex()[..12].to_owned() })
     }
 }
@@ -126,7 +126,7 @@ pub fn ensure(
     };
     bar.set_length(m.members.iter().filter(|x| splits.contains(&x.split)).count() as u64);
     let mut images = Vec::new();
-    let evaluation = evaluate::evaluate(&colorizer, built, splits, &mut |image: Scored| {
+    let mut each = |image: Scored| -> Result<(), ReportError> {
         let c = image.crop;
         let gray: Vec<u8> = image.gray.iter().flat_map(|v| [*v; 3]).collect();
         for (rel, rgb) in [
@@ -136,14 +136,15 @@ pub fn ensure(
         ] {
             if !site.has(&rel) {
                 let bytes = jpeg::encode_rgb(rgb, c, c, QUALITY)
-                    .map_err(|e| TrainError::Invalid(format!("{rel}: {e}")))?;
-                site.write(&rel, &bytes).map_err(|e| TrainError::Invalid(e.to_string()))?;
+                    .map_err(|e| ReportError::Picture(format!("{rel}: {e}")))?;
+                site.write(&rel, &bytes)?;
             }
         }
         images.push(ImageScore { id: image.id.to_owned(), metrics: *image.model });
         bar.inc(1);
         Ok(())
-    })?;
+    };
+    let evaluation = eval::evaluate(&colorizer, built, splits, &mut each)?;
     bar.finish_and_clear();
     scores.model = evaluation.model;
     scores.baseline = evaluation.baseline;

@@ -13,7 +13,7 @@ pub struct Site {
 
 impl Site {
     pub fn create(root: &Path) -> Result<Site, ReportError> {
-        fs::create_dir_all(root).map_err(ReportError::io(root))?;
+        fs::create_dir_all(root).map_err(crate::durable::at(root))?;
         Ok(Site { root: root.to_owned() })
     }
 
@@ -33,14 +33,14 @@ impl Site {
             return Ok(false);
         }
         let dir = path.parent().expect("site paths have a folder");
-        fs::create_dir_all(dir).map_err(ReportError::io(dir))?;
+        fs::create_dir_all(dir).map_err(crate::durable::at(dir))?;
         let aside = dir.join(format!(
             ".{}.{}.tmp",
             path.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
             std::process::id()
         ));
-        fs::write(&aside, bytes).map_err(ReportError::io(&aside))?;
-        fs::rename(&aside, &path).map_err(ReportError::io(&path))?;
+        fs::write(&aside, bytes).map_err(crate::durable::at(&aside))?;
+        fs::rename(&aside, &path).map_err(crate::durable::at(&path))?;
         Ok(true)
     }
 }

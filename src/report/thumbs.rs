@@ -7,9 +7,9 @@ use rayon::prelude::*;
 
 use super::ReportError;
 use super::site::Site;
-use crate::build::preprocess::Preprocessor;
-use crate::dataset::ResizeMode;
 use crate::photo::jpeg;
+use crate::photo::resize::Preprocessor;
+use crate::photo::resize::ResizeMode;
 use crate::store::Blobs;
 
 /// Side of a thumbnail in pixels (shown at 160 CSS pixels, sharp at 1.2x).

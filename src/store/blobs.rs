@@ -36,7 +36,9 @@ impl Blobs {
         // A name only the store uses: `tmp/` may be the user's (`--store ~`).
         let tmp = root.join("pipeline-tmp");
         for d in [&dir, &tmp] {
-            fs::create_dir_all(d).map_err(|source| StoreError::Io { path: d.clone(), source })?;
+            fs::create_dir_all(d).map_err(|source| {
+                StoreError::Io(crate::durable::PathError { path: d.clone(), source })
+            })?;
         }
         if let Ok(entries) = fs::read_dir(&tmp) {
             for entry in entries.flatten() {
@@ -68,9 +70,9 @@ impl Blobs {
     pub fn files(&self) -> Result<Vec<(PathBuf, Option<String>)>, StoreError> {
         let mut out = Vec::new();
         for entry in walkdir::WalkDir::new(&self.dir).min_depth(1) {
-            let entry = entry.map_err(|e| StoreError::Io {
-                path: e.path().unwrap_or(&self.dir).to_owned(),
-                source: e.into(),
+            let entry = entry.map_err(|e| {
+                let path = e.path().unwrap_or(&self.dir).to_owned();
+                crate::durable::at(&path)(e.into())
             })?;
             if !entry.file_type().is_file() {
                 continue;
@@ -95,7 +97,7 @@ impl Blobs {
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
         let tmp = self.tmp.join(format!("{hash}.{}.{n}.part", std::process::id()));
         let parent = dest.parent().expect("blob paths have a parent");
-        fs::create_dir_all(parent).map_err(StoreError::io(parent))?;
+        fs::create_dir_all(parent).map_err(crate::durable::at(parent))?;
         // The index may name this blob as soon as we return.
         durable::write_file(&tmp, &dest, bytes)?;
         Ok(dest)

@@ -17,7 +17,7 @@ impl StoreLock {
     /// Takes the lock on `path` (created if needed) or fails at once with
     /// [`StoreError::Busy`]; `what` names the thing locked in that message.
     pub fn acquire(path: &Path, what: &'static str) -> Result<StoreLock, StoreError> {
-        let io = |source| StoreError::Io { path: path.to_owned(), source };
+        let io = |source| StoreError::from(crate::durable::at(path)(source));
         let mut file = OpenOptions::new()
             .read(true)
             .write(true)

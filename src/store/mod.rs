@@ -22,11 +22,9 @@
 //! builds consistent; repair), `gc` (remove what nothing uses) and `upkeep` (what they share).
 
 mod blobs;
-pub mod gc;
+pub mod config;
 mod index;
 mod lock;
-pub mod upkeep;
-pub mod verify;
 
 use std::path::{Path, PathBuf};
 
@@ -42,8 +40,8 @@ pub use lock::StoreLock;
 pub enum StoreError {
     #[error("{what} busy: {path} is in use by {}", holder_text(*.pid))]
     Busy { what: &'static str, path: PathBuf, pid: Option<u32> },
-    #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    #[error(transparent)]
+    Io(#[from] crate::durable::PathError),
     #[error("store index: {0}")]
     Index(#[from] sled::Error),
     #[error("store index: corrupt record under {key}: {reason}")]
@@ -77,7 +75,7 @@ fn take_folder(root: &Path, adopt: bool) -> Result<(), StoreError> {
     if !adopt {
         check_folder(root)?;
     }
-    std::fs::create_dir_all(root).map_err(StoreError::io(root))?;
+    std::fs::create_dir_all(root).map_err(crate::durable::at(root))?;
     let json = serde_json::json!({ "format": 1, "created_at": rfc3339(now()) }).to_string();
     let partial = root.join(format!("{MARKER}.{}.partial", std::process::id()));
     crate::durable::write_file(&partial, &marker, json.as_bytes())?;
@@ -88,7 +86,7 @@ fn is_empty(root: &Path) -> Result<bool, StoreError> {
     match std::fs::read_dir(root) {
         Ok(mut entries) => Ok(entries.next().is_none()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(true),
-        Err(e) => Err(StoreError::io(root)(e)),
+        Err(e) => Err(crate::durable::at(root)(e).into()),
     }
 }
 
@@ -97,19 +95,7 @@ fn predates_marker(root: &Path) -> bool {
     root.join("index").join("conf").is_file() && root.join("blobs").is_dir()
 }
 
-impl From<crate::durable::PathError> for StoreError {
-    fn from(e: crate::durable::PathError) -> StoreError {
-        StoreError::Io { path: e.path, source: e.source }
-    }
-}
-
-impl StoreError {
-    /// `map_err(StoreError::io(path))`: an I/O error about `path`.
-    pub fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + use<> {
-        let path = path.to_owned();
-        move |source| StoreError::Io { path, source }
-    }
-}
+impl StoreError {}
 
 fn holder_text(pid: Option<u32>) -> String {
     pid.map_or_else(|| "another pipeline process".to_owned(), |p| format!("pipeline pid {p}"))
@@ -160,7 +146,7 @@ impl Store {
         let blob = self.blobs.path(hash, &image.ext);
         if !blob.is_file() {
             let source = std::io::Error::other("no blob: a member is recorded after its bytes");
-            return Err(StoreError::Io { path: blob, source });
+            return Err(StoreError::Io(crate::durable::PathError { path: blob, source }));
         }
         self.index.add_member(dataset, hash, image, member)
     }
@@ -174,7 +160,7 @@ impl Store {
 /// for the whole run, and by `verify` / `gc` while they tidy its checkpoints folder.
 pub fn lock_run(root: &Path, run: &str) -> Result<StoreLock, StoreError> {
     let runs = root.join("runs");
-    std::fs::create_dir_all(&runs).map_err(StoreError::io(&runs))?;
+    std::fs::create_dir_all(&runs).map_err(crate::durable::at(&runs))?;
     StoreLock::acquire(&runs.join(format!("{run}.lock")), "run")
 }
 

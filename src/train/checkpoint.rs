@@ -20,9 +20,9 @@ use serde::{Deserialize, Serialize};
 use tch::{Tensor, nn};
 
 use super::adam::Adam;
-use super::error::{TrainError, io};
+pub use super::choice::Choice;
+use super::error::TrainError;
 use super::validation::{self, ValScore};
-pub use crate::cli::Choice;
 
 /// `state.json` of a checkpoint.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -58,7 +58,7 @@ pub fn list(run_dir: &Path) -> Result<Vec<(PathBuf, CheckpointState)>, TrainErro
     let root = run_dir.join("checkpoints");
     let entries = match fs::read_dir(&root) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        entries => entries.map_err(io(&root))?,
+        entries => entries.map_err(crate::durable::at(&root))?,
     };
     let mut out = Vec::new();
     for entry in entries.flatten() {
@@ -67,7 +67,7 @@ pub fn list(run_dir: &Path) -> Result<Vec<(PathBuf, CheckpointState)>, TrainErro
             continue;
         }
         let path = entry.path().join("state.json");
-        let text = fs::read(&path).map_err(io(&path))?;
+        let text = fs::read(&path).map_err(crate::durable::at(&path))?;
         let state: CheckpointState = serde_json::from_slice(&text)
             .map_err(|e| TrainError::Checkpoint { path: path.clone(), reason: e.to_string() })?;
         out.push((entry.path(), state));
@@ -129,7 +129,7 @@ pub fn resume_point(run_dir: &Path) -> Result<Option<(PathBuf, CheckpointState)>
         Ok(text) => serde_json::from_slice::<CheckpointState>(&text)
             .map_err(|e| TrainError::Checkpoint { path: path.clone(), reason: e.to_string() })?,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(last),
-        Err(e) => return Err(io(&path)(e)),
+        Err(e) => return Err(crate::durable::at(&path)(e).into()),
     };
     Ok(match last {
         Some((_, state)) if state.step >= interrupted.step => latest(run_dir)?,
@@ -159,14 +159,14 @@ pub fn write(
     publish(&root, &format!("epoch-{:05}", state.epoch), state, save)?;
     let interrupted = root.join(INTERRUPTED);
     if interrupted.exists() {
-        fs::remove_dir_all(&interrupted).map_err(io(&interrupted))?;
+        fs::remove_dir_all(&interrupted).map_err(crate::durable::at(&interrupted))?;
     }
     let all = list(run_dir)?;
     let best = validation::best(all.iter().map(|(d, s)| (d.clone(), s.val)));
     let keep_from = all.len().saturating_sub(keep_last.max(1));
     for (i, (dir, _)) in all.iter().enumerate() {
         if i < keep_from && Some(dir) != best.as_ref() {
-            fs::remove_dir_all(dir).map_err(io(dir))?;
+            fs::remove_dir_all(dir).map_err(crate::durable::at(dir))?;
         }
     }
     Ok(())
@@ -182,11 +182,11 @@ fn publish(
 ) -> Result<(), TrainError> {
     let partial = root.join(format!(".partial-{name}"));
     let _ = fs::remove_dir_all(&partial);
-    fs::create_dir_all(&partial).map_err(io(&partial))?;
+    fs::create_dir_all(&partial).map_err(crate::durable::at(&partial))?;
     save(&partial)?;
     let state_path = partial.join("state.json");
     fs::write(&state_path, serde_json::to_vec_pretty(state).expect("state serializes"))
-        .map_err(io(&state_path))?;
+        .map_err(crate::durable::at(&state_path))?;
     let done = root.join(name);
     let _ = fs::remove_dir_all(&done);
     crate::durable::publish_folder(&partial, &done)?;

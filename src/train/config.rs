@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use crate::setting::Invalid;
+
 /// Normalisation layers, as the reference's `--norm`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -279,62 +281,75 @@ impl TrainConfig {
         self.lr * (1.0 - over / (self.epochs_decay as f64 + 1.0)).max(0.0)
     }
 
-    /// Problems with the values, named by key.
-    pub fn check(&self) -> Result<(), String> {
-        let bad = |key: &str, allowed: &str| Err(format!("train.{key}: {allowed}"));
+    /// The first value out of range, named by key.
+    pub fn check(&self) -> Result<(), Invalid> {
         if self.ngf < 1 || self.ndf < 1 {
-            return bad("ngf/ndf", "at least 1");
+            return Invalid::err(
+                "train.ngf",
+                format!("{}, ndf {}", self.ngf, self.ndf),
+                "at least 1",
+            );
         }
         if !(1..=6).contains(&self.n_layers) {
-            return bad("n_layers", "1 to 6");
+            return Invalid::err("train.n_layers", self.n_layers, "1 to 6");
         }
         if self.batch_size == 0 {
-            return bad("batch_size", "at least 1");
+            return Invalid::err("train.batch_size", 0, "at least 1");
         }
         if !self.crop.is_power_of_two() || !(32..=1024).contains(&self.crop) {
-            return bad("crop", "a power of two from 32 to 1024 (the U-Net halves it to 1x1)");
+            let allowed = "a power of two from 32 to 1024 (the U-Net halves it to 1x1)";
+            return Invalid::err("train.crop", self.crop, allowed);
         }
         if patch_side(self.crop, self.n_layers) < 1 {
-            return bad("n_layers", &too_deep(self.crop));
+            return Invalid::err("train.n_layers", self.n_layers, too_deep(self.crop));
         }
         if self.epochs + self.epochs_decay == 0 {
-            return bad("epochs", "epochs + epochs_decay must be at least 1");
+            return Invalid::err("train.epochs", 0, "epochs + epochs_decay must be at least 1");
         }
         if self.lr.is_nan() || self.lr <= 0.0 {
-            return bad("lr", "above 0");
+            return Invalid::err("train.lr", self.lr, "above 0");
         }
         if !(0.0..1.0).contains(&self.val_fraction) {
-            return bad("val_fraction", "0 up to (not including) 1");
+            return Invalid::err(
+                "train.val_fraction",
+                self.val_fraction,
+                "0 up to (not including) 1",
+            );
         }
-        if self.max_minutes.is_some_and(|m| m.is_nan() || m <= 0.0) {
-            return bad("max_minutes", "above 0");
+        if let Some(minutes) = self.max_minutes.filter(|m| m.is_nan() || *m <= 0.0) {
+            return Invalid::err("train.max_minutes", minutes, "above 0");
         }
         let p = &self.pretrained;
         if !p.crop.is_multiple_of(32) || !(64..=1024).contains(&p.crop) {
-            return bad(
-                "pretrained.crop",
-                "a multiple of 32 from 64 to 1024 (the encoder's stride)",
-            );
+            let allowed = "a multiple of 32 from 64 to 1024 (the encoder's stride)";
+            return Invalid::err("train.pretrained.crop", p.crop, allowed);
         }
         if p.batch_size < 2 {
-            return bad("pretrained.batch_size", "at least 2 (the decoder's batch norm)");
+            let allowed = "at least 2 (the decoder's batch norm)";
+            return Invalid::err("train.pretrained.batch_size", p.batch_size, allowed);
         }
         if p.pretrain_epochs + p.epochs == 0 {
-            return bad("pretrained.epochs", "pretrain_epochs + epochs must be at least 1");
+            let allowed = "pretrain_epochs + epochs must be at least 1";
+            return Invalid::err("train.pretrained.epochs", 0, allowed);
         }
-        for (key, value) in [("lr", p.lr), ("encoder_lr", p.encoder_lr), ("lr_d", p.lr_d)] {
+        for (key, value) in [
+            ("train.pretrained.lr", p.lr),
+            ("train.pretrained.encoder_lr", p.encoder_lr),
+            ("train.pretrained.lr_d", p.lr_d),
+        ] {
             if value.is_nan() || value < 0.0 {
-                return bad(&format!("pretrained.{key}"), "0 or above");
+                return Invalid::err(key, value, "0 or above");
             }
         }
         if p.ndf < 1 || !(1..=6).contains(&p.n_layers) {
-            return bad("pretrained.ndf/n_layers", "ndf at least 1, n_layers 1 to 6");
+            let value = format!("{}, n_layers {}", p.ndf, p.n_layers);
+            return Invalid::err("train.pretrained.ndf", value, "ndf at least 1, n_layers 1 to 6");
         }
         if patch_side(p.crop, p.n_layers) < 1 {
-            return bad("pretrained.n_layers", &too_deep(p.crop));
+            return Invalid::err("train.pretrained.n_layers", p.n_layers, too_deep(p.crop));
         }
         if !(0.0..1.0).contains(&p.ema) {
-            return bad("pretrained.ema", "0 (off) up to (not including) 1");
+            return Invalid::err("train.pretrained.ema", p.ema, "0 (off) up to (not including) 1");
         }
         Ok(())
     }
@@ -362,13 +377,14 @@ mod tests {
         assert!(shallow.check().is_ok());
         let deep = TrainConfig { crop: 32, n_layers: 4, ..TrainConfig::default() };
         assert_eq!(
-            deep.check().unwrap_err(),
-            "train.n_layers: at most 3 with a 32-pixel crop (the PatchGAN's output would be empty)"
+            deep.check().unwrap_err().to_string(),
+            "train.n_layers = 4: at most 3 with a 32-pixel crop (the PatchGAN's output would be empty)"
         );
         let mut pre = TrainConfig::default();
         pre.pretrained.crop = 64;
         pre.pretrained.n_layers = 5;
-        assert!(pre.check().unwrap_err().starts_with("train.pretrained.n_layers: at most 4"));
+        let err = pre.check().unwrap_err().to_string();
+        assert!(err.starts_with("train.pretrained.n_layers = 5: at most 4"), "{err}");
     }
 
     #[test]

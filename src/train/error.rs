@@ -1,6 +1,6 @@
 //! What can go wrong in training and inference, each naming the file or value at fault.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use super::nets::efficientnet::WeightsError;
 use crate::dataset::DatasetError;
@@ -11,8 +11,8 @@ pub enum TrainError {
     Dataset(#[from] DatasetError),
     #[error("libtorch: {0}")]
     Torch(#[from] tch::TchError),
-    #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    #[error(transparent)]
+    Io(#[from] crate::durable::PathError),
     #[error("{0}")]
     Invalid(String),
     #[error("{path}: not a usable checkpoint: {reason}")]
@@ -23,24 +23,11 @@ pub enum TrainError {
     Dist(#[from] super::dist::DistError),
 }
 
-/// Maps an I/O error to [`TrainError::Io`] for `path`.
-impl From<crate::durable::PathError> for TrainError {
-    fn from(e: crate::durable::PathError) -> TrainError {
-        TrainError::Io { path: e.path, source: e.source }
-    }
-}
-
 impl From<super::run_record::RunRecordError> for TrainError {
     fn from(e: super::run_record::RunRecordError) -> TrainError {
         match e {
-            super::run_record::RunRecordError::Io { path, source } => {
-                TrainError::Io { path, source }
-            }
+            super::run_record::RunRecordError::Io(e) => TrainError::Io(e),
             other => TrainError::Invalid(other.to_string()),
         }
     }
-}
-
-pub fn io(path: &Path) -> impl FnOnce(std::io::Error) -> TrainError + '_ {
-    move |source| TrainError::Io { path: path.to_owned(), source }
 }

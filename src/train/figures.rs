@@ -116,7 +116,8 @@ pub fn sample_grid(
         }
     }
     let dir = path.parent().expect("grid paths have a folder");
-    std::fs::create_dir_all(dir)
-        .map_err(|source| TrainError::Io { path: dir.to_owned(), source })?;
+    std::fs::create_dir_all(dir).map_err(|source| {
+        TrainError::Io(crate::durable::PathError { path: dir.to_owned(), source })
+    })?;
     grid.save(path).map_err(|e| TrainError::Invalid(format!("{}: {e}", path.display())))
 }

@@ -10,7 +10,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::error::{TrainError, io};
+use super::error::TrainError;
 use super::recipes::Losses;
 use super::schedule::{EpochPlan, Phase};
 use super::validation::ValScore;
@@ -75,10 +75,13 @@ impl MetricsLog {
             .map(|line| format!("{line}\n"))
             .collect();
         if kept.len() != text.len() {
-            fs::write(&path, &kept).map_err(io(&path))?;
+            fs::write(&path, &kept).map_err(crate::durable::at(&path))?;
         }
-        let file =
-            fs::OpenOptions::new().create(true).append(true).open(&path).map_err(io(&path))?;
+        let file = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(crate::durable::at(&path))?;
         let mut history = history(&kept);
         let partial = steps(&kept).remove(&first_epoch).unwrap_or_default();
         history.remove(&first_epoch);
@@ -99,16 +102,16 @@ impl MetricsLog {
         if let Some(spent) = line.collectives {
             json["collectives_ms"] = serde_json::json!(spent.as_secs_f64() * 1000.0);
         }
-        writeln!(self.file, "{json}").map_err(io(&self.path))
+        Ok(writeln!(self.file, "{json}").map_err(crate::durable::at(&self.path))?)
     }
 
     /// Logs the epoch's validation scores, if any, and flushes.
     pub fn end_epoch(&mut self, epoch: usize, val: Option<ValScore>) -> Result<(), TrainError> {
         if let Some(score) = val {
             writeln!(self.file, "{}", serde_json::json!({ "epoch": epoch, "val": score }))
-                .map_err(io(&self.path))?;
+                .map_err(crate::durable::at(&self.path))?;
         }
-        self.file.flush().map_err(io(&self.path))
+        Ok(self.file.flush().map_err(crate::durable::at(&self.path))?)
     }
 }
 
@@ -124,7 +127,7 @@ pub fn read_history(run_dir: &Path) -> Result<BTreeMap<usize, EpochRecord>, Trai
     match fs::read_to_string(&path) {
         Ok(text) => Ok(history(&text)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(BTreeMap::new()),
-        Err(e) => Err(io(&path)(e)),
+        Err(e) => Err(crate::durable::at(&path)(e).into()),
     }
 }
 

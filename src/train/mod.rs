@@ -10,18 +10,14 @@
 //! - inference: `colorizer` (a run's generator at a checkpoint), `colorize`, `evaluate`;
 //! - `device`, `error`.
 
+pub mod choice;
 pub mod config;
-pub mod metrics;
 pub mod run_record;
 
 #[cfg(feature = "train")]
 mod adam;
 #[cfg(feature = "train")]
 pub mod checkpoint;
-#[cfg(feature = "train")]
-pub mod colorize;
-#[cfg(feature = "train")]
-pub mod colorizer;
 #[cfg(feature = "train")]
 pub mod device;
 #[cfg(feature = "train")]
@@ -32,8 +28,6 @@ pub mod dist;
 mod ema;
 #[cfg(feature = "train")]
 pub mod error;
-#[cfg(feature = "train")]
-pub mod evaluate;
 #[cfg(feature = "train")]
 mod figures;
 #[cfg(feature = "train")]

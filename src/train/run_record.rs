@@ -34,8 +34,8 @@ pub struct TrainedOn {
 pub enum RunRecordError {
     #[error("no run named {run:?} ({} is missing)", path.display())]
     Missing { run: String, path: PathBuf },
-    #[error("{}: {source}", path.display())]
-    Io { path: PathBuf, source: std::io::Error },
+    #[error(transparent)]
+    Io(#[from] crate::durable::PathError),
     #[error("{}: unreadable run record: {reason}", path.display())]
     Unreadable { path: PathBuf, reason: String },
 }
@@ -53,7 +53,7 @@ impl RunRecord {
     pub fn write(&self, store: &Path, run: &str) -> Result<(), RunRecordError> {
         let path = path(store, run);
         let bytes = serde_json::to_vec_pretty(self).expect("record serializes");
-        fs::write(&path, bytes).map_err(|source| RunRecordError::Io { path, source })
+        Ok(fs::write(&path, bytes).map_err(crate::durable::at(&path))?)
     }
 }
 
@@ -69,7 +69,7 @@ fn read<T: serde::de::DeserializeOwned>(store: &Path, run: &str) -> Result<T, Ru
         std::io::ErrorKind::NotFound => {
             RunRecordError::Missing { run: run.to_owned(), path: path.clone() }
         }
-        _ => RunRecordError::Io { path: path.clone(), source },
+        _ => crate::durable::at(&path)(source).into(),
     })?;
     serde_json::from_slice(&text)
         .map_err(|e| RunRecordError::Unreadable { path, reason: e.to_string() })

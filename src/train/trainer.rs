@@ -32,7 +32,7 @@ use tch::Device;
 use super::checkpoint::{self, CheckpointState, Unfinished};
 use super::config::TrainConfig;
 use super::dist::{Group, Rendezvous};
-use super::error::{TrainError, io};
+use super::error::TrainError;
 use super::loader::{self, CenterCrops, LoaderConfig, Pairs};
 use super::metrics_log::{EpochRecord, MetricsLog, Opened, StepLine};
 use super::recipes::{self, Losses, Trainer};
@@ -165,7 +165,7 @@ pub fn train(mut request: Request) -> Result<Trained, TrainError> {
     record.device = Some(device::name(request.device));
     record.ranks = Some(ranks);
     let config = record.config.clone();
-    config.check().map_err(TrainError::Invalid)?;
+    config.check().map_err(|e| TrainError::Invalid(e.to_string()))?;
     let Data { pairs, val, samples } = open_data(&built, &config)?;
     let resumed = if request.resume { checkpoint::resume_point(&run_dir)? } else { None };
     let mut recipe =
@@ -174,7 +174,7 @@ pub fn train(mut request: Request) -> Result<Trained, TrainError> {
         recipe.distribute(group)?;
     }
     if leader {
-        fs::create_dir_all(run_dir.join("checkpoints")).map_err(io(&run_dir))?;
+        fs::create_dir_all(run_dir.join("checkpoints")).map_err(crate::durable::at(&run_dir))?;
         record.write(request.store, request.run)?;
     }
     let start = Start::of(resumed.as_ref().map(|(_, state)| state));

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use tch::{Device, Tensor};
 
 use super::loader::CenterCrops;
-use crate::train::metrics::{self, PSNR_CAP_DB};
+use crate::photo::quality::{self, PSNR_CAP_DB};
 
 /// A model that colours less than this share of the truth's colourfulness is not a
 /// candidate for `best`.
@@ -46,10 +46,10 @@ pub fn score(
     for (i, b) in crops.colorize(colorize, device, CHUNK).iter().enumerate() {
         let (pred, truth) = (crops.decode(i, b), crops.truth_rgb(i));
         let sizes_agree = "crops and predictions have the crop's size";
-        ciede += metrics::mean_ciede2000(&pred, &truth, c, c).expect(sizes_agree);
-        psnr += metrics::psnr(&pred, &truth, c, c).expect(sizes_agree).min(PSNR_CAP_DB);
-        cf += metrics::colorfulness(&pred, c, c).expect(sizes_agree);
-        cf_truth += metrics::colorfulness(&truth, c, c).expect(sizes_agree);
+        ciede += quality::mean_ciede2000(&pred, &truth, c, c).expect(sizes_agree);
+        psnr += quality::psnr(&pred, &truth, c, c).expect(sizes_agree).min(PSNR_CAP_DB);
+        cf += quality::colorfulness(&pred, c, c).expect(sizes_agree);
+        cf_truth += quality::colorfulness(&truth, c, c).expect(sizes_agree);
     }
     let mean = |sum: f64| sum / n.max(1) as f64;
     ValScore {

@@ -12,11 +12,12 @@ use std::fs;
 
 use serde::Serialize;
 
-use crate::store::upkeep::{
-    forget_images, latest, remove_build, remove_run_leftovers, size_of, subfolders,
+use crate::durable::subfolders;
+use crate::store::{Member, Store, Tree};
+use crate::upkeep::{
+    UpkeepError, forget_images, latest, remove_build, remove_run_leftovers, size_of,
     trained_versions,
 };
-use crate::store::{Member, Store, StoreError, Tree};
 
 #[derive(Debug, Default, Serialize)]
 pub struct Report {
@@ -29,7 +30,7 @@ pub struct Report {
     pub bytes: u64,
 }
 
-pub fn gc(store: &Store) -> Result<Report, StoreError> {
+pub fn gc(store: &Store) -> Result<Report, UpkeepError> {
     let index = &store.index;
     let mut report = Report::default();
     // First: a run record gc cannot read stops it before anything is removed.
@@ -59,7 +60,7 @@ pub fn gc(store: &Store) -> Result<Report, StoreError> {
             continue;
         }
         report.bytes += fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-        fs::remove_file(&path).map_err(StoreError::io(&path))?;
+        fs::remove_file(&path).map_err(crate::durable::at(&path))?;
         report.blobs += 1;
     }
 
@@ -75,7 +76,7 @@ pub fn gc(store: &Store) -> Result<Report, StoreError> {
             }
             report.bytes += size_of(&path);
             if leftover {
-                fs::remove_dir_all(&path).map_err(StoreError::io(&path))?;
+                fs::remove_dir_all(&path).map_err(crate::durable::at(&path))?;
                 report.leftovers += 1;
             } else {
                 remove_build(&dir, &version)?;

@@ -7,6 +7,7 @@ use crate::build::BuildError;
 use crate::config::ConfigError;
 use crate::curate::CurateError;
 use crate::store::StoreError;
+use crate::upkeep::UpkeepError;
 
 pub const OK: u8 = 0;
 /// A fatal error: the run stopped.
@@ -28,7 +29,11 @@ pub const INTERRUPTED: u8 = 130;
 /// The exit code for a fatal error, by what caused it.
 pub fn for_error(error: &anyhow::Error) -> ExitCode {
     for cause in error.chain() {
-        if matches!(cause.downcast_ref::<StoreError>(), Some(StoreError::Busy { .. })) {
+        let store = match cause.downcast_ref::<UpkeepError>() {
+            Some(UpkeepError::Store(e)) => Some(e),
+            _ => cause.downcast_ref::<StoreError>(),
+        };
+        if matches!(store, Some(StoreError::Busy { .. })) {
             return ExitCode::from(STORE_BUSY);
         }
         match crate::bucket::problem(cause) {

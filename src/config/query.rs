@@ -15,9 +15,11 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::config::{ConfigError, parse_toml};
-use crate::curate::config::{CurateConfig, CurateOverrides};
+use super::{ConfigError, parse_toml};
+use crate::dataset::check_name;
+use crate::dataset::curation::{CurateConfig, CurateOverrides};
 use crate::engines::EngineName;
+use crate::setting::Invalid;
 
 /// One query file, as written.
 #[derive(Debug, Clone, Deserialize)]
@@ -57,32 +59,24 @@ impl QueryFile {
         let text = std::fs::read_to_string(path)
             .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
         let file: QueryFile = parse_toml(path, &text)?;
-        let invalid = |key, value: String, allowed| ConfigError::Invalid {
-            path: PathBuf::from(path),
-            key,
-            value,
-            allowed,
-        };
-        if file.query.trim().is_empty() {
-            return Err(invalid("query", "\"\"".into(), "must not be empty"));
-        }
-        if !(1..=MAX_TOP).contains(&file.top) {
-            return Err(invalid("top", file.top.to_string(), "allowed: 1 to 10000"));
-        }
-        if let Some(name) = &file.dataset {
-            check_name(name).map_err(|allowed| invalid("dataset", name.clone(), allowed))?;
-        }
-        if file.engines.as_ref().is_some_and(Vec::is_empty) {
-            return Err(invalid(
-                "engines",
-                "[]".into(),
-                "name at least one engine, or leave it out",
-            ));
-        }
-        if let Err((key, value, allowed)) = CurateConfig::default().with(&file.curate).check() {
-            return Err(invalid(key, value, allowed));
-        }
+        file.check().map_err(|invalid| ConfigError::Invalid { path: path.to_owned(), invalid })?;
         Ok(file)
+    }
+
+    fn check(&self) -> Result<(), Invalid> {
+        if self.query.trim().is_empty() {
+            return Invalid::err("query", "\"\"", "must not be empty");
+        }
+        if !(1..=MAX_TOP).contains(&self.top) {
+            return Invalid::err("top", self.top, "allowed: 1 to 10000");
+        }
+        if let Some(name) = &self.dataset {
+            check_name(name).or_else(|allowed| Invalid::err("dataset", name, allowed))?;
+        }
+        if self.engines.as_ref().is_some_and(Vec::is_empty) {
+            return Invalid::err("engines", "[]", "name at least one engine, or leave it out");
+        }
+        CurateConfig::default().with(&self.curate).check()
     }
 
     /// The dataset the query fills: `dataset`, else the query's slug.
@@ -119,16 +113,6 @@ pub fn slug(query: &str) -> String {
     out
 }
 
-/// Dataset and run names become folder names under the store: keep them to a safe
-/// alphabet. Every name from the command line, a query file or a slug is checked here.
-pub fn check_name(name: &str) -> Result<(), &'static str> {
-    let ok = !name.is_empty()
-        && name.len() <= 100
-        && !name.starts_with(['-', '.'])
-        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "-_.".contains(c));
-    if ok { Ok(()) } else { Err("use 1-100 of a-z 0-9 - _ . (not starting with - or .)") }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -141,15 +125,5 @@ mod tests {
         assert_eq!(slug("медведь"), "medved");
         assert_eq!(slug("熊"), "xiong");
         assert_eq!(slug("!!!"), "");
-    }
-
-    #[test]
-    fn dataset_names() {
-        assert!(check_name("brown-bear").is_ok());
-        assert!(check_name("../etc").is_err());
-        assert!(check_name("Brown").is_err());
-        assert!(check_name("").is_err());
-        assert!(check_name("..").is_err());
-        assert!(check_name("a/b").is_err());
     }
 }

@@ -1,4 +1,5 @@
-//! The `preprocess` step of `build`: one stored image in, one aligned A/B pair out.
+//! One stored image in, a square (and an aligned A/B pair) out: what `build` stores, what
+//! curation labels and what the report's thumbnails show.
 //!
 //! B is the color image at `size` x `size` (squashed as the reference pix2pix does, or
 //! center-cropped), A is the luma of that same B, so the two align pixel for pixel.
@@ -14,11 +15,23 @@ use std::io::Cursor;
 
 use image::{ImageReader, Limits};
 
-use crate::dataset::ResizeMode;
-use crate::photo::budget::{self, Permit};
-use crate::photo::check::max_decode_memory;
-use crate::photo::color::luma;
-use crate::photo::jpeg;
+use serde::{Deserialize, Serialize};
+
+use super::budget::{self, Permit};
+use super::check::max_decode_memory;
+use super::color::luma;
+use super::jpeg;
+
+/// How a non-square image becomes square.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ResizeMode {
+    /// Resize the whole image to size x size, changing its aspect ratio (the reference
+    /// pix2pix's `Resize([286, 286])`).
+    Squash,
+    /// Keep the aspect ratio: crop the centered largest square, then resize it.
+    CenterCrop,
+}
 
 /// Why an image could not be preprocessed (it was valid when fetched: only a damaged blob
 /// or an exotic encoding gets here).

@@ -7,48 +7,49 @@ use std::collections::HashSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+pub mod gc;
+pub mod verify;
+
+use crate::dataset::DatasetError;
 use crate::dataset::latest_version;
+use crate::durable::PathError;
+use crate::durable::subfolders;
 use crate::store::{DuplicateRecord, Store, StoreError, Tree, UrlOutcome, UrlRecord, lock_run};
 use crate::train::run_record::{RunRecordError, TrainedOn};
 
-/// The folders directly inside `dir` (none if `dir` does not exist), sorted by name.
-pub fn subfolders(dir: &Path) -> Result<Vec<(String, PathBuf)>, StoreError> {
-    let entries = match fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(source) => return Err(StoreError::Io { path: dir.to_owned(), source }),
-    };
-    let mut out: Vec<(String, PathBuf)> = entries
-        .flatten()
-        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-        .map(|e| (e.file_name().to_string_lossy().into_owned(), e.path()))
-        .collect();
-    out.sort();
-    Ok(out)
+/// What stops `verify` or `gc`: the store, a file, a build or a run record that cannot be
+/// read (each names its path).
+#[derive(Debug, thiserror::Error)]
+pub enum UpkeepError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Io(#[from] PathError),
+    #[error(transparent)]
+    Dataset(#[from] DatasetError),
+    #[error(transparent)]
+    Run(#[from] RunRecordError),
 }
 
 /// The version `latest` names in a dataset folder, if any; an unreadable `latest` is an
 /// error (never "no latest": gc would take that as "nothing to keep").
-pub fn latest(root: &Path, dataset: &str) -> Result<Option<String>, StoreError> {
-    latest_version(root, dataset).map_err(|e| StoreError::Io {
-        path: crate::dataset::dataset_dir(root, dataset).join("latest"),
-        source: std::io::Error::other(e.to_string()),
-    })
+pub fn latest(root: &Path, dataset: &str) -> Result<Option<String>, UpkeepError> {
+    Ok(latest_version(root, dataset)?)
 }
 
 /// Deletes the built `version` in a dataset folder, and `latest` when it names it.
-pub fn remove_build(dataset_dir: &Path, version: &str) -> Result<(), StoreError> {
+pub fn remove_build(dataset_dir: &Path, version: &str) -> Result<(), UpkeepError> {
     let latest = dataset_dir.join("latest");
     if fs::read_to_string(&latest).is_ok_and(|v| v.trim() == version) {
-        fs::remove_file(&latest).map_err(StoreError::io(&latest))?;
+        fs::remove_file(&latest).map_err(crate::durable::at(&latest))?;
     }
     let dir = dataset_dir.join(version);
-    fs::remove_dir_all(&dir).map_err(StoreError::io(&dir))
+    Ok(fs::remove_dir_all(&dir).map_err(crate::durable::at(&dir))?)
 }
 
 /// Removes the images `hashes` from the index: their records and labels, every membership,
 /// and every URL record and duplicate decision naming them.
-pub fn forget_images(store: &Store, hashes: &HashSet<&str>) -> Result<(), StoreError> {
+pub fn forget_images(store: &Store, hashes: &HashSet<&str>) -> Result<(), UpkeepError> {
     let index = &store.index;
     for hash in hashes {
         index.remove(&Tree::Images, hash)?;
@@ -81,7 +82,7 @@ pub fn forget_images(store: &Store, hashes: &HashSet<&str>) -> Result<(), StoreE
 
 /// `.partial-*` checkpoint folders of runs no `train` is running (a running one's is its
 /// checkpoint in progress).
-pub fn idle_run_leftovers(root: &Path) -> Result<Vec<PathBuf>, StoreError> {
+pub fn idle_run_leftovers(root: &Path) -> Result<Vec<PathBuf>, UpkeepError> {
     let mut out = Vec::new();
     for_idle_runs(root, |run| {
         out.extend(partial_checkpoints(run)?);
@@ -92,12 +93,12 @@ pub fn idle_run_leftovers(root: &Path) -> Result<Vec<PathBuf>, StoreError> {
 
 /// Removes the `.partial-*` checkpoint folders of runs no `train` is running, each run
 /// locked meanwhile: (folders removed, bytes freed).
-pub fn remove_run_leftovers(root: &Path) -> Result<(usize, u64), StoreError> {
+pub fn remove_run_leftovers(root: &Path) -> Result<(usize, u64), UpkeepError> {
     let mut removed = (0, 0);
     for_idle_runs(root, |run| {
         for path in partial_checkpoints(run)? {
             removed.1 += size_of(&path);
-            fs::remove_dir_all(&path).map_err(StoreError::io(&path))?;
+            fs::remove_dir_all(&path).map_err(crate::durable::at(&path))?;
             removed.0 += 1;
         }
         Ok(())
@@ -108,20 +109,20 @@ pub fn remove_run_leftovers(root: &Path) -> Result<(usize, u64), StoreError> {
 /// Calls `visit` with each run folder whose run lock is free, holding it meanwhile.
 fn for_idle_runs(
     root: &Path,
-    mut visit: impl FnMut(&Path) -> Result<(), StoreError>,
-) -> Result<(), StoreError> {
+    mut visit: impl FnMut(&Path) -> Result<(), UpkeepError>,
+) -> Result<(), UpkeepError> {
     for (name, run) in subfolders(&root.join("runs"))? {
         let _lock = match lock_run(root, &name) {
             Ok(lock) => lock,
             Err(StoreError::Busy { .. }) => continue,
-            Err(e) => return Err(e),
+            Err(e) => return Err(e.into()),
         };
         visit(&run)?;
     }
     Ok(())
 }
 
-fn partial_checkpoints(run: &Path) -> Result<Vec<PathBuf>, StoreError> {
+fn partial_checkpoints(run: &Path) -> Result<Vec<PathBuf>, UpkeepError> {
     let all = subfolders(&run.join("checkpoints"))?;
     Ok(all.into_iter().filter(|(name, _)| name.starts_with(".partial-")).map(|(_, p)| p).collect())
 }
@@ -130,7 +131,7 @@ fn partial_checkpoints(run: &Path) -> Result<Vec<PathBuf>, StoreError> {
 /// and `eval`. gc must not guess: a record it cannot read is an error naming it, and so is
 /// a run whose `train` holds its lock before writing the record. A run folder with neither
 /// (a start that died) needs no build.
-pub fn trained_versions(root: &Path) -> Result<HashSet<(String, String)>, StoreError> {
+pub fn trained_versions(root: &Path) -> Result<HashSet<(String, String)>, UpkeepError> {
     let mut out = HashSet::new();
     for (name, _) in subfolders(&root.join("runs"))? {
         match TrainedOn::read(root, &name) {
@@ -138,13 +139,7 @@ pub fn trained_versions(root: &Path) -> Result<HashSet<(String, String)>, StoreE
                 out.insert((dataset, version));
             }
             Err(RunRecordError::Missing { .. }) => drop(lock_run(root, &name)?),
-            Err(RunRecordError::Io { path, source }) => {
-                return Err(StoreError::Io { path, source });
-            }
-            Err(e @ RunRecordError::Unreadable { .. }) => {
-                let path = crate::train::run_record::path(root, &name);
-                return Err(StoreError::Io { path, source: std::io::Error::other(e.to_string()) });
-            }
+            Err(e) => return Err(e.into()),
         }
     }
     Ok(out)

@@ -1,5 +1,8 @@
-//! `eval`: a run's colorizations of a dataset split scored against the truth, beside the
-//! do-nothing baseline scored by the same code on the same pixels.
+//! Using a trained colorizer: `colorizer` (a run's generator at a checkpoint), `colorize`
+//! (photos in, colour photos out) and, here, `eval`: a run's colorizations of a dataset
+//! split scored against the truth, beside the do-nothing baseline scored by the same code
+//! on the same pixels. Needs the `train` feature; imports `train` (the networks, the
+//! loader), `dataset` and `photo` (the image-quality measures).
 //!
 //! Protocol (also in `eval --json`): each image of the split is the center crop, at the
 //! run's training crop, of its stored build (the photo resized to `build.size`, squashed or
@@ -11,12 +14,15 @@
 
 use serde::Serialize;
 
-use super::colorizer::Colorizer;
-use super::config::ColorSpace;
-use super::error::TrainError;
-use super::loader::{CenterCrops, Pairs};
+pub mod colorize;
+pub mod colorizer;
+
 use crate::dataset::{Built, Split};
-use crate::train::metrics::{Metrics, PSNR_CAP_DB, SSIM_WINDOW};
+use crate::photo::quality::{Metrics, PSNR_CAP_DB, SSIM_WINDOW};
+use crate::train::config::ColorSpace;
+use crate::train::error::TrainError;
+use crate::train::loader::{CenterCrops, Pairs};
+use colorizer::Colorizer;
 
 /// Images colorized at once.
 const CHUNK: usize = 16;
@@ -26,7 +32,7 @@ const CHUNK: usize = 16;
 pub struct Protocol {
     pub input: &'static str,
     pub build_size: u32,
-    pub build_resize: crate::dataset::ResizeMode,
+    pub build_resize: crate::photo::resize::ResizeMode,
     pub crop: usize,
     pub color: ColorSpace,
     pub baseline: &'static str,
@@ -62,23 +68,23 @@ pub struct Scored<'a> {
 
 /// Colorizes the center crop of every pair of `splits` and scores it; `each` sees every
 /// image with its scores.
-pub fn evaluate(
+pub fn evaluate<E: From<TrainError>>(
     colorizer: &Colorizer,
     built: &Built,
     splits: &[Split],
-    each: &mut dyn FnMut(Scored) -> Result<(), TrainError>,
-) -> Result<Evaluation, TrainError> {
+    each: &mut dyn FnMut(Scored) -> Result<(), E>,
+) -> Result<Evaluation, E> {
     let c = colorizer.crop;
     let (mut model, mut baseline) = (Vec::new(), Vec::new());
     for &split in splits {
-        let pairs = Pairs::open(built, split)?;
+        let pairs = Pairs::open(built, split).map_err(TrainError::from)?;
         if c > pairs.size() {
-            return Err(TrainError::Invalid(format!(
+            return Err(E::from(TrainError::Invalid(format!(
                 "run {}: its crop {c} is larger than dataset {}'s stored size {}",
                 colorizer.run,
                 built.manifest.dataset,
                 pairs.size()
-            )));
+            ))));
         }
         let crops = CenterCrops::new(&pairs, 0..pairs.len(), c, colorizer.color);
         let predictions = crops.colorize(&|a| colorizer.generate(a), colorizer.device(), CHUNK);
@@ -104,11 +110,11 @@ pub fn evaluate(
     }
     if model.is_empty() {
         let names: Vec<&str> = splits.iter().map(|s| s.as_str()).collect();
-        return Err(TrainError::Invalid(format!(
+        return Err(E::from(TrainError::Invalid(format!(
             "dataset {} has no {} images",
             built.manifest.dataset,
             names.join("/")
-        )));
+        ))));
     }
     let settings = &built.manifest.settings;
     let protocol = Protocol {

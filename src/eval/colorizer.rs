@@ -5,11 +5,11 @@ use std::path::Path;
 
 use tch::{Device, Tensor, nn};
 
-use super::checkpoint::{self, Choice, Saved};
-use super::config::{ColorSpace, Recipe};
-use super::error::TrainError;
-use super::nets::Generator;
-use super::run_record::RunRecord;
+use crate::train::checkpoint::{self, Choice, Saved};
+use crate::train::config::{ColorSpace, Recipe};
+use crate::train::error::TrainError;
+use crate::train::nets::Generator;
+use crate::train::run_record::RunRecord;
 
 pub struct Colorizer {
     /// Owns the generator's parameters.

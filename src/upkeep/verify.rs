@@ -22,10 +22,11 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::dataset::{Built, file_hash};
-use crate::store::upkeep::{
-    forget_images, idle_run_leftovers, latest, remove_build, remove_run_leftovers, subfolders,
-};
+use crate::durable::subfolders;
 use crate::store::{ImageRecord, Member, Store, StoreError, Tree, UrlOutcome, UrlRecord};
+use crate::upkeep::{
+    UpkeepError, forget_images, idle_run_leftovers, latest, remove_build, remove_run_leftovers,
+};
 
 /// Something that disagrees.
 #[derive(Debug, Clone, Serialize)]
@@ -100,7 +101,7 @@ impl Report {
 
 /// Checks the whole store; repairs what it finds when `repair` is set. `progress` counts
 /// the blobs checked.
-pub fn verify(store: &Store, repair: bool, progress: &ProgressBar) -> Result<Report, StoreError> {
+pub fn verify(store: &Store, repair: bool, progress: &ProgressBar) -> Result<Report, UpkeepError> {
     let index = &store.index;
     let mut report = Report::default();
     let mut problems = Vec::new();
@@ -223,7 +224,7 @@ fn check_builds(
     root: &Path,
     report: &mut Report,
     problems: &mut Vec<Problem>,
-) -> Result<(), StoreError> {
+) -> Result<(), UpkeepError> {
     let datasets = root.join("datasets");
     for (dataset, dir) in subfolders(&datasets)? {
         for (version, path) in subfolders(&dir)? {
@@ -258,7 +259,7 @@ fn check_build(dir: &Path) -> Result<(), String> {
     Ok(())
 }
 
-fn repair(store: &Store, problems: &[Problem], leftovers: &[PathBuf]) -> Result<(), StoreError> {
+fn repair(store: &Store, problems: &[Problem], leftovers: &[PathBuf]) -> Result<(), UpkeepError> {
     let index = &store.index;
     let mut lost: HashSet<&str> = HashSet::new();
     for problem in problems {
@@ -269,9 +270,9 @@ fn repair(store: &Store, problems: &[Problem], leftovers: &[PathBuf]) -> Result<
             Problem::DamagedBlob { image, path, .. } => {
                 lost.insert(image);
                 let quarantine = store.root().join("quarantine");
-                fs::create_dir_all(&quarantine).map_err(StoreError::io(&quarantine))?;
+                fs::create_dir_all(&quarantine).map_err(crate::durable::at(&quarantine))?;
                 let name = path.file_name().expect("blob paths have a name");
-                fs::rename(path, quarantine.join(name)).map_err(StoreError::io(path))?;
+                fs::rename(path, quarantine.join(name)).map_err(crate::durable::at(path))?;
             }
             Problem::BadRecord { tree, key, .. } => index.remove(tree, key)?,
             Problem::MemberWithoutImage { dataset, image } => {
@@ -284,7 +285,7 @@ fn repair(store: &Store, problems: &[Problem], leftovers: &[PathBuf]) -> Result<
             }
             Problem::MissingLatest { dataset, .. } => {
                 let latest = crate::dataset::dataset_dir(store.root(), dataset).join("latest");
-                fs::remove_file(&latest).map_err(StoreError::io(&latest))?;
+                fs::remove_file(&latest).map_err(crate::durable::at(&latest))?;
             }
         }
     }
@@ -295,8 +296,8 @@ fn repair(store: &Store, problems: &[Problem], leftovers: &[PathBuf]) -> Result<
     // again under their run locks, since `train` does not take the store lock.
     let runs = store.root().join("runs");
     for path in leftovers.iter().filter(|p| !p.starts_with(&runs)) {
-        fs::remove_dir_all(path).map_err(StoreError::io(path))?;
+        fs::remove_dir_all(path).map_err(crate::durable::at(path))?;
     }
     remove_run_leftovers(store.root())?;
-    index.flush()
+    Ok(index.flush()?)
 }

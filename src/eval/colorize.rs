@@ -12,10 +12,10 @@ use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer
 use image::RgbImage;
 
 use super::colorizer::Colorizer;
-use super::config::ColorSpace;
-use super::error::TrainError;
 use crate::dataset::{Built, Split};
 use crate::photo::color::luma;
+use crate::train::config::ColorSpace;
+use crate::train::error::TrainError;
 
 /// One photo to colorize and the name its output takes.
 pub struct Input {
@@ -127,8 +127,9 @@ pub fn colorize(
     out: &Path,
     side_by_side: bool,
 ) -> Result<Vec<PathBuf>, TrainError> {
-    std::fs::create_dir_all(out)
-        .map_err(|source| TrainError::Io { path: out.to_owned(), source })?;
+    std::fs::create_dir_all(out).map_err(|source| {
+        TrainError::Io(crate::durable::PathError { path: out.to_owned(), source })
+    })?;
     let mut written = Vec::new();
     for input in inputs {
         let original = image::open(&input.path)

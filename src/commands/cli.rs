@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 use crate::engines::EngineName;
+use crate::train::choice::Choice;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -103,7 +104,7 @@ pub struct ColorizeArgs {
     pub run: Vec<String>,
     /// Which checkpoint: best (lowest validation CIEDE2000 among those colourful enough),
     /// last, or epoch-N.
-    #[arg(long, default_value = "best", value_parser = parse_checkpoint)]
+    #[arg(long, default_value = "best", value_parser = Choice::parse)]
     pub checkpoint: Choice,
     /// Image files, color or gray (color ones are grayscaled first).
     #[arg(required_unless_present = "dataset")]
@@ -130,7 +131,7 @@ pub struct EvalArgs {
     #[arg(long, value_parser = name, required = true)]
     pub run: Vec<String>,
     /// Which checkpoint: best, last or epoch-N.
-    #[arg(long, default_value = "best", value_parser = parse_checkpoint)]
+    #[arg(long, default_value = "best", value_parser = Choice::parse)]
     pub checkpoint: Choice,
     #[arg(long, value_parser = name)]
     pub dataset: String,
@@ -143,19 +144,11 @@ pub struct EvalArgs {
     pub device: String,
 }
 
-/// Which checkpoint of a run: best, last or epoch-N.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Choice {
-    Best,
-    Last,
-    Epoch(usize),
-}
-
 /// A folder, or an `s3://` bucket; another URL is refused rather than made a folder.
 fn store(s: &str) -> Result<String, String> {
     match s.split_once("://") {
         None => Ok(s.to_owned()),
-        Some(("s3", _)) => crate::config::BucketUrl::parse(s)
+        Some(("s3", _)) => crate::store::config::BucketUrl::parse(s)
             .map(|_| s.to_owned())
             .map_err(|why| format!("not a bucket URL ({why}); expected s3://BUCKET[/PREFIX]")),
         Some(_) => {
@@ -166,19 +159,7 @@ fn store(s: &str) -> Result<String, String> {
 
 /// A dataset or run name, refused here when it would not make a safe folder name.
 fn name(s: &str) -> Result<String, String> {
-    crate::query::check_name(s).map(|()| s.to_owned()).map_err(str::to_owned)
-}
-
-fn parse_checkpoint(s: &str) -> Result<Choice, String> {
-    match s {
-        "best" => Ok(Choice::Best),
-        "last" => Ok(Choice::Last),
-        _ => s
-            .strip_prefix("epoch-")
-            .and_then(|n| n.parse().ok())
-            .map(Choice::Epoch)
-            .ok_or_else(|| "expected best, last or epoch-N".into()),
-    }
+    crate::dataset::check_name(s).map(|()| s.to_owned()).map_err(str::to_owned)
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -249,7 +230,7 @@ pub struct RuleArgs {
     /// What to do with test images that nearly duplicate training images [default:
     /// curate.on_leak, refuse].
     #[arg(long, value_enum)]
-    pub on_leak: Option<crate::curate::config::OnLeak>,
+    pub on_leak: Option<crate::dataset::curation::OnLeak>,
     /// Folder of query files whose [curate] tables apply to their datasets.
     #[arg(long, value_name = "DIR", default_value = "queries")]
     pub queries: PathBuf,

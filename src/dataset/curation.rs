@@ -1,9 +1,14 @@
-//! The `[curate]` keys: in pipeline.toml for every dataset, and in a query file for its
-//! dataset alone (key by key over pipeline.toml's), then `build --require` / `--on-leak`.
+//! What a build's curation is and did: the `[curate]` rules (in pipeline.toml for every
+//! dataset, in a query file for its dataset alone, then `build --require` / `--on-leak`),
+//! the reasons a member is left out, and the leaks found. They live with the build's
+//! manifest because a version hashes them; `curate` applies them. Imports only `setting`.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
+
+use crate::setting::Invalid;
 
 /// What a build does with a test image that nearly duplicates a training image.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -89,28 +94,94 @@ impl CurateConfig {
         }
     }
 
-    /// The key and allowed range of the first value out of range.
-    pub fn check(&self) -> Result<(), (&'static str, String, &'static str)> {
+    /// The first value out of range, if any.
+    pub fn check(&self) -> Result<(), Invalid> {
         if !(0.0..=100.0).contains(&self.min_chroma) {
-            return Err(("curate.min_chroma", self.min_chroma.to_string(), "allowed: 0 to 100"));
+            return Invalid::err("curate.min_chroma", self.min_chroma, "allowed: 0 to 100");
         }
         if !(0.0..=100.0).contains(&self.min_spread) {
-            return Err(("curate.min_spread", self.min_spread.to_string(), "allowed: 0 to 100"));
+            return Invalid::err("curate.min_spread", self.min_spread, "allowed: 0 to 100");
         }
         if !(1..=5).contains(&self.top_k) {
-            return Err(("curate.top_k", self.top_k.to_string(), "allowed: 1 to 5"));
+            return Invalid::err("curate.top_k", self.top_k, "allowed: 1 to 5");
         }
         if !(0.0..=1.0).contains(&self.min_probability) {
-            let v = self.min_probability.to_string();
-            return Err(("curate.min_probability", v, "allowed: 0 to 1"));
+            return Invalid::err("curate.min_probability", self.min_probability, "allowed: 0 to 1");
         }
         if self.leak_distance > 64 {
-            let v = self.leak_distance.to_string();
-            return Err(("curate.leak_distance", v, "allowed: 0 to 64 bits"));
+            return Invalid::err(
+                "curate.leak_distance",
+                self.leak_distance,
+                "allowed: 0 to 64 bits",
+            );
         }
         if self.require.iter().any(|r| r.trim().is_empty()) {
-            return Err(("curate.require", "\"\"".into(), "class names must not be empty"));
+            return Invalid::err("curate.require", "\"\"", "class names must not be empty");
         }
         Ok(())
+    }
+}
+
+/// Why a member is not in a build.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Reason {
+    /// Mean chroma below `min_chroma`.
+    Gray,
+    /// Colored, but one tint at every lightness (sepia, cyanotype).
+    Tinted,
+    /// None of the required classes in its top k.
+    OffTopic,
+    /// A test image nearly duplicating a training image (with `on_leak = "drop"`).
+    Leak,
+}
+
+impl Reason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Gray => "gray",
+            Reason::Tinted => "tinted",
+            Reason::OffTopic => "off-topic",
+            Reason::Leak => "leak",
+        }
+    }
+}
+
+/// A member left out of a build.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Dropped {
+    pub id: String,
+    pub reason: Reason,
+    /// The measurement behind it, e.g. "chroma 0.3 < 2".
+    pub detail: String,
+}
+
+/// How many of `dropped` were left out for each reason.
+pub fn count_by_reason(dropped: &[Dropped]) -> BTreeMap<String, usize> {
+    let mut by = BTreeMap::new();
+    for d in dropped {
+        *by.entry(d.reason.as_str().to_owned()).or_default() += 1;
+    }
+    by
+}
+
+/// A test image and the training image it nearly duplicates.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Leak {
+    pub test: String,
+    pub train: String,
+    /// The dataset whose training split holds `train`.
+    pub dataset: String,
+    /// Bits apart (0: the same picture).
+    pub distance: u32,
+}
+
+impl std::fmt::Display for Leak {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "test {} ~ train {} of {} ({} bits apart)",
+            self.test, self.train, self.dataset, self.distance
+        )
     }
 }

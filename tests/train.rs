@@ -154,6 +154,41 @@ fn a_run_stopped_by_a_signal_mid_epoch_resumes_with_the_losses_of_an_uninterrupt
     }
 }
 
+/// Issue 21's bug: `--resume RUN --epochs N` used to drop `--epochs` silently. It sets the
+/// run's length: a longer one extends the run, one shorter than what it has trained is
+/// refused, and a finished run resumed as it is has nothing left to train.
+#[test]
+fn resume_with_epochs_extends_the_run_and_a_shorter_one_is_refused() {
+    let ws = built_bears(12);
+    ws.run(&["train", "bears", "--run", "r", "--epochs", "2", "--device", "cpu"]).expect_code(0);
+    let run = ws.store().join("runs/r");
+    let again = ws.run(&["train", "--resume", "r", "--device", "cpu"]).expect_code(0);
+    assert!(again.stderr.contains("run r has trained its 2 epochs"), "{}", again.stderr);
+    assert!(!run.join("checkpoints/epoch-00003").exists(), "nothing more was trained");
+
+    let longer = ws.run(&["train", "--resume", "r", "--epochs", "4", "--device", "cpu"]);
+    let longer = longer.expect_code(0);
+    assert!(
+        longer.stderr.contains("run r goes on to 4 epochs (was 2 epochs)"),
+        "{}",
+        longer.stderr
+    );
+    assert!(run.join("checkpoints/epoch-00004").is_dir());
+    assert_eq!(support::l1_of_epoch(&ws, "r", 4).len(), support::l1_of_epoch(&ws, "r", 1).len());
+    let record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run.join("config.json")).unwrap()).unwrap();
+    let train = &record["config"];
+    assert_eq!(train["epochs"].as_u64().unwrap() + train["epochs_decay"].as_u64().unwrap(), 4);
+
+    let shorter = ws.run(&["train", "--resume", "r", "--epochs", "3", "--device", "cpu"]);
+    let shorter = shorter.expect_code(1);
+    assert!(
+        shorter.stderr.contains("run r has trained 4 epochs: --epochs 3 would end it before"),
+        "{}",
+        shorter.stderr
+    );
+}
+
 #[test]
 fn clear_errors_for_a_missing_dataset_a_corrupt_checkpoint_and_a_missing_gpu() {
     let ws = built_bears(8);

@@ -122,33 +122,10 @@ fn with_active_omp_workers() -> anyhow::Result<()> {
     Err(anyhow::Error::from(error).context("re-executing with OMP_WAIT_POLICY=ACTIVE"))
 }
 
+/// The run a `train` command means, and whether it goes on.
 #[cfg(feature = "train")]
-pub fn train(config: Config, args: TrainArgs) -> anyhow::Result<u8> {
-    use anyhow::{Context as _, bail};
-
-    use crate::train::{device, dist, trainer};
-
-    with_active_omp_workers()?;
-
-    let mut train = config.train.clone();
-    if let Some(recipe) = args.recipe {
-        train.recipe = recipe;
-    }
-    if let Some(epochs) = args.epochs {
-        if epochs == 0 {
-            bail!("--epochs must be at least 1");
-        }
-        train.set_total_epochs(epochs);
-        // Epochs asked for on the command line are epochs, not proportions of the
-        // config's budget; with --minutes too, they are.
-        train.max_minutes = None;
-    }
-    if let Some(minutes) = args.minutes {
-        if minutes.is_nan() || minutes <= 0.0 {
-            bail!("--minutes must be above 0");
-        }
-        train.max_minutes = Some(minutes);
-    }
+fn resolve_run(args: &TrainArgs) -> anyhow::Result<(String, bool)> {
+    use anyhow::bail;
     let (run, resume) = match (&args.resume, &args.run) {
         (Some(run), _) => (run.clone(), true),
         (None, Some(run)) => (run.clone(), false),
@@ -168,16 +145,79 @@ pub fn train(config: Config, args: TrainArgs) -> anyhow::Result<u8> {
     }
     crate::dataset::check_name(&run)
         .map_err(|allowed| anyhow::anyhow!("run name {run:?}: {allowed}"))?;
+    Ok((run, resume))
+}
+
+/// The settings a run trains with: pipeline.toml's for a new run, the run's own for a
+/// resumed one; then the recipe (new runs only) and the length (`--epochs`, `--minutes`)
+/// the command line gives. With a note when a resumed run's length changes.
+#[cfg(feature = "train")]
+fn train_config(
+    config: &Config,
+    args: &TrainArgs,
+    run: &str,
+    resume: bool,
+) -> anyhow::Result<(crate::train::config::TrainConfig, Option<String>)> {
+    use anyhow::bail;
+    let mut train = match resume {
+        true => crate::train::run_record::RunRecord::read(&config.store.path, run)?.config,
+        false => config.train.clone(),
+    };
+    if let Some(recipe) = args.recipe {
+        if resume && recipe != train.recipe {
+            bail!("run {run} trains the {:?} recipe: a run's recipe is fixed", train.recipe);
+        }
+        train.recipe = recipe;
+    }
+    let was = (train.total_epochs(), train.max_minutes);
+    if let Some(epochs) = args.epochs {
+        if epochs == 0 {
+            bail!("--epochs must be at least 1");
+        }
+        train.set_total_epochs(epochs);
+        // Epochs asked for on the command line are epochs, not proportions of the
+        // config's budget; with --minutes too, they are.
+        train.max_minutes = None;
+    }
+    if let Some(minutes) = args.minutes {
+        if minutes.is_nan() || minutes <= 0.0 {
+            bail!("--minutes must be above 0");
+        }
+        train.max_minutes = Some(minutes);
+    }
+    let length = |(epochs, minutes): (usize, Option<f64>)| match minutes {
+        Some(minutes) => format!("{minutes} minutes"),
+        None => format!("{epochs} epochs"),
+    };
+    let now = (train.total_epochs(), train.max_minutes);
+    let note = (resume && now != was)
+        .then(|| format!("note: run {run} goes on to {} (was {})", length(now), length(was)));
+    Ok((train, note))
+}
+
+#[cfg(feature = "train")]
+pub fn train(config: Config, args: TrainArgs) -> anyhow::Result<u8> {
+    use anyhow::Context as _;
+
+    use crate::train::trainer::{self, Ended};
+    use crate::train::{device, dist};
+
+    with_active_omp_workers()?;
+    let (run, resume) = resolve_run(&args)?;
     let launch = args
         .dist
         .then(|| dist::Launch::from_env(|var| std::env::var(var).ok(), &run))
         .transpose()
         .map_err(anyhow::Error::msg)?;
+    let leader = launch.as_ref().is_none_or(|l| l.rank == 0);
+    let (train, note) = train_config(&config, &args, &run, resume)?;
+    if let Some(note) = note.filter(|_| leader) {
+        eprintln!("{note}");
+    }
     let device = match (device::pick(&args.device).map_err(anyhow::Error::msg)?, &launch) {
         (tch::Device::Cuda(_), Some(launch)) => tch::Device::Cuda(launch.local_rank),
         (device, _) => device,
     };
-    let leader = launch.as_ref().is_none_or(|l| l.rank == 0);
     // Held for the whole run (by rank 0, the one that writes it): a second `train
     // --resume` of it, or gc tidying its checkpoints, waits for the next time.
     let _lock = leader.then(|| crate::store::lock_run(&config.store.path, &run)).transpose()?;
@@ -211,19 +251,25 @@ pub fn train(config: Config, args: TrainArgs) -> anyhow::Result<u8> {
         stop: &|| interrupts.code(),
     })
     .with_context(|| format!("run {run}"))?;
-    if let Some(stopped) = trained.stopped {
-        if leader {
-            eprintln!(
-                "run {run}: stopped in epoch {} after {} batches, checkpointed: continue with \
-                 `pipeline train --resume {run}`",
-                stopped.epoch, stopped.batches
-            );
+    match (trained.ended, &launch) {
+        (Ended::Stopped(stopped), _) => {
+            if leader {
+                eprintln!(
+                    "run {run}: stopped in epoch {} after {} batches, checkpointed: continue \
+                     with `pipeline train --resume {run}`",
+                    stopped.epoch, stopped.batches
+                );
+            }
+            return Ok(stopped.status);
         }
-        return Ok(stopped.status);
-    }
-    match &launch {
-        Some(l) if l.rank > 0 => println!("run {run}: rank {} of {} done", l.rank, l.world),
-        _ => println!("run {run}: {}", trained.dir.display()),
+        (Ended::Complete { epochs }, _) => eprintln!(
+            "run {run} has trained its {epochs} epochs: nothing left to train (--epochs N \
+             goes on to N)"
+        ),
+        (Ended::Finished, Some(l)) if l.rank > 0 => {
+            println!("run {run}: rank {} of {} done", l.rank, l.world);
+        }
+        (Ended::Finished, _) => println!("run {run}: {}", trained.dir.display()),
     }
     Ok(crate::commands::exit::OK)
 }

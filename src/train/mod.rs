@@ -39,7 +39,11 @@ pub mod nets;
 #[cfg(feature = "train")]
 pub mod recipes;
 #[cfg(feature = "train")]
+mod run;
+#[cfg(feature = "train")]
 pub mod schedule;
+#[cfg(feature = "train")]
+mod steps;
 #[cfg(feature = "train")]
 pub mod trainer;
 #[cfg(feature = "train")]

@@ -40,9 +40,15 @@ pub enum RunRecordError {
     Unreadable { path: PathBuf, reason: String },
 }
 
+/// The folder of run `run` under the store at `store`: `runs/RUN/` (the one place the
+/// layout is spelled).
+pub fn run_dir(store: &Path, run: &str) -> PathBuf {
+    store.join("runs").join(run)
+}
+
 /// `runs/RUN/config.json` under the store at `store`.
 pub fn path(store: &Path, run: &str) -> PathBuf {
-    store.join("runs").join(run).join("config.json")
+    run_dir(store, run).join("config.json")
 }
 
 impl RunRecord {

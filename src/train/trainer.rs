@@ -237,7 +237,7 @@ fn end_epoch(
     figures::sample_grid(&grid, &run.data.samples, &|a| recipe.colorize(a), request.device)?;
 
     let best = validation::best(history.iter().map(|(e, r)| (*e, r.val))) == Some(epoch);
-    if epoch % run.config.checkpoint_every.max(1) == 0 || last || best {
+    if epoch.is_multiple_of(run.config.checkpoint_every.max(1)) || last || best {
         let state = CheckpointState {
             epoch,
             step,

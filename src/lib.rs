@@ -6,6 +6,7 @@
 
 // Primitives: files, text, settings; HTTP; result pages; images.
 pub mod durable;
+pub mod interrupts;
 pub mod printable;
 pub mod setting;
 

@@ -17,14 +17,12 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
-use tokio_util::sync::CancellationToken;
 
 use super::manifest::{self, Attempt, Image, Line, ShardStats};
 use super::plan::{self, PlanError};
 use super::{Bucket, BucketError, Created, blob_key};
 use crate::config::Config;
-use crate::fetch::{self, Context, Job, RunError, Source, Stats, UrlList};
-use crate::net::Http;
+use crate::fetch::{self, Job, RunError, Session, Source, UrlList};
 use crate::store::{DuplicateRecord, FailureRecord, Store, StoreError, StoreLock, Tree, now};
 
 /// Uploads in flight at once.
@@ -68,31 +66,58 @@ pub struct Task<'a> {
     pub show_progress: bool,
 }
 
-/// Runs shard `task.shard` of `task.dataset` unless it is done (or `task.redo`). `stop`
-/// is cancelled on Ctrl-C or SIGTERM.
+/// Runs shard `task.shard` of `task.dataset` unless it is done (or `task.redo`), in
+/// `session` (whose stop a signal cancels).
 pub async fn run(
     bucket: &Bucket,
     config: &Config,
-    http: Arc<Http>,
+    session: &Session,
     task: &Task<'_>,
-    stop: CancellationToken,
 ) -> Result<ShardReport, WorkerError> {
-    let Task { dataset, shard, redo, show_progress } = *task;
     let started = Instant::now();
-    let plan = plan::read(bucket, dataset).await?;
-    let done = manifest::done_key(dataset, shard);
-    if let Some(stats) = bucket.get_json::<ShardStats>(&done).await? {
-        if !redo {
-            return Ok(ShardReport { status: "skipped", stats });
-        }
-        // Marker first: from here on the shard is pending, never half-committed.
-        bucket.delete(&done).await?;
-        if let Some(attempt) = Attempt::parse(&stats.attempt) {
-            bucket.delete(&manifest::manifest_key(dataset, shard, &attempt)).await?;
-        }
+    let plan = plan::read(bucket, task.dataset).await?;
+    if let Some(stats) = done_already(bucket, task).await? {
+        return Ok(ShardReport { status: "skipped", stats });
     }
-    let text = plan::part(bucket, &plan, shard).await?;
+    let fetched = fetch_shard(bucket, config, session, task, &plan).await?;
+    if session.stop.is_cancelled() {
+        return Err(WorkerError::Interrupted { shard: task.shard });
+    }
+    commit(bucket, task, &plan, &fetched, started).await
+}
 
+/// The committed stats of a done shard, unless it is to be redone: then its marker (first:
+/// from there on the shard is pending, never half-committed) and manifest go.
+async fn done_already(bucket: &Bucket, task: &Task<'_>) -> Result<Option<ShardStats>, WorkerError> {
+    let done = manifest::done_key(task.dataset, task.shard);
+    let Some(stats) = bucket.get_json::<ShardStats>(&done).await? else { return Ok(None) };
+    if !task.redo {
+        return Ok(Some(stats));
+    }
+    bucket.delete(&done).await?;
+    if let Some(attempt) = Attempt::parse(&stats.attempt) {
+        bucket.delete(&manifest::manifest_key(task.dataset, task.shard, &attempt)).await?;
+    }
+    Ok(None)
+}
+
+/// A shard fetched into a scratch store of its own (removed when this is dropped).
+struct Fetched {
+    store: Arc<Store>,
+    summary: fetch::Summary,
+    _scratch: tempfile::TempDir,
+}
+
+/// Runs the shard's slice of the URL list through the fetch graph into a scratch store.
+async fn fetch_shard(
+    bucket: &Bucket,
+    config: &Config,
+    session: &Session,
+    task: &Task<'_>,
+    plan: &plan::Plan,
+) -> Result<Fetched, WorkerError> {
+    let (dataset, shard) = (task.dataset, task.shard);
+    let text = plan::part(bucket, plan, shard).await?;
     let scratch = tempfile::Builder::new()
         .prefix(&format!("{SCRATCH_PREFIX}{dataset}-{shard}-"))
         .tempdir()
@@ -100,42 +125,46 @@ pub async fn run(
     let list = scratch.path().join("part.txt");
     std::fs::write(&list, &text)
         .map_err(|e| scratch_error(shard, crate::durable::at(&list)(e).into()))?;
-    let store =
-        Store::create(&scratch.path().join("store")).map_err(|e| scratch_error(shard, e))?;
+    let store = Arc::new(
+        Store::create(&scratch.path().join("store")).map_err(|e| scratch_error(shard, e))?,
+    );
     let mut config = config.clone();
     // Near duplicates are `merge`'s to decide, over every shard in rank order, as one
     // import would; exact copies within the shard are dropped here already.
     config.dedup.phash_distance = 0;
-    let ctx = Arc::new(Context {
-        config,
-        store: Arc::new(store),
-        http,
-        stats: Stats::default(),
-        stop: stop.clone(),
-    });
     let first_line = plan.parts[shard].first_line;
     let source = Source::UrlList(UrlList { path: list, name: plan.source.clone(), first_line });
     let job = Job { dataset: dataset.to_owned(), source, top: None };
-    let summary = fetch::run(ctx.clone(), job, show_progress)
+    let summary = fetch::run(session.context(config, store.clone()), job, task.show_progress)
         .await
         .map_err(|source| WorkerError::Fetch { shard, source })?;
-    if stop.is_cancelled() {
-        return Err(WorkerError::Interrupted { shard });
-    }
+    Ok(Fetched { store, summary, _scratch: scratch })
+}
 
+/// Uploads the shard's images and manifest, then creates its marker; the first marker
+/// stands, and a later worker's manifest, which nothing names, goes.
+async fn commit(
+    bucket: &Bucket,
+    task: &Task<'_>,
+    plan: &plan::Plan,
+    fetched: &Fetched,
+    started: Instant,
+) -> Result<ShardReport, WorkerError> {
+    let (dataset, shard) = (task.dataset, task.shard);
     let uploading = Instant::now();
-    let lines = lines(&ctx.store, dataset).map_err(|e| scratch_error(shard, e))?;
-    let blobs_created = upload_blobs(bucket, &ctx.store, &lines).await?;
+    let lines = lines(&fetched.store, dataset).map_err(|e| scratch_error(shard, e))?;
+    let blobs_created = upload_blobs(bucket, &fetched.store, &lines).await?;
     let attempt = Attempt::new();
     let manifest = manifest::manifest_key(dataset, shard, &attempt);
     bucket.put(&manifest, Bytes::from(manifest::to_jsonl(&lines))).await?;
+    let summary = &fetched.summary;
     let stats = ShardStats {
         shard,
         attempt: attempt.as_str().to_owned(),
         urls: plan.parts[shard].urls,
         images: summary.images,
         duplicates: summary.duplicates,
-        failures: summary.failures,
+        failures: summary.failures.clone(),
         downloaded: summary.downloaded,
         bytes: summary.bytes,
         blobs_created,
@@ -144,11 +173,10 @@ pub async fn run(
         host: manifest::host(),
         finished_at: now(),
     };
+    let done = manifest::done_key(dataset, shard);
     let json = Bytes::from(serde_json::to_vec_pretty(&stats).expect("stats serialize"));
     match bucket.create(&done, json).await? {
         Created::New => Ok(ShardReport { status: "done", stats }),
-        // Another worker finished the same shard first: its commit stands, and this
-        // attempt's manifest, which nothing names, goes.
         Created::Existed => {
             bucket.delete(&manifest).await?;
             let theirs = bucket.get_json::<ShardStats>(&done).await?.unwrap_or(stats);

@@ -2,7 +2,9 @@
 
 use anyhow::bail;
 
-use super::progress_bar;
+use super::print::{describe, progress_bar};
+use super::{bucket_url, runtime};
+use crate::bucket::{Bucket, mirror};
 use crate::build::{self, Outcome};
 use crate::commands::cli::{BuildArgs, ExportArgs};
 use crate::commands::exit;
@@ -22,7 +24,7 @@ pub fn build(config: Config, args: BuildArgs) -> anyhow::Result<u8> {
     let named = !args.datasets.is_empty();
     let datasets = if bucket {
         // The bucket's merged member lists are the truth: the cache becomes them first.
-        super::shards::pull(&config, &store, &args.datasets)?
+        pull(&config, &store, &args.datasets)?
     } else if named {
         args.datasets.clone()
     } else {
@@ -37,38 +39,17 @@ pub fn build(config: Config, args: BuildArgs) -> anyhow::Result<u8> {
             println!("{dataset}: no images, nothing to build");
             continue;
         }
-        let curation = super::curate::rules_with_args(&config, &args.rules, &dataset);
+        let curation = args.rules.rules(&config, &dataset);
         let progress = progress_bar(&dataset);
         let outcome = build::build(&store, &dataset, &settings, &curation, args.force, &progress)?;
         progress.finish_and_clear();
         println!("{}", describe(&dataset, &outcome, settings.size));
         if bucket {
             let (Outcome::Built { version, .. } | Outcome::UpToDate { version }) = &outcome;
-            super::shards::push(&config, &dataset, version)?;
+            push(&config, &dataset, version)?;
         }
     }
     Ok(exit::OK)
-}
-
-/// One line saying what a build of `dataset` did.
-pub(super) fn describe(dataset: &str, outcome: &Outcome, size: u32) -> String {
-    match outcome {
-        Outcome::UpToDate { version } => format!("{dataset}: up to date ({version})"),
-        Outcome::Built { version, counts, elapsed } => {
-            let total = counts.train + counts.test;
-            let rate = total as f64 / elapsed.as_secs_f64().max(1e-9);
-            let dropped: Vec<String> =
-                counts.dropped.iter().map(|(reason, n)| format!("{reason} {n}")).collect();
-            let dropped = if dropped.is_empty() { "none".to_owned() } else { dropped.join(", ") };
-            format!(
-                "{dataset}: built {version}: {} train, {} test, {} skipped, left out {dropped}, {size}x{size} px, {:.1} s ({rate:.0} images/s)",
-                counts.train,
-                counts.test,
-                counts.skipped,
-                elapsed.as_secs_f64()
-            )
-        }
-    }
 }
 
 pub fn export(config: &Config, args: ExportArgs) -> anyhow::Result<u8> {
@@ -82,4 +63,54 @@ pub fn export(config: &Config, args: ExportArgs) -> anyhow::Result<u8> {
         args.out.display()
     );
     Ok(exit::OK)
+}
+
+/// Before a build of a bucket store: fills this machine's cache with the merged datasets
+/// (`datasets`, or every merged one). Returns the datasets pulled.
+fn pull(
+    config: &Config,
+    store: &crate::store::Store,
+    datasets: &[String],
+) -> anyhow::Result<Vec<String>> {
+    let url = bucket_url(config, "build")?;
+    let checks =
+        mirror::Checks { max_bytes: config.network.max_bytes, images: config.images.clone() };
+    runtime()?.block_on(async {
+        let bucket = Bucket::open(&url).await?;
+        let names = if datasets.is_empty() {
+            let (names, left_out) = mirror::merged_datasets(&bucket).await?;
+            for problem in left_out {
+                eprintln!("warning: {url}/{}", crate::printable::printable(&problem));
+            }
+            names
+        } else {
+            datasets.to_vec()
+        };
+        if names.is_empty() {
+            bail!("{url} has no merged dataset yet: run `pipeline merge --dataset NAME`");
+        }
+        for name in &names {
+            let pulled = mirror::pull(&bucket, store, name, &checks).await?;
+            if pulled.downloaded > 0 || pulled.removed > 0 {
+                println!(
+                    "{name}: {} members from {url} ({} images downloaded, {} no longer members)",
+                    pulled.members, pulled.downloaded, pulled.removed
+                );
+            }
+        }
+        Ok(names)
+    })
+}
+
+/// After a build of a bucket store: uploads the version built (or found up to date).
+fn push(config: &Config, dataset: &str, version: &str) -> anyhow::Result<()> {
+    let url = bucket_url(config, "build")?;
+    let uploaded = runtime()?.block_on(async {
+        let bucket = Bucket::open(&url).await?;
+        anyhow::Ok(mirror::push_build(&bucket, &config.store.path, dataset, version).await?)
+    })?;
+    if uploaded > 0 {
+        println!("{dataset}: uploaded {uploaded} files of {version} to {url}");
+    }
+    Ok(())
 }

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+use crate::dataset::curation::CurateConfig;
 use crate::engines::EngineName;
 use crate::train::choice::Choice;
 
@@ -234,6 +235,20 @@ pub struct RuleArgs {
     /// Folder of query files whose [curate] tables apply to their datasets.
     #[arg(long, value_name = "DIR", default_value = "queries")]
     pub queries: PathBuf,
+}
+
+impl RuleArgs {
+    /// How `dataset` is curated: pipeline.toml's and its query file's rules, then these.
+    pub fn rules(&self, config: &crate::config::Config, dataset: &str) -> CurateConfig {
+        let mut rules = config.curation_for(&self.queries, dataset);
+        if !self.require.is_empty() {
+            rules.require = self.require.clone();
+        }
+        if let Some(on_leak) = self.on_leak {
+            rules.on_leak = on_leak;
+        }
+        rules
+    }
 }
 
 #[derive(Debug, clap::Args)]

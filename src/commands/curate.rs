@@ -2,45 +2,22 @@
 //! would leave out and why.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::time::Instant;
 
 use anyhow::bail;
 use serde::Serialize;
 
-use super::progress_bar;
-use crate::commands::cli::{CurateArgs, LabelArgs, RuleArgs};
+use super::print::progress_bar;
+use crate::commands::cli::{CurateArgs, LabelArgs};
 use crate::commands::exit;
 use crate::config::Config;
-use crate::config::query::QueryFile;
 use crate::curate::color::Colorfulness;
-use crate::curate::labels::{self, Label};
+use crate::curate::labels;
 use crate::curate::{self};
 use crate::dataset::curation::CurateConfig;
 use crate::dataset::curation::Leak;
 use crate::dataset::curation::{Dropped, count_by_reason};
-use crate::store::{Store, StoreError, Tree};
-
-/// The curation of `dataset`: pipeline.toml's `[curate]`, then that of its query file in
-/// `queries`.
-pub(super) fn rules_for(config: &Config, queries: &Path, dataset: &str) -> CurateConfig {
-    match QueryFile::for_dataset(queries, dataset) {
-        Some(query) => config.curate.with(&query.curate),
-        None => config.curate.clone(),
-    }
-}
-
-/// [`rules_for`], then the command line's.
-pub(super) fn rules_with_args(config: &Config, args: &RuleArgs, dataset: &str) -> CurateConfig {
-    let mut rules = rules_for(config, &args.queries, dataset);
-    if !args.require.is_empty() {
-        rules.require = args.require.clone();
-    }
-    if let Some(on_leak) = args.on_leak {
-        rules.on_leak = on_leak;
-    }
-    rules
-}
+use crate::store::Store;
 
 /// What `label` found in one dataset.
 #[derive(Debug, Serialize)]
@@ -82,9 +59,9 @@ pub fn label(config: &Config, args: LabelArgs) -> anyhow::Result<u8> {
             reused: report.reused,
             failed: report.failed.len(),
             images_per_second: report.labelled as f64 / started.elapsed().as_secs_f64().max(1e-9),
-            classes: top_classes(found.iter().flatten()),
-            gray: verdicts(found.iter().flatten(), &config.curate, Colorfulness::Gray),
-            tinted: verdicts(found.iter().flatten(), &config.curate, Colorfulness::Tinted),
+            classes: labels::top_classes(found.iter().flatten()),
+            gray: labels::verdicts(found.iter().flatten(), &config.curate, Colorfulness::Gray),
+            tinted: labels::verdicts(found.iter().flatten(), &config.curate, Colorfulness::Tinted),
             dataset,
         };
         for (id, reason) in &report.failed {
@@ -121,40 +98,6 @@ fn print_label_summary(s: &LabelSummary) {
     );
 }
 
-/// Top-1 class name -> how many of `labels` have it.
-pub(super) fn top_classes<'a>(labels: impl Iterator<Item = &'a Label>) -> BTreeMap<String, usize> {
-    let mut counts = BTreeMap::new();
-    for classes in labels.filter_map(|l| l.classes.as_ref()) {
-        if let Some(top) = classes.first() {
-            *counts.entry(top.name.clone()).or_default() += 1;
-        }
-    }
-    counts
-}
-
-/// How many of `labels` the color check of `rules` calls `verdict`.
-pub(super) fn verdicts<'a>(
-    labels: impl Iterator<Item = &'a Label>,
-    rules: &CurateConfig,
-    verdict: Colorfulness,
-) -> usize {
-    labels.filter(|l| l.color.verdict(rules.min_chroma, rules.min_spread) == verdict).count()
-}
-
-/// Every readable label of the store's images in `ids` (a damaged one is measured again
-/// by the next build or `label`).
-pub(super) fn stored_labels(store: &Store, ids: &[&str]) -> anyhow::Result<Vec<Label>> {
-    let mut out = Vec::new();
-    for id in ids {
-        match store.index.record::<Label>(&Tree::Labels, id) {
-            Ok(Some(label)) => out.push(label),
-            Ok(None) | Err(StoreError::Corrupt { .. }) => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Ok(out)
-}
-
 /// `curate --json`.
 #[derive(Debug, Serialize)]
 struct Decision<'a> {
@@ -177,7 +120,7 @@ pub fn curate(config: &Config, args: CurateArgs) -> anyhow::Result<u8> {
     if members.is_empty() {
         bail!("dataset {} has no images: fetch or import some first", args.dataset);
     }
-    let rules = rules_with_args(config, &args.rules, &args.dataset);
+    let rules = args.rules.rules(config, &args.dataset);
     let progress = progress_bar(&args.dataset);
     let selection = curate::select(
         &store,

@@ -6,7 +6,7 @@ pub mod cli;
 mod curate;
 pub mod exit;
 mod fetch;
-mod interrupts;
+mod print;
 mod refresh;
 mod report;
 mod shards;
@@ -14,10 +14,9 @@ mod status;
 mod train;
 mod verify;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::Context as _;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::commands::cli::{Cli, Command};
 use crate::config::Config;
@@ -81,22 +80,11 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("starting the async runtime")
 }
 
-fn display(path: &Path) -> String {
-    path.display().to_string()
-}
-
-/// A progress bar counting images, labelled `prefix`, hidden off a terminal.
-fn progress_bar(prefix: &str) -> ProgressBar {
-    if !crate::fetch::show_progress() {
-        return ProgressBar::with_draw_target(None, ProgressDrawTarget::hidden());
-    }
-    let bar = ProgressBar::new(0);
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{prefix:.bold} [{elapsed_precise}] {wide_bar} {pos}/{len} images",
-        )
-        .expect("valid template"),
-    );
-    bar.set_prefix(prefix.to_owned());
-    bar
+/// The bucket store the config names; an error for a folder store.
+fn bucket_url(config: &Config, command: &str) -> anyhow::Result<String> {
+    config
+        .store
+        .bucket
+        .clone()
+        .with_context(|| format!("`{command}` needs a bucket store: --store s3://BUCKET/PREFIX"))
 }

@@ -12,19 +12,16 @@ use std::time::Instant;
 
 use anyhow::Context as _;
 use serde::Serialize;
-use tokio_util::sync::CancellationToken;
 
-use super::build::describe;
-use super::fetch::{Choices, listen, print_summary, search_job};
-use super::progress_bar;
+use super::print::{describe, print_summary, progress_bar, report_summary};
 use super::runtime;
 use crate::build::{self, Outcome};
 use crate::commands::cli::RefreshArgs;
 use crate::commands::exit;
 use crate::config::Config;
 use crate::config::query::QueryFile;
-use crate::fetch::{self, Context, RunError, Stats, Summary};
-use crate::net::Http;
+use crate::fetch::{self, Choices, Job, RunError, Session, Summary};
+use crate::report::{self, Request};
 use crate::store::{Store, StoreError};
 
 /// What refresh did with one query file.
@@ -88,65 +85,24 @@ pub fn refresh(config: Config, args: RefreshArgs) -> anyhow::Result<u8> {
     let files = query_files(&args.queries)?;
     // Like `fetch`, `refresh` creates a store: a folder that is none becomes one.
     let store = Arc::new(Store::create(&config.store.path)?);
-    let http = Arc::new(Http::new(&config.network).context("building the HTTP client")?);
-    let stop = CancellationToken::new();
-    let interrupts = listen(&stop)?;
+    let session = Session::open(&config.network)?;
     let runtime = runtime()?;
 
     let mut queries = Vec::new();
     for file in files {
-        if stop.is_cancelled() {
+        if session.stop.is_cancelled() {
             break;
         }
-        let report = run_query(&runtime, &config, &store, &http, &stop, file)?;
+        let report = run_query(&runtime, &config, &store, &session, file)?;
         if !args.json {
             print_query(&report);
         }
         queries.push(report);
     }
-
-    let signal = interrupts.code();
+    let signal = session.signal();
     let interrupted = signal.is_some();
-    let mut builds = Vec::new();
-    if !interrupted {
-        let datasets: BTreeSet<&str> = queries
-            .iter()
-            .filter_map(|q| q.fetch.as_ref())
-            .filter(|s| s.images > 0)
-            .map(|s| s.dataset.as_str())
-            .collect();
-        for dataset in datasets {
-            let curation = super::curate::rules_for(&config, &args.queries, dataset);
-            let progress = progress_bar(dataset);
-            let outcome = build::build(&store, dataset, &config.build, &curation, false, &progress);
-            progress.finish_and_clear();
-            if !args.json {
-                match &outcome {
-                    Ok(outcome) => println!("{}", describe(dataset, outcome, config.build.size)),
-                    Err(e) => println!("{dataset}: build failed: {e}"),
-                }
-            }
-            builds.push(build_report(dataset, outcome));
-        }
-    }
-
-    let site = (args.report && !interrupted).then(|| {
-        let out = super::report::default_out(&config);
-        match super::report::write(&store, &config, &out, &[], "auto") {
-            Ok(summary) => {
-                if !args.json {
-                    super::report::print_summary(&summary);
-                }
-                ReportOutcome::Written(summary)
-            }
-            Err(e) => {
-                if !args.json {
-                    println!("report failed: {e:#}");
-                }
-                ReportOutcome::Failed { error: format!("{e:#}") }
-            }
-        }
-    });
+    let builds = if interrupted { Vec::new() } else { build_all(&config, &args, &store, &queries) };
+    let site = (args.report && !interrupted).then(|| write_report(&config, &store, args.json));
     let mut exit_code = exit_code(&queries, &builds, signal);
     if matches!(site, Some(ReportOutcome::Failed { .. })) {
         exit_code = exit_code.max(exit::PARTIAL);
@@ -173,8 +129,7 @@ fn run_query(
     runtime: &tokio::runtime::Runtime,
     config: &Config,
     store: &Arc<Store>,
-    http: &Arc<Http>,
-    stop: &CancellationToken,
+    session: &Session,
     file: PathBuf,
 ) -> Result<QueryReport, StoreError> {
     let query = match QueryFile::load(&file) {
@@ -188,21 +143,66 @@ fn run_query(
             });
         }
     };
-    let ctx = Arc::new(Context {
-        config: config.clone(),
-        store: store.clone(),
-        http: http.clone(),
-        stats: Stats::default(),
-        // A child: reaching one query's top stops that query only.
-        stop: stop.child_token(),
-    });
-    let job = search_job(config, query.query.clone(), Some(&query), Choices::default());
+    // Reaching one query's top stops that query only (the context's stop is a child).
+    let ctx = session.context(config.clone(), store.clone());
+    let job = Job::search(config, query.query.clone(), Some(&query), Choices::default());
     let (fetch, error) = match runtime.block_on(fetch::run(ctx, job, fetch::show_progress())) {
         Ok(summary) => (Some(summary), None),
         Err(RunError::Store(e)) => return Err(e),
         Err(e) => (None, Some(e.to_string())),
     };
     Ok(QueryReport { file, fetch, error, bad_file: false })
+}
+
+/// Builds every dataset a query added images to, each curated by its query file.
+fn build_all(
+    config: &Config,
+    args: &RefreshArgs,
+    store: &Store,
+    queries: &[QueryReport],
+) -> Vec<BuildReport> {
+    let datasets: BTreeSet<&str> = queries
+        .iter()
+        .filter_map(|q| q.fetch.as_ref())
+        .filter(|s| s.images > 0)
+        .map(|s| s.dataset.as_str())
+        .collect();
+    let mut builds = Vec::new();
+    for dataset in datasets {
+        let curation = config.curation_for(&args.queries, dataset);
+        let progress = progress_bar(dataset);
+        let outcome = build::build(store, dataset, &config.build, &curation, false, &progress);
+        progress.finish_and_clear();
+        if !args.json {
+            match &outcome {
+                Ok(outcome) => println!("{}", describe(dataset, outcome, config.build.size)),
+                Err(e) => println!("{dataset}: build failed: {e}"),
+            }
+        }
+        builds.push(build_report(dataset, outcome));
+    }
+    builds
+}
+
+/// `--report`: the store's site, where `report` writes it; a failure is reported, not fatal.
+fn write_report(config: &Config, store: &Store, json: bool) -> ReportOutcome {
+    let out = config.store.report_dir();
+    let written = Request::new(&config.report, &out, &[], "auto")
+        .and_then(|request| report::write(store, &request, &progress_bar));
+    match written {
+        Ok(summary) => {
+            if !json {
+                report_summary(&summary);
+            }
+            ReportOutcome::Written(summary)
+        }
+        Err(e) => {
+            if !json {
+                println!("report failed: {e}");
+            }
+            ReportOutcome::Failed { error: e.to_string() }
+        }
+    }
 }
 
 /// The `*.toml` files of `dir`, sorted by name.

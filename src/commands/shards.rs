@@ -1,20 +1,19 @@
-//! The bucket-store commands: `shard-urls`, `import` of shards, `merge`, and what `build`
-//! and `status` do with a bucket.
+//! The bucket-store commands: `shard-urls`, `import` of shards, `merge` (what `build` and
+//! `status` do with a bucket is theirs).
 
 use std::io::BufRead as _;
 use std::path::Path;
-use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
-use tokio_util::sync::CancellationToken;
 
-use super::{display, runtime};
+use super::print::display;
+use super::{bucket_url, runtime};
 use crate::bucket::worker::{self, ShardReport, WorkerError};
-use crate::bucket::{Bucket, merge as merging, mirror, plan, status as bucket_status};
+use crate::bucket::{Bucket, merge as merging, plan};
 use crate::commands::cli::{Command, ImportArgs, MergeArgs, ShardUrlsArgs};
 use crate::commands::exit;
 use crate::config::Config;
-use crate::net::Http;
+use crate::fetch::Session;
 
 /// Refuses, before anything runs, a command that works on folder stores only.
 pub fn check_bucket_command(command: &Command, bucket: &str, cache: &Path) -> anyhow::Result<()> {
@@ -30,15 +29,6 @@ pub fn check_bucket_command(command: &Command, bucket: &str, cache: &Path) -> an
          `import --shard` workers; this machine's cache of it is the folder {} (--store it)",
         display(cache)
     )
-}
-
-/// The bucket store the config names; an error for a folder store.
-fn bucket_url(config: &Config, command: &str) -> anyhow::Result<String> {
-    config
-        .store
-        .bucket
-        .clone()
-        .with_context(|| format!("`{command}` needs a bucket store: --store s3://BUCKET/PREFIX"))
 }
 
 pub fn shard_urls(config: &Config, args: ShardUrlsArgs) -> anyhow::Result<u8> {
@@ -90,9 +80,7 @@ pub fn import(config: Config, args: ImportArgs) -> anyhow::Result<u8> {
         let shard = plan::shard_from(args.shard, |var| std::env::var(var).ok())?;
         Box::new(std::iter::once(Ok(shard)))
     };
-    let http = Arc::new(Http::new(&config.network).context("building the HTTP client")?);
-    let stop = CancellationToken::new();
-    let interrupts = super::fetch::listen(&stop)?;
+    let session = Session::open(&config.network)?;
     let show_progress = crate::fetch::show_progress() && !args.json && !args.shards_from_stdin;
     let rt = runtime()?;
     let bucket = rt.block_on(Bucket::open(&url))?;
@@ -104,20 +92,19 @@ pub fn import(config: Config, args: ImportArgs) -> anyhow::Result<u8> {
     for shard in shards {
         let shard = shard?;
         let task = worker::Task { dataset: &args.dataset, shard, redo: args.redo, show_progress };
-        let run = worker::run(&bucket, &config, http.clone(), &task, stop.clone());
-        let result = rt.block_on(run);
+        let result = rt.block_on(worker::run(&bucket, &config, &session, &task));
         if args.shards_from_stdin {
             // One line per shard, failed ones too: the engine's log says which to retry.
             println!("{}", shard_line(shard, &result));
             if result.is_err() {
                 code = exit::ERROR;
             }
-            if let Some(code) = interrupts.code() {
+            if let Some(code) = session.signal() {
                 return Ok(code);
             }
             continue;
         }
-        if let Some(code) = interrupts.code() {
+        if let Some(code) = session.signal() {
             if let Err(e) = result {
                 eprintln!("{}: {e}", args.dataset);
             }
@@ -177,95 +164,6 @@ pub fn merge(config: &Config, args: MergeArgs) -> anyhow::Result<u8> {
             merged.duplicates,
             merged.failed,
             merged.seconds
-        );
-    }
-    Ok(exit::OK)
-}
-
-/// Before a build of a bucket store: fills this machine's cache with the merged datasets
-/// (`datasets`, or every merged one). Returns the datasets pulled.
-pub fn pull(
-    config: &Config,
-    store: &crate::store::Store,
-    datasets: &[String],
-) -> anyhow::Result<Vec<String>> {
-    let url = bucket_url(config, "build")?;
-    let checks =
-        mirror::Checks { max_bytes: config.network.max_bytes, images: config.images.clone() };
-    runtime()?.block_on(async {
-        let bucket = Bucket::open(&url).await?;
-        let names = if datasets.is_empty() {
-            let (names, left_out) = mirror::merged_datasets(&bucket).await?;
-            for problem in left_out {
-                eprintln!("warning: {url}/{}", crate::printable::printable(&problem));
-            }
-            names
-        } else {
-            datasets.to_vec()
-        };
-        if names.is_empty() {
-            bail!("{url} has no merged dataset yet: run `pipeline merge --dataset NAME`");
-        }
-        for name in &names {
-            let pulled = mirror::pull(&bucket, store, name, &checks).await?;
-            if pulled.downloaded > 0 || pulled.removed > 0 {
-                println!(
-                    "{name}: {} members from {url} ({} images downloaded, {} no longer members)",
-                    pulled.members, pulled.downloaded, pulled.removed
-                );
-            }
-        }
-        Ok(names)
-    })
-}
-
-/// After a build of a bucket store: uploads the version built (or found up to date).
-pub fn push(config: &Config, dataset: &str, version: &str) -> anyhow::Result<()> {
-    let url = bucket_url(config, "build")?;
-    let uploaded = runtime()?.block_on(async {
-        let bucket = Bucket::open(&url).await?;
-        anyhow::Ok(mirror::push_build(&bucket, &config.store.path, dataset, version).await?)
-    })?;
-    if uploaded > 0 {
-        println!("{dataset}: uploaded {uploaded} files of {version} to {url}");
-    }
-    Ok(())
-}
-
-/// `status` of a bucket store.
-pub fn status(config: &Config, json: bool) -> anyhow::Result<u8> {
-    let url = bucket_url(config, "status")?;
-    let (rows, left_out) = runtime()?.block_on(async {
-        let bucket = Bucket::open(&url).await?;
-        anyhow::Ok(bucket_status::read(&bucket).await?)
-    })?;
-    for problem in left_out {
-        eprintln!("warning: {url}/{}", crate::printable::printable(&problem));
-    }
-    if json {
-        let all = serde_json::json!({"store": url, "datasets": rows});
-        println!("{all}");
-        return Ok(exit::OK);
-    }
-    if rows.is_empty() {
-        println!(
-            "{url}: no shard plan yet: run `pipeline shard-urls URLS.txt --dataset NAME --shards N --store {url}`"
-        );
-    }
-    for row in rows {
-        let merged = row
-            .merged
-            .as_ref()
-            .map_or_else(|| "not merged".to_owned(), |m| format!("{} members", m.members));
-        println!(
-            "{}: {}/{} shards done, {} images, {} duplicates, {} failed; {merged}; build {}",
-            row.name,
-            row.shards_done,
-            row.shards,
-            row.images,
-            row.duplicates,
-            row.failed,
-            row.build.as_deref().unwrap_or("none")
         );
     }
     Ok(exit::OK)

@@ -4,9 +4,12 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::curate::{stored_labels, top_classes, verdicts};
+use super::{bucket_url, runtime};
+use crate::bucket::{Bucket, status as bucket_status};
+use crate::commands::exit;
 use crate::config::Config;
 use crate::curate::color::Colorfulness;
+use crate::curate::labels::{self, top_classes, verdicts};
 use crate::dataset::{Built, Counts, DatasetError};
 use crate::store::Store;
 
@@ -47,14 +50,14 @@ pub struct BuildStatus {
 
 pub fn status(config: &Config, args: crate::commands::cli::StatusArgs) -> anyhow::Result<u8> {
     if config.store.bucket.is_some() {
-        return super::shards::status(config, args.json);
+        return bucket_status(config, args.json);
     }
     let store = Store::open(&config.store.path)?;
     let mut rows = Vec::new();
     for (name, record) in store.index.datasets()? {
         let ids: Vec<String> =
             store.index.members(&name)?.into_iter().map(|(id, _, _)| id).collect();
-        let labels = stored_labels(&store, &ids.iter().map(String::as_str).collect::<Vec<_>>())?;
+        let labels = labels::stored(&store, &ids.iter().map(String::as_str).collect::<Vec<_>>())?;
         let build = match Built::latest(store.root(), &name) {
             Ok(built) => {
                 Some(BuildStatus { version: built.manifest.version, counts: built.manifest.counts })
@@ -125,4 +128,43 @@ pub fn status(config: &Config, args: crate::commands::cli::StatusArgs) -> anyhow
         println!("{}: top classes {}", row.name, top.join(", "));
     }
     Ok(crate::commands::exit::OK)
+}
+
+/// `status` of a bucket store.
+fn bucket_status(config: &Config, json: bool) -> anyhow::Result<u8> {
+    let url = bucket_url(config, "status")?;
+    let (rows, left_out) = runtime()?.block_on(async {
+        let bucket = Bucket::open(&url).await?;
+        anyhow::Ok(bucket_status::read(&bucket).await?)
+    })?;
+    for problem in left_out {
+        eprintln!("warning: {url}/{}", crate::printable::printable(&problem));
+    }
+    if json {
+        let all = serde_json::json!({"store": url, "datasets": rows});
+        println!("{all}");
+        return Ok(exit::OK);
+    }
+    if rows.is_empty() {
+        println!(
+            "{url}: no shard plan yet: run `pipeline shard-urls URLS.txt --dataset NAME --shards N --store {url}`"
+        );
+    }
+    for row in rows {
+        let merged = row
+            .merged
+            .as_ref()
+            .map_or_else(|| "not merged".to_owned(), |m| format!("{} members", m.members));
+        println!(
+            "{}: {}/{} shards done, {} images, {} duplicates, {} failed; {merged}; build {}",
+            row.name,
+            row.shards_done,
+            row.shards,
+            row.images,
+            row.duplicates,
+            row.failed,
+            row.build.as_deref().unwrap_or("none")
+        );
+    }
+    Ok(exit::OK)
 }

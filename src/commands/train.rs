@@ -237,7 +237,7 @@ pub fn train(config: Config, args: TrainArgs) -> anyhow::Result<u8> {
     };
     // SIGINT or SIGTERM: a resumable checkpoint at the next step boundary, then exit
     // 130 or 143 (a second signal exits at once).
-    let interrupts = super::interrupts::Interrupts::listen(|| {}, None)
+    let interrupts = crate::interrupts::Interrupts::listen(|| {}, None)
         .context("listening for SIGINT and SIGTERM")?;
     let trained = trainer::train(trainer::Request {
         store: &config.store.path,

@@ -8,7 +8,7 @@ use crate::upkeep::{gc, verify};
 
 pub fn verify(config: &Config, args: VerifyArgs) -> anyhow::Result<u8> {
     let store = Store::open(&config.store.path)?;
-    let progress = super::progress_bar("verify");
+    let progress = super::print::progress_bar("verify");
     let report = verify::verify(&store, args.repair, &progress)?;
     progress.finish_and_clear();
     let code = if report.consistent() || report.repaired { exit::OK } else { exit::INCONSISTENT };

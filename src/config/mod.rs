@@ -72,6 +72,15 @@ impl Config {
         Ok(config)
     }
 
+    /// How `dataset` is curated: `[curate]`, then the keys its query file in `queries`
+    /// sets (if one fills it).
+    pub fn curation_for(&self, queries: &Path, dataset: &str) -> CurateConfig {
+        match query::QueryFile::for_dataset(queries, dataset) {
+            Some(query) => self.curate.with(&query.curate),
+            None => self.curate.clone(),
+        }
+    }
+
     /// Every section checks itself; the first refusal names the file.
     fn validate(&self, path: &Path) -> Result<(), ConfigError> {
         self.check().map_err(|invalid| ConfigError::Invalid { path: path.to_owned(), invalid })

@@ -8,6 +8,7 @@
 //! twice the rate of one network on two threads, whose batches thrash the cache), and
 //! sends the labels through a bounded channel to the thread that stores them.
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::sync_channel;
@@ -16,7 +17,8 @@ use indicatif::ProgressBar;
 use serde::{Deserialize, Serialize};
 
 use super::CurateError;
-use super::color::ColorStats;
+use super::color::{ColorStats, Colorfulness};
+use crate::dataset::curation::CurateConfig;
 use crate::photo::resize::Preprocessor;
 use crate::photo::resize::ResizeMode;
 use crate::store::{ImageRecord, Store, StoreError, Tree};
@@ -157,6 +159,40 @@ pub fn ensure(
 }
 
 /// Sets libtorch's intra-op threads, returning the previous count.
+/// Top-1 class name -> how many of `labels` have it.
+pub fn top_classes<'a>(labels: impl Iterator<Item = &'a Label>) -> BTreeMap<String, usize> {
+    let mut counts = BTreeMap::new();
+    for classes in labels.filter_map(|l| l.classes.as_ref()) {
+        if let Some(top) = classes.first() {
+            *counts.entry(top.name.clone()).or_default() += 1;
+        }
+    }
+    counts
+}
+
+/// How many of `labels` the color check of `rules` calls `verdict`.
+pub fn verdicts<'a>(
+    labels: impl Iterator<Item = &'a Label>,
+    rules: &CurateConfig,
+    verdict: Colorfulness,
+) -> usize {
+    labels.filter(|l| l.color.verdict(rules.min_chroma, rules.min_spread) == verdict).count()
+}
+
+/// Every readable label of the store's images in `ids` (a damaged one is measured again
+/// by the next build or `label`).
+pub fn stored(store: &Store, ids: &[&str]) -> Result<Vec<Label>, StoreError> {
+    let mut out = Vec::new();
+    for id in ids {
+        match store.index.record::<Label>(&Tree::Labels, id) {
+            Ok(Some(label)) => out.push(label),
+            Ok(None) | Err(StoreError::Corrupt { .. }) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(out)
+}
+
 #[cfg(feature = "train")]
 fn tch_threads(n: i32) -> i32 {
     let previous = tch::get_num_threads();

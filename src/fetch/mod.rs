@@ -20,8 +20,10 @@
 mod dedup;
 mod download;
 mod failure;
+mod job;
 mod progress;
 mod search;
+mod session;
 mod sink;
 mod source;
 mod stats;
@@ -39,53 +41,15 @@ use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
-use crate::engines::{EngineName, SearchQuery};
 use crate::net::Http;
 use crate::photo::check::ImageInfo;
 use crate::store::{Store, StoreError};
 pub use dedup::Seen;
 pub use failure::ItemError;
+pub use job::{Choices, DEFAULT_TOP, Job, Source, UrlList};
 pub use progress::on_terminal as show_progress;
+pub use session::{Session, SessionError};
 pub use stats::{Stats, Summary};
-
-/// Where a run's candidates come from.
-#[derive(Debug, Clone)]
-pub enum Source {
-    /// Search engines, tried in order, results merged by URL.
-    Search { query: SearchQuery, engines: Vec<EngineName> },
-    /// A text file of http(s) URLs, one a line.
-    UrlList(UrlList),
-    /// A folder of image files, walked recursively.
-    Folder(PathBuf),
-}
-
-/// A URL list to read: the whole list a user gave, or one shard's slice of it.
-#[derive(Debug, Clone)]
-pub struct UrlList {
-    /// The file to read.
-    pub path: PathBuf,
-    /// What to call it in members' `query` and in messages: the list's path as given.
-    pub name: String,
-    /// The list's line number of the file's first line (1, unless a shard's slice).
-    pub first_line: usize,
-}
-
-impl UrlList {
-    /// The whole list at `path`.
-    pub fn whole(path: PathBuf) -> UrlList {
-        let name = path.display().to_string();
-        UrlList { path, name, first_line: 1 }
-    }
-}
-
-/// One run of the graph.
-#[derive(Debug, Clone)]
-pub struct Job {
-    pub dataset: String,
-    pub source: Source,
-    /// Stop once the dataset holds this many images (`None`: take everything).
-    pub top: Option<usize>,
-}
 
 /// A candidate image: where it is and where it came from.
 #[derive(Debug, Clone)]

@@ -75,6 +75,29 @@ pub struct Request<'a> {
     pub device: tch::Device,
 }
 
+impl<'a> Request<'a> {
+    /// A report into `out` of `runs` (every run when empty), which are scored on `device`
+    /// (`auto`, `cpu`, `cuda`, `cuda:N`: without the `train` feature, no run is scored).
+    pub fn new(
+        config: &'a config::ReportConfig,
+        out: &'a Path,
+        runs: &'a [String],
+        device: &str,
+    ) -> Result<Request<'a>, ReportError> {
+        #[cfg(feature = "train")]
+        let device = crate::train::device::pick(device).map_err(ReportError::Picture)?;
+        #[cfg(not(feature = "train"))]
+        let _ = device;
+        Ok(Request {
+            out,
+            runs,
+            config,
+            #[cfg(feature = "train")]
+            device,
+        })
+    }
+}
+
 /// What a report did (`report --json`).
 #[derive(Debug, Default, Serialize)]
 pub struct Summary {

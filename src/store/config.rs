@@ -90,6 +90,11 @@ impl Default for StoreConfig {
 }
 
 impl StoreConfig {
+    /// Where `report` writes the site unless told: `STORE/report/`.
+    pub fn report_dir(&self) -> PathBuf {
+        self.path.join("report")
+    }
+
     pub fn check(&self) -> Result<(), Invalid> {
         if let Some(url) = &self.bucket
             && BucketUrl::parse(url).is_err()

@@ -167,7 +167,7 @@ fn gc_stops_at_a_run_it_cannot_read_and_removes_nothing() {
     // A run starting: its lock held, no record yet.
     std::fs::remove_dir_all(&broken).unwrap();
     std::fs::create_dir_all(ws.store().join("runs/starting")).unwrap();
-    let lock = pipeline::store::lock_run(&ws.store(), "starting").unwrap();
+    let lock = pipeline::train::run_record::lock(&ws.store(), "starting").unwrap();
     let run = ws.run(&["gc"]).expect_code(75);
     assert!(run.stderr.contains("runs/starting.lock"), "{}", run.stderr);
     assert!(ws.store().join("datasets/d").join(&versions[0]).exists());

@@ -24,7 +24,7 @@ use rayon::prelude::*;
 
 use crate::curate::{self, CurateError};
 use crate::dataset::curation::Leak;
-use crate::dataset::curation::{CurateConfig, OnLeak};
+use crate::dataset::curation::{CurateConfig, Dropped, OnLeak};
 use crate::dataset::{
     self, BuildSettings, Counts, DatasetError, FORMAT, LUMA, Manifest, ManifestMember, ShardError,
     ShardInfo, Skipped, Split, dataset_dir, latest_version, version_of,
@@ -138,13 +138,36 @@ pub fn build(
     {
         return Ok(Outcome::UpToDate { version });
     }
-    fs::create_dir_all(&dir).map_err(crate::durable::at(&dir))?;
-    remove_partials(&dir)?;
-    let partial = dir.join(format!(".partial-{version}-{}", std::process::id()));
-    fs::create_dir(&partial).map_err(crate::durable::at(&partial))?;
+    let version = Version { dataset, name: version, dir, settings, curation };
+    let counts = write_version(store, &version, selection.kept, dropped, leaks, progress)?;
+    Ok(Outcome::Built { version: version.name, counts, elapsed: started.elapsed() })
+}
 
-    let mut plan: Vec<Planned> = selection
-        .kept
+/// The version a build writes: its name and folder, and what it was built with.
+struct Version<'a> {
+    dataset: &'a str,
+    name: String,
+    /// The dataset's folder.
+    dir: PathBuf,
+    settings: &'a BuildSettings,
+    curation: &'a CurateConfig,
+}
+
+/// Writes `version` aside (its shards, then its manifest) and publishes it; its counts.
+fn write_version(
+    store: &Store,
+    version: &Version,
+    kept: Vec<(&(String, Member, ImageRecord), Split)>,
+    dropped: Vec<Dropped>,
+    leaks: Vec<Leak>,
+    progress: &ProgressBar,
+) -> Result<Counts, BuildError> {
+    let dir = &version.dir;
+    fs::create_dir_all(dir).map_err(crate::durable::at(dir))?;
+    remove_partials(dir)?;
+    let partial = dir.join(format!(".partial-{}-{}", version.name, std::process::id()));
+    fs::create_dir(&partial).map_err(crate::durable::at(&partial))?;
+    let mut plan: Vec<Planned> = kept
         .iter()
         .map(|&((id, member, image), split)| Planned {
             id,
@@ -157,32 +180,32 @@ pub fn build(
     progress.set_position(0);
     progress.set_length(plan.len() as u64);
 
-    let (shards, manifest_members, skipped) = write_shards(&partial, &plan, settings, progress)?;
+    let (shards, members, skipped) = write_shards(&partial, &plan, version.settings, progress)?;
     let counts = Counts {
-        train: manifest_members.iter().filter(|m| m.split == Split::Train).count(),
-        test: manifest_members.iter().filter(|m| m.split == Split::Test).count(),
+        train: members.iter().filter(|m| m.split == Split::Train).count(),
+        test: members.iter().filter(|m| m.split == Split::Test).count(),
         skipped: skipped.len(),
         dropped: crate::dataset::curation::count_by_reason(&dropped),
     };
     let manifest = Manifest {
         format: FORMAT,
-        dataset: dataset.to_owned(),
-        version: version.clone(),
-        settings: settings.clone(),
+        dataset: version.dataset.to_owned(),
+        version: version.name.clone(),
+        settings: version.settings.clone(),
         luma: LUMA.to_owned(),
         counts: counts.clone(),
         shards,
-        members: manifest_members,
+        members,
         skipped,
-        curation: curation.clone(),
+        curation: version.curation.clone(),
         dropped,
         leaks,
     };
     let manifest_path = partial.join("manifest.json");
     let text = serde_json::to_vec_pretty(&manifest).expect("manifest serializes");
     fs::write(&manifest_path, text).map_err(crate::durable::at(&manifest_path))?;
-    publish(&dir, &partial, &version)?;
-    Ok(Outcome::Built { version, counts, elapsed: started.elapsed() })
+    publish(dir, &partial, &version.name)?;
+    Ok(counts)
 }
 
 fn known(store: &Store) -> Result<String, BuildError> {

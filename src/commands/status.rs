@@ -53,11 +53,27 @@ pub fn status(config: &Config, args: crate::commands::cli::StatusArgs) -> anyhow
         return bucket_status(config, args.json);
     }
     let store = Store::open(&config.store.path)?;
+    let rows = gather(config, &store)?;
+    if args.json {
+        println!("{}", serde_json::json!({ "datasets": rows }));
+    } else if rows.is_empty() {
+        println!(
+            "no datasets yet in {}: try `pipeline fetch \"brown bear\" --top 250`",
+            store.root().display()
+        );
+    } else {
+        print_table(&rows);
+    }
+    Ok(crate::commands::exit::OK)
+}
+
+/// Every dataset of the store: its counters, labels and latest build.
+fn gather(config: &Config, store: &Store) -> anyhow::Result<Vec<DatasetStatus>> {
     let mut rows = Vec::new();
     for (name, record) in store.index.datasets()? {
         let ids: Vec<String> =
             store.index.members(&name)?.into_iter().map(|(id, _, _)| id).collect();
-        let labels = labels::stored(&store, &ids.iter().map(String::as_str).collect::<Vec<_>>())?;
+        let labels = labels::stored(store, &ids.iter().map(String::as_str).collect::<Vec<_>>())?;
         let build = match Built::latest(store.root(), &name) {
             Ok(built) => {
                 Some(BuildStatus { version: built.manifest.version, counts: built.manifest.counts })
@@ -82,22 +98,16 @@ pub fn status(config: &Config, args: crate::commands::cli::StatusArgs) -> anyhow
             name,
         });
     }
-    if args.json {
-        println!("{}", serde_json::json!({ "datasets": rows }));
-        return Ok(crate::commands::exit::OK);
-    }
-    if rows.is_empty() {
-        println!(
-            "no datasets yet in {}: try `pipeline fetch \"brown bear\" --top 250`",
-            store.root().display()
-        );
-        return Ok(crate::commands::exit::OK);
-    }
+    Ok(rows)
+}
+
+/// The text form: a row a dataset, then each dataset's top classes.
+fn print_table(rows: &[DatasetStatus]) {
     println!(
         "{:<24} {:>7} {:>10} {:>7}  {:<20}  {:<24}  failures",
         "dataset", "images", "duplicates", "failed", "last fetch", "left out of the build"
     );
-    for row in &rows {
+    for row in rows {
         let failures: Vec<String> = row.failures.iter().map(|(r, n)| format!("{r} {n}")).collect();
         let dropped = match &row.build {
             None => "not built".to_owned(),
@@ -127,7 +137,6 @@ pub fn status(config: &Config, args: crate::commands::cli::StatusArgs) -> anyhow
         let top: Vec<String> = classes.iter().take(6).map(|(c, n)| format!("{c} {n}")).collect();
         println!("{}: top classes {}", row.name, top.join(", "));
     }
-    Ok(crate::commands::exit::OK)
 }
 
 /// `status` of a bucket store.

@@ -220,7 +220,8 @@ pub fn train(config: Config, args: TrainArgs) -> anyhow::Result<u8> {
     };
     // Held for the whole run (by rank 0, the one that writes it): a second `train
     // --resume` of it, or gc tidying its checkpoints, waits for the next time.
-    let _lock = leader.then(|| crate::store::lock_run(&config.store.path, &run)).transpose()?;
+    let _lock =
+        leader.then(|| crate::train::run_record::lock(&config.store.path, &run)).transpose()?;
     let quiet = !crate::fetch::show_progress() || !leader;
     let rendezvous = match &launch {
         Some(launch) => Some(dist::Rendezvous::join(launch, DIST_TIMEOUT)?),

@@ -3,17 +3,16 @@
 //!
 //! An image is labelled on a 224 px center crop (the classifier's input, decoded at the
 //! smallest JPEG DCT scale that keeps it): the color statistics always, the classifier's
-//! top 5 when there is a classifier. One worker per core decodes, measures and classifies
-//! one image at a time with its own copy of the network on one libtorch thread (on 2 cores
-//! twice the rate of one network on two threads, whose batches thrash the cache), and
-//! sends the labels through a bounded channel to the thread that stores them.
+//! top 5 when there is a classifier. rayon's workers, one per core, decode, measure and
+//! classify one image at a time, each with its own copy of the network on one libtorch
+//! thread (on 2 cores twice the rate of one network on two threads, whose batches thrash
+//! the cache); the labels are stored once they are all measured.
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::sync_channel;
 
 use indicatif::ProgressBar;
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::CurateError;
@@ -70,6 +69,9 @@ pub struct LabelReport {
     pub failed: Vec<(String, String)>,
 }
 
+/// An image (by its place in the list) and its label, or why it has none.
+type Measured = (usize, Result<Label, String>);
+
 /// Labels every image of `images` whose label is missing, out of date, or lacks classes
 /// that a classifier from `classifier` would give; returns the labels of all of them that
 /// have one.
@@ -102,63 +104,42 @@ pub fn ensure(
         return Ok((labels, report));
     }
     progress.set_length(todo.len() as u64);
-    let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(todo.len());
+    // One classifier a worker (they keep state), each on one libtorch thread.
     let threads = classifier.map(|_| tch_threads(1));
-    let next = AtomicUsize::new(0);
-    let (tx, rx) = sync_channel::<(usize, Result<Label, String>)>(2 * workers);
-    let outcome = std::thread::scope(|scope| -> Result<(), CurateError> {
-        let handles: Vec<_> = (0..workers)
-            .map(|_| {
-                let (tx, next, todo) = (tx.clone(), &next, &todo);
-                scope.spawn(move || -> Result<(), CurateError> {
-                    let model = classifier.map(|load| load()).transpose()?;
-                    loop {
-                        let Some(&i) = todo.get(next.fetch_add(1, Ordering::Relaxed)) else {
-                            return Ok(());
-                        };
-                        let (id, image) = images[i];
-                        let label =
-                            thumbnail(&store.blobs.path(id, &image.ext)).map(|pixels| Label {
-                                version: VERSION,
-                                color: ColorStats::of_thumbnail(&pixels, SIDE),
-                                classes: model.as_ref().map(|m| m.top5(&pixels)),
-                            });
-                        if tx.send((i, label)).is_err() {
-                            return Ok(()); // The storing thread stopped on an error.
-                        }
-                    }
-                })
-            })
-            .collect();
-        drop(tx);
-        let stored = (|| -> Result<(), CurateError> {
-            for (i, label) in rx {
-                let id = images[i].0;
-                match label {
-                    Ok(label) => {
-                        store.index.put(&Tree::Labels, id, &label)?;
-                        labels[i] = Some(label);
-                        report.labelled += 1;
-                    }
-                    Err(reason) => report.failed.push((id.to_owned(), reason)),
-                }
+    let measured: Result<Vec<Measured>, String> = todo
+        .par_iter()
+        .map_init(
+            || classifier.map(|load| load()).transpose().map_err(|e| e.to_string()),
+            |model, &i| {
+                let model = model.as_ref().map_err(Clone::clone)?;
+                let (id, image) = images[i];
+                let label = thumbnail(&store.blobs.path(id, &image.ext)).map(|pixels| Label {
+                    version: VERSION,
+                    color: ColorStats::of_thumbnail(&pixels, SIDE),
+                    classes: model.as_ref().map(|m| m.top5(&pixels)),
+                });
                 progress.inc(1);
-            }
-            Ok(())
-        })();
-        for handle in handles {
-            handle.join().expect("labelling workers do not panic")?;
-        }
-        stored
-    });
+                Ok((i, label))
+            },
+        )
+        .collect();
     if let Some(threads) = threads {
         tch_threads(threads);
     }
-    outcome?;
+    for (i, label) in measured.map_err(CurateError::Weights)? {
+        let id = images[i].0;
+        match label {
+            Ok(label) => {
+                store.index.put(&Tree::Labels, id, &label)?;
+                labels[i] = Some(label);
+                report.labelled += 1;
+            }
+            Err(reason) => report.failed.push((id.to_owned(), reason)),
+        }
+    }
     Ok((labels, report))
 }
 
-/// Sets libtorch's intra-op threads, returning the previous count.
 /// Top-1 class name -> how many of `labels` have it.
 pub fn top_classes<'a>(labels: impl Iterator<Item = &'a Label>) -> BTreeMap<String, usize> {
     let mut counts = BTreeMap::new();
@@ -193,6 +174,7 @@ pub fn stored(store: &Store, ids: &[&str]) -> Result<Vec<Label>, StoreError> {
     Ok(out)
 }
 
+/// Sets libtorch's intra-op threads, returning the previous count.
 #[cfg(feature = "train")]
 fn tch_threads(n: i32) -> i32 {
     let previous = tch::get_num_threads();

@@ -35,7 +35,8 @@ impl Colorizer {
         device: Device,
     ) -> Result<Colorizer, TrainError> {
         let record = RunRecord::read(store, run)?;
-        let (dir, state, note) = checkpoint::choose(&store.join("runs").join(run), choice)?;
+        let (dir, state, note) =
+            checkpoint::choose(&crate::train::run_record::run_dir(store, run), choice)?;
         let vs = nn::VarStore::new(device);
         let g = Generator::new(&(vs.root() / "G"), &record.config);
         // The moving average, when the run kept one, is the generator to use.

@@ -10,8 +10,10 @@ use std::collections::HashSet;
 
 use tracing::{debug, warn};
 
-use super::{Candidate, Emitter, Item, ItemError, Location, State};
-use crate::engines::{EngineName, SearchQuery};
+use url::Url;
+
+use super::{Candidate, Context, Emitter, Item, ItemError, Location, State};
+use crate::engines::{EngineName, EnginePage, Hit, SearchQuery};
 
 /// Pages fetched from one engine at most (Bing serves about 1000 results, 35 a page).
 const MAX_PAGES: usize = 40;
@@ -20,9 +22,8 @@ const MAX_PAGES: usize = 40;
 /// failures as messages.
 pub async fn run(out: &Emitter<'_>, query: &SearchQuery, engines: &[EngineName]) -> Vec<String> {
     let ctx = out.ctx;
-    let mut seen = HashSet::new();
+    let mut merged = Merged::default();
     let mut failures = Vec::new();
-    let mut rank = 0u64;
     for &engine in engines {
         let base = ctx.config.engines.base_url(engine);
         let mut next = Some(engine.first_page(base, query));
@@ -35,60 +36,23 @@ pub async fn run(out: &Emitter<'_>, query: &SearchQuery, engines: &[EngineName])
                 break;
             }
             pages += 1;
-            let fetched = tokio::select! {
+            let page = tokio::select! {
                 biased;
                 _ = ctx.stop.cancelled() => return failures,
-                fetched = ctx.http.get_page(&url) => fetched,
+                page = page(ctx, engine, &url, query) => page,
             };
-            let page = match fetched {
-                // Parsed at the URL the redirects ended at: a captcha wall shows there.
-                Ok(fetched) => {
-                    engine.parse_page(&fetched.url, fetched.status, &fetched.text, query)
-                }
-                Err(e) => {
-                    let message = format!("{engine}: {url}: {e}");
-                    warn!("Search page failed: {message}.");
+            let page = match page {
+                Ok(page) => page,
+                Err(message) => {
+                    warn!("{message}.");
                     failures.push(message);
                     break;
                 }
             };
-            let page = match page {
-                Ok(page) => page,
-                Err(e) => {
-                    warn!("{e}.");
-                    failures.push(e.to_string());
-                    break;
-                }
-            };
             ctx.stats.pages.inc();
-            let mut new = 0;
-            for hit in page.hits {
-                if own.insert(hit.image_url.clone()) {
-                    new += 1;
-                }
-                if !seen.insert(hit.image_url.clone()) {
-                    continue;
-                }
-                rank += 1;
-                let (location, state) = match Location::remote(&hit.image_url) {
-                    Ok(location) => (location, State::New),
-                    Err(why) => {
-                        let at = format!("{engine}: {url}: result {}", hit.image_url);
-                        let failed = State::Failed { error: ItemError::BadUrl(why), at };
-                        (Location::Remote(hit.image_url), failed)
-                    }
-                };
-                let candidate = Candidate {
-                    rank,
-                    location,
-                    source: engine.to_string(),
-                    query: query.text.clone(),
-                    page_url: hit.page_url,
-                    title: hit.title,
-                };
-                if !out.emit(Item { candidate, state }).await {
-                    return failures;
-                }
+            let new = page.hits.iter().filter(|hit| own.insert(hit.image_url.clone())).count();
+            if !merged.emit(out, engine, &url, query, page.hits).await {
+                return failures;
             }
             debug!(%engine, page = pages, new, "Search page parsed.");
             // A page that only repeats this engine's results is Bing's way of saying "the end";
@@ -99,4 +63,63 @@ pub async fn run(out: &Emitter<'_>, query: &SearchQuery, engines: &[EngineName])
         }
     }
     failures
+}
+
+/// One result page of `engine`, parsed at the URL the redirects ended at (a captcha wall
+/// shows there); why not, as a message.
+async fn page(
+    ctx: &Context,
+    engine: EngineName,
+    url: &Url,
+    query: &SearchQuery,
+) -> Result<EnginePage, String> {
+    let fetched = ctx.http.get_page(url).await.map_err(|e| format!("{engine}: {url}: {e}"))?;
+    engine.parse_page(&fetched.url, fetched.status, &fetched.text, query).map_err(|e| e.to_string())
+}
+
+/// The results so far, over every engine: the first place a URL is seen gives its rank.
+#[derive(Default)]
+struct Merged {
+    seen: HashSet<String>,
+    rank: u64,
+}
+
+impl Merged {
+    /// Emits the hits not seen before as candidates (a non-http(s) one as a `bad-url`
+    /// failure); false when the source should stop.
+    async fn emit(
+        &mut self,
+        out: &Emitter<'_>,
+        engine: EngineName,
+        url: &Url,
+        query: &SearchQuery,
+        hits: Vec<Hit>,
+    ) -> bool {
+        for hit in hits {
+            if !self.seen.insert(hit.image_url.clone()) {
+                continue;
+            }
+            self.rank += 1;
+            let (location, state) = match Location::remote(&hit.image_url) {
+                Ok(location) => (location, State::New),
+                Err(why) => {
+                    let at = format!("{engine}: {url}: result {}", hit.image_url);
+                    let failed = State::Failed { error: ItemError::BadUrl(why), at };
+                    (Location::Remote(hit.image_url), failed)
+                }
+            };
+            let candidate = Candidate {
+                rank: self.rank,
+                location,
+                source: engine.to_string(),
+                query: query.text.clone(),
+                page_url: hit.page_url,
+                title: hit.title,
+            };
+            if !out.emit(Item { candidate, state }).await {
+                return false;
+            }
+        }
+        true
+    }
 }

@@ -12,7 +12,8 @@ use futures::StreamExt;
 use tokio::sync::mpsc::Receiver;
 use tracing::debug;
 
-use super::{Context, Demand, Item, ItemError, Job, RunError, Source, State};
+use super::{Candidate, Context, Demand, Item, ItemError, Job, RunError, Source, State};
+use crate::photo::check::ImageInfo;
 use crate::store::{DuplicateRecord, FailureRecord, ImageRecord, Member, Tree, UrlOutcome, now};
 
 /// Blob writes in flight at once.
@@ -25,13 +26,13 @@ pub async fn run(
     mut rx: Receiver<Item>,
 ) -> Result<(), RunError> {
     let index = &ctx.store.index;
-    let mut record = index.dataset(&job.dataset)?.unwrap_or_default();
+    let dataset = job.dataset.as_str();
+    let mut record = index.dataset(dataset)?.unwrap_or_default();
     if let Source::Search { query, .. } = &job.source {
         record.query = Some(query.text.clone());
     }
     let incoming = futures::stream::poll_fn(|cx| rx.poll_recv(cx));
     let mut written = incoming.map(|item| write_blob(&ctx, item)).buffered(WRITERS);
-    let failures = Tree::Failures(job.dataset.clone());
     while let Some(item) = written.next().await {
         let Item { candidate, state } = item?;
         if !matches!(state, State::Accepted { .. }) {
@@ -40,70 +41,108 @@ pub async fn run(
         let at = now();
         match state {
             State::Accepted { hash, info, .. } => {
-                let image = ImageRecord {
-                    ext: info.format.ext().into(),
-                    width: info.width,
-                    height: info.height,
-                    bytes: info.bytes,
-                    phash: info.phash,
-                    added_at: at,
-                };
-                let image = index.image(&hash)?.unwrap_or(image);
-                let member = Member {
-                    rank: candidate.rank,
-                    source: candidate.source,
-                    query: candidate.query,
-                    url: candidate.location.url().to_owned(),
-                    page_url: candidate.page_url,
-                    title: candidate.title,
-                    added_at: at,
-                };
-                ctx.store.add_member(&job.dataset, &hash, &image, &member)?;
-                index.remove(&failures, &member.url)?;
-                ctx.stats.accepted.inc();
-                continue;
+                accept(&ctx, dataset, &hash, &info, candidate, at)?
             }
             State::Duplicate { of, exact } => {
-                // The decision is this dataset's; an exact copy's bytes are `of` for all.
-                let url = candidate.location.url();
-                if exact {
-                    index.put_url(url, UrlOutcome::Accepted { image: of.clone() }, at)?;
-                }
-                index.put_duplicate(&job.dataset, url, &DuplicateRecord { of, exact, at })?;
-                index.remove(&failures, url)?;
+                record_duplicate(&ctx, dataset, candidate.location.url(), of, exact, at)?;
                 record.duplicates += 1;
-                ctx.stats.duplicates.inc();
+                index.put_dataset(dataset, &record)?;
             }
             State::Failed { error, at: place } => {
-                let kind = error.kind();
-                let detail = format!("{place}: {error}");
-                debug!(%kind, "Rejected {detail}.");
-                // A text that is not a URL is no fact about a URL.
-                if !matches!(error, ItemError::BadUrl(_)) {
-                    let outcome =
-                        UrlOutcome::Failed { reason: kind.clone(), retry: error.is_transient() };
-                    index.put_url(candidate.location.url(), outcome, at)?;
-                }
-                let failure = FailureRecord { reason: kind.clone(), detail: detail.clone(), at };
-                index.put(&failures, candidate.location.url(), &failure)?;
-                *record.failures.entry(kind.clone()).or_default() += 1;
-                ctx.stats.fail(&kind, detail);
+                let kind =
+                    record_failure(&ctx, dataset, candidate.location.url(), &error, &place, at)?;
+                *record.failures.entry(kind).or_default() += 1;
+                index.put_dataset(dataset, &record)?;
             }
-            State::Known => {
-                ctx.stats.known.inc();
-                continue;
-            }
-            State::Dropped => continue,
+            State::Known => ctx.stats.known.inc(),
+            State::Dropped => {}
             State::New | State::Downloaded(_) | State::Checked { .. } | State::Stored { .. } => {
                 let message = format!("{} reached the store undecided", candidate.location.url());
                 return Err(RunError::Stage { stage: "store", message });
             }
         }
-        index.put_dataset(&job.dataset, &record)?;
     }
     record.last_fetch = Some(now());
-    index.put_dataset(&job.dataset, &record)?;
+    index.put_dataset(dataset, &record)?;
     Ok(())
+}
+
+/// Records an accepted image as a member of `dataset` (its blob is stored already).
+fn accept(
+    ctx: &Context,
+    dataset: &str,
+    hash: &str,
+    info: &ImageInfo,
+    candidate: Candidate,
+    at: u64,
+) -> Result<(), RunError> {
+    let index = &ctx.store.index;
+    let image = ImageRecord {
+        ext: info.format.ext().into(),
+        width: info.width,
+        height: info.height,
+        bytes: info.bytes,
+        phash: info.phash,
+        added_at: at,
+    };
+    let image = index.image(hash)?.unwrap_or(image);
+    let member = Member {
+        rank: candidate.rank,
+        source: candidate.source,
+        query: candidate.query,
+        url: candidate.location.url().to_owned(),
+        page_url: candidate.page_url,
+        title: candidate.title,
+        added_at: at,
+    };
+    ctx.store.add_member(dataset, hash, &image, &member)?;
+    index.remove(&Tree::Failures(dataset.to_owned()), &member.url)?;
+    ctx.stats.accepted.inc();
+    Ok(())
+}
+
+/// Records `dataset`'s decision that `url`'s image copies its member `of`.
+fn record_duplicate(
+    ctx: &Context,
+    dataset: &str,
+    url: &str,
+    of: String,
+    exact: bool,
+    at: u64,
+) -> Result<(), RunError> {
+    let index = &ctx.store.index;
+    // The decision is this dataset's; an exact copy's bytes are `of` for all.
+    if exact {
+        index.put_url(url, UrlOutcome::Accepted { image: of.clone() }, at)?;
+    }
+    index.put_duplicate(dataset, url, &DuplicateRecord { of, exact, at })?;
+    index.remove(&Tree::Failures(dataset.to_owned()), url)?;
+    ctx.stats.duplicates.inc();
+    Ok(())
+}
+
+/// Records why `url` gave `dataset` no image; returns the failure's kind.
+fn record_failure(
+    ctx: &Context,
+    dataset: &str,
+    url: &str,
+    error: &ItemError,
+    place: &str,
+    at: u64,
+) -> Result<String, RunError> {
+    let index = &ctx.store.index;
+    let kind = error.kind();
+    let detail = format!("{place}: {error}");
+    debug!(%kind, "Rejected {detail}.");
+    // A text that is not a URL is no fact about a URL.
+    if !matches!(error, ItemError::BadUrl(_)) {
+        let outcome = UrlOutcome::Failed { reason: kind.clone(), retry: error.is_transient() };
+        index.put_url(url, outcome, at)?;
+    }
+    let failure = FailureRecord { reason: kind.clone(), detail: detail.clone(), at };
+    index.put(&Tree::Failures(dataset.to_owned()), url, &failure)?;
+    ctx.stats.fail(&kind, detail);
+    Ok(kind)
 }
 
 /// Writes the blob of an accepted image that is not stored yet; passes everything else.

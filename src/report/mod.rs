@@ -250,14 +250,14 @@ fn run_names(
 ) -> Result<Vec<String>, ReportError> {
     if !asked.is_empty() {
         for run in asked {
-            if !root.join("runs").join(run).is_dir() {
+            if !crate::train::run_record::run_dir(root, run).is_dir() {
                 return Err(ReportError::NoRun(run.clone()));
             }
         }
         return Ok(asked.to_vec());
     }
     let mut names = Vec::new();
-    for (name, _) in crate::durable::subfolders(&root.join("runs"))? {
+    for (name, _) in crate::durable::subfolders(&crate::train::run_record::runs_dir(root))? {
         match crate::dataset::check_name(&name) {
             Ok(()) => names.push(name),
             Err(allowed) => {

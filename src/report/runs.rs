@@ -51,7 +51,7 @@ pub fn read(
     device: tch::Device,
     bar: &dyn Fn(&str) -> ProgressBar,
 ) -> Result<RunView, ReportError> {
-    let dir = root.join("runs").join(name);
+    let dir = crate::train::run_record::run_dir(root, name);
     let mut view = RunView {
         name: name.to_owned(),
         record: None,
@@ -100,29 +100,47 @@ pub fn read(
         for other in cross_domain.iter().filter(|d| **d != record.dataset) {
             targets.push((other.clone(), vec![Split::Train, Split::Test]));
         }
-        let mut colorizer: Option<Rc<Colorizer>> = None;
-        let mut open = || -> Result<Rc<Colorizer>, crate::train::error::TrainError> {
-            if colorizer.is_none() {
-                colorizer = Some(Rc::new(Colorizer::open(root, name, Choice::Best, device)?));
-            }
-            Ok(colorizer.clone().expect("opened"))
-        };
-        for (dataset, splits) in targets {
-            let built = match Built::latest(root, &dataset) {
-                Ok(built) => built,
-                Err(e) => {
-                    view.problems.push(format!("not scored on {dataset}: {e}"));
-                    continue;
-                }
-            };
-            let progress = bar(&format!("scoring {name} on {dataset}"));
-            match scores::ensure(site, name, &checkpoint, &built, &splits, &mut open, &progress) {
-                Ok(scores) => view.scores.push(scores),
-                Err(e) => view.problems.push(format!("not scored on {dataset}: {e}")),
-            }
-        }
+        let (scores, problems) = score(site, root, name, &checkpoint, &targets, device, bar);
+        view.scores = scores;
+        view.problems.extend(problems);
     }
     Ok(view)
+}
+
+/// The run's scores on each of `targets` (a dataset and its splits) at `checkpoint`, and
+/// why it could not be scored on the others. The colorizer is loaded once, if needed.
+fn score(
+    site: &Site,
+    root: &Path,
+    name: &str,
+    checkpoint: &Checkpoint,
+    targets: &[(String, Vec<Split>)],
+    device: tch::Device,
+    bar: &dyn Fn(&str) -> ProgressBar,
+) -> (Vec<Scores>, Vec<String>) {
+    let (mut scored, mut problems) = (Vec::new(), Vec::new());
+    let mut colorizer: Option<Rc<Colorizer>> = None;
+    let mut open = || -> Result<Rc<Colorizer>, crate::train::error::TrainError> {
+        if colorizer.is_none() {
+            colorizer = Some(Rc::new(Colorizer::open(root, name, Choice::Best, device)?));
+        }
+        Ok(colorizer.clone().expect("opened"))
+    };
+    for (dataset, splits) in targets {
+        let built = match Built::latest(root, dataset) {
+            Ok(built) => built,
+            Err(e) => {
+                problems.push(format!("not scored on {dataset}: {e}"));
+                continue;
+            }
+        };
+        let progress = bar(&format!("scoring {name} on {dataset}"));
+        match scores::ensure(site, name, checkpoint, &built, splits, &mut open, &progress) {
+            Ok(scores) => scored.push(scores),
+            Err(e) => problems.push(format!("not scored on {dataset}: {e}")),
+        }
+    }
+    (scored, problems)
 }
 
 /// The run's sample grids as JPEGs in the report (made again when the run redrew one).

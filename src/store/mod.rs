@@ -156,14 +156,6 @@ impl Store {
     }
 }
 
-/// Locks the training run `run` of the store at `root` (`runs/RUN.lock`): held by `train`
-/// for the whole run, and by `verify` / `gc` while they tidy its checkpoints folder.
-pub fn lock_run(root: &Path, run: &str) -> Result<StoreLock, StoreError> {
-    let runs = root.join("runs");
-    std::fs::create_dir_all(&runs).map_err(crate::durable::at(&runs))?;
-    StoreLock::acquire(&runs.join(format!("{run}.lock")), "run")
-}
-
 /// Seconds since the Unix epoch, the time unit of every record.
 pub fn now() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())

@@ -39,6 +39,8 @@ pub mod nets;
 #[cfg(feature = "train")]
 pub mod recipes;
 #[cfg(feature = "train")]
+mod request;
+#[cfg(feature = "train")]
 mod run;
 #[cfg(feature = "train")]
 pub mod schedule;

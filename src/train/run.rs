@@ -15,9 +15,9 @@ use super::error::TrainError;
 use super::loader::{CenterCrops, LoaderConfig, Pairs};
 use super::metrics_log::{MetricsLog, Opened};
 use super::recipes::{self, Trainer};
+use super::request::Request;
 use super::run_record::{self, RunRecord, RunRecordError};
 use super::schedule::Schedule;
-use super::trainer::Request;
 use crate::dataset::{Built, Split};
 
 /// Images in each epoch's sample grid.

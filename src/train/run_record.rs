@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::config::TrainConfig;
+use crate::store::{StoreError, StoreLock};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunRecord {
@@ -40,10 +41,23 @@ pub enum RunRecordError {
     Unreadable { path: PathBuf, reason: String },
 }
 
-/// The folder of run `run` under the store at `store`: `runs/RUN/` (the one place the
+/// The folder of every run under the store at `store`: `runs/` (the one place the
 /// layout is spelled).
+pub fn runs_dir(store: &Path) -> PathBuf {
+    store.join("runs")
+}
+
+/// The folder of run `run`: `runs/RUN/`.
 pub fn run_dir(store: &Path, run: &str) -> PathBuf {
-    store.join("runs").join(run)
+    runs_dir(store).join(run)
+}
+
+/// Locks run `run` of the store at `store` (`runs/RUN.lock`): held by `train` for the
+/// whole run, and by `verify` / `gc` while they tidy its checkpoints folder.
+pub fn lock(store: &Path, run: &str) -> Result<StoreLock, StoreError> {
+    let runs = runs_dir(store);
+    std::fs::create_dir_all(&runs).map_err(crate::durable::at(&runs))?;
+    StoreLock::acquire(&runs.join(format!("{run}.lock")), "run")
 }
 
 /// `runs/RUN/config.json` under the store at `store`.

@@ -14,8 +14,9 @@ use crate::dataset::DatasetError;
 use crate::dataset::latest_version;
 use crate::durable::PathError;
 use crate::durable::subfolders;
-use crate::store::{DuplicateRecord, Store, StoreError, Tree, UrlOutcome, UrlRecord, lock_run};
+use crate::store::{DuplicateRecord, Store, StoreError, Tree, UrlOutcome, UrlRecord};
 use crate::train::run_record::{RunRecordError, TrainedOn};
+use crate::train::run_record::{lock as lock_run, runs_dir};
 
 /// What stops `verify` or `gc`: the store, a file, a build or a run record that cannot be
 /// read (each names its path).
@@ -111,7 +112,7 @@ fn for_idle_runs(
     root: &Path,
     mut visit: impl FnMut(&Path) -> Result<(), UpkeepError>,
 ) -> Result<(), UpkeepError> {
-    for (name, run) in subfolders(&root.join("runs"))? {
+    for (name, run) in subfolders(&runs_dir(root))? {
         let _lock = match lock_run(root, &name) {
             Ok(lock) => lock,
             Err(StoreError::Busy { .. }) => continue,
@@ -133,7 +134,7 @@ fn partial_checkpoints(run: &Path) -> Result<Vec<PathBuf>, UpkeepError> {
 /// (a start that died) needs no build.
 pub fn trained_versions(root: &Path) -> Result<HashSet<(String, String)>, UpkeepError> {
     let mut out = HashSet::new();
-    for (name, _) in subfolders(&root.join("runs"))? {
+    for (name, _) in subfolders(&runs_dir(root))? {
         match TrainedOn::read(root, &name) {
             Ok(TrainedOn { dataset, version }) => {
                 out.insert((dataset, version));

@@ -102,12 +102,37 @@ impl Report {
 /// Checks the whole store; repairs what it finds when `repair` is set. `progress` counts
 /// the blobs checked.
 pub fn verify(store: &Store, repair: bool, progress: &ProgressBar) -> Result<Report, UpkeepError> {
-    let index = &store.index;
     let mut report = Report::default();
     let mut problems = Vec::new();
+    let images = check_images(store, &mut report, &mut problems, progress)?;
+    check_members(store, &images, &mut report, &mut problems)?;
+    check_urls(store, &images, &mut report, &mut problems)?;
+    for (name, record) in store.index.records::<crate::store::DatasetRecord>(&Tree::Datasets)? {
+        if let Err(e) = record {
+            problems.push(bad_record(&Tree::Datasets, name, e));
+        }
+    }
+    report.unreferenced_blobs = unreferenced_blobs(store, &images)?;
+    check_builds(store.root(), &mut report, &mut problems)?;
+    report.leftovers.extend(idle_run_leftovers(store.root())?);
+    if repair {
+        self::repair(store, &problems, &report.leftovers)?;
+        report.repaired = true;
+    }
+    report.problems = problems;
+    Ok(report)
+}
 
+/// Every image record is keyed by a hash, and its blob is whole (read and hashed on every
+/// core). Returns the readable records.
+fn check_images(
+    store: &Store,
+    report: &mut Report,
+    problems: &mut Vec<Problem>,
+    progress: &ProgressBar,
+) -> Result<HashMap<String, ImageRecord>, UpkeepError> {
     let mut images: HashMap<String, ImageRecord> = HashMap::new();
-    for (key, record) in index.records::<ImageRecord>(&Tree::Images)? {
+    for (key, record) in store.index.records::<ImageRecord>(&Tree::Images)? {
         match record {
             Ok(_) if !crate::store::is_hash(&key) => {
                 let reason = "its key is not a blake3 hash".to_owned();
@@ -133,10 +158,19 @@ pub fn verify(store: &Store, repair: bool, progress: &ProgressBar) -> Result<Rep
         report.bytes += bytes;
         problems.extend(problem);
     }
+    Ok(images)
+}
 
-    for dataset in index.member_datasets() {
+/// Every member names an image the store holds.
+fn check_members(
+    store: &Store,
+    images: &HashMap<String, ImageRecord>,
+    report: &mut Report,
+    problems: &mut Vec<Problem>,
+) -> Result<(), UpkeepError> {
+    for dataset in store.index.member_datasets() {
         let tree = Tree::Members(dataset.clone());
-        for (image, member) in index.records::<Member>(&tree)? {
+        for (image, member) in store.index.records::<Member>(&tree)? {
             report.members += 1;
             match member {
                 Err(e) => problems.push(bad_record(&tree, image, e)),
@@ -147,7 +181,17 @@ pub fn verify(store: &Store, repair: bool, progress: &ProgressBar) -> Result<Rep
             }
         }
     }
-    for (url, record) in index.records::<UrlRecord>(&Tree::Urls)? {
+    Ok(())
+}
+
+/// Every URL that names an image names one the store holds.
+fn check_urls(
+    store: &Store,
+    images: &HashMap<String, ImageRecord>,
+    report: &mut Report,
+    problems: &mut Vec<Problem>,
+) -> Result<(), UpkeepError> {
+    for (url, record) in store.index.records::<UrlRecord>(&Tree::Urls)? {
         report.urls += 1;
         let named = match record {
             Err(e) => {
@@ -162,29 +206,24 @@ pub fn verify(store: &Store, repair: bool, progress: &ProgressBar) -> Result<Rep
             problems.push(Problem::DanglingUrl { url, image: named });
         }
     }
-    for (name, record) in index.records::<crate::store::DatasetRecord>(&Tree::Datasets)? {
-        if let Err(e) = record {
-            problems.push(bad_record(&Tree::Datasets, name, e));
-        }
-    }
+    Ok(())
+}
 
+/// Blob files no image record names (harmless: `gc` removes them).
+fn unreferenced_blobs(
+    store: &Store,
+    images: &HashMap<String, ImageRecord>,
+) -> Result<usize, UpkeepError> {
     let named: HashSet<String> =
         images.iter().map(|(hash, r)| format!("{hash}.{}", r.ext)).collect();
-    for (path, _) in store.blobs.files()? {
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        if !named.contains(&name) {
-            report.unreferenced_blobs += 1;
-        }
-    }
-    check_builds(store.root(), &mut report, &mut problems)?;
-    report.leftovers.extend(idle_run_leftovers(store.root())?);
-
-    if repair {
-        self::repair(store, &problems, &report.leftovers)?;
-        report.repaired = true;
-    }
-    report.problems = problems;
-    Ok(report)
+    let files = store.blobs.files()?;
+    Ok(files
+        .iter()
+        .filter(|(path, _)| {
+            let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+            !named.contains(&name.unwrap_or_default())
+        })
+        .count())
 }
 
 fn bad_record(tree: &Tree, key: String, error: StoreError) -> Problem {
@@ -294,7 +333,7 @@ fn repair(store: &Store, problems: &[Problem], leftovers: &[PathBuf]) -> Result<
     }
     // Build leftovers are safe under the store lock; checkpoint leftovers are listed
     // again under their run locks, since `train` does not take the store lock.
-    let runs = store.root().join("runs");
+    let runs = crate::train::run_record::runs_dir(store.root());
     for path in leftovers.iter().filter(|p| !p.starts_with(&runs)) {
         fs::remove_dir_all(path).map_err(crate::durable::at(path))?;
     }

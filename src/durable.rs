@@ -3,6 +3,8 @@
 //! aside, fsynced, renamed into place, and the folder holding them is fsynced, since a
 //! rename is only durable once its folder is. Blobs, shards, builds, `latest` and training
 //! checkpoints all go through here.
+//!
+//! Imports nothing of the crate.
 
 use std::fs;
 use std::io::Write;

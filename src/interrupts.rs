@@ -4,6 +4,8 @@
 //! resumable checkpoint); a second one, or a stop that outlasts its deadline, ends the
 //! process at once. The exit status is 128 + the signal, as shells report it: 130 for
 //! SIGINT, 143 for SIGTERM.
+//!
+//! Imports nothing of the crate.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};

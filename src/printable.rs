@@ -2,6 +2,8 @@
 //! characters: an ESC sequence in a failure's detail would otherwise retitle the window,
 //! clear the screen or rewrite what was printed above. Every such character is shown as
 //! a `\u{..}` escape; the rest of the text is left as it is.
+//!
+//! Imports nothing of the crate.
 
 use std::borrow::Cow;
 

@@ -22,6 +22,9 @@
 //! and is redone whole; `import --shard N --redo` removes a done shard's marker and does
 //! it again (to retry its transient failures). Each machine keeps its own sled store as a cache (`mirror`): builds,
 //! exports, training and reports run there, as on a folder store.
+//!
+//! Imports `fetch` (a shard runs the graph), `config`, `dataset`, `store`, `net`,
+//! `photo`, `durable`, `printable`.
 
 mod manifest;
 pub mod merge;

@@ -12,6 +12,8 @@
 //! stays at about two shards. Everything goes to a `.partial-*` folder that is fsynced and
 //! renamed into place before `latest` moves: an interrupted build leaves the previous
 //! version untouched and usable.
+//!
+//! Imports `curate`, `dataset`, `store`, `photo`, `durable`.
 
 use std::cell::RefCell;
 use std::fs;

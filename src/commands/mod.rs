@@ -1,5 +1,8 @@
-//! The commands: glue between the parsed CLI, the config, the store and the graph.
-//! Each returns the process exit code; fatal errors go up as `anyhow` errors.
+//! The commands: thin glue between the parsed CLI, the config and the library. Each
+//! returns the process exit code; fatal errors go up as `anyhow` errors.
+//!
+//! Holds the CLI (`cli`) and the exit codes (`exit`); imports any module (it is the top
+//! layer); commands share only printing (`print`) and the runtime.
 
 mod build;
 pub mod cli;

@@ -13,6 +13,8 @@
 //!
 //! Members are never deleted: a build records what it left out and why in its manifest,
 //! so changing a threshold and rebuilding brings images back.
+//!
+//! Imports `dataset`, `store`, `photo`, `train` (the classifier's network).
 
 pub mod classes;
 #[cfg(feature = "train")]

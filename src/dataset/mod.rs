@@ -14,6 +14,9 @@
 //! VERSION is a content hash of the member list and the build settings, so the same
 //! inputs always give the same version, and the same bytes. Reading needs no store lock:
 //! a published version never changes.
+//!
+//! Owns `[build]`, names (`name`), curation records (`curation`) and exports; imports
+//! `durable`, `photo`, `setting`.
 
 pub mod curation;
 pub mod export;

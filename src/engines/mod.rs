@@ -8,6 +8,9 @@
 //! A page that is a captcha, an anomaly block, a 403/429 or any other refusal
 //! is an [`EngineError::Blocked`], never an empty result: "0 results" is only
 //! reported when the engine really said so.
+//!
+//! Owns the engines' parsers and their `[fetch]`/`[engines]` settings; imports only
+//! `setting`.
 
 mod bing;
 pub mod config;

@@ -16,6 +16,9 @@
 //! on Ctrl-C: the source stops, in-flight downloads are dropped unrecorded, and the rest
 //! drains into the store before the index is flushed. A stage's fatal error (the store
 //! refusing a write) cancels the run at once and is the run's error.
+//!
+//! Imports `config` (a run's `Config`), `engines`, `net`, `photo`, `store`,
+//! `interrupts`, `printable`.
 
 mod dedup;
 mod download;

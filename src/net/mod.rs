@@ -4,6 +4,8 @@
 //! bounded redirects, a byte cap, per-host limits, the retry policy (`retry`), and the
 //! address guard that refuses special-purpose destinations unless `network.allow_private`
 //! is set.
+//!
+//! Owns the client, the guard, the retry policy and `[network]`; imports only `setting`.
 
 mod client;
 mod config;

@@ -2,6 +2,9 @@
 //! limits, decoding, the perceptual hash), the memory every decode shares (`budget`), JPEG
 //! through libjpeg-turbo (`jpeg`), and colour (`color`: luma, planar and interleaved
 //! layouts, sRGB <-> Lab).
+//!
+//! Owns `[images]` and `[dedup]`, resizing (`resize`) and image quality (`quality`:
+//! PSNR, SSIM, CIEDE2000, colourfulness); imports only `setting`.
 
 pub mod budget;
 pub mod check;

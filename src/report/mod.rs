@@ -15,6 +15,9 @@
 //!
 //! Views are read from the store (`datasets`, `runs`), pages rendered by askama templates
 //! (`pages`, `run_pages`) and written by `site` only when they change.
+//!
+//! Owns `[report]`; imports `dataset`, `store`, `train`, `eval`, `photo`, `durable`,
+//! `setting`.
 
 pub mod config;
 mod datasets;

@@ -13,13 +13,14 @@
 //! folder (and makes it a store), and a store from before the marker (`index/` and
 //! `blobs/`, marked as it is opened); a non-empty folder without the marker is refused,
 //! except by the commands that create a store (`fetch`, `import`, `refresh`, a bucket's
-//! `build`),
-//! which keep what it holds. Nothing outside `pipeline-tmp/` is ever cleaned.
+//! `build`), which keep what it holds. Nothing outside `pipeline-tmp/` is ever cleaned.
 //!
 //! A blob is written to `pipeline-tmp/`, fsynced and renamed into place before the index names it,
 //! so a crash can leave an unreferenced blob (harmless) but never a partial one, and never
-//! an index record without its bytes. Upkeep lives here too: `verify` (are index, blobs and
-//! builds consistent; repair), `gc` (remove what nothing uses) and `upkeep` (what they share).
+//! an index record without its bytes. Checking and tidying it is `upkeep`'s (above the
+//! store, since it reads builds and runs too).
+//!
+//! Owns `[store]` (`config`); imports `durable`, `photo`, `setting`.
 
 mod blobs;
 pub mod config;

@@ -29,6 +29,10 @@ const BUCKET_BYTES: i64 = 25 << 20;
 /// Linux's ephemeral ports), by the job's id or the run's name.
 const DERIVED_PORTS: (u16, u16) = (20000, 10000);
 
+/// How long rank 0, which serves the rendezvous, waits for the others to read a verdict
+/// that ends the run before it exits.
+const VERDICT_GRACE: Duration = Duration::from_secs(10);
+
 /// Differences listed per rank when ranks disagree.
 const SHOWN_DIFFERENCES: usize = 6;
 
@@ -261,6 +265,17 @@ impl Rendezvous {
             group.store_set("pipeline/verdict", &verdict.join("; "))?;
         }
         let verdict = group.store_get("pipeline/verdict")?;
+        if !group.is_leader() {
+            group.store_add("pipeline/verdict-read", 1)?;
+        } else if !verdict.is_empty() {
+            // Rank 0 serves the store: it stays until the others have read why they fail.
+            let deadline = Instant::now() + VERDICT_GRACE;
+            let others = (group.world - 1) as i64;
+            while group.store_add("pipeline/verdict-read", 0)? < others && Instant::now() < deadline
+            {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
         if !verdict.is_empty() {
             return Err(fail(format!(
                 "the ranks do not train the same thing: {verdict}; start every rank with the \

@@ -1,14 +1,16 @@
-//! Training and using a colorizer. `config` (the `[train]` keys) is always compiled, so
-//! pipeline.toml parses the same in every build, and so are `metrics` (the image-quality
-//! measures `evaluate` and `validation` report) and `run_record` (which `gc` reads too); the rest needs libtorch and the `train`
+//! Training a colorizer. Always compiled, so pipeline.toml parses the same in every build:
+//! `config` (the `[train]` keys), `choice` (which checkpoint) and `run_record` (a run's
+//! record and folders, which `gc` reads too); the rest needs libtorch and the `train`
 //! cargo feature:
 //! - data: `loader` (shards to batches, center crops);
 //! - models: `nets` (the networks of both recipes);
 //! - training: `recipes` (a step of each recipe), `schedule` (phases, learning rates,
-//!   budgets), `trainer` (the loop), `validation`, `checkpoint`, `metrics_log`, `figures`,
-//!   `adam`, `ema`, `diffaugment`, `dist` (data-parallel ranks over torch's c10d);
-//! - inference: `colorizer` (a run's generator at a checkpoint), `colorize`, `evaluate`;
-//! - `device`, `error`.
+//!   budgets), `trainer` (the loop; `request` its interface, `run` opening a run, `steps`
+//!   an epoch's steps), `validation`, `checkpoint`, `metrics_log`, `figures`, `adam`,
+//!   `ema`, `diffaugment`, `dist` (data-parallel ranks over torch's c10d);
+//! - `device`, `error`. Using a trained colorizer is `eval`'s.
+//!
+//! Imports `dataset`, `store`, `photo`, `durable`, `setting`.
 
 pub mod choice;
 pub mod config;

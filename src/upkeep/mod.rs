@@ -1,7 +1,10 @@
-//! What `verify` and `gc` share: walking the store's folders, and removing what is no
+//! Upkeep of a store: `verify` (are index, blobs and builds consistent; repair) and `gc`
+//! (remove what nothing uses), and here what they share: walking the store's folders, and removing what is no
 //! longer wanted without touching what a running command uses. Datasets and blobs are
 //! safe under the store lock those commands hold; training runs, which do not take the
 //! store lock, are touched only while their own run lock is held.
+//!
+//! Imports `dataset`, `store`, `train` (run records), `durable`.
 
 use std::collections::HashSet;
 use std::fs;

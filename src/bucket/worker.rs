@@ -187,7 +187,7 @@ async fn commit(
 
 /// Removes the scratch folders under `tmp` of workers that died without cleaning up
 /// (SIGKILL, a node's crash): those whose store lock no process holds. A folder is only
-/// taken once it and its lock are older than [`SCRATCH_GRACE`], so a worker that is
+/// taken once it and its lock are older than `SCRATCH_GRACE`, so a worker that is
 /// starting keeps its own. Returns how many went.
 pub fn remove_dead_scratch(tmp: &Path) -> usize {
     let Ok(entries) = std::fs::read_dir(tmp) else { return 0 };

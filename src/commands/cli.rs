@@ -189,7 +189,7 @@ pub struct TrainArgs {
     /// spread over them [default: train.max_minutes].
     #[arg(long)]
     pub minutes: Option<f64>,
-    /// Name of the run folder under store/runs [default: DATASET-<UTC time>].
+    /// Name of the run folder under store/runs (default: DATASET-UTCTIME, e.g. bears-20261204-061500).
     #[arg(long, value_parser = name, conflicts_with = "resume")]
     pub run: Option<String>,
     /// Continue the named run from its last checkpoint.
@@ -232,7 +232,7 @@ pub struct RuleArgs {
     /// curate.on_leak, refuse].
     #[arg(long, value_enum)]
     pub on_leak: Option<crate::dataset::curation::OnLeak>,
-    /// Folder of query files whose [curate] tables apply to their datasets.
+    /// Folder of query files whose `[curate]` tables apply to their datasets.
     #[arg(long, value_name = "DIR", default_value = "queries")]
     pub queries: PathBuf,
 }

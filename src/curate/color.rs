@@ -42,8 +42,8 @@ pub enum Colorfulness {
 }
 
 impl ColorStats {
-    /// Measures a square thumbnail of planar 8-bit RGB (`side` a multiple of [`BLOCK`]),
-    /// averaged over blocks of [`BLOCK`]².
+    /// Measures a square thumbnail of planar 8-bit RGB (`side` a multiple of `BLOCK`),
+    /// averaged over blocks of `BLOCK`².
     pub fn of_thumbnail(planes: &[u8], side: usize) -> ColorStats {
         let small = side / BLOCK;
         let mut averaged = vec![0u8; 3 * small * small];

@@ -66,7 +66,7 @@ pub struct Pair<'a> {
 }
 
 impl Shard {
-    /// Maps and checks a shard: u8 tensors, A [N,1,S,S] and B [N,3,S,S], N ids.
+    /// Maps and checks a shard: u8 tensors, A `[N,1,S,S]` and B `[N,3,S,S]`, N ids.
     pub fn open(path: &Path) -> Result<Shard, ShardError> {
         let io =
             |source| ShardError::Io(crate::durable::PathError { path: path.to_owned(), source });

@@ -74,7 +74,7 @@ fn forbidden_nets() -> &'static [IpNet] {
     NETS.get_or_init(|| FORBIDDEN.iter().map(|n| n.parse().expect("constant network")).collect())
 }
 
-/// True for addresses a fetch must not reach: see [`FORBIDDEN`].
+/// True for addresses a fetch must not reach: see `FORBIDDEN`.
 pub fn forbidden_ip(ip: IpAddr) -> bool {
     if let IpAddr::V6(v6) = ip
         && let Some(v4) = embedded_ipv4(v6)

@@ -1,7 +1,7 @@
 //! Colour: Pillow's luma, planar <-> interleaved RGB, and sRGB <-> CIE L*a*b* (D65, 2° observer) with scikit-image's constants (`rgb2lab`,
 //! `lab2rgb`; docs/pix2pix.md §2.8), so that Lab values match what the reference pix2pix
 //! colorization mode trains on. Used by the trainer's Lab mode, `colorize` and `eval`
-//! (through [`crate::train::metrics`]).
+//! (through `crate::photo::quality`).
 //!
 //! Arithmetic is f64 inside, as skimage's float64; values are f32 at the interface. RGB is
 //! 0..1 (8-bit values are divided by 255, as skimage's `img_as_float`); L is 0..100.

@@ -38,7 +38,7 @@ pub struct LoaderConfig {
 /// One pair of a batch: its index in the split, the crop's top-left corner, mirrored or not.
 type Sample = (usize, (usize, usize), bool);
 
-/// One batch: A [N,1,c,c] and B [N,3,c,c], float in [-1, 1], on the CPU.
+/// One batch: A `[N,1,c,c]` and B `[N,3,c,c]`, float in [-1, 1], on the CPU.
 pub struct Batch {
     pub a: Tensor,
     pub b: Tensor,

@@ -48,7 +48,7 @@ pub struct EpochReport {
     pub images_per_s: f64,
 }
 
-/// How a call to [`train`] ended.
+/// How a call to [`train`](super::trainer::train) ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Trained {
     pub dir: PathBuf,

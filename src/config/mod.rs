@@ -44,8 +44,8 @@ pub struct Config {
 /// for syntax and type errors, the line and column.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    #[error("cannot read {0}")]
+    Read(crate::durable::PathError),
     #[error("{path}: {message}")]
     Parse { path: PathBuf, message: String },
     #[error("{path}: {invalid}")]
@@ -61,7 +61,7 @@ impl Config {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => {
                 Ok(Config::default())
             }
-            Err(source) => Err(ConfigError::Read { path: path.to_owned(), source }),
+            Err(e) => Err(ConfigError::Read(crate::durable::at(path)(e))),
         }
     }
 

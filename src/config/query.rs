@@ -57,7 +57,7 @@ impl QueryFile {
     /// Reads and validates a query file; errors name the file, line and column.
     pub fn load(path: &Path) -> Result<QueryFile, ConfigError> {
         let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+            .map_err(|e| ConfigError::Read(crate::durable::at(path)(e)))?;
         let file: QueryFile = parse_toml(path, &text)?;
         file.check().map_err(|invalid| ConfigError::Invalid { path: path.to_owned(), invalid })?;
         Ok(file)

@@ -200,8 +200,8 @@ pub struct Context {
 pub enum RunError {
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("{path}: {source}")]
-    Input { path: PathBuf, source: std::io::Error },
+    #[error(transparent)]
+    Input(#[from] crate::durable::PathError),
     #[error("stage {stage} failed: {message}")]
     Stage { stage: &'static str, message: String },
     #[error("dataset name {name:?}: {allowed} (set `dataset` in the query file or --dataset)")]

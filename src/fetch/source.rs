@@ -35,7 +35,7 @@ pub async fn run(
         Source::UrlList(list) => {
             let text = tokio::fs::read_to_string(&list.path)
                 .await
-                .map_err(|source| RunError::Input { path: list.path.clone(), source })?;
+                .map_err(crate::durable::at(&list.path))?;
             for item in url_list_items(&list, &text) {
                 if !out.emit(item).await {
                     break;
@@ -89,13 +89,14 @@ fn bad_url(list: &str, line: usize, why: String) -> State {
 
 /// Image files under `root`, sorted, as `file://` candidates.
 fn image_files(root: &Path) -> Result<Vec<Item>, RunError> {
-    let root = std::path::absolute(root)
-        .map_err(|source| RunError::Input { path: root.to_owned(), source })?;
+    let root = std::path::absolute(root).map_err(crate::durable::at(root))?;
     let mut items = Vec::new();
     for entry in walkdir::WalkDir::new(&root).sort_by_file_name() {
-        let entry = entry.map_err(|e| RunError::Input {
-            path: e.path().unwrap_or(&root).to_owned(),
-            source: e.into_io_error().unwrap_or_else(|| std::io::Error::other("file system loop")),
+        let entry = entry.map_err(|e| {
+            let path = e.path().unwrap_or(&root).to_owned();
+            let why =
+                e.into_io_error().unwrap_or_else(|| std::io::Error::other("file system loop"));
+            crate::durable::at(&path)(why)
         })?;
         let is_image = entry
             .path()
@@ -105,9 +106,9 @@ fn image_files(root: &Path) -> Result<Vec<Item>, RunError> {
         if !entry.file_type().is_file() || !is_image {
             continue;
         }
-        let url = Url::from_file_path(entry.path()).map_err(|()| RunError::Input {
-            path: entry.path().to_owned(),
-            source: std::io::Error::other("path cannot be written as a file URL"),
+        let url = Url::from_file_path(entry.path()).map_err(|()| {
+            let why = std::io::Error::other("path cannot be written as a file URL");
+            crate::durable::at(entry.path())(why)
         })?;
         let candidate = Candidate {
             rank: items.len() as u64 + 1,

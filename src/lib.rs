@@ -5,8 +5,10 @@
 //! this file (`tests/layers.rs` checks it, and that no two files refer to each other).
 
 // Primitives: files, text, settings; HTTP; result pages; images.
+pub mod credit;
 pub mod durable;
 pub mod interrupts;
+pub mod link;
 pub mod printable;
 pub mod setting;
 

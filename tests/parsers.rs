@@ -4,6 +4,7 @@
 
 use std::collections::HashSet;
 
+use pipeline::credit::Credit;
 use pipeline::engines::{EngineError, EngineName, EnginePage, Hit, SearchQuery};
 use url::Url;
 
@@ -83,6 +84,27 @@ fn hit(image: &str, page: Option<&str>, title: Option<&str>) -> Hit {
         image_url: image.to_owned(),
         page_url: page.map(str::to_owned),
         title: title.map(str::to_owned),
+        credit: None,
+    }
+}
+
+/// The hits without their credits, to compare with [`hit`]s; the credits on their own.
+fn split_credits(hits: &[Hit]) -> (Vec<Hit>, Vec<Credit>) {
+    let bare = hits.iter().map(|h| Hit { credit: None, ..h.clone() }).collect();
+    (bare, hits.iter().map(|h| h.credit.clone().expect("a credit")).collect())
+}
+
+fn credit(
+    license: Option<&str>,
+    url: Option<&str>,
+    creator: &str,
+    attribution: Option<&str>,
+) -> Credit {
+    Credit {
+        license: license.map(str::to_owned),
+        license_url: url.map(str::to_owned),
+        creator: Some(creator.to_owned()),
+        attribution: attribution.map(str::to_owned),
     }
 }
 
@@ -129,7 +151,9 @@ fn first_pages_keep_the_base_prefix() {
             &q,
             "http://127.0.0.1:9/wm/w/api.php?action=query&format=json&generator=search&gsrnamespace=6\
              &gsrsearch=filetype%3Abitmap+brown+bear&gsrlimit=50&gsroffset=0&prop=imageinfo\
-             &iiprop=url%7Csize%7Cmime&iiurlwidth=1024",
+             &iiprop=url%7Csize%7Cmime%7Cextmetadata\
+         &iiextmetadatafilter=License%7CLicenseShortName%7CLicenseUrl%7CArtist%7CAttribution\
+         &iiurlwidth=1024",
         ),
         (EngineName::Google, "g", &q, "http://127.0.0.1:9/g/search?q=brown+bear&tbm=isch&safe=off"),
         (
@@ -153,7 +177,9 @@ fn first_pages_on_the_default_hosts() {
         "https://api.openverse.org/v1/images/?q=brown+bear&page=1&page_size=20",
         "https://commons.wikimedia.org/w/api.php?action=query&format=json&generator=search&gsrnamespace=6\
          &gsrsearch=filetype%3Abitmap+brown+bear&gsrlimit=50&gsroffset=0&prop=imageinfo\
-         &iiprop=url%7Csize%7Cmime&iiurlwidth=1024",
+         &iiprop=url%7Csize%7Cmime%7Cextmetadata\
+         &iiextmetadatafilter=License%7CLicenseShortName%7CLicenseUrl%7CArtist%7CAttribution\
+         &iiurlwidth=1024",
         "https://www.google.com/search?q=brown+bear&tbm=isch&safe=off",
     ];
     for (engine, expected) in EngineName::ALL.into_iter().zip(expected) {
@@ -678,8 +704,35 @@ fn openverse_results_page() {
     let fetched = url("http://127.0.0.1:9/ov/v1/images/?q=cypress+tree&page=1&page_size=3");
     let body = fixture("openverse/ridelink_v1_images_cypress_tree_p1_ps3.json");
     let page = parse(EngineName::Openverse, &fetched, 200, &body, &q);
+    let (hits, credits) = split_credits(&page.hits);
+    let by = |license, creator, title: &str| {
+        let version = if license == "by-nc-sa" { "by-nc-sa/2.0" } else { "by/2.0" };
+        let url = format!("https://creativecommons.org/licenses/{version}/");
+        let name = if license == "by-nc-sa" { "CC BY-NC-SA 2.0" } else { "CC BY 2.0" };
+        let attribution = format!(
+            "\"{title}\" by {creator} is licensed under {name}. To view a copy of this license, visit {url}."
+        );
+        let id = if license == "by-nc-sa" { "CC-BY-NC-SA-2.0" } else { "CC-BY-2.0" };
+        credit(Some(id), Some(&url), creator, Some(&attribution))
+    };
     assert_eq!(
-        page.hits,
+        credits,
+        [
+            by("by-nc-sa", "PeterThoeny", "Walking through the Cypress Tree Tunnel"),
+            by(
+                "by",
+                "David Paul Ohmer",
+                "Cincinnati - Spring Grove Cemetery & Arboretum 'Cypress Tree Needles, Flares & Mist'"
+            ),
+            by(
+                "by",
+                "David Paul Ohmer",
+                "Cincinnati - Spring Grove Cemetery & Arboretum 'Cypress Tree Needles in Autumn'"
+            ),
+        ]
+    );
+    assert_eq!(
+        hits,
         vec![
             hit(
                 "https://live.staticflickr.com/65535/48500938586_9cf6d9c729_b.jpg",
@@ -752,6 +805,10 @@ fn wikimedia_search_page_in_rank_order_with_continue() {
     let first = EngineName::Wikimedia.first_page(&base, &q);
     let body = fixture("wikimedia/ridelink_commons_generator_search_imageinfo_cypress_trees.json");
     let page = parse(EngineName::Wikimedia, &first, 200, &body, &q);
+    let (hits, credits) = split_credits(&page.hits);
+    // "Public domain" is the Public Domain Mark; the artist's HTML is text.
+    assert_eq!(credits[0], credit(Some("PDM"), None, "Attributed to Kanō Eitoku", None));
+    assert_eq!(credits[1], credit(Some("PDM"), None, "Kanō Eitoku", None));
 
     let titles: Vec<&str> = page.hits.iter().filter_map(|h| h.title.as_deref()).collect();
     assert_eq!(
@@ -764,7 +821,7 @@ fn wikimedia_search_page_in_rank_order_with_continue() {
     );
     // The thumbnail, not the 89 MB original.
     assert_eq!(
-        page.hits[0],
+        hits[0],
         hit(
             "https://thumb.wikimedia.org/wikipedia/commons/thumb/4/47/Kano_Eitoku_-_Cypress_Trees.jpg/\
              1280px-Kano_Eitoku_-_Cypress_Trees.jpg?utm_source=commons.wikimedia.org&utm_campaign=imageinfo\
@@ -814,8 +871,10 @@ fn wikimedia_imageinfo_format_version_2() {
         &fixture("wikimedia/wpandroid_imageinfo_kinkaku_fv2.json"),
         &query("kinkaku", false),
     );
+    let (hits, credits) = split_credits(&page.hits);
+    assert_eq!(credits, [credit(Some("PDM"), None, "Fg2", None)], "License `pd`");
     assert_eq!(
-        page,
+        EnginePage { hits, next: page.next },
         EnginePage {
             hits: vec![hit(
                 "https://upload.wikimedia.org/wikipedia/commons/thumb/c/c9/Kinkaku3402CBcropped.jpg/1280px-Kinkaku3402CBcropped.jpg",

@@ -275,6 +275,11 @@ fn hostile_strings_reach_every_page_as_text_and_every_link_is_http_or_in_the_sit
         member["query"] = HOSTILE.into();
         member["page_url"] =
             ["javascript:window.pwned=3", " JaVa\tScRiPt:window.pwned=4"][i % 2].into();
+        let license_url =
+            ["javascript:window.pwned=8", "https://creativecommons.org/licenses/by/4.0/"];
+        member["credit"] = serde_json::json!({
+            "license": "CC-BY-4.0", "license_url": license_url[i % 2], "creator": HOSTILE,
+        });
         if i == 0 {
             member["url"] = "javascript:window.pwned=5//bear.jpg".into();
             member["page_url"] = Value::Null;
@@ -337,6 +342,19 @@ fn hostile_strings_reach_every_page_as_text_and_every_link_is_http_or_in_the_sit
     browser.open(&site.join("dataset-bears.html"));
     let shown = browser.eval("return document.body.textContent;");
     assert!(shown.as_str().unwrap().contains(&format!("{HOSTILE} 1")), "the title, as text");
+    // Each image's licence and creator, as text, the licence linked when its URL is http(s).
+    let credits = texts(&browser, "figcaption .credit");
+    assert!(credits.iter().all(|c| c == &format!("CC-BY-4.0 · {HOSTILE}")), "{credits:?}");
+    let licence_links = browser.eval(
+        "return [...document.querySelectorAll('figcaption .credit a')].map(a => a.getAttribute('href'));",
+    );
+    let links = licence_links.as_array().unwrap();
+    assert!(!links.is_empty() && links.len() < credits.len(), "{licence_links}");
+    assert!(links.iter().all(|l| l == "https://creativecommons.org/licenses/by/4.0/"), "{links:?}");
+    // The dataset card of the same build: the hostile creator is escaped Markdown.
+    let card = std::fs::read_to_string(latest_card(&ws.path("cache"), "bears")).unwrap();
+    let unescaped = card.replace("\\<script\\>", "");
+    assert!(unescaped.len() < card.len() && !unescaped.contains("<script"), "{card}");
     browser.open(&site.join("dataset-lists-failures.html"));
     let shown = browser.eval("return document.body.textContent;");
     assert!(shown.as_str().unwrap().contains("javascript:window.pwned=6"), "the URL, as text");
@@ -367,4 +385,10 @@ fn a_run_trained_again_under_its_name_is_scored_again() {
     check_page(&browser, &ws.path("site"), "run-again.html");
     let shown = cell(&browser, 0, "CIEDE2000 (mean)", "again", "model");
     assert!((shown - second).abs() < 0.6e-4, "page {shown}, the new run's eval {second}");
+}
+
+/// The dataset card of `dataset`'s latest build in `store`.
+fn latest_card(store: &Path, dataset: &str) -> PathBuf {
+    let dir = store.join("datasets").join(dataset);
+    dir.join(std::fs::read_to_string(dir.join("latest")).unwrap().trim()).join("README.md")
 }

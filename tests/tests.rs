@@ -14,9 +14,11 @@ mod fetch;
 mod images;
 mod import;
 mod layers;
+mod optouts;
 mod parsers;
 #[cfg(feature = "train")]
 mod pretrained;
+mod provenance;
 mod refresh;
 #[cfg(feature = "train")]
 mod report;

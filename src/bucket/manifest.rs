@@ -53,7 +53,7 @@ impl TryFrom<Unchecked> for Image {
 pub enum Line {
     /// A valid image, not an exact copy of an earlier one of the shard. Near duplicates are
     /// all listed: `merge` decides them over every shard, in rank order.
-    Image(Image),
+    Image(Box<Image>),
     /// An exact copy of the shard's image `of`.
     Duplicate { url: String, of: String },
     /// A URL that gave no image: the failure kind and what happened.

@@ -99,7 +99,7 @@ pub async fn merge(
     for lines in parts {
         for line in lines {
             match line {
-                Line::Image(image) => images.push(image),
+                Line::Image(image) => images.push(*image),
                 Line::Duplicate { .. } => merged.duplicates += 1,
                 Line::Failure { reason, .. } => *merged.failures.entry(reason).or_default() += 1,
             }

@@ -228,7 +228,7 @@ fn lines(store: &Store, dataset: &str) -> Result<Vec<Line>, StoreError> {
     images.sort_by_key(|(_, member, _)| member.rank);
     let mut lines: Vec<Line> = images
         .into_iter()
-        .map(|(hash, member, image)| Line::Image(Image { hash, member, image }))
+        .map(|(hash, member, image)| Line::Image(Box::new(Image { hash, member, image })))
         .collect();
     for (url, record) in
         store.index.records::<DuplicateRecord>(&Tree::Duplicates(dataset.into()))?
@@ -249,7 +249,7 @@ async fn upload_blobs(
     lines: &[Line],
 ) -> Result<usize, BucketError> {
     let images = lines.iter().filter_map(|line| match line {
-        Line::Image(image) => Some(image),
+        Line::Image(image) => Some(&**image),
         _ => None,
     });
     let uploads = images.map(|Image { hash, image, .. }| {

@@ -11,9 +11,12 @@
 //! straight into the shard's buffers while the previous shard is being written, so memory
 //! stays at about two shards. Everything goes to a `.partial-*` folder that is fsynced and
 //! renamed into place before `latest` moves: an interrupted build leaves the previous
-//! version untouched and usable.
+//! version untouched and usable. The manifest records the members' provenance
+//! (`provenance`), and the dataset card (`README.md`) is written beside it.
 //!
-//! Imports `curate`, `dataset`, `store`, `photo`, `durable`.
+//! Imports `curate`, `dataset`, `store`, `net`, `photo`, `durable`.
+
+mod provenance;
 
 use std::cell::RefCell;
 use std::fs;
@@ -28,8 +31,8 @@ use crate::curate::{self, CurateError};
 use crate::dataset::curation::Leak;
 use crate::dataset::curation::{CurateConfig, Dropped, OnLeak};
 use crate::dataset::{
-    self, BuildSettings, Counts, DatasetError, FORMAT, LUMA, Manifest, ManifestMember, ShardError,
-    ShardInfo, Skipped, Split, dataset_dir, latest_version, version_of,
+    self, BuildSettings, Counts, DatasetError, FORMAT, LUMA, Manifest, ManifestMember, Provenance,
+    ShardError, ShardInfo, Skipped, Split, dataset_dir, latest_version, version_of,
 };
 use crate::durable;
 use crate::photo::resize::Preprocessor;
@@ -131,7 +134,9 @@ pub fn build(
         return Err(BuildError::AllDropped { dataset: dataset.to_owned(), dropped });
     }
     let ids: Vec<&str> = selection.kept.iter().map(|((id, _, _), _)| id.as_str()).collect();
-    let version = version_of(&ids, settings, &(curation, &dropped, &leaks));
+    let kept_members = selection.kept.iter().map(|((_, member, _), _)| member);
+    let provenance = provenance::provenance(store, dataset, kept_members)?;
+    let version = version_of(&ids, settings, &(curation, &dropped, &leaks, &provenance));
     let dir = dataset_dir(store.root(), dataset);
     let published = dir.join(&version);
     if !force
@@ -140,7 +145,7 @@ pub fn build(
     {
         return Ok(Outcome::UpToDate { version });
     }
-    let version = Version { dataset, name: version, dir, settings, curation };
+    let version = Version { dataset, name: version, dir, settings, curation, provenance };
     let counts = write_version(store, &version, selection.kept, dropped, leaks, progress)?;
     Ok(Outcome::Built { version: version.name, counts, elapsed: started.elapsed() })
 }
@@ -153,6 +158,7 @@ struct Version<'a> {
     dir: PathBuf,
     settings: &'a BuildSettings,
     curation: &'a CurateConfig,
+    provenance: Provenance,
 }
 
 /// Writes `version` aside (its shards, then its manifest) and publishes it; its counts.
@@ -202,10 +208,14 @@ fn write_version(
         curation: version.curation.clone(),
         dropped,
         leaks,
+        provenance: version.provenance.clone(),
     };
     let manifest_path = partial.join("manifest.json");
     let text = serde_json::to_vec_pretty(&manifest).expect("manifest serializes");
     fs::write(&manifest_path, text).map_err(crate::durable::at(&manifest_path))?;
+    let card_path = partial.join(dataset::card::FILE);
+    fs::write(&card_path, dataset::card::card(&manifest))
+        .map_err(crate::durable::at(&card_path))?;
     publish(dir, &partial, &version.name)?;
     Ok(counts)
 }
@@ -309,6 +319,9 @@ fn produce(
                     rank: item.member.rank,
                     source: item.member.source.clone(),
                     url: item.member.url.clone(),
+                    page_url: item.member.page_url.clone(),
+                    title: item.member.title.clone(),
+                    credit: item.member.credit.clone(),
                 });
             }
             shards.push(ShardInfo {

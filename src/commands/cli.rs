@@ -232,6 +232,10 @@ pub struct RuleArgs {
     /// curate.on_leak, refuse].
     #[arg(long, value_enum)]
     pub on_leak: Option<crate::dataset::curation::OnLeak>,
+    /// Keep only images under this licence (`CC0-1.0`, `CC-BY-4.0`, `PDM`, ...); repeat
+    /// for any of several [default: curate.licenses, none: every image].
+    #[arg(long = "license", visible_alias = "licence", value_name = "ID")]
+    pub licenses: Vec<String>,
     /// Folder of query files whose `[curate]` tables apply to their datasets.
     #[arg(long, value_name = "DIR", default_value = "queries")]
     pub queries: PathBuf,
@@ -246,6 +250,9 @@ impl RuleArgs {
         }
         if let Some(on_leak) = self.on_leak {
             rules.on_leak = on_leak;
+        }
+        if !self.licenses.is_empty() {
+            rules.licenses = self.licenses.clone();
         }
         rules
     }

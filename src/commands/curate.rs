@@ -11,13 +11,14 @@ use super::print::progress_bar;
 use crate::commands::cli::{CurateArgs, LabelArgs};
 use crate::commands::exit;
 use crate::config::Config;
+use crate::credit::count_by_license;
 use crate::curate::color::Colorfulness;
 use crate::curate::labels;
 use crate::curate::{self};
 use crate::dataset::curation::CurateConfig;
 use crate::dataset::curation::Leak;
 use crate::dataset::curation::{Dropped, count_by_reason};
-use crate::store::Store;
+use crate::store::{ImageRecord, Member, Store};
 
 /// What `label` found in one dataset.
 #[derive(Debug, Serialize)]
@@ -107,6 +108,9 @@ struct Decision<'a> {
     train: usize,
     test: usize,
     dropped_by_reason: BTreeMap<String, usize>,
+    /// Members, and those kept, by licence id (`unknown`: the source named none).
+    licenses: BTreeMap<String, usize>,
+    kept_licenses: BTreeMap<String, usize>,
     dropped: &'a [Dropped],
     leaks: &'a [Leak],
     /// Members that could not be read or decoded (a build skips them): id and why.
@@ -140,6 +144,10 @@ pub fn curate(config: &Config, args: CurateArgs) -> anyhow::Result<u8> {
         train: selection.kept.len() - test,
         test,
         dropped_by_reason: count_by_reason(&selection.dropped),
+        licenses: count_by_license(members.iter().map(|(_, m, _)| m.credit.as_ref())),
+        kept_licenses: count_by_license(
+            selection.kept.iter().map(|((_, m, _), _)| m.credit.as_ref()),
+        ),
         dropped: &selection.dropped,
         leaks: &selection.leaks,
         unreadable: &selection.labels.failed,
@@ -149,6 +157,13 @@ pub fn curate(config: &Config, args: CurateArgs) -> anyhow::Result<u8> {
         println!("{}", serde_json::to_string(&decision).expect("decision serializes"));
         return Ok(exit::OK);
     }
+    print_decision(&decision, &members, args.show);
+    Ok(exit::OK)
+}
+
+/// `curate` for a person: the counts, then with `show` every image left out (with its URL),
+/// every leak and every unreadable image.
+fn print_decision(decision: &Decision, members: &[(String, Member, ImageRecord)], show: bool) {
     let by_reason: Vec<String> =
         decision.dropped_by_reason.iter().map(|(r, n)| format!("{r} {n}")).collect();
     println!(
@@ -158,31 +173,39 @@ pub fn curate(config: &Config, args: CurateArgs) -> anyhow::Result<u8> {
         decision.kept,
         decision.train,
         decision.test,
-        selection.dropped.len(),
+        decision.dropped.len(),
         if by_reason.is_empty() { String::new() } else { format!(" ({})", by_reason.join(", ")) },
-        selection.leaks.len(),
-        selection.labels.failed.len()
+        decision.leaks.len(),
+        decision.unreadable.len()
     );
-    if args.show {
-        let by_id: BTreeMap<&str, &crate::store::Member> =
-            members.iter().map(|(id, m, _)| (id.as_str(), m)).collect();
-        for d in &selection.dropped {
-            let member = by_id[d.id.as_str()];
-            println!(
-                "  {:<10} {}  rank {:>4}  {}  {}",
-                d.reason.as_str(),
-                &d.id[..16],
-                member.rank,
-                d.detail,
-                member.url
-            );
-        }
-        for leak in &selection.leaks {
-            println!("  leak       {leak}");
-        }
-        for (id, reason) in &selection.labels.failed {
-            println!("  unreadable {id}: {reason}");
-        }
+    let licenses = |by: &BTreeMap<String, usize>| {
+        by.iter().map(|(l, n)| format!("{l} {n}")).collect::<Vec<_>>().join(", ")
+    };
+    println!(
+        "  licences: {}; kept: {}",
+        licenses(&decision.licenses),
+        licenses(&decision.kept_licenses)
+    );
+    if !show {
+        return;
     }
-    Ok(exit::OK)
+    let by_id: BTreeMap<&str, &Member> =
+        members.iter().map(|(id, m, _)| (id.as_str(), m)).collect();
+    for d in decision.dropped {
+        let member = by_id[d.id.as_str()];
+        println!(
+            "  {:<10} {}  rank {:>4}  {}  {}",
+            d.reason.as_str(),
+            &d.id[..16],
+            member.rank,
+            d.detail,
+            member.url
+        );
+    }
+    for leak in decision.leaks {
+        println!("  leak       {leak}");
+    }
+    for (id, reason) in decision.unreadable {
+        println!("  unreadable {id}: {reason}");
+    }
 }

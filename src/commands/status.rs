@@ -8,6 +8,7 @@ use super::{bucket_url, runtime};
 use crate::bucket::{Bucket, status as bucket_status};
 use crate::commands::exit;
 use crate::config::Config;
+use crate::credit::count_by_license;
 use crate::curate::color::Colorfulness;
 use crate::curate::labels::{self, top_classes, verdicts};
 use crate::dataset::{Built, Counts, DatasetError};
@@ -24,6 +25,8 @@ pub struct DatasetStatus {
     pub failures: BTreeMap<String, u64>,
     /// RFC 3339, UTC.
     pub last_fetch: Option<String>,
+    /// Members by licence id (`unknown` when the source named none).
+    pub licenses: BTreeMap<String, usize>,
     pub labels: LabelStatus,
     /// The latest build: version and counts, curation's drops by reason included.
     pub build: Option<BuildStatus>,
@@ -71,8 +74,9 @@ pub fn status(config: &Config, args: crate::commands::cli::StatusArgs) -> anyhow
 fn gather(config: &Config, store: &Store) -> anyhow::Result<Vec<DatasetStatus>> {
     let mut rows = Vec::new();
     for (name, record) in store.index.datasets()? {
-        let ids: Vec<String> =
-            store.index.members(&name)?.into_iter().map(|(id, _, _)| id).collect();
+        let members = store.index.members(&name)?;
+        let licenses = count_by_license(members.iter().map(|m| m.1.credit.as_ref()));
+        let ids: Vec<String> = members.into_iter().map(|(id, _, _)| id).collect();
         let labels = labels::stored(store, &ids.iter().map(String::as_str).collect::<Vec<_>>())?;
         let build = match Built::latest(store.root(), &name) {
             Ok(built) => {
@@ -89,6 +93,7 @@ fn gather(config: &Config, store: &Store) -> anyhow::Result<Vec<DatasetStatus>> 
                 classes: top_classes(labels.iter()),
             },
             build,
+            licenses,
             images: store.index.member_count(&name)?,
             query: record.query,
             duplicates: record.duplicates,

@@ -17,7 +17,7 @@ use serde::Deserialize;
 use crate::dataset::BuildSettings;
 use crate::dataset::curation::CurateConfig;
 use crate::engines::config::{EnginesConfig, FetchConfig};
-use crate::net::NetworkConfig;
+use crate::net::{NetworkConfig, OptOutConfig};
 use crate::photo::config::{DedupConfig, ImagesConfig};
 use crate::report::config::ReportConfig;
 use crate::setting::Invalid;
@@ -30,6 +30,7 @@ use crate::train::config::TrainConfig;
 pub struct Config {
     pub store: StoreConfig,
     pub network: NetworkConfig,
+    pub opt_outs: OptOutConfig,
     pub fetch: FetchConfig,
     pub engines: EnginesConfig,
     pub images: ImagesConfig,
@@ -88,6 +89,7 @@ impl Config {
 
     fn check(&self) -> Result<(), Invalid> {
         self.network.check()?;
+        self.opt_outs.check()?;
         self.store.check()?;
         self.fetch.check()?;
         self.engines.check()?;

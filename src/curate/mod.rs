@@ -121,12 +121,12 @@ pub fn select<'a>(
     progress: &ProgressBar,
 ) -> Result<Selection<'a>, CurateError> {
     let (rules, classifier) = rules(config)?;
+    let (members, mut dropped) = licensed(members, &config.licenses);
     let images: Vec<(&str, &ImageRecord)> =
         members.iter().map(|(id, _, image)| (id.as_str(), image)).collect();
     let (labels, report) = labels::ensure(store, &images, classifier.as_deref(), progress)?;
     let mut kept = Vec::new();
-    let mut dropped = Vec::new();
-    for (member, label) in members.iter().zip(&labels) {
+    for (&member, label) in members.iter().zip(&labels) {
         // An image that cannot be labelled cannot be decoded: the build reports it.
         match label.as_ref().and_then(|l: &Label| rules.judge(l)) {
             Some((reason, detail)) => {
@@ -146,6 +146,31 @@ pub fn select<'a>(
         }
     }
     Ok(selection)
+}
+
+/// The members whose licence is one of `licenses` (all of them when it is empty), and the
+/// others, left out (an unknown licence is not one of them).
+fn licensed<'a>(
+    members: &'a [(String, Member, ImageRecord)],
+    licenses: &[String],
+) -> (Vec<&'a (String, Member, ImageRecord)>, Vec<Dropped>) {
+    if licenses.is_empty() {
+        return (members.iter().collect(), Vec::new());
+    }
+    let mut dropped = Vec::new();
+    let kept = members
+        .iter()
+        .filter(|(id, member, _)| {
+            let license = member.credit.as_ref().and_then(|c| c.license.as_deref());
+            let allowed = license.is_some_and(|l| licenses.iter().any(|a| a == l));
+            if !allowed {
+                let detail = format!("licence {}", license.unwrap_or(crate::credit::UNKNOWN));
+                dropped.push(Dropped { id: id.clone(), reason: Reason::License, detail });
+            }
+            allowed
+        })
+        .collect();
+    (kept, dropped)
 }
 
 /// Test images of `kept` within `max_distance` bits of a training image of `kept` or of

@@ -40,6 +40,10 @@ pub struct CurateConfig {
     /// the build, or of another dataset's latest build, leaks.
     pub leak_distance: u32,
     pub on_leak: OnLeak,
+    /// Licence ids a member must have one of to be kept (`CC0-1.0`, `CC-BY-4.0`, `PDM`,
+    /// ...); empty: no licence rule. A member whose licence is unknown is left out.
+    #[serde(default, skip_serializing_if = "Vec::is_empty", alias = "licences")]
+    pub licenses: Vec<String>,
     /// The classifier's weights and the class names, as scripts/weights writes them
     /// (relative paths are from the working folder). Not in manifests: where the files
     /// are does not change a build.
@@ -59,6 +63,7 @@ impl Default for CurateConfig {
             min_probability: 0.05,
             leak_distance: 16,
             on_leak: OnLeak::Refuse,
+            licenses: Vec::new(),
             weights: PathBuf::from(".weights/efficientnet-lite0.safetensors"),
             classes: PathBuf::from(".weights/imagenet-classes.tsv"),
         }
@@ -76,6 +81,8 @@ pub struct CurateOverrides {
     pub min_probability: Option<f32>,
     pub leak_distance: Option<u32>,
     pub on_leak: Option<OnLeak>,
+    #[serde(alias = "licences")]
+    pub licenses: Option<Vec<String>>,
 }
 
 impl CurateConfig {
@@ -90,6 +97,7 @@ impl CurateConfig {
             min_probability: o.min_probability.unwrap_or(self.min_probability),
             leak_distance: o.leak_distance.unwrap_or(self.leak_distance),
             on_leak: o.on_leak.unwrap_or(self.on_leak),
+            licenses: o.licenses.unwrap_or_else(|| self.licenses.clone()),
             ..self.clone()
         }
     }
@@ -118,6 +126,9 @@ impl CurateConfig {
         if self.require.iter().any(|r| r.trim().is_empty()) {
             return Invalid::err("curate.require", "\"\"", "class names must not be empty");
         }
+        if self.licenses.iter().any(|l| l.trim().is_empty()) {
+            return Invalid::err("curate.licenses", "\"\"", "licence ids must not be empty");
+        }
         Ok(())
     }
 }
@@ -134,6 +145,8 @@ pub enum Reason {
     OffTopic,
     /// A test image nearly duplicating a training image (with `on_leak = "drop"`).
     Leak,
+    /// Its licence is not among `licenses` (or unknown).
+    License,
 }
 
 impl Reason {
@@ -143,6 +156,7 @@ impl Reason {
             Reason::Tinted => "tinted",
             Reason::OffTopic => "off-topic",
             Reason::Leak => "leak",
+            Reason::License => "license",
         }
     }
 }

@@ -8,8 +8,12 @@
 //! - `folders`: `OUT/<split>/A/<id>.png` and `OUT/<split>/B/<id>.png` (pix2pix's
 //!   `combine_A_and_B.py` input layout).
 //!
-//! PNG everywhere: lossless, so an export reads back exactly as the shards hold it.
+//! PNG everywhere: lossless, so an export reads back exactly as the shards hold it. Every
+//! image keeps its provenance: the dataset card (`README.md`) at the top, and each pair's
+//! source, licence and credit in `<split>/metadata.jsonl` (pix2pix, folders: the Hugging
+//! Face image-folder layout) or its `.json` entry (webdataset).
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::io::Cursor;
 use std::path::Path;
@@ -47,6 +51,10 @@ struct Encoded<'a> {
 
 /// Writes every pair of `built` under `out`; returns how many.
 pub fn export(built: &Built, format: ExportFormat, out: &Path) -> Result<usize, ExportError> {
+    fs::create_dir_all(out).map_err(crate::durable::at(out))?;
+    let card = out.join(super::card::FILE);
+    fs::write(&card, super::card::card(&built.manifest)).map_err(crate::durable::at(&card))?;
+    let mut metadata: BTreeMap<&str, String> = BTreeMap::new();
     let mut written = 0;
     for (index, info) in built.manifest.shards.iter().enumerate() {
         let shard = built.shard(index)?;
@@ -72,9 +80,13 @@ pub fn export(built: &Built, format: ExportFormat, out: &Path) -> Result<usize, 
                 let dir = out.join(split);
                 fs::create_dir_all(&dir).map_err(crate::durable::at(&dir))?;
                 for e in &encoded {
-                    let path = dir.join(format!("{}.png", e.member.id));
+                    let name = format!("{}.png", e.member.id);
+                    let path = dir.join(&name);
                     fs::write(&path, e.side_by_side.as_deref().unwrap_or_default())
                         .map_err(crate::durable::at(&path))?;
+                    let lines = metadata.entry(split).or_default();
+                    lines.push_str(&record(e.member, &[("file_name", name)]).to_string());
+                    lines.push('\n');
                 }
             }
             ExportFormat::Folders => {
@@ -87,16 +99,48 @@ pub fn export(built: &Built, format: ExportFormat, out: &Path) -> Result<usize, 
                             .map_err(crate::durable::at(&path))?;
                     }
                 }
+                for e in &encoded {
+                    let files = [
+                        ("gray_file_name", format!("A/{}.png", e.member.id)),
+                        ("color_file_name", format!("B/{}.png", e.member.id)),
+                    ];
+                    let lines = metadata.entry(split).or_default();
+                    lines.push_str(&record(e.member, &files).to_string());
+                    lines.push('\n');
+                }
             }
             ExportFormat::Webdataset => {
-                fs::create_dir_all(out).map_err(crate::durable::at(out))?;
                 let path = out.join(info.file.replace(".safetensors", ".tar"));
                 write_tar(&path, &encoded)?;
             }
         }
         written += encoded.len();
     }
+    for (split, lines) in metadata {
+        let path = out.join(split).join("metadata.jsonl");
+        fs::write(&path, lines).map_err(crate::durable::at(&path))?;
+    }
     Ok(written)
+}
+
+/// A pair's provenance as one JSON object, with `files` (its image paths): where it was
+/// found and under what licence. Every key is present and a string where it can be (`""`:
+/// unknown), so every row and every split has the same columns and types (the Hugging
+/// Face loader refuses splits whose metadata types differ, and a null column is typed
+/// `null`).
+fn record(m: &ManifestMember, files: &[(&str, String)]) -> serde_json::Value {
+    let credit = m.credit.clone().unwrap_or_default();
+    let text = |field: Option<String>| field.unwrap_or_default();
+    let mut row = serde_json::json!({
+        "id": m.id, "split": m.split, "rank": m.rank, "source": m.source, "url": m.url,
+        "page_url": text(m.page_url.clone()), "title": text(m.title.clone()),
+        "license": text(credit.license), "license_url": text(credit.license_url),
+        "creator": text(credit.creator), "attribution": text(credit.attribution),
+    });
+    for (key, path) in files {
+        row[*key] = path.as_str().into();
+    }
+    row
 }
 
 fn write_tar(path: &Path, encoded: &[Encoded]) -> Result<(), ExportError> {
@@ -104,10 +148,7 @@ fn write_tar(path: &Path, encoded: &[Encoded]) -> Result<(), ExportError> {
     let mut tar = tar::Builder::new(std::io::BufWriter::new(file));
     for e in encoded {
         let m = e.member;
-        let json = serde_json::json!({
-            "id": m.id, "split": m.split, "rank": m.rank, "source": m.source, "url": m.url,
-        });
-        let json = serde_json::to_vec(&json).expect("json");
+        let json = serde_json::to_vec(&record(m, &[])).expect("json");
         let entries = [
             (format!("{}.gray.png", m.id), e.gray.as_slice()),
             (format!("{}.color.png", m.id), e.color.as_slice()),

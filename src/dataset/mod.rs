@@ -5,7 +5,9 @@
 //!   latest                      the current VERSION, replaced atomically
 //!   VERSION/                    immutable once published
 //!     manifest.json             settings, counts, shards, every member and its split,
-//!                               curation: its rules, what it left out and why
+//!                               curation: its rules, what it left out and why;
+//!                               provenance: queries, sources, licences, opt-outs
+//!     README.md                 the dataset card (`card`), from the manifest alone
 //!     train-00000.safetensors   u8 A [N,1,S,S], B [N,3,S,S]; member ids in the metadata
 //!     test-00000.safetensors
 //!   .partial-VERSION-PID/       a build in progress; removed by the next build
@@ -15,9 +17,10 @@
 //! inputs always give the same version, and the same bytes. Reading needs no store lock:
 //! a published version never changes.
 //!
-//! Owns `[build]`, names (`name`), curation records (`curation`) and exports; imports
-//! `durable`, `photo`, `setting`.
+//! Owns `[build]`, names (`name`), curation records (`curation`), the dataset card
+//! (`card`) and exports; imports `credit`, `durable`, `link`, `photo`, `setting`.
 
+pub mod card;
 pub mod curation;
 pub mod export;
 mod name;
@@ -28,6 +31,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::credit::Credit;
 use crate::photo::resize::ResizeMode;
 use crate::setting::Invalid;
 use curation::{CurateConfig, Dropped, Leak};
@@ -127,6 +131,34 @@ pub struct Manifest {
     /// Leaks published anyway (`on_leak = "allow"`).
     #[serde(default)]
     pub leaks: Vec<Leak>,
+    /// Where the members came from and on what terms.
+    #[serde(default)]
+    pub provenance: Provenance,
+}
+
+/// Where a version's members came from and on what terms: what the dataset card says.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Provenance {
+    /// Members by what found them: the query searched, the URL list or folder imported.
+    pub queries: BTreeMap<String, usize>,
+    /// Members by source: an engine's name, or `import` (a URL list or a folder).
+    pub sources: BTreeMap<String, usize>,
+    /// When the first and the last member were added (RFC 3339).
+    pub first_added: Option<String>,
+    pub last_added: Option<String>,
+    pub opt_outs: OptOuts,
+}
+
+/// How the fetches into a dataset treated opt-outs from AI training.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OptOuts {
+    /// Whether every fetch from the web honoured them (`None`: none recorded it: imports
+    /// only, or fetched before opt-outs were honoured).
+    pub honoured: Option<bool>,
+    /// The signals every fetch honoured.
+    pub signals: Vec<String>,
+    /// URLs of the dataset's left out because their site opted out.
+    pub excluded: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -159,6 +191,13 @@ pub struct ManifestMember {
     pub rank: u64,
     pub source: String,
     pub url: String,
+    /// Where it came from, and under what licence: carried into every export.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credit: Option<Credit>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

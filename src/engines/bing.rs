@@ -109,7 +109,7 @@ fn tile_hit(tile: &ElementRef) -> Option<Hit> {
         .t
         .map(|t| t.replace(HIGHLIGHT_MARKERS, "").trim().to_owned())
         .filter(|t| !t.is_empty());
-    Some(Hit { image_url, page_url: meta.purl.filter(|u| !u.is_empty()), title })
+    Some(Hit { image_url, page_url: meta.purl.filter(|u| !u.is_empty()), title, credit: None })
 }
 
 /// The `first` parameter of a `data-nextUrl` value (a site-relative URL).

@@ -118,6 +118,7 @@ fn parse_results(url: &Url, body: &str) -> Result<EnginePage, EngineError> {
                 image_url: item.image.filter(|u| !u.is_empty())?,
                 page_url: item.url.filter(|u| !u.is_empty()),
                 title: item.title.filter(|t| !t.is_empty()),
+                credit: None,
             })
         })
         .collect();

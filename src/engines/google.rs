@@ -82,5 +82,10 @@ fn imgres_hit(page: &Url, href: &str) -> Option<Hit> {
             .map(|(_, v)| v.into_owned())
             .filter(|v| !v.is_empty())
     };
-    Some(Hit { image_url: param("imgurl")?, page_url: param("imgrefurl"), title: None })
+    Some(Hit {
+        image_url: param("imgurl")?,
+        page_url: param("imgrefurl"),
+        title: None,
+        credit: None,
+    })
 }

@@ -20,6 +20,8 @@ mod openverse;
 mod wikimedia;
 
 use serde::{Deserialize, Serialize};
+
+use crate::credit::Credit;
 use url::Url;
 
 /// The engines `pipeline` can query, in the spelling used by the config,
@@ -120,6 +122,9 @@ pub struct Hit {
     pub page_url: Option<String>,
     /// The title or caption, with engine highlight markers removed.
     pub title: Option<String>,
+    /// Licence and credit, from the engines that give them (Openverse, Wikimedia).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credit: Option<Credit>,
 }
 
 /// One parsed result page.

@@ -7,6 +7,7 @@ use url::Url;
 use super::{
     EngineError, EngineName, EnginePage, Hit, SearchQuery, endpoint, query_number, with_params,
 };
+use crate::credit::{Credit, license_id};
 
 const ENGINE: EngineName = EngineName::Openverse;
 
@@ -42,6 +43,28 @@ struct Item {
     url: Option<String>,
     foreign_landing_url: Option<String>,
     title: Option<String>,
+    license: Option<String>,
+    license_version: Option<String>,
+    license_url: Option<String>,
+    creator: Option<String>,
+    attribution: Option<String>,
+}
+
+impl Item {
+    /// Its licence (from `license` and `license_version`) and credit, as the API gives
+    /// them.
+    fn credit(&self) -> Credit {
+        let given = |field: &Option<String>| field.clone().filter(|v| !v.trim().is_empty());
+        Credit {
+            license: self
+                .license
+                .as_deref()
+                .and_then(|code| license_id(code, self.license_version.as_deref())),
+            license_url: given(&self.license_url),
+            creator: given(&self.creator),
+            attribution: given(&self.attribution),
+        }
+    }
 }
 
 /// The body of an error answer, e.g. a 429's
@@ -80,10 +103,12 @@ pub fn parse_page(
         .results
         .into_iter()
         .filter_map(|item| {
+            let credit = Some(item.credit());
             Some(Hit {
                 image_url: item.url.filter(|u| !u.is_empty())?,
                 page_url: item.foreign_landing_url.filter(|u| !u.is_empty()),
                 title: item.title.filter(|t| !t.is_empty()),
+                credit,
             })
         })
         .collect();

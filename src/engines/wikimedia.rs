@@ -11,6 +11,7 @@ use url::Url;
 use super::{
     EngineError, EngineName, EnginePage, Hit, SearchQuery, endpoint, expect_ok, with_params,
 };
+use crate::credit::{Credit, license_id, text_of_html};
 
 const ENGINE: EngineName = EngineName::Wikimedia;
 
@@ -26,7 +27,11 @@ pub fn first_page(base: &Url, query: &SearchQuery) -> Url {
         .append_pair("gsrlimit", "50")
         .append_pair("gsroffset", "0")
         .append_pair("prop", "imageinfo")
-        .append_pair("iiprop", "url|size|mime")
+        .append_pair("iiprop", "url|size|mime|extmetadata")
+        .append_pair(
+            "iiextmetadatafilter",
+            "License|LicenseShortName|LicenseUrl|Artist|Attribution",
+        )
         .append_pair("iiurlwidth", "1024");
     url
 }
@@ -76,6 +81,39 @@ struct ImageInfo {
     url: Option<String>,
     thumburl: Option<String>,
     descriptionurl: Option<String>,
+    #[serde(default)]
+    extmetadata: BTreeMap<String, Field>,
+}
+
+/// One `extmetadata` field: its value is a string (often HTML).
+#[derive(Deserialize)]
+struct Field {
+    value: Value,
+}
+
+impl ImageInfo {
+    /// The `extmetadata` field `key` as text (HTML dropped), if not empty.
+    fn field(&self, key: &str) -> Option<String> {
+        let text = match &self.extmetadata.get(key)?.value {
+            Value::String(s) => text_of_html(s),
+            _ => return None,
+        };
+        (!text.is_empty()).then_some(text)
+    }
+
+    /// Its licence (the machine-readable `License`, else `LicenseShortName`) and credit.
+    fn credit(&self) -> Credit {
+        let license = ["License", "LicenseShortName"]
+            .into_iter()
+            .filter_map(|key| self.field(key))
+            .find_map(|code| license_id(&code.replace(' ', "-"), None));
+        Credit {
+            license,
+            license_url: self.field("LicenseUrl"),
+            creator: self.field("Artist"),
+            attribution: self.field("Attribution"),
+        }
+    }
 }
 
 /// Parses one `api.php` answer fetched from `url`. Hits are in search rank
@@ -133,6 +171,7 @@ pub fn parse_page(
 /// The hit for one search result page, if it has an image URL.
 fn page_hit(page: Page) -> Option<Hit> {
     let info = page.imageinfo?.into_iter().next()?;
+    let credit = Some(info.credit());
     // The `iiurlwidth` thumbnail, not the original: Commons originals reach
     // 20,000 px and 90 MB, far more than training needs.
     let image_url = info.thumburl.or(info.url).filter(|u| !u.is_empty())?;
@@ -140,5 +179,6 @@ fn page_hit(page: Page) -> Option<Hit> {
         image_url,
         page_url: info.descriptionurl.filter(|u| !u.is_empty()),
         title: page.title.filter(|t| !t.is_empty()),
+        credit,
     })
 }

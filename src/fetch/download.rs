@@ -5,6 +5,9 @@
 //! nothing is downloaded; stored for another dataset -> `Stored`, reused without
 //! downloading; otherwise it is fetched (a remote location over
 //! http(s) only, an imported file from disk) with `network.concurrency` requests in flight.
+//! A remote one its host reserves from AI training (robots.txt, tdmrep.json) fails as
+//! `opted-out` before any byte of it is asked for; its response headers are checked by
+//! `net` before the body is read.
 
 use std::sync::Arc;
 
@@ -13,7 +16,7 @@ use tokio::io::AsyncReadExt;
 use tokio::sync::mpsc::{Receiver, Sender};
 
 use super::{Context, Item, Location, RunError, State};
-use crate::net::DownloadError;
+use crate::net::{DownloadError, OPTED_OUT};
 use crate::photo::check::{Format, ImageInfo};
 use crate::store::UrlOutcome;
 
@@ -40,27 +43,48 @@ async fn fetch(ctx: &Context, dataset: &str, mut item: Item) -> Result<Item, Run
     }
     let location = &item.candidate.location;
     item.state = triage(ctx, dataset, location.url())?;
+    if !matches!(item.state, State::New | State::Stored { .. }) {
+        return Ok(item);
+    }
+    if let Location::Remote(url) = location {
+        match until_stopped(ctx, opted_out(ctx, url)).await.transpose()? {
+            None => item.state = State::Dropped,
+            Some(Some(signal)) => {
+                let error = DownloadError::OptedOut(signal).into();
+                item.state = State::Failed { error, at: url.clone() };
+            }
+            Some(None) => {}
+        }
+    }
     if !matches!(item.state, State::New) {
         return Ok(item);
     }
     let url = location.url();
-    let body = tokio::select! {
-        biased;
-        _ = ctx.stop.cancelled() => {
-            item.state = State::Dropped;
-            return Ok(item);
-        }
-        body = read(ctx, location) => body,
-    };
-    item.state = match body {
-        Ok(bytes) => {
+    item.state = match until_stopped(ctx, read(ctx, location)).await {
+        None => State::Dropped,
+        Some(Ok(bytes)) => {
             ctx.stats.downloaded.inc();
             ctx.stats.bytes.add(bytes.len() as u64);
             State::Downloaded(bytes)
         }
-        Err(e) => State::Failed { error: e.into(), at: url.to_owned() },
+        Some(Err(e)) => State::Failed { error: e.into(), at: url.to_owned() },
     };
     Ok(item)
+}
+
+/// `work`'s result, or `None` once the run is stopping.
+async fn until_stopped<T>(ctx: &Context, work: impl Future<Output = T>) -> Option<T> {
+    tokio::select! {
+        biased;
+        _ = ctx.stop.cancelled() => None,
+        done = work => Some(done),
+    }
+}
+
+/// The opt-out of `url`'s host that reserves it (its robots.txt or tdmrep.json), if any.
+async fn opted_out(ctx: &Context, url: &str) -> Result<Option<String>, RunError> {
+    let Ok(url) = url::Url::parse(url) else { return Ok(None) };
+    Ok(ctx.hosts.reserving(ctx, &url).await?)
 }
 
 /// What the index already knows decides whether `url` needs downloading.
@@ -93,6 +117,10 @@ fn triage(ctx: &Context, dataset: &str, url: &str) -> Result<State, RunError> {
         }
         UrlOutcome::Duplicate { of, .. } if index.is_member(dataset, &of)? => State::Known,
         UrlOutcome::Duplicate { .. } => State::New,
+        // Opted out while the signals were honoured: asked again once they are not.
+        UrlOutcome::Failed { reason, .. } if reason == OPTED_OUT && !ctx.config.opt_outs.honour => {
+            State::New
+        }
         UrlOutcome::Failed { retry: false, .. } => State::Known,
         UrlOutcome::Failed { retry: true, .. } => State::New,
     })
@@ -102,7 +130,7 @@ fn triage(ctx: &Context, dataset: &str, url: &str) -> Result<State, RunError> {
 /// imported file from disk (with the same byte cap, counted while reading).
 async fn read(ctx: &Context, location: &Location) -> Result<bytes::Bytes, DownloadError> {
     match location {
-        Location::Remote(url) => Ok(ctx.http.get_image(url).await?.bytes),
+        Location::Remote(url) => Ok(ctx.http.get_image(url, &ctx.config.opt_outs).await?.bytes),
         Location::Local { path, .. } => {
             let max = ctx.config.network.max_bytes;
             let file = tokio::fs::File::open(path)

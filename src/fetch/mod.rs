@@ -20,9 +20,11 @@
 //! Imports `config` (a run's `Config`), `engines`, `net`, `photo`, `store`,
 //! `interrupts`, `printable`.
 
+mod credits;
 mod dedup;
 mod download;
 mod failure;
+mod hosts;
 mod job;
 mod progress;
 mod search;
@@ -44,11 +46,13 @@ use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
+use crate::credit::Credit;
 use crate::net::Http;
 use crate::photo::check::ImageInfo;
 use crate::store::{Store, StoreError};
 pub use dedup::Seen;
 pub use failure::ItemError;
+pub use hosts::Hosts;
 pub use job::{Choices, DEFAULT_TOP, Job, Source, UrlList};
 pub use progress::on_terminal as show_progress;
 pub use session::{Session, SessionError};
@@ -66,6 +70,8 @@ pub struct Candidate {
     pub query: String,
     pub page_url: Option<String>,
     pub title: Option<String>,
+    /// Licence and credit: from the engine, or an import's `CREDITS.tsv`.
+    pub credit: Option<Credit>,
 }
 
 /// Where a candidate's bytes are. Only a folder import makes a `Local` one: what a search
@@ -190,6 +196,8 @@ pub struct Context {
     /// Shared with the other runs of the same command (`refresh` runs one per query).
     pub store: Arc<Store>,
     pub http: Arc<Http>,
+    /// The opt-out rules of the hosts seen, shared with the other runs of the command.
+    pub hosts: Arc<Hosts>,
     pub stats: Stats,
     /// Cancelled to stop the source: top reached, Ctrl-C, or a fatal error.
     pub stop: CancellationToken,
@@ -202,6 +210,8 @@ pub enum RunError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Input(#[from] crate::durable::PathError),
+    #[error(transparent)]
+    Credits(#[from] credits::CreditsError),
     #[error("stage {stage} failed: {message}")]
     Stage { stage: &'static str, message: String },
     #[error("dataset name {name:?}: {allowed} (set `dataset` in the query file or --dataset)")]

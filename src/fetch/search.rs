@@ -115,6 +115,7 @@ impl Merged {
                 query: query.text.clone(),
                 page_url: hit.page_url,
                 title: hit.title,
+                credit: hit.credit,
             };
             if !out.emit(Item { candidate, state }).await {
                 return false;

@@ -1,13 +1,13 @@
-//! What a command that runs the graph holds over its runs: the HTTP client, the stop
-//! token, and the signals (SIGINT, SIGTERM) that cancel it (the graph then drains, and a
-//! second signal, or a drain longer than [`DRAIN_DEADLINE`], exits at once). `fetch`,
-//! `import`, `refresh` and a shard worker each open one.
+//! What a command that runs the graph holds over its runs: the HTTP client, the hosts'
+//! opt-out rules, the stop token, and the signals (SIGINT, SIGTERM) that cancel it (the
+//! graph then drains, and a second signal, or a drain longer than [`DRAIN_DEADLINE`],
+//! exits at once). `fetch`, `import`, `refresh` and a shard worker each open one.
 
 use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
-use super::{Context, DRAIN_DEADLINE, Stats};
+use super::{Context, DRAIN_DEADLINE, Hosts, Stats};
 use crate::config::Config;
 use crate::interrupts::Interrupts;
 use crate::net::{Http, NetworkConfig};
@@ -24,6 +24,8 @@ pub enum SessionError {
 
 pub struct Session {
     pub http: Arc<Http>,
+    /// Each host's opt-out rules, read once for all the runs.
+    pub hosts: Arc<Hosts>,
     /// Cancelled by the first signal (and by a run's own end: top reached, a fatal error).
     pub stop: CancellationToken,
     interrupts: Interrupts,
@@ -35,7 +37,7 @@ impl Session {
         let stop = CancellationToken::new();
         let cancel = stop.clone();
         let interrupts = Interrupts::listen(move || cancel.cancel(), Some(DRAIN_DEADLINE))?;
-        Ok(Session { http, stop, interrupts })
+        Ok(Session { http, hosts: Arc::default(), stop, interrupts })
     }
 
     /// The context of a run on `store`. Its stop is a child of the session's: a signal
@@ -45,6 +47,7 @@ impl Session {
             config,
             store,
             http: self.http.clone(),
+            hosts: self.hosts.clone(),
             stats: Stats::default(),
             stop: self.stop.child_token(),
         })

@@ -31,6 +31,11 @@ pub async fn run(
     if let Source::Search { query, .. } = &job.source {
         record.query = Some(query.text.clone());
     }
+    if !matches!(job.source, Source::Folder(_)) {
+        let policy = &ctx.config.opt_outs;
+        record.opt_outs =
+            Some(record.opt_outs.map_or_else(|| policy.clone(), |p| p.weakest(policy)));
+    }
     let incoming = futures::stream::poll_fn(|cx| rx.poll_recv(cx));
     let mut written = incoming.map(|item| write_blob(&ctx, item)).buffered(WRITERS);
     while let Some(item) = written.next().await {
@@ -94,6 +99,7 @@ fn accept(
         page_url: candidate.page_url,
         title: candidate.title,
         added_at: at,
+        credit: candidate.credit,
     };
     ctx.store.add_member(dataset, hash, &image, &member)?;
     index.remove(&Tree::Failures(dataset.to_owned()), &member.url)?;

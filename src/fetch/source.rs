@@ -77,6 +77,7 @@ fn url_list_items(list: &UrlList, text: &str) -> Vec<Item> {
             query: list.name.clone(),
             page_url: None,
             title: None,
+            credit: None,
         };
         items.push(Item { candidate, state });
     }
@@ -87,9 +88,11 @@ fn bad_url(list: &str, line: usize, why: String) -> State {
     State::Failed { error: ItemError::BadUrl(why), at: format!("{list}:{line}") }
 }
 
-/// Image files under `root`, sorted, as `file://` candidates.
+/// Image files under `root`, sorted, as `file://` candidates, with what the tree's
+/// `CREDITS.tsv` files say of them.
 fn image_files(root: &Path) -> Result<Vec<Item>, RunError> {
     let root = std::path::absolute(root).map_err(crate::durable::at(root))?;
+    let mut credits = super::credits::read_tree(&root)?;
     let mut items = Vec::new();
     for entry in walkdir::WalkDir::new(&root).sort_by_file_name() {
         let entry = entry.map_err(|e| {
@@ -110,13 +113,15 @@ fn image_files(root: &Path) -> Result<Vec<Item>, RunError> {
             let why = std::io::Error::other("path cannot be written as a file URL");
             crate::durable::at(entry.path())(why)
         })?;
+        let credited = credits.remove(entry.path());
         let candidate = Candidate {
             rank: items.len() as u64 + 1,
             location: Location::Local { path: entry.path().to_owned(), url: url.into() },
             source: "import".into(),
             query: root.display().to_string(),
-            page_url: None,
-            title: None,
+            page_url: credited.as_ref().and_then(|c| c.page_url.clone()),
+            title: credited.as_ref().and_then(|c| c.title.clone()),
+            credit: credited.map(|c| c.credit),
         };
         items.push(Item { candidate, state: State::New });
     }

@@ -20,6 +20,7 @@ fn item(rank: u64) -> Item {
         query: "test".into(),
         page_url: None,
         title: None,
+        credit: None,
     };
     Item { candidate, state: State::Known }
 }
@@ -33,7 +34,14 @@ async fn a_stalled_consumer_holds_back_the_producer() {
     let store = Store::open(dir.path()).unwrap();
     let stop = CancellationToken::new();
     let (store, http) = (Arc::new(store), Arc::new(http));
-    let ctx = Arc::new(Context { config, store, http, stats: Stats::default(), stop });
+    let ctx = Arc::new(Context {
+        config,
+        store,
+        http,
+        hosts: Default::default(),
+        stats: Stats::default(),
+        stop,
+    });
 
     let (in_tx, in_rx) = mpsc::channel(CHANNEL_CAPACITY);
     let (out_tx, _stalled_out_rx) = mpsc::channel(CHANNEL_CAPACITY);

@@ -13,7 +13,7 @@ use url::Url;
 use super::error::MAX_REDIRECTS;
 use super::guard::{AddressPolicy, GuardedResolver};
 use super::retry::{Failure, Verdict, retrying, verdict};
-use super::{DownloadError, NetworkConfig};
+use super::{DownloadError, NetworkConfig, OptOutConfig};
 
 /// A downloaded body.
 #[derive(Debug)]
@@ -89,12 +89,20 @@ impl Http {
     }
 
     /// Downloads an image URL: retries transient failures with backoff (honouring
-    /// `Retry-After`), refuses HTML responses and bodies over the byte cap.
-    pub async fn get_image(&self, url: &str) -> Result<Body, DownloadError> {
+    /// `Retry-After`), refuses HTML responses, bodies over the byte cap, and responses
+    /// whose headers opt out of AI training (before reading their body).
+    pub async fn get_image(
+        &self,
+        url: &str,
+        opt_outs: &OptOutConfig,
+    ) -> Result<Body, DownloadError> {
         let url = Url::parse(url).map_err(|e| DownloadError::BadUrl(format!("{url}: {e}")))?;
         self.with_retries(&url, |resp| async move {
             if !resp.status().is_success() {
                 return Err(DownloadError::Status(resp.status().as_u16()));
+            }
+            if let Some(signal) = opt_outs.in_headers(resp.headers()) {
+                return Err(DownloadError::OptedOut(signal));
             }
             if let Some(ct) = content_type(&resp)
                 && (ct.starts_with("text/html") || ct.starts_with("application/xhtml"))

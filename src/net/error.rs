@@ -7,6 +7,9 @@ use super::guard::RefusedUrl;
 /// Most redirects followed before a URL fails with "redirects".
 pub const MAX_REDIRECTS: usize = 5;
 
+/// The failure kind of an image whose site opted out of AI training.
+pub const OPTED_OUT: &str = "opted-out";
+
 /// Why a request gave no body. `reason()` is the stable name counted in stats.
 #[derive(Debug, thiserror::Error)]
 pub enum DownloadError {
@@ -32,6 +35,9 @@ pub enum DownloadError {
     Reset,
     #[error("network error: {0}")]
     Network(String),
+    /// The site asked for its images not to train AI (`X-Robots-Tag: noai`, ...).
+    #[error("opted out of AI training: {0}")]
+    OptedOut(String),
 }
 
 impl DownloadError {
@@ -49,6 +55,7 @@ impl DownloadError {
             DownloadError::Connect(_) => "connect".into(),
             DownloadError::Reset => "connection-reset".into(),
             DownloadError::Network(_) => "network".into(),
+            DownloadError::OptedOut(_) => OPTED_OUT.into(),
         }
     }
 

@@ -5,18 +5,21 @@
 //! address guard that refuses special-purpose destinations unless `network.allow_private`
 //! is set.
 //!
-//! Owns the client, the guard, the retry policy and `[network]`; imports only `setting`.
+//! Owns the client, the guard, the retry policy, `[network]`, and the opt-out signals a
+//! site sends (`optout`, `[opt_outs]`); imports only `setting`.
 
 mod client;
 mod config;
 mod error;
 mod guard;
+pub mod optout;
 mod retry;
 
 pub use client::{Body, Http, Page};
 pub use config::{NetworkConfig, default_user_agent};
-pub use error::DownloadError;
+pub use error::{DownloadError, OPTED_OUT};
 pub use guard::{RefusedUrl, forbidden_ip};
+pub use optout::{HostRules, OptOutConfig};
 
 /// TLS for every HTTP client of the process (ours and the S3 client's): rustls on ring.
 /// A second call finds it installed.

@@ -1,12 +1,13 @@
 //! The report's pages: askama templates (templates/report/) filled from the views. Every
 //! page sits at the top of the report's folder, so every link is a plain relative path.
 //! What came from outside (search results, URL lists, buckets) is escaped by askama, and
-//! links to it only when it is an http(s) URL ([`href`]): anything else is text.
+//! links to it only when it is an http(s) URL (`link::href`): anything else is text.
 
 use askama::Template;
 
 use super::datasets::{DatasetView, MemberView, Placement};
 use super::thumbs;
+use crate::link::{href, shown};
 
 /// The stylesheet every page links.
 pub const STYLE: &str = include_str!("../../templates/report/style.css");
@@ -41,27 +42,6 @@ pub fn gallery_page(dataset: &str, page: usize) -> String {
 
 pub fn failures_page(dataset: &str) -> String {
     format!("dataset-{dataset}-failures.html")
-}
-
-/// The target of a link to `url`, if it may be one: http and https only, as parsed, so
-/// the browser follows what was checked. `javascript:`, `data:`, `file:` and the rest
-/// are shown as text.
-pub fn href(url: &str) -> Option<String> {
-    let parsed = url::Url::parse(url).ok()?;
-    matches!(parsed.scheme(), "http" | "https").then(|| parsed.to_string())
-}
-
-/// A URL as the report shows it: a local file by its name alone (its folders are the
-/// importer's own, not for a published site), anything else as it is.
-pub fn shown(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(parsed) if parsed.scheme() == "file" => {
-            let path = parsed.to_file_path().unwrap_or_default();
-            let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
-            format!("file {}", name.unwrap_or_default())
-        }
-        _ => url.to_owned(),
-    }
 }
 
 /// The first 16 hex digits of an image id, as pages show it.
@@ -102,6 +82,19 @@ impl<'a> Tile<'a> {
         let url = self.m.member.url.trim_end_matches('/');
         let name = url.rsplit('/').next().unwrap_or(url);
         self.m.member.title.as_deref().unwrap_or(name)
+    }
+
+    /// Its licence and whom to credit ("CC-BY-2.0 · Ann"), what of it is known.
+    pub fn credit_text(&self) -> Option<String> {
+        let credit = self.m.member.credit.as_ref()?;
+        let parts: Vec<&str> =
+            [credit.license.as_deref(), credit.creator.as_deref()].into_iter().flatten().collect();
+        (!parts.is_empty()).then(|| parts.join(" · "))
+    }
+
+    /// A link to its licence's text, when that is an http(s) URL.
+    pub fn license_href(&self) -> Option<String> {
+        href(self.m.member.credit.as_ref()?.license_url.as_deref()?)
     }
 
     /// Hover text: title, measurement of a drop, URL.

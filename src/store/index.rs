@@ -11,7 +11,9 @@
 //! - `failures/<dataset>`: URL -> [`FailureRecord`], the latest failure of each URL of
 //!   the dataset's that gave no image (the counters in `datasets` count every failure);
 //! - `labels`: blake3 hex -> what curation measured on the image (its type lives in
-//!   `curate::labels`), computed once and shared by every dataset holding the image.
+//!   `curate::labels`), computed once and shared by every dataset holding the image;
+//! - `hosts`: origin -> a host's opt-out rules and when they were read (its type lives
+//!   in `fetch::hosts`).
 //!
 //! Lookups never create a tree: asking about an unknown dataset finds nothing.
 //!
@@ -24,6 +26,8 @@ use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use sled::Transactional;
 
 use super::StoreError;
+use crate::credit::Credit;
+use crate::net::OptOutConfig;
 use crate::photo::check::PerceptualHash;
 
 /// What became of a URL the last time it was downloaded.
@@ -81,6 +85,9 @@ pub struct Member {
     pub page_url: Option<String>,
     pub title: Option<String>,
     pub added_at: u64,
+    /// Licence and credit, when the source gave them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credit: Option<Credit>,
 }
 
 /// Why a URL of a dataset's gave no image, the last time it was tried.
@@ -103,6 +110,10 @@ pub struct DatasetRecord {
     /// Failed downloads and rejected bodies, by reason.
     pub failures: BTreeMap<String, u64>,
     pub last_fetch: Option<u64>,
+    /// The weakest opt-out policy a fetch from the web into it ran with (`None`: none
+    /// recorded one: imports only, or fetched before opt-outs were honoured).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub opt_outs: Option<OptOutConfig>,
 }
 
 /// A tree of the index, by what it holds; its sled name stays in this module.
@@ -118,6 +129,8 @@ pub enum Tree {
     /// The failed URLs of one dataset.
     Failures(String),
     Labels,
+    /// Each host's opt-out rules.
+    Hosts,
 }
 
 impl Tree {
@@ -130,6 +143,7 @@ impl Tree {
             Tree::Duplicates(dataset) => format!("duplicates/{dataset}"),
             Tree::Failures(dataset) => format!("failures/{dataset}"),
             Tree::Labels => "labels".into(),
+            Tree::Hosts => "hosts".into(),
         }
     }
 }

@@ -195,6 +195,7 @@ mod tests {
             page_url: None,
             title: None,
             added_at: 0,
+            credit: None,
         };
         let err = store.add_member("d", &hash, &image, &member).unwrap_err();
         assert!(err.to_string().contains(&hash), "{err}");

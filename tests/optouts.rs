@@ -3,13 +3,15 @@
 //! `Content-Usage`), its robots.txt (`Content-Usage` by path, `Content-Signal`) and its
 //! tdmrep.json each leave images out as `opted-out`; path rules before any byte of the
 //! image is asked for, each host's rules asked for once; a rerun asks nothing again; with
-//! `[opt_outs] honour = false` they are all taken, and the dataset card says which.
+//! `[opt_outs] honour = false` they are all taken, and the dataset card says which. A
+//! `fetch` through a real captured Bing page does the same to the hosts it names.
 
 use std::sync::Arc;
 
 use serde_json::{Value, json};
 
-use super::support::{Response, Server, Workspace, bears, test_config};
+use super::support::site::rewrite_murls;
+use super::support::{Response, Server, Workspace, bears, shared, test_config};
 
 /// The photos the hosts serve, by path.
 struct Photos(Vec<Vec<u8>>);
@@ -139,4 +141,64 @@ fn latest_card(ws: &Workspace) -> String {
     let dir = ws.store().join("datasets/bears");
     let version = std::fs::read_to_string(dir.join("latest")).unwrap();
     std::fs::read_to_string(dir.join(version.trim()).join("README.md")).unwrap()
+}
+
+#[test]
+fn fetch_of_a_result_page_stores_none_of_the_images_their_hosts_opt_out() {
+    // Image n of the captured page: even ones say `X-Robots-Tag: noai`, every fourth
+    // from 1 lies under a path robots.txt reserves, the rest are plain.
+    let photos: Vec<Vec<u8>> = bears(0..35).iter().map(|p| std::fs::read(p).unwrap()).collect();
+    let images = Server::start_on("127.0.0.2", move |target| {
+        if target == "/robots.txt" {
+            return Response::ok(
+                "text/plain",
+                "User-agent: *\nContent-Usage: /reserved/ train-ai=n\n",
+            );
+        }
+        let n: Option<usize> =
+            target.rsplit('/').next().and_then(|f| f.strip_suffix(".jpg")?.parse().ok());
+        match n.and_then(|n| Some((n, photos.get(n)?.clone()))) {
+            Some((n, bytes)) if n % 2 == 0 => {
+                Response::ok("image/jpeg", bytes).with_header("X-Robots-Tag", "noai, noimageai")
+            }
+            Some((_, bytes)) => Response::ok("image/jpeg", bytes),
+            None => Response::status(404),
+        }
+    });
+    let path =
+        |n: usize| if n % 4 == 1 { format!("/reserved/{n}.jpg") } else { format!("/img/{n}.jpg") };
+    let html =
+        std::fs::read_to_string(shared("fixtures/serp/bing/phrona_async_rust_programming.html"))
+            .unwrap();
+    let mut urls = std::collections::HashMap::new();
+    let page = rewrite_murls(&html, &mut urls, |n| images.url(&path(n)));
+    assert_eq!(urls.len(), 35);
+    // The same page again after the first: no new URL ends the search.
+    let engine = Server::start(move |target| {
+        if target.starts_with("/bing/images/async") {
+            Response::ok("text/html; charset=utf-8", page.clone())
+        } else {
+            Response::status(404)
+        }
+    });
+    let ws = Workspace::new(&test_config(&engine, "[fetch]\nengines = [\"bing\"]\n"));
+
+    let summary = ws.run(&["fetch", "brown bear", "--json"]).expect_code(0).json();
+    // 18 even (noai), 9 reserved (1, 5, ..., 33), 8 plain (3, 7, ..., 31).
+    assert_eq!(summary["failures"], json!({"opted-out": 27}), "{summary}");
+    let requests = images.requests();
+    assert!(requests.iter().all(|r| !r.starts_with("/reserved/")), "{requests:?}");
+    assert_eq!(images.hits("/robots.txt"), 1);
+    let store = pipeline::store::Store::open(&ws.store()).unwrap();
+    let members = store.index.members("brown-bear").unwrap();
+    assert!(!members.is_empty());
+    for (_, member, _) in &members {
+        let n: usize =
+            member.url.rsplit('/').next().unwrap().trim_end_matches(".jpg").parse().unwrap();
+        assert!(n % 4 == 3, "{} was opted out", member.url);
+    }
+    drop(store);
+    let again = ws.run(&["fetch", "brown bear", "--json"]).expect_code(0).json();
+    assert_eq!(again["downloaded"], 0, "nothing asked for again: {again}");
+    assert_eq!(images.requests().len(), requests.len());
 }

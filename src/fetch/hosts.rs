@@ -19,6 +19,10 @@ use crate::store::{StoreError, Tree, now};
 /// How long a host's rules are trusted before a run asks again, in seconds.
 pub const RULES_LIFETIME: u64 = 24 * 60 * 60;
 
+/// How much of a robots.txt or tdmrep.json is read (as Google reads 500 KiB of a
+/// robots.txt): a host cannot make every check of its paths slow.
+const RULES_MAX_BYTES: usize = 512 * 1024;
+
 /// What the index keeps of a host: its rules and when they were read.
 #[derive(Debug, Serialize, Deserialize)]
 struct HostRecord {
@@ -61,8 +65,10 @@ async fn rules_of(ctx: &Context, url: &Url, origin: &str) -> Result<HostRules, S
         Err(e) => return Err(e),
     }
     let mut rules = HostRules::default();
-    let robots = text_at(ctx, url, "/robots.txt").await;
-    let tdmrep = text_at(ctx, url, "/.well-known/tdmrep.json").await;
+    let (robots, tdmrep) = tokio::join!(
+        text_at(ctx, url, "/robots.txt"),
+        text_at(ctx, url, "/.well-known/tdmrep.json")
+    );
     if let Some(Some(text)) = &robots {
         rules.read_robots(text);
     }
@@ -75,12 +81,20 @@ async fn rules_of(ctx: &Context, url: &Url, origin: &str) -> Result<HostRules, S
     Ok(rules)
 }
 
-/// The text at `path` on `url`'s host: `Some(None)` when the host answered without it
-/// (404 or another status), `None` when it could not be reached.
+/// The text at `path` on `url`'s host, its first [`RULES_MAX_BYTES`]: `Some(None)` when
+/// the host answered without it (404 or another status), `None` when it could not be
+/// reached.
 async fn text_at(ctx: &Context, url: &Url, path: &str) -> Option<Option<String>> {
     let at = url.join(path).ok()?;
     match ctx.http.get_page(&at).await {
-        Ok(page) if page.status == 200 => Some(Some(page.text)),
+        Ok(mut page) if page.status == 200 => {
+            let mut end = page.text.len().min(RULES_MAX_BYTES);
+            while !page.text.is_char_boundary(end) {
+                end -= 1;
+            }
+            page.text.truncate(end);
+            Some(Some(page.text))
+        }
         Ok(_) => Some(None),
         Err(_) => None,
     }

@@ -194,6 +194,9 @@ fn sharded_import_merge_and_build_equal_one_import() {
     let version = row["build"].as_str().unwrap().to_owned();
     let manifest = format!("bears/datasets/bears/{version}/manifest.json");
     assert!(s3.keys("test", "bears/datasets").contains(&manifest), "the build is in the bucket");
+    let card = s3.get("test", &format!("bears/datasets/bears/{version}/README.md"));
+    let card = String::from_utf8(card).unwrap();
+    assert!(card.contains("Honoured by every fetch from the web"), "the workers' policy: {card}");
 
     let (members, single_version) = one_import(&corpus);
     assert_eq!(merged_members(&s3, "test", "bears"), members, "the same members as one import");

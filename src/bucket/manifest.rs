@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::net::OptOutConfig;
 use crate::photo::check::Format;
 use crate::store::{ImageRecord, Member, is_hash};
 
@@ -82,6 +83,9 @@ pub struct ShardStats {
     pub host: String,
     /// Seconds since the Unix epoch.
     pub finished_at: u64,
+    /// The opt-out policy the worker fetched with (`None` from workers before it was kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub opt_outs: Option<OptOutConfig>,
 }
 
 /// One worker's try at a shard: 16 hex digits, new for every try, that name its manifest.

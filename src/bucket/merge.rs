@@ -18,6 +18,7 @@ use super::manifest::{self, Attempt, Image, Line, ShardStats};
 use super::plan::{self, PlanError};
 use super::{Bucket, BucketError};
 use crate::fetch::Seen;
+use crate::net::OptOutConfig;
 use crate::store::now;
 
 /// Manifests read at once.
@@ -37,6 +38,9 @@ pub struct Merged {
     /// Seconds since the Unix epoch.
     pub merged_at: u64,
     pub seconds: f64,
+    /// The weakest opt-out policy of the shards' workers (`None`: a shard did not say).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub opt_outs: Option<OptOutConfig>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -82,7 +86,8 @@ pub async fn merge(
         return Err(MergeError::Pending { dataset: dataset.to_owned(), shards, pending });
     }
     let reads = (0..shards).map(|shard| shard_lines(bucket, dataset, shard));
-    let parts: Vec<Vec<Line>> = futures::stream::iter(reads).buffered(READS).try_collect().await?;
+    let parts: Vec<(Vec<Line>, Option<OptOutConfig>)> =
+        futures::stream::iter(reads).buffered(READS).try_collect().await?;
 
     let mut merged = Merged {
         dataset: dataset.to_owned(),
@@ -94,9 +99,12 @@ pub async fn merge(
         failures: BTreeMap::new(),
         merged_at: now(),
         seconds: 0.0,
+        opt_outs: None,
     };
+    let policies: Option<Vec<OptOutConfig>> = parts.iter().map(|(_, p)| p.clone()).collect();
+    merged.opt_outs = policies.and_then(|all| all.into_iter().reduce(|a, b| a.weakest(&b)));
     let mut images = Vec::new();
-    for lines in parts {
+    for (lines, _) in parts {
         for line in lines {
             match line {
                 Line::Image(image) => images.push(*image),
@@ -134,12 +142,13 @@ pub async fn done_shards(
     Ok(keys.iter().filter_map(|key| manifest::shard_of_done_key(key)).collect())
 }
 
-/// The lines of the manifest shard `shard`'s marker commits.
+/// The lines of the manifest shard `shard`'s marker commits, and the opt-out policy its
+/// worker fetched with (one that is no valid policy counts as unknown).
 async fn shard_lines(
     bucket: &Bucket,
     dataset: &str,
     shard: usize,
-) -> Result<Vec<Line>, MergeError> {
+) -> Result<(Vec<Line>, Option<OptOutConfig>), MergeError> {
     let done = manifest::done_key(dataset, shard);
     let stats: ShardStats =
         bucket.get_json(&done).await?.ok_or_else(|| bucket.corrupt(&done, "vanished".into()))?;
@@ -150,7 +159,8 @@ async fn shard_lines(
     let bytes = bucket.get(&key).await?.ok_or_else(|| {
         bucket.corrupt(&key, "missing, though the shard's marker names it".into())
     })?;
-    Ok(manifest::from_jsonl(&bytes).map_err(|e| bucket.corrupt(&key, e))?)
+    let lines = manifest::from_jsonl(&bytes).map_err(|e| bucket.corrupt(&key, e))?;
+    Ok((lines, stats.opt_outs.filter(|policy| policy.check().is_ok())))
 }
 
 /// The member list `merge` wrote for `dataset`, or `None` before the first merge.

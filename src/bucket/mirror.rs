@@ -123,7 +123,7 @@ pub async fn pull(
         duplicates: counts.duplicates,
         failures: counts.failures,
         last_fetch: Some(counts.merged_at),
-        opt_outs: None,
+        opt_outs: counts.opt_outs.filter(|policy| policy.check().is_ok()),
     };
     cache.index.put_dataset(dataset, &record)?;
     cache.index.flush()?;

@@ -172,6 +172,12 @@ async fn commit(
         upload_seconds: uploading.elapsed().as_secs_f64(),
         host: manifest::host(),
         finished_at: now(),
+        opt_outs: fetched
+            .store
+            .index
+            .dataset(dataset)
+            .map_err(|e| scratch_error(shard, e))?
+            .and_then(|r| r.opt_outs),
     };
     let done = manifest::done_key(dataset, shard);
     let json = Bytes::from(serde_json::to_vec_pretty(&stats).expect("stats serialize"));

@@ -134,9 +134,7 @@ pub fn build(
         return Err(BuildError::AllDropped { dataset: dataset.to_owned(), dropped });
     }
     let ids: Vec<&str> = selection.kept.iter().map(|((id, _, _), _)| id.as_str()).collect();
-    let kept_members = selection.kept.iter().map(|((_, member, _), _)| member);
-    let provenance = provenance::provenance(store, dataset, kept_members)?;
-    let version = version_of(&ids, settings, &(curation, &dropped, &leaks, &provenance));
+    let version = version_of(&ids, settings, &(curation, &dropped, &leaks));
     let dir = dataset_dir(store.root(), dataset);
     let published = dir.join(&version);
     if !force
@@ -145,6 +143,10 @@ pub fn build(
     {
         return Ok(Outcome::UpToDate { version });
     }
+    // Where the members came from is recorded, not hashed: the same members built in
+    // another store, fetched at other times, are the same version.
+    let kept_members = selection.kept.iter().map(|((_, member, _), _)| member);
+    let provenance = provenance::provenance(store, dataset, kept_members)?;
     let version = Version { dataset, name: version, dir, settings, curation, provenance };
     let counts = write_version(store, &version, selection.kept, dropped, leaks, progress)?;
     Ok(Outcome::Built { version: version.name, counts, elapsed: started.elapsed() })

@@ -98,7 +98,7 @@ fn opt_outs(out: &mut String, m: &Manifest) {
     out.push_str("## Opt-outs from AI training\n\n");
     match o.honoured {
         Some(true) => {
-            let signals: Vec<String> = o.signals.iter().map(|s| format!("`{s}`")).collect();
+            let signals: Vec<String> = o.signals.iter().map(|s| md(s)).collect();
             let _ = writeln!(
                 out,
                 "Honoured by every fetch from the web: images whose site opted out were left \

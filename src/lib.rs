@@ -12,6 +12,8 @@ pub mod link;
 pub mod printable;
 pub mod setting;
 
+pub mod markdown;
+
 pub mod engines;
 pub mod net;
 pub mod photo;
@@ -29,6 +31,8 @@ pub mod eval;
 pub mod upkeep;
 
 pub mod build;
+#[cfg(feature = "train")]
+pub mod model;
 pub mod report;
 
 // The user's side: the files they write, the graph they run, the commands they type.

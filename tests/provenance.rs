@@ -29,7 +29,7 @@ print(json.dumps(out))
 "#;
 
 fn load_with_datasets(dir: &Path) -> Value {
-    let python = Path::new(env!("CARGO_MANIFEST_DIR")).join(".engines/datasets/bin/python");
+    let python = Path::new(env!("CARGO_MANIFEST_DIR")).join(".engines/python/bin/python");
     assert!(python.exists(), "{} is missing: run scripts/engines", python.display());
     let out = Command::new(python)
         .args(["-c", LOAD, dir.to_str().unwrap()])

@@ -14,6 +14,8 @@ mod fetch;
 mod images;
 mod import;
 mod layers;
+#[cfg(feature = "train")]
+mod model;
 mod optouts;
 mod parsers;
 #[cfg(feature = "train")]

@@ -75,6 +75,29 @@ pub enum Command {
     /// Write the store as a static website: datasets as galleries, runs with their curves,
     /// samples and scores, runs side by side (opens from disk, no server).
     Report(ReportArgs),
+    /// Hand a trained run on: TorchScript (colorizer.pt), safetensors with config.json, and
+    /// a model card with its scores (needs the `train` feature).
+    ExportModel(ExportModelArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ExportModelArgs {
+    /// The trained run (store/runs/RUN).
+    #[arg(long, value_parser = name)]
+    pub run: String,
+    /// Which checkpoint: best, last or epoch-N.
+    #[arg(long, default_value = "best", value_parser = Choice::parse)]
+    pub checkpoint: Choice,
+    /// The folder to write (absent, empty, or an earlier export, which is replaced).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Also score the model on this dataset, whole, for its card (repeatable) [default:
+    /// report.cross_domain].
+    #[arg(long, value_parser = name)]
+    pub cross_domain: Vec<String>,
+    /// Where the module is traced and the scores made: cpu, cuda, cuda:N.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
 }
 
 #[derive(Debug, clap::Args)]

@@ -9,6 +9,7 @@ pub mod cli;
 mod curate;
 pub mod exit;
 mod fetch;
+mod model;
 mod print;
 mod refresh;
 mod report;
@@ -58,6 +59,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Colorize(args) => train::colorize(config, args),
         Command::Eval(args) => train::eval(config, args),
         Command::Report(args) => report::report(config, args),
+        Command::ExportModel(args) => model::export_model(config, args),
     }
 }
 

@@ -4,7 +4,7 @@ use crate::commands::cli::{ColorizeArgs, EvalArgs, TrainArgs};
 use crate::config::Config;
 
 #[cfg(not(feature = "train"))]
-fn without_train() -> anyhow::Result<u8> {
+pub(super) fn without_train() -> anyhow::Result<u8> {
     anyhow::bail!(
         "this pipeline was built without the `train` feature: build it with \
          `eval \"$(scripts/libtorch)\" && cargo build --release --features train` (scripts/run does)"

@@ -10,7 +10,7 @@ use std::fmt::Write;
 
 use super::{FORMAT, Manifest, ManifestMember};
 use crate::credit::{UNKNOWN, count_by_license, covering, hub_license};
-use crate::link::href;
+use crate::markdown::{escape as md, link, yaml_string as quoted};
 
 /// The card's file name, in a version's folder and an export's.
 pub const FILE: &str = "README.md";
@@ -29,16 +29,21 @@ pub fn card(manifest: &Manifest) -> String {
     out
 }
 
-/// The YAML header: the licence, task, size and tags. Every value is a quoted string.
-fn header(out: &mut String, m: &Manifest) {
+/// The Hub's licence id for the whole of `m`: the licence whose terms include every
+/// member's; else `other`, the card's licence table giving the breakdown (`unknown` when
+/// no member's licence is known).
+pub fn license(m: &Manifest) -> String {
     let licenses = count_by_license(m.members.iter().map(|member| member.credit.as_ref()));
-    // The licence whose terms include every member's; else `other`, the card's licence
-    // table giving the breakdown (`unknown` when no member's licence is known).
-    let license = match covering(licenses.keys().map(String::as_str)) {
+    match covering(licenses.keys().map(String::as_str)) {
         Some(id) => hub_license(id),
         None if licenses.keys().eq([UNKNOWN]) => UNKNOWN.to_owned(),
         None => "other".to_owned(),
-    };
+    }
+}
+
+/// The YAML header: the licence, task, size and tags. Every value is a quoted string.
+fn header(out: &mut String, m: &Manifest) {
+    let license = license(m);
     let total = m.counts.train + m.counts.test;
     let size = match total {
         ..1_000 => "n<1K",
@@ -207,60 +212,4 @@ fn credit_row(member: &ManifestMember) -> String {
         md(credit.creator.as_deref().unwrap_or_default()),
         md(&what),
     )
-}
-
-/// `text` (Markdown already) linking to `url` when it is an http(s) URL.
-fn link(text: &str, url: &str) -> String {
-    match href(url) {
-        Some(target) => format!("[{text}](<{target}>)"),
-        None => text.to_owned(),
-    }
-}
-
-/// `text` as Markdown that shows it as it is: punctuation that could start a link, HTML,
-/// emphasis or a table cell is escaped, control characters become spaces.
-fn md(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if c.is_ascii_punctuation()
-            && !matches!(
-                c,
-                '.' | ',' | ':' | ';' | '/' | '-' | '\'' | '"' | '?' | '=' | '%' | '+' | '@'
-            )
-        {
-            out.push('\\');
-            out.push(c);
-        } else if c.is_control() {
-            out.push(' ');
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
-/// A YAML double-quoted scalar (JSON's string syntax is one).
-fn quoted(text: &str) -> String {
-    serde_json::to_string(text).expect("strings serialize")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn outside_text_cannot_add_links_html_or_cells() {
-        let hostile = "x](javascript:alert(1)) <img src=x onerror=alert(1)> | cell\n# head";
-        let escaped = md(hostile);
-        let chars: Vec<char> = escaped.chars().collect();
-        for (i, c) in chars.iter().enumerate() {
-            if "[]()<>|#".contains(*c) {
-                assert!(i > 0 && chars[i - 1] == '\\', "{c} unescaped at {i}: {escaped}");
-            }
-        }
-        assert!(!escaped.contains('\n'), "{escaped}");
-        assert_eq!(link("t", "javascript:alert(1)"), "t");
-        assert_eq!(link("t", "https://e.org/a b>"), "[t](<https://e.org/a%20b%3E>)");
-        assert_eq!(quoted("a\"b\n"), "\"a\\\"b\\n\"");
-    }
 }

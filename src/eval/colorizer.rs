@@ -13,7 +13,7 @@ use crate::train::run_record::RunRecord;
 
 pub struct Colorizer {
     /// Owns the generator's parameters.
-    _vs: nn::VarStore,
+    vs: nn::VarStore,
     g: Generator,
     pub run: String,
     pub record: RunRecord,
@@ -37,15 +37,17 @@ impl Colorizer {
         let record = RunRecord::read(store, run)?;
         let (dir, state, note) =
             checkpoint::choose(&crate::train::run_record::run_dir(store, run), choice)?;
-        let vs = nn::VarStore::new(device);
+        let mut vs = nn::VarStore::new(device);
         let g = Generator::new(&(vs.root() / "G"), &record.config);
         // The moving average, when the run kept one, is the generator to use.
         let averaged =
             record.config.recipe == Recipe::Pretrained && record.config.pretrained.ema > 0.0;
         Saved::read_nets(&dir)?.restore(if averaged { "G_ema" } else { "G" }, &vs)?;
+        // Inference needs no gradients; a traced module can only hold weights without.
+        vs.freeze();
         let shape = record.config.data_shape();
         Ok(Colorizer {
-            _vs: vs,
+            vs,
             g,
             run: run.to_owned(),
             epoch: state.epoch,
@@ -64,6 +66,19 @@ impl Colorizer {
     /// B for A ([n, 1, crop, crop] on the colorizer's device).
     pub fn generate(&self, a: &Tensor) -> Tensor {
         self.g.infer(a)
+    }
+
+    /// B for A as one graph, what an exported module records (see
+    /// [`Generator::infer_batch`]).
+    pub fn generate_batch(&self, a: &Tensor) -> Tensor {
+        self.g.infer_batch(a)
+    }
+
+    /// The generator's weights, named as in its checkpoint (`G.…`).
+    pub fn weights(&self) -> Vec<(String, Tensor)> {
+        let mut named: Vec<(String, Tensor)> = self.vs.variables().into_iter().collect();
+        named.sort_by(|a, b| a.0.cmp(&b.0));
+        named
     }
 
     /// B for one crop x crop input A (values in [-1, 1]): its planes, channels x crop².

@@ -29,19 +29,19 @@ const XYZ_FROM_RGB: [[f64; 3]; 3] = [
 ];
 
 /// XYZ -> linear sRGB: the exact inverse, as skimage's `rgb_from_xyz = linalg.inv(xyz_from_rgb)`.
-const RGB_FROM_XYZ: [[f64; 3]; 3] = invert3(XYZ_FROM_RGB);
+pub const RGB_FROM_XYZ: [[f64; 3]; 3] = invert3(XYZ_FROM_RGB);
 
 /// Reference white, D65 / 2° observer (skimage `get_xyz_coords("D65", "2")`).
-const WHITE: [f64; 3] = [0.95047, 1.0, 1.08883];
+pub const WHITE: [f64; 3] = [0.95047, 1.0, 1.08883];
 
 /// Below this X/Xn (and Y, Z), f(t) is linear.
-const F_EPSILON: f64 = 0.008856;
+pub const F_EPSILON: f64 = 0.008856;
 /// Slope of the linear part of f(t).
-const F_SLOPE: f64 = 7.787;
+pub const F_SLOPE: f64 = 7.787;
 /// Offset of the linear part of f(t): 16/116.
-const F_OFFSET: f64 = 16.0 / 116.0;
+pub const F_OFFSET: f64 = 16.0 / 116.0;
 /// `lab2xyz`'s threshold on f, skimage's literal (about the cube root of `F_EPSILON`).
-const F_INVERSE_THRESHOLD: f64 = 0.2068966;
+pub const F_INVERSE_THRESHOLD: f64 = 0.2068966;
 
 /// Linear sRGB for each 8-bit value.
 static SRGB8_LINEAR: LazyLock<[f64; 256]> =

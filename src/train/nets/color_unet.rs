@@ -132,13 +132,14 @@ impl ModuleT for ColorUnet {
         };
         let mut h =
             features.head.apply(&self.bottleneck).apply_t(&self.bottleneck_bn, train).relu();
+        // Every stage halves the side exactly (the input is a multiple of 32), so the
+        // upsampling is by a factor of 2, not to a size read off a tensor: a traced
+        // TorchScript module then works at any input size, not only the traced one.
         for (block, skip) in self.decoder.iter().zip(features.skips.iter().rev()) {
-            let size = skip.size();
-            h = h.upsample_nearest2d([size[2], size[3]], None, None);
+            h = h.upsample_nearest2d_vec(None::<&[i64]>, [2.0, 2.0]);
             h = block.forward(&Tensor::cat(&[&h, skip], 1), train);
         }
-        let size = a.size();
-        h.apply(&self.out).tanh().upsample_bilinear2d([size[2], size[3]], false, None, None)
+        h.apply(&self.out).tanh().upsample_bilinear2d_vec(None::<&[i64]>, false, [2.0, 2.0])
     }
 }
 

@@ -22,7 +22,7 @@ use tch::{Kind, Tensor};
 /// Where `scripts/weights` writes the converted weights, relative to the repository.
 pub const WEIGHTS_FILE: &str = ".weights/efficientnet-lite0.safetensors";
 /// blake3 of that file, as `scripts/lite0_to_safetensors.py` writes it.
-const WEIGHTS_BLAKE3: &str = "b2e62dfbc3e1b3f2b759d5e2cc84f1684df5f56b4061e4eb30d7b745dbef5563";
+pub const WEIGHTS_BLAKE3: &str = "b2e62dfbc3e1b3f2b759d5e2cc84f1684df5f56b4061e4eb30d7b745dbef5563";
 
 /// ImageNet classes of the classifier head.
 pub const CLASSES: i64 = 1000;

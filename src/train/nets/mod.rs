@@ -57,6 +57,17 @@ impl Generator {
             Generator::Pretrained(g) => g.infer(a),
         }
     }
+
+    /// B for a batch as one graph of tensor operations, what an exported TorchScript
+    /// module records: [`Generator::infer`] itself for the pretrained recipe; for pix2pix,
+    /// each image normalised by its own statistics and dropout drawn from the global
+    /// generator, not reseeded per image.
+    pub fn infer_batch(&self, a: &Tensor) -> Tensor {
+        match self {
+            Generator::Pix2pix(g) => g.infer_unseeded(a),
+            Generator::Pretrained(g) => g.infer(a),
+        }
+    }
 }
 
 #[cfg(test)]

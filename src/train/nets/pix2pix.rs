@@ -59,7 +59,7 @@ fn conv_bias(norm: Norm) -> bool {
 }
 
 const INIT_STD: f64 = 0.02;
-const DROPOUT: f64 = 0.5;
+pub const DROPOUT: f64 = 0.5;
 
 fn conv(p: nn::Path, c_in: i64, c_out: i64, stride: i64, bias: bool) -> nn::Conv2D {
     let config = nn::ConvConfig {
@@ -83,6 +83,16 @@ fn conv_transpose(p: nn::Path, c_in: i64, c_out: i64, bias: bool) -> nn::ConvTra
         ..Default::default()
     };
     nn::conv_transpose2d(p, c_in, c_out, 4, config)
+}
+
+/// Whose statistics batch norm normalises by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Statistics {
+    /// The batch's in training, the running averages otherwise: `forward_t`.
+    Batch,
+    /// Each image's own, with the layer's scale and shift: batch norm in training mode at
+    /// batch 1 (how the reference's test.py runs), for a batch of any size.
+    Image,
 }
 
 /// A normalisation layer of `channels`, or nothing.
@@ -109,8 +119,12 @@ impl NormLayer {
         }
     }
 
-    fn forward(&self, xs: &Tensor, train: bool) -> Tensor {
+    fn forward(&self, xs: &Tensor, train: bool, statistics: Statistics) -> Tensor {
         match self {
+            NormLayer::Batch(bn) if statistics == Statistics::Image => {
+                let none = None::<&Tensor>;
+                xs.instance_norm(bn.ws.as_ref(), bn.bs.as_ref(), none, none, true, 0.1, 1e-5, false)
+            }
             NormLayer::Batch(bn) => xs.apply_t(bn, train),
             NormLayer::Instance => {
                 let none = None::<Tensor>;
@@ -181,22 +195,25 @@ impl Generator {
         Generator { levels, leaky: LeakyRelu::on(p.device()) }
     }
 
-    fn level(&self, i: usize, xs: &Tensor, train: bool) -> Tensor {
+    fn level(&self, i: usize, xs: &Tensor, train: bool, statistics: Statistics) -> Tensor {
         let level = &self.levels[i];
         let outermost = i == 0;
         // The tensor the skip connection carries: activated, except at the image itself.
         let input = if outermost { xs.shallow_clone() } else { self.leaky.forward(xs) };
         let mut down = input.apply(&level.down);
         if let Some(norm) = &level.down_norm {
-            down = norm.forward(&down, train);
+            down = norm.forward(&down, train, statistics);
         }
-        let inner = if i + 1 < self.levels.len() { self.level(i + 1, &down, train) } else { down };
+        let inner = match i + 1 < self.levels.len() {
+            true => self.level(i + 1, &down, train, statistics),
+            false => down,
+        };
         let mut up = inner.relu().apply(&level.up);
         if outermost {
             return up.tanh();
         }
         if let Some(norm) = &level.up_norm {
-            up = norm.forward(&up, train);
+            up = norm.forward(&up, train, statistics);
         }
         if level.dropout {
             up = up.dropout(DROPOUT, train);
@@ -207,25 +224,32 @@ impl Generator {
 
 impl ModuleT for Generator {
     fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
-        self.level(0, xs, train)
+        self.level(0, xs, train, Statistics::Batch)
     }
 }
 
-/// Seed of the dropout masks at inference.
-const INFERENCE_SEED: i64 = 0;
+/// Seed of the dropout masks at inference, set before each image.
+pub const INFERENCE_SEED: i64 = 0;
 
 impl Generator {
-    /// B for A as the reference's test.py computes it (no `--eval`): in training mode at
-    /// batch 1, so batch norm normalises each image by its own statistics and dropout stays
-    /// on, seeded alike for every image so the same input always gives the same output.
+    /// B for A as the reference's test.py computes it (no `--eval`): batch norm normalises
+    /// each image by its own statistics and dropout stays on, seeded alike for every image
+    /// so that the same input always gives the same output.
     pub fn infer(&self, a: &Tensor) -> Tensor {
         let images: Vec<Tensor> = (0..a.size()[0])
             .map(|k| {
                 tch::manual_seed(INFERENCE_SEED);
-                tch::no_grad(|| self.forward_t(&a.narrow(0, k, 1), true))
+                self.infer_unseeded(&a.narrow(0, k, 1))
             })
             .collect();
         Tensor::cat(&images, 0)
+    }
+
+    /// [`Generator::infer`] without the seeding, for a batch of any size: each image
+    /// normalised by its own statistics, dropout drawing from the global generator (what
+    /// an exported TorchScript module records).
+    pub fn infer_unseeded(&self, a: &Tensor) -> Tensor {
+        tch::no_grad(|| self.level(0, a, true, Statistics::Image))
     }
 }
 
@@ -263,7 +287,7 @@ impl ModuleT for Discriminator {
         for (i, (conv, norm)) in self.layers.iter().enumerate() {
             h = h.apply(conv);
             if let Some(norm) = norm {
-                h = norm.forward(&h, train);
+                h = norm.forward(&h, train, Statistics::Batch);
             }
             if i < last {
                 h = self.leaky.forward(&h);
@@ -307,6 +331,21 @@ mod tests {
             Discriminator::new(&d_vs.root(), &config);
             assert_eq!(parameters(&g_vs), g_count, "G {input_nc}->{output_nc}");
             assert_eq!(parameters(&d_vs), d_count, "D {input_nc}->{output_nc}");
+        }
+    }
+
+    #[test]
+    fn inference_normalises_each_image_of_a_batch_as_a_batch_of_one() {
+        // Dropout off, so that only the normalisation differs.
+        let config = NetConfig { ngf: 8, ndf: 8, dropout: false, num_downs: 6, ..reference(1, 3) };
+        let vs = nn::VarStore::new(Device::Cpu);
+        let g = Generator::new(&(vs.root() / "G"), &config);
+        let a = Tensor::randn([3, 1, 64, 64], (Kind::Float, Device::Cpu));
+        let batch = g.infer_unseeded(&a);
+        for k in 0..3 {
+            let one = tch::no_grad(|| g.forward_t(&a.narrow(0, k, 1), true));
+            let diff = (batch.narrow(0, k, 1) - one).abs().max().double_value(&[]);
+            assert!(diff < 1e-5, "image {k}: {diff}");
         }
     }
 

@@ -34,6 +34,8 @@ pub mod build;
 #[cfg(feature = "train")]
 pub mod model;
 pub mod report;
+#[cfg(feature = "train")]
+pub mod serve;
 
 // The user's side: the files they write, the graph they run, the commands they type.
 pub mod config;

@@ -24,6 +24,8 @@ mod provenance;
 mod refresh;
 #[cfg(feature = "train")]
 mod report;
+#[cfg(feature = "train")]
+mod serve;
 mod setup;
 mod slurm;
 mod stores;

@@ -78,6 +78,30 @@ pub enum Command {
     /// Hand a trained run on: TorchScript (colorizer.pt), safetensors with config.json, and
     /// a model card with its scores (needs the `train` feature).
     ExportModel(ExportModelArgs),
+    /// Serve trained runs over HTTP: a page to colorize a photo, and POST /v1/colorize
+    /// (needs the `train` feature).
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// A trained run to serve (repeatable) [default: every run of the store].
+    #[arg(long, value_parser = name)]
+    pub run: Vec<String>,
+    /// Which checkpoint of each: best, last or epoch-N.
+    #[arg(long, default_value = "best", value_parser = Choice::parse)]
+    pub checkpoint: Choice,
+    /// Address to listen on (loopback unless told otherwise).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub addr: std::net::SocketAddr,
+    #[arg(long, default_value = "auto")]
+    pub device: String,
+    /// Requests handled at once (reading, decoding, queued, colorizing); past it, 503.
+    #[arg(long, default_value_t = 16)]
+    pub queue: usize,
+    /// Seconds a request may take, its upload included; past it, 408.
+    #[arg(long, default_value_t = 60.0)]
+    pub timeout: f64,
 }
 
 #[derive(Debug, clap::Args)]

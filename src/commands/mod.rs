@@ -60,6 +60,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Eval(args) => train::eval(config, args),
         Command::Report(args) => report::report(config, args),
         Command::ExportModel(args) => model::export_model(config, args),
+        Command::Serve(args) => model::serve(config, args),
     }
 }
 

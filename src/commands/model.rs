@@ -1,10 +1,16 @@
-//! `pipeline export-model`: a trained run handed on as files.
+//! `pipeline export-model` and `pipeline serve`: a trained run handed on, as files or over
+//! HTTP.
 
-use crate::commands::cli::ExportModelArgs;
+use crate::commands::cli::{ExportModelArgs, ServeArgs};
 use crate::config::Config;
 
 #[cfg(not(feature = "train"))]
 pub fn export_model(_config: Config, _args: ExportModelArgs) -> anyhow::Result<u8> {
+    super::train::without_train()
+}
+
+#[cfg(not(feature = "train"))]
+pub fn serve(_config: Config, _args: ServeArgs) -> anyhow::Result<u8> {
     super::train::without_train()
 }
 
@@ -47,5 +53,72 @@ pub fn export_model(config: Config, args: ExportModelArgs) -> anyhow::Result<u8>
             .collect::<Vec<_>>()
             .join(", ")
     );
+    Ok(crate::commands::exit::OK)
+}
+
+/// The runs `serve` is asked for, or every run of the store that has a checkpoint.
+#[cfg(feature = "train")]
+fn serving(
+    config: &Config,
+    args: &ServeArgs,
+) -> anyhow::Result<Vec<crate::eval::colorizer::Colorizer>> {
+    use crate::eval::colorizer::Colorizer;
+    let device = crate::train::device::pick(&args.device).map_err(anyhow::Error::msg)?;
+    let store = &config.store.path;
+    let open = |run: &str| Colorizer::open(store, run, args.checkpoint, device);
+    let mut colorizers = Vec::new();
+    if args.run.is_empty() {
+        let runs = crate::durable::subfolders(&crate::train::run_record::runs_dir(store))?;
+        for (run, _) in runs {
+            match open(&run) {
+                Ok(colorizer) => colorizers.push(colorizer),
+                Err(e) => eprintln!("note: not serving run {run}: {e}"),
+            }
+        }
+        anyhow::ensure!(
+            !colorizers.is_empty(),
+            "no trained run in {} to serve: train one first",
+            store.display()
+        );
+    } else {
+        for run in &args.run {
+            colorizers.push(open(run).map_err(|e| anyhow::anyhow!("run {run}: {e}"))?);
+        }
+    }
+    for colorizer in &colorizers {
+        if let Some(note) = &colorizer.note {
+            eprintln!("note: {note}");
+        }
+    }
+    Ok(colorizers)
+}
+
+#[cfg(feature = "train")]
+pub fn serve(config: Config, args: ServeArgs) -> anyhow::Result<u8> {
+    use anyhow::Context as _;
+    anyhow::ensure!(args.queue > 0, "--queue must be at least 1");
+    anyhow::ensure!(args.timeout > 0.0 && args.timeout.is_finite(), "--timeout must be above 0");
+    let colorizers = serving(&config, &args)?;
+    let names: Vec<String> = colorizers.iter().map(|c| c.run.clone()).collect();
+    let limits = crate::serve::Limits {
+        queue: args.queue,
+        timeout: std::time::Duration::from_secs_f64(args.timeout),
+        max_body: config.network.max_bytes,
+        images: config.images.clone(),
+    };
+    let stop = tokio_util::sync::CancellationToken::new();
+    let token = stop.clone();
+    let _interrupts = crate::interrupts::Interrupts::listen(move || token.cancel(), None)
+        .context("listening for SIGINT and SIGTERM")?;
+    super::runtime()?.block_on(async {
+        let listener = tokio::net::TcpListener::bind(args.addr)
+            .await
+            .with_context(|| format!("listening on {}", args.addr))?;
+        let addr = listener.local_addr()?;
+        println!("serving {} on http://{addr}/ (Ctrl-C stops)", names.join(", "));
+        crate::serve::serve(listener, colorizers, limits, stop.cancelled()).await?;
+        eprintln!("stopped: every request in flight was answered");
+        anyhow::Ok(())
+    })?;
     Ok(crate::commands::exit::OK)
 }

@@ -100,6 +100,15 @@ impl Preprocessor {
 /// they hold.
 type Decoded = (u32, u32, Vec<u8>, Permit);
 
+/// Decodes `bytes` at full resolution (what `serve` colorizes): the image, and the share
+/// of the decode budget it holds.
+pub fn decode_full(bytes: &[u8]) -> Result<(image::RgbImage, Permit), PreprocessError> {
+    let (width, height, pixels, memory) = decode(bytes, u32::MAX)?;
+    let image = image::RgbImage::from_raw(width, height, pixels)
+        .ok_or_else(|| PreprocessError("decoded buffer does not match its size".into()))?;
+    Ok((image, memory))
+}
+
 /// Decodes to interleaved RGB, at a reduced DCT scale for JPEGs when both sides stay at
 /// least `size`.
 fn decode(bytes: &[u8], size: u32) -> Result<Decoded, PreprocessError> {

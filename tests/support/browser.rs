@@ -1,7 +1,7 @@
-//! A real browser for the report's tests: headless Chromium driven through chromedriver
-//! (WebDriver), both Debian's, started on 127.0.0.1 by the test. Chromium is kept off the
-//! network: every host name resolves to nothing and every request outside `file://`
-//! goes to a closed loopback proxy.
+//! A real browser for the report's and `serve`'s tests: headless Chromium driven through
+//! chromedriver (WebDriver), both Debian's, started on 127.0.0.1 by the test. Chromium is
+//! kept off the network: every host name resolves to nothing and every request outside
+//! `file://` and loopback goes to a closed loopback proxy.
 
 use std::net::TcpListener;
 use std::path::Path;
@@ -33,7 +33,7 @@ const CHROMIUM_ARGS: &[&str] = &[
     "--disable-component-update",
     "--disable-domain-reliability",
     "--no-pings",
-    "--host-resolver-rules=MAP * ~NOTFOUND",
+    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
     "--proxy-server=127.0.0.1:9",
 ];
 
@@ -75,6 +75,30 @@ impl Browser {
     pub fn open(&self, path: &Path) {
         let url = url::Url::from_file_path(path).unwrap();
         self.runtime.block_on(self.client().goto(url.as_str())).expect("page opens");
+    }
+
+    /// Opens `url` (a server the test started on 127.0.0.1).
+    pub fn goto(&self, url: &str) {
+        self.runtime.block_on(self.client().goto(url)).expect("page opens");
+    }
+
+    /// Gives the file input matched by `css` the file at `path`, as a person picking it.
+    pub fn upload(&self, css: &str, path: &Path) {
+        self.runtime
+            .block_on(async {
+                let input = self.client().find(fantoccini::Locator::Css(css)).await?;
+                input.send_keys(path.to_str().unwrap()).await
+            })
+            .expect("file chosen");
+    }
+
+    /// Waits up to `limit` for the JavaScript body `script` to return true.
+    pub fn wait_for(&self, script: &str, limit: Duration) {
+        let started = Instant::now();
+        while self.eval(script) != Value::Bool(true) {
+            assert!(started.elapsed() < limit, "still not true after {limit:?}: {script}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
     /// The value of the JavaScript function body `script` (`return ...;`) on the page.

@@ -56,41 +56,41 @@ pub fn export_model(config: Config, args: ExportModelArgs) -> anyhow::Result<u8>
     Ok(crate::commands::exit::OK)
 }
 
-/// The runs `serve` is asked for, or every run of the store that has a checkpoint.
+/// A worker for each run `serve` is asked for, or for every run of the store that has a
+/// checkpoint, each with room for `queue` waiting images.
 #[cfg(feature = "train")]
-fn serving(
-    config: &Config,
-    args: &ServeArgs,
-) -> anyhow::Result<Vec<crate::eval::colorizer::Colorizer>> {
+fn workers(config: &Config, args: &ServeArgs) -> anyhow::Result<Vec<crate::serve::worker::Worker>> {
     use crate::eval::colorizer::Colorizer;
+    use crate::serve::worker::Worker;
     let device = crate::train::device::pick(&args.device).map_err(anyhow::Error::msg)?;
-    let store = &config.store.path;
-    let open = |run: &str| Colorizer::open(store, run, args.checkpoint, device);
-    let mut colorizers = Vec::new();
+    let store = config.store.path.clone();
+    let choice = args.checkpoint;
+    let start = |run: &str| {
+        let (store, run) = (store.clone(), run.to_owned());
+        Worker::start(move || Colorizer::open(&store, &run, choice, device), args.queue)
+    };
+    let mut workers = Vec::new();
     if args.run.is_empty() {
-        let runs = crate::durable::subfolders(&crate::train::run_record::runs_dir(store))?;
-        for (run, _) in runs {
-            match open(&run) {
-                Ok(colorizer) => colorizers.push(colorizer),
+        for (run, _) in crate::durable::subfolders(&crate::train::run_record::runs_dir(&store))? {
+            match start(&run) {
+                Ok(worker) => workers.push(worker),
                 Err(e) => eprintln!("note: not serving run {run}: {e}"),
             }
         }
         anyhow::ensure!(
-            !colorizers.is_empty(),
+            !workers.is_empty(),
             "no trained run in {} to serve: train one first",
             store.display()
         );
     } else {
         for run in &args.run {
-            colorizers.push(open(run).map_err(|e| anyhow::anyhow!("run {run}: {e}"))?);
+            workers.push(start(run).map_err(|e| anyhow::anyhow!("run {run}: {e}"))?);
         }
     }
-    for colorizer in &colorizers {
-        if let Some(note) = &colorizer.note {
-            eprintln!("note: {note}");
-        }
+    for note in workers.iter().filter_map(|w| w.note.as_ref()) {
+        eprintln!("note: {note}");
     }
-    Ok(colorizers)
+    Ok(workers)
 }
 
 #[cfg(feature = "train")]
@@ -98,8 +98,8 @@ pub fn serve(config: Config, args: ServeArgs) -> anyhow::Result<u8> {
     use anyhow::Context as _;
     anyhow::ensure!(args.queue > 0, "--queue must be at least 1");
     anyhow::ensure!(args.timeout > 0.0 && args.timeout.is_finite(), "--timeout must be above 0");
-    let colorizers = serving(&config, &args)?;
-    let names: Vec<String> = colorizers.iter().map(|c| c.run.clone()).collect();
+    let workers = workers(&config, &args)?;
+    let names: Vec<String> = workers.iter().map(|w| w.info.name.clone()).collect();
     let limits = crate::serve::Limits {
         queue: args.queue,
         timeout: std::time::Duration::from_secs_f64(args.timeout),
@@ -116,7 +116,7 @@ pub fn serve(config: Config, args: ServeArgs) -> anyhow::Result<u8> {
             .with_context(|| format!("listening on {}", args.addr))?;
         let addr = listener.local_addr()?;
         println!("serving {} on http://{addr}/ (Ctrl-C stops)", names.join(", "));
-        crate::serve::serve(listener, colorizers, limits, stop.cancelled()).await?;
+        crate::serve::serve(listener, workers, limits, stop.cancelled()).await?;
         eprintln!("stopped: every request in flight was answered");
         anyhow::Ok(())
     })?;

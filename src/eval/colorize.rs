@@ -2,15 +2,17 @@
 //! side by side, from image files or from a dataset's stored originals.
 //!
 //! Each photo is grayscaled, squashed to the run's crop and colorized; in Lab the predicted
-//! ab, upsampled, goes onto the photo's own full-resolution L, in RGB the network's output
-//! is resized back. A sheet shows gray | each run's colorization | original.
+//! ab, upsampled, goes onto the photo's own full-resolution L (the conversions on tensors:
+//! `color`), in RGB the network's output is resized back. A sheet shows gray | each run's colorization | original.
 
 use std::path::{Path, PathBuf};
 
 use fast_image_resize::images::Image;
 use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
 use image::RgbImage;
+use tch::{Kind, Tensor};
 
+use super::color;
 use super::colorizer::Colorizer;
 use crate::dataset::{Built, Split};
 use crate::photo::color::luma;
@@ -99,24 +101,28 @@ pub fn colorize_image(colorizer: &Colorizer, original: &RgbImage) -> RgbImage {
             RgbImage::from_raw(w, h, resize(&rgb, (c, c), (w, h), PixelType::U8x3)).expect("size")
         }
         ColorSpace::Lab => {
-            let l: Vec<f32> =
-                original.pixels().map(|p| crate::photo::color::rgb8_to_lab(p.0)[0]).collect();
-            let small = resize_f32(&l, (w, h), (c, c));
+            // On tensors: the per-pixel colour maths of a whole photo, vectorised.
+            let (wi, hi) = (i64::from(w), i64::from(h));
+            let rgb = Tensor::from_slice(original.as_raw()).view([hi, wi, 3]).permute([2, 0, 1]);
+            let l = color::rgb_to_l(&(rgb.unsqueeze(0).to_kind(Kind::Float) / 255.0));
+            let small = resize_f32(&floats(&l), (w, h), (c, c));
             let a: Vec<f32> = small.iter().map(|v| v / 50.0 - 1.0).collect();
             let b = colorizer.generate_one(&a);
-            let ab: Vec<Vec<f32>> = (0..2)
-                .map(|k| resize_f32(&b[k * plane..(k + 1) * plane], (c, c), (w, h)))
+            let ab: Vec<f32> = (0..2)
+                .flat_map(|k| resize_f32(&b[k * plane..(k + 1) * plane], (c, c), (w, h)))
                 .collect();
-            RgbImage::from_fn(w, h, |x, y| {
-                let i = (y * w + x) as usize;
-                image::Rgb(crate::photo::color::lab_to_rgb8([
-                    l[i],
-                    ab[0][i] * 110.0,
-                    ab[1][i] * 110.0,
-                ]))
-            })
+            let ab = Tensor::from_slice(&ab).view([1, 2, hi, wi]) * 110.0;
+            let rgb = (color::lab_to_rgb(&l, &ab) * 255.0).round().to_kind(Kind::Uint8);
+            let pixels = rgb.squeeze_dim(0).permute([1, 2, 0]).contiguous().flatten(0, -1);
+            let pixels = Vec::<u8>::try_from(pixels).expect("u8 pixels");
+            RgbImage::from_raw(w, h, pixels).expect("size")
         }
     }
+}
+
+/// The values of an f32 tensor, in order.
+fn floats(t: &Tensor) -> Vec<f32> {
+    Vec::<f32>::try_from(t.flatten(0, -1)).expect("f32 values")
 }
 
 /// Colorizes `inputs` with every colorizer. One run without `side_by_side` writes the

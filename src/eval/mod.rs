@@ -1,5 +1,5 @@
 //! Using a trained colorizer: `colorizer` (a run's generator at a checkpoint), `colorize`
-//! (photos in, colour photos out) and, here, `eval`: a run's colorizations of a dataset
+//! (photos in, colour photos out, with `color`'s conversions on tensors) and, here, `eval`: a run's colorizations of a dataset
 //! split scored against the truth, beside the do-nothing baseline scored by the same code
 //! on the same pixels. Needs the `train` feature; imports `train` (the networks, the
 //! loader), `dataset` and `photo` (the image-quality measures).
@@ -14,6 +14,7 @@
 
 use serde::Serialize;
 
+pub mod color;
 pub mod colorize;
 pub mod colorizer;
 

@@ -1,14 +1,13 @@
 //! `export-model`: a trained run handed on in the layout people load elsewhere (the
 //! Hugging Face one): `model.safetensors` (the generator's weights, averaged when the run
 //! kept an average) with `config.json` (`config`), `colorizer.pt` (`torchscript`: the
-//! whole path as a TorchScript module, colour conversion included by `color`), and
-//! `README.md` (`card`), whose scores are `eval`'s, made here.
+//! whole path as a TorchScript module, colour conversion included), and `README.md`
+//! (`card`), whose scores are `eval`'s, made here.
 //!
 //! The files are written into a fresh folder beside OUT, then renamed onto it: OUT is never
 //! half written, and only an empty folder or an earlier export is replaced.
 
 pub mod card;
-pub mod color;
 pub mod config;
 pub mod torchscript;
 

@@ -13,7 +13,7 @@ use std::path::Path;
 
 use tch::{CModule, Kind, Tensor};
 
-use super::color;
+use crate::eval::color;
 use crate::eval::colorizer::Colorizer;
 use crate::train::config::ColorSpace;
 use crate::train::error::TrainError;

@@ -22,7 +22,7 @@ pub fn interleave(planes: &[u8], plane: usize) -> Vec<u8> {
 }
 
 /// Linear sRGB -> XYZ, skimage's `xyz_from_rgb`.
-const XYZ_FROM_RGB: [[f64; 3]; 3] = [
+pub const XYZ_FROM_RGB: [[f64; 3]; 3] = [
     [0.412453, 0.357580, 0.180423],
     [0.212671, 0.715160, 0.072169],
     [0.019334, 0.119193, 0.950227],

@@ -21,7 +21,6 @@ use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 
-use crate::eval::colorizer::Colorizer;
 use crate::photo::check::Validator;
 use crate::photo::config::ImagesConfig;
 use worker::Worker;
@@ -43,16 +42,17 @@ pub struct Limits {
     pub images: ImagesConfig,
 }
 
-/// Serves `colorizers` on `listener` until `shutdown` completes, then lets the requests in
-/// flight finish (for up to 30 s).
+/// Serves the runs of `workers` (started with room for `limits.queue` images each) on
+/// `listener` until `shutdown` completes, then lets the requests in flight finish (for up
+/// to 30 s).
 pub async fn serve(
     listener: TcpListener,
-    colorizers: Vec<Colorizer>,
+    workers: Vec<Worker>,
     limits: Limits,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     let shared = Arc::new(api::Shared {
-        workers: colorizers.into_iter().map(|c| Worker::start(c, limits.queue)).collect(),
+        workers,
         admitted: tokio::sync::Semaphore::new(limits.queue),
         timeout: limits.timeout,
         max_body: limits.max_body,

@@ -9,6 +9,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::eval::colorize::colorize_image;
 use crate::eval::colorizer::Colorizer;
+use crate::train::error::TrainError;
 
 /// What the page and `GET /v1/runs` say of a run.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -31,7 +32,19 @@ struct Job {
 #[derive(Clone)]
 pub struct Worker {
     pub info: RunInfo,
+    /// Said to the user when `best` fell back to the last checkpoint.
+    pub note: Option<String>,
     queue: mpsc::Sender<Job>,
+}
+
+fn info_of(colorizer: &Colorizer) -> RunInfo {
+    RunInfo {
+        name: colorizer.run.clone(),
+        recipe: colorizer.record.config.recipe,
+        epoch: colorizer.epoch,
+        dataset: colorizer.record.dataset.clone(),
+        crop: colorizer.crop,
+    }
 }
 
 /// The worker's queue is full.
@@ -39,30 +52,34 @@ pub struct Worker {
 pub struct Busy;
 
 impl Worker {
-    /// Starts `colorizer`'s thread with room for `queue` waiting images.
-    pub fn start(colorizer: Colorizer, queue: usize) -> Worker {
-        let info = RunInfo {
-            name: colorizer.run.clone(),
-            recipe: colorizer.record.config.recipe,
-            epoch: colorizer.epoch,
-            dataset: colorizer.record.dataset.clone(),
-            crop: colorizer.crop,
-        };
+    /// Starts a run's thread, which opens its colorizer with `open` (all of a run's torch
+    /// work stays on one thread: a colorizer opened on one thread and run on another ran
+    /// at half speed, its OpenMP threads competing) and then serves `queue` waiting images.
+    pub fn start(
+        open: impl FnOnce() -> Result<Colorizer, TrainError> + Send + 'static,
+        queue: usize,
+    ) -> Result<Worker, TrainError> {
         let (sender, mut receiver) = mpsc::channel::<Job>(queue.max(1));
+        let (opened, info) = std::sync::mpsc::channel();
         std::thread::Builder::new()
-            .name(format!("serve-{}", info.name))
+            .name("serve-run".into())
             .spawn(move || {
+                let colorizer = match open() {
+                    Ok(colorizer) => colorizer,
+                    Err(e) => return drop(opened.send(Err(e))),
+                };
+                let _ = opened.send(Ok((info_of(&colorizer), colorizer.note.clone())));
                 while let Some(job) = receiver.blocking_recv() {
                     // A panic in one image's colorization answers that request only.
-                    let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
-                        colorize_image(&colorizer, &job.image)
-                    }))
-                    .map_err(|_| "the colorizer failed on this image".to_owned());
+                    let colorized = AssertUnwindSafe(|| colorize_image(&colorizer, &job.image));
+                    let result = std::panic::catch_unwind(colorized)
+                        .map_err(|_| "the colorizer failed on this image".to_owned());
                     let _ = job.reply.send(result);
                 }
             })
             .expect("a thread for the run's worker");
-        Worker { info, queue: sender }
+        let (info, note) = info.recv().expect("the worker answers")?;
+        Ok(Worker { info, note, queue: sender })
     }
 
     /// Queues `image`; its colorization comes on the receiver.

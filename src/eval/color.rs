@@ -1,23 +1,41 @@
-//! The colour conversions of `colorize` as tensor operations, so that an exported module
-//! does the whole path: gray sRGB -> L* in, L*a*b* -> sRGB out, with scikit-image's
-//! constants (the same ones `photo::color` computes with, in f64 per pixel).
+//! The colour conversions of `colorize` as tensor operations, with scikit-image's constants
+//! (the ones `photo::color` computes with, in f64 a pixel): sRGB -> L* in, L*a*b* -> sRGB
+//! out. `colorize` runs them on whole photos at once (vectorised, on every core), and an
+//! exported module holds them, so the two agree.
 //!
 //! Only element-wise operations on scalars: a traced graph holds no tensor of a fixed size,
 //! so it runs at any image size.
 
 use tch::Tensor;
 
-use crate::photo::color::{F_EPSILON, F_INVERSE_THRESHOLD, F_OFFSET, F_SLOPE, RGB_FROM_XYZ, WHITE};
+use crate::photo::color::{
+    F_EPSILON, F_INVERSE_THRESHOLD, F_OFFSET, F_SLOPE, RGB_FROM_XYZ, WHITE, XYZ_FROM_RGB,
+};
 
-/// L* (0..100) of gray sRGB values in 0..1: a gray pixel's luminance Y is its linear
-/// value (the rows of skimage's RGB -> XYZ matrix for Y sum to 1).
-pub fn gray_to_l(gray: &Tensor) -> Tensor {
-    let low = gray / 12.92;
-    let linear =
-        ((gray + 0.055) / 1.055).pow_tensor_scalar(2.4).where_self(&gray.gt(0.04045), &low);
-    let cube_root = linear.pow_tensor_scalar(1.0 / 3.0);
-    let fy = cube_root.where_self(&linear.gt(F_EPSILON), &(&linear * F_SLOPE + F_OFFSET));
+/// sRGB companding undone: encoded 0..1 -> linear light.
+fn linearise(encoded: &Tensor) -> Tensor {
+    let low = encoded / 12.92;
+    ((encoded + 0.055) / 1.055).pow_tensor_scalar(2.4).where_self(&encoded.gt(0.04045), &low)
+}
+
+/// L* (0..100) of the luminance Y (0..1).
+fn l_of_y(y: &Tensor) -> Tensor {
+    let fy = y.pow_tensor_scalar(1.0 / 3.0).where_self(&y.gt(F_EPSILON), &(y * F_SLOPE + F_OFFSET));
     fy * 116.0 - 16.0
+}
+
+/// L* (N x 1 x H x W) of sRGB images (N x 3 x H x W, 0..1).
+pub fn rgb_to_l(rgb: &Tensor) -> Tensor {
+    let linear = linearise(rgb);
+    let [r, g, b] = XYZ_FROM_RGB[1];
+    let y = linear.narrow(1, 0, 1) * r + linear.narrow(1, 1, 1) * g + linear.narrow(1, 2, 1) * b;
+    l_of_y(&y)
+}
+
+/// L* of gray sRGB values in 0..1: a gray pixel's luminance Y is its linear value (the row
+/// of skimage's RGB -> XYZ matrix for Y sums to 1).
+pub fn gray_to_l(gray: &Tensor) -> Tensor {
+    l_of_y(&linearise(gray))
 }
 
 /// sRGB in 0..1, N x 3 x H x W, of L* (N x 1 x H x W) and a*b* (N x 2 x H x W), as
@@ -60,6 +78,26 @@ mod tests {
             let want = color::rgb8_to_lab([v, v, v])[0];
             let got = got[usize::from(v)];
             assert!((got - want).abs() < 1e-3, "gray {v}: L {got}, want {want}");
+        }
+    }
+
+    #[test]
+    fn rgb_to_l_equals_the_per_pixel_conversion() {
+        let mut rgb = Vec::new();
+        for r in (0..=255u8).step_by(15) {
+            for g in (0..=255u8).step_by(15) {
+                for b in (0..=255u8).step_by(15) {
+                    rgb.push([r, g, b]);
+                }
+            }
+        }
+        let n = rgb.len() as i64;
+        let planes: Vec<f32> =
+            (0..3).flat_map(|k| rgb.iter().map(move |p| f32::from(p[k]) / 255.0)).collect();
+        let got = values(&rgb_to_l(&Tensor::from_slice(&planes).view([1, 3, 1, n])));
+        for (i, p) in rgb.iter().enumerate() {
+            let want = color::rgb8_to_lab(*p)[0];
+            assert!((got[i] - want).abs() < 1e-3, "{p:?}: L {}, want {want}", got[i]);
         }
     }
 

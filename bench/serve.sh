@@ -43,7 +43,6 @@ for clients in 1 4; do
   non2xx=$(awk '/Non-2xx responses/ {print $3}' "$work/ab-$clients.txt")
   echo "serve, $clients client(s): $rps requests/s, p50 $p50 ms, p95 $p95 ms, failed $failed, non-2xx ${non2xx:-0}"
 done
-cp "$work/serve.log" /tmp/serve-timing.log
 side=$(sed -n 's/.*"trained_side": \([0-9]*\).*/\1/p' "$work/model/config.json")
 "$python" - "$work/model/colorizer.pt" "$side" "$requests" <<'PY'
 import statistics, sys, time

@@ -44,3 +44,7 @@ echo "sheets (gray | paper | pretrained | original): $store/figures/{polar,brown
 # Everything above in a browser: galleries, curves, samples, scores, runs side by side.
 pipeline report "${runs[@]}"
 echo "open $store/report/index.html"
+# The pretrained run handed on: TorchScript, safetensors, a model card with its scores.
+pipeline export-model --run bears-pre --out "$store/model" --cross-domain polar-bear
+echo "model: $store/model/ (README.md is its card); to try both runs in a browser:"
+echo "  scripts/run --store $store --config $config serve"

@@ -9,7 +9,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WARMUP=${WARMUP:-3}
-eval "$(scripts/libtorch)"
+torch_env=$(scripts/libtorch)  # a failure here stops the script
+eval "$torch_env"
 cargo build --release --features train --quiet
 bin=$PWD/target/release/pipeline
 work=$(mktemp -d /tmp/bench-dist.XXXXXX)

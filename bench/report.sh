@@ -8,7 +8,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps
-eval "$(scripts/libtorch)"
+torch_env=$(scripts/libtorch)  # a failure here stops the script
+eval "$torch_env"
 cargo build --release --quiet --features train
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

@@ -14,7 +14,8 @@ requests=${REQUESTS:-200}
 command -v ab >/dev/null || { echo "ab is missing: apt-get install apache2-utils" >&2; exit 1; }
 scripts/engines
 export TORCH_PYTHON=${TORCH_PYTHON:-$PWD/.engines/python/bin/python}
-eval "$(scripts/libtorch)"
+torch_env=$(scripts/libtorch)  # a failure here stops the script
+eval "$torch_env"
 cargo build --release --features train --quiet
 bin=$PWD/target/release/pipeline
 python=$PWD/.engines/python/bin/python

@@ -45,7 +45,8 @@ declare -A QUOTED=([a]=0.745 [b]=0.74 [c]=0.12 [e]=-)
 wanted=${*:-a b c d}
 
 [ -n "${NO_TORCH:-}" ] || "$PY" -c 'import torch, sys; v = torch.__version__.split("+")[0]; sys.exit(0 if v == "2.11.0" else f"torch {v}, expected 2.11.0")'
-eval "$(scripts/libtorch)"
+torch_env=$(scripts/libtorch)  # a failure here stops the script
+eval "$torch_env"
 if [ -z "${NO_BUILD:-}" ]; then
   cargo build --release --features train --quiet
 fi

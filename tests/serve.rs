@@ -168,6 +168,12 @@ fn the_api_colorizes_a_photo_as_colorize_does() {
     assert_eq!((unknown.status, code(&unknown.body).as_str()), (404, "unknown-run"));
     let format = served.colorize(bytes, "?format=tiff");
     assert_eq!((format.status, code(&format.body).as_str()), (400, "unknown-format"));
+    let query = served.colorize(photo_bytes().0, "?run=r&run=r");
+    assert_eq!((query.status, code(&query.body).as_str()), (400, "bad-query"));
+    let get = request(&served.addr, "GET", "/v1/colorize", &[]);
+    assert_eq!((get.status, code(&get.body).as_str()), (405, "method-not-allowed"));
+    let nowhere = request(&served.addr, "GET", "/v2/anything", &[]);
+    assert_eq!((nowhere.status, code(&nowhere.body).as_str()), (404, "not-found"));
     let runs: Value =
         serde_json::from_slice(&request(&served.addr, "GET", "/v1/runs", &[]).body).unwrap();
     assert_eq!(runs[0]["name"], "r");

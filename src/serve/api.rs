@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::body::Body;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
@@ -44,6 +45,13 @@ pub fn router(shared: Arc<Shared>) -> axum::Router {
         .route("/v1/runs", get(runs))
         .route("/v1/colorize", post(colorize))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not-found", "no such path") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method-not-allowed",
+                "not with this method",
+            )
+        })
         .with_state(shared)
 }
 
@@ -66,9 +74,11 @@ enum Output {
 
 async fn colorize(
     State(shared): State<Arc<Shared>>,
-    Query(params): Query<Params>,
+    params: Result<Query<Params>, QueryRejection>,
     request: Request,
 ) -> Result<Response, ApiError> {
+    let Query(params) =
+        params.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad-query", e.body_text()))?;
     let worker = match &params.run {
         None => &shared.workers[0],
         Some(run) => shared.workers.iter().find(|w| &w.info.name == run).ok_or_else(|| {

@@ -70,6 +70,10 @@ impl Worker {
                 };
                 let _ = opened.send(Ok((info_of(&colorizer), colorizer.note.clone())));
                 while let Some(job) = receiver.blocking_recv() {
+                    // Its client gave up (timed out, went away): nothing to colorize for.
+                    if job.reply.is_closed() {
+                        continue;
+                    }
                     // A panic in one image's colorization answers that request only.
                     let colorized = AssertUnwindSafe(|| colorize_image(&colorizer, &job.image));
                     let result = std::panic::catch_unwind(colorized)

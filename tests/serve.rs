@@ -83,17 +83,24 @@ impl Answer {
 }
 
 /// One HTTP/1.1 request on its own connection, read to its end (a plain client over a
-/// socket: the server is what is tested).
+/// socket: the server is what is tested). As curl does for large bodies, the body waits
+/// for the server's `100 Continue`: a server that answers first (413) is not sent it, and
+/// no unread upload makes its socket reset the answer away.
 fn request(addr: &str, method: &str, path: &str, body: &[u8]) -> Answer {
     let mut stream = TcpStream::connect(addr).unwrap();
     let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n",
         body.len()
     );
     stream.write_all(head.as_bytes()).unwrap();
-    // A server that answers before reading the whole body may close the socket under us.
-    let _ = stream.write_all(body);
     let mut raw = Vec::new();
+    if !body.is_empty() {
+        let interim = read_head(&mut stream, &mut raw);
+        if interim.starts_with("HTTP/1.1 100") {
+            raw.clear();
+            stream.write_all(body).unwrap();
+        }
+    }
     let _ = stream.read_to_end(&mut raw);
     let split = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("a whole answer");
     let head = String::from_utf8_lossy(&raw[..split]).into_owned();
@@ -105,6 +112,18 @@ fn request(addr: &str, method: &str, path: &str, body: &[u8]) -> Answer {
         .collect();
     let body = raw[split + 4..].to_vec();
     Answer { status, headers, body }
+}
+
+/// Reads into `raw` until a whole response head has come; returns its status line.
+fn read_head(stream: &mut TcpStream, raw: &mut Vec<u8>) -> String {
+    let mut chunk = [0u8; 4096];
+    while !raw.windows(4).any(|w| w == b"\r\n\r\n") {
+        match stream.read(&mut chunk) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => raw.extend_from_slice(&chunk[..n]),
+        }
+    }
+    String::from_utf8_lossy(raw).lines().next().unwrap_or_default().to_owned()
 }
 
 /// The error code of a JSON error body.

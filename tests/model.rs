@@ -43,12 +43,6 @@ with torch.no_grad():
 print(json.dumps(out))
 "#;
 
-fn python() -> PathBuf {
-    let python = Path::new(env!("CARGO_MANIFEST_DIR")).join(".engines/python/bin/python");
-    assert!(python.exists(), "{} is missing: run scripts/engines", python.display());
-    python
-}
-
 /// Gray copies (R = G = B) of real photos at `side` x `side`, in `gray/` of the workspace.
 fn gray_photos(ws: &Workspace, side: u32) -> Vec<PathBuf> {
     let dir = ws.path("gray");
@@ -81,7 +75,7 @@ fn compare(ws: &Workspace, run: &str, export: &Path, grays: &[PathBuf], seed: i6
     let config: Value =
         serde_json::from_slice(&std::fs::read(export.join("config.json")).unwrap()).unwrap();
     let multiple = config["input"]["side_multiple"].to_string();
-    let mut command = Command::new(python());
+    let mut command = Command::new(support::engines_python());
     command.args(["-c", COMPARE, export.join("colorizer.pt").to_str().unwrap()]);
     command.args([seed.to_string(), multiple]);
     for gray in grays {

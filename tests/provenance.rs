@@ -29,9 +29,7 @@ print(json.dumps(out))
 "#;
 
 fn load_with_datasets(dir: &Path) -> Value {
-    let python = Path::new(env!("CARGO_MANIFEST_DIR")).join(".engines/python/bin/python");
-    assert!(python.exists(), "{} is missing: run scripts/engines", python.display());
-    let out = Command::new(python)
+    let out = Command::new(super::support::engines_python())
         .args(["-c", LOAD, dir.to_str().unwrap()])
         .env("HF_DATASETS_OFFLINE", "1")
         .env("HF_HOME", dir.join(".hf"))

@@ -38,6 +38,14 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
+/// The Python of `scripts/engines` (`.engines/python`: PyTorch 2.11, Hugging Face
+/// `datasets`), which the export tests load their outputs with.
+pub fn engines_python() -> PathBuf {
+    let python = Path::new(env!("CARGO_MANIFEST_DIR")).join(".engines/python/bin/python");
+    assert!(python.exists(), "{} is missing: run scripts/engines", python.display());
+    python
+}
+
 /// A folder `name` in the workspace holding copies of `files`.
 pub fn folder(ws: &Workspace, name: &str, files: &[std::path::PathBuf]) {
     let dir = ws.path(name);

@@ -346,3 +346,46 @@ fn the_page_colorizes_a_picked_photo_in_chromium() {
     assert!(seen["download"].as_str().unwrap().ends_with("-r.png"), "{seen}");
     assert_eq!(seen["slider"], true);
 }
+
+/// A pretrained run colorizes the photos waiting together as one batch (pix2pix does not:
+/// its dropout is drawn once a batch). Concurrent photos of two sizes each come back at
+/// their own size and as `pipeline colorize` colorizes them alone, give or take one level
+/// in a few pixels (the batch's sums run in another order).
+#[test]
+fn a_pretrained_run_batches_waiting_photos_of_one_size_and_answers_each_alike() {
+    let weights = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(pipeline::train::nets::efficientnet::WEIGHTS_FILE);
+    let config = format!(
+        "[build]\nsize = 72\ntest_fraction = 0.2\n\n[train]\nrecipe = \"pretrained\"\n\n[train.pretrained]\ncrop = 64\nbatch_size = 4\npretrain_epochs = 1\nepochs = 1\nfreeze_epochs = 1\nndf = 8\nweights = {weights:?}\n"
+    );
+    let ws = support::built_bears(&config, 8);
+    ws.run(&["train", "bears", "--run", "r", "--device", "cpu"]).expect_code(0);
+    let photo = image::load_from_memory(&photo_png()).unwrap();
+    let small = photo.resize_exact(200, 150, image::imageops::FilterType::CatmullRom);
+    let mut files = Vec::new();
+    for (name, image) in [("big.png", &photo), ("small.png", &small)] {
+        image.save(ws.path(name)).unwrap();
+        files.push((name, std::fs::read(ws.path(name)).unwrap()));
+    }
+    let args = ["colorize", "--run", "r", "--out", "cli", "--device", "cpu", "big.png", "small.png"];
+    ws.run(&args).expect_code(0);
+    let served = Served::on(ws, &["--queue", "16"]);
+    let threads: Vec<_> = (0..12)
+        .map(|i| {
+            let (name, body) = files[i % 2].clone();
+            let addr = served.addr.clone();
+            std::thread::spawn(move || (name, request(&addr, "POST", "/v1/colorize", &body)))
+        })
+        .collect();
+    for (name, answer) in threads.into_iter().map(|t| t.join().unwrap()) {
+        assert_eq!(answer.status, 200, "{}", String::from_utf8_lossy(&answer.body));
+        let got = image::load_from_memory(&answer.body).unwrap().to_rgb8();
+        let want = image::open(served.ws.path("cli").join(name)).unwrap().to_rgb8();
+        assert_eq!(got.dimensions(), want.dimensions(), "{name}");
+        let diffs: Vec<u8> =
+            got.as_raw().iter().zip(want.as_raw()).map(|(a, b)| a.abs_diff(*b)).collect();
+        let off = diffs.iter().filter(|d| **d > 0).count();
+        assert!(diffs.iter().all(|d| *d <= 1), "{name}: a pixel off by more than one level");
+        assert!(off * 1000 <= diffs.len(), "{name}: {off} of {} values off by one", diffs.len());
+    }
+}

@@ -17,6 +17,7 @@ use serde::Serialize;
 pub mod color;
 pub mod colorize;
 pub mod colorizer;
+pub mod resample;
 
 use crate::dataset::{Built, Split};
 use crate::photo::quality::{Metrics, PSNR_CAP_DB, SSIM_WINDOW};

@@ -65,15 +65,12 @@ fn usage(out: &mut String, c: &ModelConfig) {
         out,
         "## Use it\n\n```python\nimport torch\nmodel = torch.jit.load(\"{}\")  # map_location=\"cuda\" \
          for a GPU\nrgb = model(gray)  # gray: N x 1 x H x W in [0, 1]; rgb: N x 3 x H x W in [0, 1]\n```\n\n\
-         H and W must be multiples of {}; it trained at {} x {}, where it does best (resize a \
-         photo to it, and resize the colours back, as `pipeline colorize` does). The module \
-         holds the whole path, colour conversion included. `{}` holds the same weights \
-         (names as in the run's checkpoints) and `config.json` the path around them.",
-        c.torchscript.file,
-        c.input.side_multiple,
-        c.input.trained_side,
-        c.input.trained_side,
-        c.weights.file,
+         Any H and W: the module holds the whole path of `pipeline colorize`, which gives \
+         the same pixels: the photo squashed to {} x {} (the side it trained at), the \
+         network, its colours brought back to H x W, colour conversion included. `{}` holds \
+         the same weights (names as in the run's checkpoints) and `config.json` the path \
+         around them.",
+        c.torchscript.file, c.input.trained_side, c.input.trained_side, c.weights.file,
     );
     if let Some(dropout) = &c.dropout {
         let _ = writeln!(

@@ -50,7 +50,7 @@ pub struct Weights {
 #[derive(Debug, Serialize)]
 pub struct Input {
     pub channels: u8,
-    /// Height and width must be multiples of this.
+    /// The network's (not `colorizer.pt`'s) height and width must be multiples of this.
     pub side_multiple: u32,
     /// The side the network trained at.
     pub trained_side: usize,
@@ -134,7 +134,7 @@ impl ModelConfig {
             output: Output { channels, denormalisation },
             torchscript: TorchScript {
                 file: super::TORCHSCRIPT_FILE,
-                input: "N x 1 x H x W gray in [0, 1], H and W multiples of input.side_multiple",
+                input: "N x 1 x H x W gray in [0, 1], any H and W (squashed to input.trained_side inside, the colours brought back to H x W)",
                 output: "N x 3 x H x W sRGB in [0, 1]",
             },
             encoder_weights: pretrained.then_some(EncoderWeights {

@@ -10,9 +10,11 @@
 
 use std::io::Cursor;
 
-use image::{DynamicImage, ImageFormat, ImageReader, Limits, RgbImage};
+use image::{DynamicImage, GrayImage, ImageFormat, ImageReader, Limits, RgbImage};
 use image_hasher::{HashAlg, Hasher, HasherConfig};
+use turbojpeg::PixelFormat;
 
+use crate::photo::color::gray_image;
 use crate::photo::config::ImagesConfig;
 use crate::photo::jpeg;
 
@@ -128,6 +130,16 @@ impl Rejection {
             Rejection::TooManyPixels { .. } => "too-many-pixels",
         }
     }
+
+    /// Whether libjpeg-turbo's verdict on a JPEG stands. Otherwise the image crate reads it
+    /// again: libjpeg-turbo refuses some valid files (CMYK, arithmetic coding) that it
+    /// reads, while truncation and the size limits are final either way.
+    fn is_final(&self) -> bool {
+        matches!(
+            self,
+            Rejection::Truncated(_) | Rejection::TooSmall { .. } | Rejection::TooManyPixels { .. }
+        )
+    }
 }
 
 /// Identifies the format from the leading bytes (signatures as gallery-dl's table).
@@ -184,20 +196,18 @@ impl Validator {
     /// Checks `bytes` and returns what the store records about the image.
     pub fn check(&self, bytes: &[u8]) -> Result<ImageInfo, Rejection> {
         let format = sniff(bytes)?;
-        let small = match format {
-            Format::Jpeg => match self.decode_jpeg_small(bytes) {
-                Ok(small) => small,
-                // Why: libjpeg-turbo refuses some valid files (CMYK, arithmetic coding) that
-                // the image crate reads; truncation is final either way.
-                Err(r @ Rejection::Truncated(_)) => return Err(r),
-                Err(r @ (Rejection::TooSmall { .. } | Rejection::TooManyPixels { .. })) => {
-                    return Err(r);
-                }
-                Err(_) => self.decode_small(bytes, format)?,
-            },
-            _ => self.decode_small(bytes, format)?,
+        let jpeg = (format == Format::Jpeg).then(|| self.decode_jpeg(bytes, 8, PixelFormat::RGB));
+        let (width, height, thumb) = match jpeg {
+            Some(Ok((width, height, pixels))) => {
+                let (w, h) = (width.div_ceil(8), height.div_ceil(8));
+                (width, height, RgbImage::from_raw(w, h, pixels).expect("sized for the image"))
+            }
+            Some(Err(rejection)) if rejection.is_final() => return Err(rejection),
+            _ => {
+                let (width, height, image) = self.decode_any(bytes, format)?;
+                (width, height, image.thumbnail(HASH_SOURCE_SIDE, HASH_SOURCE_SIDE).to_rgb8())
+            }
         };
-        let (width, height, thumb) = small;
         let hash = self.hasher.hash_image(&DynamicImage::ImageRgb8(thumb));
         Ok(ImageInfo {
             format,
@@ -208,16 +218,36 @@ impl Validator {
         })
     }
 
-    /// Full size and a small RGB copy, through libjpeg-turbo's DCT scaling.
-    fn decode_jpeg_small(&self, bytes: &[u8]) -> Result<(u32, u32, RgbImage), Rejection> {
+    /// The same checks as [`Validator::check`], ending in the whole image decoded in gray
+    /// (Pillow's luma; a JPEG's own stored luma, with no chroma work): what `serve`
+    /// colorizes. One decode, no hash.
+    pub fn decode_gray(&self, bytes: &[u8]) -> Result<GrayImage, Rejection> {
+        let format = sniff(bytes)?;
+        let jpeg = (format == Format::Jpeg).then(|| self.decode_jpeg(bytes, 1, PixelFormat::GRAY));
+        match jpeg {
+            Some(Ok((width, height, pixels))) => {
+                Ok(GrayImage::from_raw(width, height, pixels).expect("sized for the image"))
+            }
+            Some(Err(rejection)) if rejection.is_final() => Err(rejection),
+            _ => Ok(gray_image(&self.decode_any(bytes, format)?.2.to_rgb8())),
+        }
+    }
+
+    /// Full size, and the pixels decoded by libjpeg-turbo at 1/`divisor` of each side (1,
+    /// 2, 4 or 8). At 1/8 most of the inverse transform is skipped; the entropy decode,
+    /// where truncation and corruption show, stays complete.
+    fn decode_jpeg(
+        &self,
+        bytes: &[u8],
+        divisor: u32,
+        format: PixelFormat,
+    ) -> Result<(u32, u32, Vec<u8>), Rejection> {
         let undecodable = |e: turbojpeg::Error| Rejection::Undecodable(e.to_string());
         let (width, height) = jpeg::dimensions(bytes).map_err(undecodable)?;
         let (width, height) = (width as u32, height as u32);
         check_size(&self.limits, width, height)?;
-        // At 1/8 scale most of the inverse transform is skipped; the entropy decode, where
-        // truncation and corruption show, stays complete.
-        let (w, h) = (width.div_ceil(8).max(1) as usize, height.div_ceil(8).max(1) as usize);
-        let decoded = jpeg::decode_rgb(bytes, w, h).map_err(undecodable)?;
+        let (w, h) = (width.div_ceil(divisor) as usize, height.div_ceil(divisor) as usize);
+        let decoded = jpeg::decode(bytes, w, h, format).map_err(undecodable)?;
         if let Some(message) = decoded.problem.filter(|m| !tolerable_jpeg_warning(m)) {
             return Err(if is_truncation(&message) {
                 Rejection::Truncated(message)
@@ -225,18 +255,16 @@ impl Validator {
                 Rejection::Undecodable(message)
             });
         }
-        let pixels = decoded.pixels;
-        let thumb =
-            RgbImage::from_raw(w as u32, h as u32, pixels).expect("buffer sized for the image");
-        Ok((width, height, thumb))
+        Ok((width, height, decoded.pixels))
     }
 
-    /// Full size and a small RGB copy, through the image crate (every non-JPEG format).
-    fn decode_small(
+    /// Full size and the whole image, through the image crate (every non-JPEG format, and
+    /// the JPEGs libjpeg-turbo refuses).
+    fn decode_any(
         &self,
         bytes: &[u8],
         format: Format,
-    ) -> Result<(u32, u32, RgbImage), Rejection> {
+    ) -> Result<(u32, u32, DynamicImage), Rejection> {
         let undecodable = |e: image::ImageError| Rejection::Undecodable(e.to_string());
         let mut reader = ImageReader::with_format(Cursor::new(bytes), format.image_format());
         let (width, height) = reader.into_dimensions().map_err(undecodable)?;
@@ -253,8 +281,7 @@ impl Validator {
             }
             other => undecodable(other),
         })?;
-        let thumb = image.thumbnail(HASH_SOURCE_SIDE, HASH_SOURCE_SIDE).to_rgb8();
-        Ok((width, height, thumb))
+        Ok((width, height, image))
     }
 }
 

@@ -14,6 +14,13 @@ pub fn luma(r: u8, g: u8, b: u8) -> u8 {
     ((19595 * u32::from(r) + 38470 * u32::from(g) + 7471 * u32::from(b) + 32768) >> 16) as u8
 }
 
+/// A photo's gray version, [`luma`] a pixel.
+pub fn gray_image(photo: &image::RgbImage) -> image::GrayImage {
+    let (w, h) = photo.dimensions();
+    let pixels = photo.pixels().map(|p| luma(p[0], p[1], p[2])).collect();
+    image::GrayImage::from_raw(w, h, pixels).expect("one value a pixel")
+}
+
 /// Planar RGB (three planes of `plane` values) -> interleaved RGB.
 pub fn interleave(planes: &[u8], plane: usize) -> Vec<u8> {
     let (r, rest) = planes.split_at(plane);

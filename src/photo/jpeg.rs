@@ -1,6 +1,7 @@
 //! JPEG through libjpeg-turbo: decoding at a reduced DCT scale, shared by `validate`
 //! (1/8, to check every scan cheaply) and `build` (the smallest scale that keeps the
-//! stored size); encoding, for the report's small pictures.
+//! stored size), or at full size in gray for `serve`; encoding, for the report's small
+//! pictures.
 
 /// Decoded pixels, and what libjpeg complained about, if anything. After a mere warning
 /// (stray bytes between segments, a stream cut short) `pixels` still holds a whole image.
@@ -9,19 +10,25 @@ pub struct Decoded {
     pub problem: Option<String>,
 }
 
-/// Decodes `bytes` to interleaved RGB at `width` x `height`, which must be the image's size
-/// divided (rounding up) by 1, 2, 4 or 8: asking for exactly that size makes libjpeg-turbo
-/// pick the matching DCT scale.
-pub fn decode_rgb(bytes: &[u8], width: usize, height: usize) -> Result<Decoded, turbojpeg::Error> {
+/// Decodes `bytes` to interleaved `format` pixels (RGB, or GRAY: the stored luma alone,
+/// with no chroma work) at `width` x `height`, which must be the image's size divided
+/// (rounding up) by 1, 2, 4 or 8: asking for exactly that size makes libjpeg-turbo pick the
+/// matching DCT scale.
+pub fn decode(
+    bytes: &[u8],
+    width: usize,
+    height: usize,
+    format: turbojpeg::PixelFormat,
+) -> Result<Decoded, turbojpeg::Error> {
     // A fresh handle each time: libjpeg-turbo 2.1 keeps state after an error or a warning,
     // and a reused handle was seen to pass a truncated file after a bad one.
     let mut decoder = turbojpeg::Decompressor::new()?;
     let mut image = turbojpeg::Image {
-        pixels: vec![0u8; 3 * width * height],
+        pixels: vec![0u8; format.size() * width * height],
         width,
-        pitch: 3 * width,
+        pitch: format.size() * width,
         height,
-        format: turbojpeg::PixelFormat::RGB,
+        format,
     };
     let problem = decoder.decompress(bytes, image.as_deref_mut()).err().map(|e| e.to_string());
     Ok(Decoded { pixels: image.pixels, problem })

@@ -100,15 +100,6 @@ impl Preprocessor {
 /// they hold.
 type Decoded = (u32, u32, Vec<u8>, Permit);
 
-/// Decodes `bytes` at full resolution (what `serve` colorizes): the image, and the share
-/// of the decode budget it holds.
-pub fn decode_full(bytes: &[u8]) -> Result<(image::RgbImage, Permit), PreprocessError> {
-    let (width, height, pixels, memory) = decode(bytes, u32::MAX)?;
-    let image = image::RgbImage::from_raw(width, height, pixels)
-        .ok_or_else(|| PreprocessError("decoded buffer does not match its size".into()))?;
-    Ok((image, memory))
-}
-
 /// Decodes to interleaved RGB, at a reduced DCT scale for JPEGs when both sides stay at
 /// least `size`.
 fn decode(bytes: &[u8], size: u32) -> Result<Decoded, PreprocessError> {
@@ -148,7 +139,7 @@ fn decode_jpeg_scaled(bytes: &[u8], size: u32) -> Option<Decoded> {
     let scale = [8, 4, 2].into_iter().find(|s| w / s >= size && h / s >= size).unwrap_or(1);
     let (sw, sh) = (w.div_ceil(scale), h.div_ceil(scale));
     let memory = budget::global().take_blocking(3 * (sw * sh) as u64);
-    let decoded = jpeg::decode_rgb(bytes, sw, sh).ok()?;
+    let decoded = jpeg::decode(bytes, sw, sh, turbojpeg::PixelFormat::RGB).ok()?;
     decoded.problem.is_none().then_some((sw as u32, sh as u32, decoded.pixels, memory))
 }
 

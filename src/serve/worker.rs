@@ -2,13 +2,15 @@
 //! once, inference never runs on the async threads, and a request finds the queue full at
 //! once instead of waiting behind an unbounded backlog.
 
+use std::collections::VecDeque;
 use std::panic::AssertUnwindSafe;
 
-use image::RgbImage;
+use image::{GrayImage, RgbImage};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::eval::colorize::colorize_image;
+use crate::eval::colorize::colorize_images;
 use crate::eval::colorizer::Colorizer;
+use crate::train::config::Recipe;
 use crate::train::error::TrainError;
 
 /// What the page and `GET /v1/runs` say of a run.
@@ -24,7 +26,7 @@ pub struct RunInfo {
 }
 
 struct Job {
-    image: RgbImage,
+    image: GrayImage,
     reply: oneshot::Sender<Result<RgbImage, String>>,
 }
 
@@ -44,6 +46,59 @@ fn info_of(colorizer: &Colorizer) -> RunInfo {
         epoch: colorizer.epoch,
         dataset: colorizer.record.dataset.clone(),
         crop: colorizer.crop,
+    }
+}
+
+/// The most photos colorized as one batch.
+const MAX_BATCH: usize = 4;
+
+/// Colorizes the queue's photos until every handle is gone. Photos of one size waiting
+/// together go through as one batch (up to [`MAX_BATCH`]), except for pix2pix runs, whose
+/// dropout, drawn once a batch, would make a photo's colours depend on its neighbours.
+fn serve_queue(colorizer: &Colorizer, receiver: &mut mpsc::Receiver<Job>) {
+    let batch = match colorizer.record.config.recipe {
+        Recipe::Pretrained => MAX_BATCH,
+        Recipe::Pix2pix => 1,
+    };
+    let mut waiting: VecDeque<Job> = VecDeque::new();
+    loop {
+        if waiting.is_empty() {
+            match receiver.blocking_recv() {
+                Some(job) => waiting.push_back(job),
+                None => return,
+            }
+        }
+        // At most a batch out of the queue, so that the queue's bound still holds.
+        while waiting.len() < batch
+            && let Ok(job) = receiver.try_recv()
+        {
+            waiting.push_back(job);
+        }
+        // Jobs whose client gave up (timed out, went away) have nothing to colorize for.
+        waiting.retain(|job| !job.reply.is_closed());
+        let Some(first) = waiting.pop_front() else { continue };
+        let size = first.image.dimensions();
+        let mut jobs = vec![first];
+        while jobs.len() < batch
+            && let Some(k) = waiting.iter().position(|job| job.image.dimensions() == size)
+        {
+            jobs.extend(waiting.remove(k));
+        }
+        // A panic in a batch's colorization answers that batch's requests only.
+        let images: Vec<&GrayImage> = jobs.iter().map(|job| &job.image).collect();
+        let colorized = AssertUnwindSafe(|| colorize_images(colorizer, &images));
+        match std::panic::catch_unwind(colorized) {
+            Ok(colorized) => {
+                for (job, image) in jobs.into_iter().zip(colorized) {
+                    let _ = job.reply.send(Ok(image));
+                }
+            }
+            Err(_) => {
+                for job in jobs {
+                    let _ = job.reply.send(Err("the colorizer failed on this image".to_owned()));
+                }
+            }
+        }
     }
 }
 
@@ -69,17 +124,7 @@ impl Worker {
                     Err(e) => return drop(opened.send(Err(e))),
                 };
                 let _ = opened.send(Ok((info_of(&colorizer), colorizer.note.clone())));
-                while let Some(job) = receiver.blocking_recv() {
-                    // Its client gave up (timed out, went away): nothing to colorize for.
-                    if job.reply.is_closed() {
-                        continue;
-                    }
-                    // A panic in one image's colorization answers that request only.
-                    let colorized = AssertUnwindSafe(|| colorize_image(&colorizer, &job.image));
-                    let result = std::panic::catch_unwind(colorized)
-                        .map_err(|_| "the colorizer failed on this image".to_owned());
-                    let _ = job.reply.send(result);
-                }
+                serve_queue(&colorizer, &mut receiver);
             })
             .expect("a thread for the run's worker");
         let (info, note) = info.recv().expect("the worker answers")?;
@@ -89,7 +134,7 @@ impl Worker {
     /// Queues `image`; its colorization comes on the receiver.
     pub fn submit(
         &self,
-        image: RgbImage,
+        image: GrayImage,
     ) -> Result<oneshot::Receiver<Result<RgbImage, String>>, Busy> {
         let (reply, receiver) = oneshot::channel();
         self.queue.try_send(Job { image, reply }).map_err(|_| Busy)?;

@@ -367,7 +367,8 @@ fn a_pretrained_run_batches_waiting_photos_of_one_size_and_answers_each_alike() 
         image.save(ws.path(name)).unwrap();
         files.push((name, std::fs::read(ws.path(name)).unwrap()));
     }
-    let args = ["colorize", "--run", "r", "--out", "cli", "--device", "cpu", "big.png", "small.png"];
+    let args =
+        ["colorize", "--run", "r", "--out", "cli", "--device", "cpu", "big.png", "small.png"];
     ws.run(&args).expect_code(0);
     let served = Served::on(ws, &["--queue", "16"]);
     let threads: Vec<_> = (0..12)

@@ -1,8 +1,10 @@
 //! The leak check: test images that nearly duplicate a training image, of the same build
-//! or of another dataset's latest build, by the distance of their perceptual hashes.
+//! or of another dataset's latest build, by the distance of their perceptual hashes
+//! (looked up in `photo::near`'s index, not scanned).
 
 use crate::dataset::curation::Leak;
 use crate::photo::check::PerceptualHash;
+use crate::photo::near::NearIndex;
 
 /// A training image the test split is checked against.
 pub struct TrainImage<'a> {
@@ -17,12 +19,16 @@ pub fn find(
     train: &[TrainImage],
     max_distance: u32,
 ) -> Vec<Leak> {
+    let mut index = NearIndex::new(max_distance);
+    for t in train {
+        index.insert(*t.phash);
+    }
     test.iter()
         .filter_map(|&(id, phash)| {
-            train
-                .iter()
-                .map(|t| (t.phash.distance(phash), t))
-                .filter(|(d, _)| *d <= max_distance)
+            index
+                .within(phash)
+                .into_iter()
+                .map(|(k, d)| (d, &train[k]))
                 .min_by_key(|(d, t)| (*d, t.dataset, t.id))
                 .map(|(distance, t)| Leak {
                     test: id.to_owned(),

@@ -2,7 +2,8 @@
 //! source order, which images are accepted.
 //!
 //! Exact duplicates are caught by blake3 of the bytes, near duplicates by the Hamming
-//! distance between 256-bit gradient hashes (at most `dedup.phash_distance` bits). The copy
+//! distance between 256-bit gradient hashes (at most `dedup.phash_distance` bits), looked
+//! up in a multi-index (`photo::near`), not by a scan. The copy
 //! that is kept is the one that came first in source order, i.e. the best-ranked one, and a
 //! stored member is never replaced: a later copy, even a larger one, is recorded as its
 //! duplicate. That keeps a dataset's members (and the splits built from them) stable.
@@ -16,17 +17,21 @@ use tokio::sync::mpsc::{Receiver, Sender};
 
 use super::{Context, Item, RunError, State};
 use crate::photo::check::PerceptualHash;
+use crate::photo::near::NearIndex;
 
 /// The dataset's images as far as duplicates are concerned.
 pub struct Seen {
     exact: HashSet<String>,
-    near: Vec<(PerceptualHash, String)>,
+    near: NearIndex,
+    /// The content hash of each of `near`'s ids.
+    keys: Vec<String>,
     max_distance: u32,
 }
 
 impl Seen {
     pub fn new(max_distance: u32) -> Seen {
-        Seen { exact: HashSet::new(), near: Vec::new(), max_distance }
+        let near = NearIndex::new(max_distance);
+        Seen { exact: HashSet::new(), near, keys: Vec::new(), max_distance }
     }
 
     /// The member `hash` duplicates, and whether exactly.
@@ -37,16 +42,15 @@ impl Seen {
         if self.max_distance == 0 {
             return None;
         }
-        self.near
-            .iter()
-            .map(|(other, key)| (other.distance(&phash), key))
-            .filter(|(distance, _)| *distance <= self.max_distance)
-            .min_by_key(|(distance, _)| *distance)
-            .map(|(_, key)| (key.clone(), false))
+        // Of equally near members, the first inserted: the best-ranked.
+        self.near.nearest(&phash).map(|(id, _)| (self.keys[id].clone(), false))
     }
 
     pub fn insert(&mut self, hash: String, phash: PerceptualHash) {
-        self.near.push((phash, hash.clone()));
+        if self.max_distance > 0 {
+            self.near.insert(phash);
+            self.keys.push(hash.clone());
+        }
         self.exact.insert(hash);
     }
 }

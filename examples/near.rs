@@ -14,51 +14,16 @@ fn main() {
     let (n, queries, distance): (usize, usize, u32) =
         (args[1].parse().unwrap(), args[2].parse().unwrap(), args[3].parse().unwrap());
     let real = real_hashes(&args[4..]);
-    let mut ones = [0f64; 256];
-    for hash in &real {
-        for (bit, count) in ones.iter_mut().enumerate() {
-            *count += ((hash.0[bit / 64] >> (bit % 64)) & 1) as f64;
-        }
-    }
-    let p: Vec<f64> = ones.iter().map(|c| c / real.len() as f64).collect();
     let pairs: Vec<u32> = real.windows(2).map(|w| w[0].distance(&w[1])).collect();
     let mean = pairs.iter().map(|&d| f64::from(d)).sum::<f64>() / pairs.len() as f64;
     println!(
         "{} real hashes: mean distance between neighbours in the listing {mean:.1} bits",
         real.len()
     );
-
-    let mut random = 0x2545_F491_4F6C_DD1Du64;
-    let mut next = move || {
-        random ^= random << 13;
-        random ^= random >> 7;
-        random ^= random << 17;
-        random
-    };
-    let draw = |next: &mut dyn FnMut() -> u64| {
-        let mut words = [0u64; 4];
-        for (bit, p) in p.iter().enumerate() {
-            if (next() as f64 / u64::MAX as f64) < *p {
-                words[bit / 64] |= 1 << (bit % 64);
-            }
-        }
-        PerceptualHash(words)
-    };
+    let mut random = Xorshift(0x2545_F491_4F6C_DD1D);
     let started = Instant::now();
-    let mut hashes = Vec::with_capacity(n);
-    while hashes.len() < n {
-        let hash = draw(&mut next);
-        hashes.push(hash);
-        // One in a hundred has a near copy (up to 12 bits away) planted right after it.
-        if next() % 100 == 0 && hashes.len() < n {
-            let mut copy = hash;
-            for _ in 0..next() % 13 {
-                let bit = next() % 256;
-                copy.0[(bit / 64) as usize] ^= 1 << (bit % 64);
-            }
-            hashes.push(copy);
-        }
-    }
+    let hashes = synthetic(n, &bit_frequencies(&real), &mut random);
+    let mut next = move || random.next();
     let synthetic: Vec<u32> =
         hashes.windows(2).take(100_000).map(|w| w[0].distance(&w[1])).collect();
     let mean = synthetic.iter().map(|&d| f64::from(d)).sum::<f64>() / synthetic.len() as f64;
@@ -112,6 +77,51 @@ fn main() {
         1.0 / scanned,
         scanned / indexed
     );
+}
+
+struct Xorshift(u64);
+
+impl Xorshift {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+/// How often each bit is set in `real`.
+fn bit_frequencies(real: &[PerceptualHash]) -> Vec<f64> {
+    (0..256)
+        .map(|bit| {
+            let ones = real.iter().filter(|h| (h.0[bit / 64] >> (bit % 64)) & 1 == 1).count();
+            ones as f64 / real.len() as f64
+        })
+        .collect()
+}
+
+/// `n` hashes, bit `i` set with probability `p[i]`; one in a hundred followed by a near copy
+/// (up to 12 bits away).
+fn synthetic(n: usize, p: &[f64], random: &mut Xorshift) -> Vec<PerceptualHash> {
+    let mut hashes = Vec::with_capacity(n);
+    while hashes.len() < n {
+        let mut words = [0u64; 4];
+        for (bit, p) in p.iter().enumerate() {
+            if (random.next() as f64 / u64::MAX as f64) < *p {
+                words[bit / 64] |= 1 << (bit % 64);
+            }
+        }
+        hashes.push(PerceptualHash(words));
+        if random.next().is_multiple_of(100) && hashes.len() < n {
+            let mut copy = PerceptualHash(words);
+            for _ in 0..random.next() % 13 {
+                let bit = random.next() % 256;
+                copy.0[(bit / 64) as usize] ^= 1 << (bit % 64);
+            }
+            hashes.push(copy);
+        }
+    }
+    hashes
 }
 
 fn real_hashes(folders: &[String]) -> Vec<PerceptualHash> {

@@ -57,7 +57,7 @@ fn main() {
     // Today's scan as fetch's dedup stage held it: (hash, content key) pairs.
     let seen: Vec<(PerceptualHash, String)> =
         hashes.iter().enumerate().map(|(i, h)| (*h, format!("{i:064x}"))).collect();
-    let scanned_queries = queries.min(20);
+    let scanned_queries = queries.min(50);
     let started = Instant::now();
     let mut scan_found = 0;
     for q in &picks[..scanned_queries] {

@@ -464,3 +464,35 @@ fn a_terminated_worker_cleans_up_and_the_next_removes_a_dead_ones_scratch() {
     assert_eq!(std::fs::read_dir(&tmp).unwrap().count(), 0, "its scratch store is gone");
     assert!(bucket.s3.keys("test", "term/shards").is_empty(), "no manifest, no marker");
 }
+
+/// Issue 24: `shard-urls` streams a list of any size, here from standard input, into its
+/// parts (the one part of 300,000 URLs, 13 MB, goes up as a multipart upload); the parts
+/// are the list, verbatim; the same list again is the same plan, a different cut is
+/// refused (exit 78, as any other plan conflict).
+#[test]
+fn shard_urls_streams_standard_input_into_parts_verbatim() {
+    let s3 = Engine::s3();
+    let ws = Workspace::new("");
+    let list: String = (0..300_000)
+        .map(|i| match i % 1000 {
+            0 => format!("# block {i}\n"),
+            _ => format!("http://images.example/bears/{i:08}.jpg\n"),
+        })
+        .collect();
+    std::fs::write(ws.path("urls.txt"), &list).unwrap();
+    let store = ["--store", "s3://test/stdin"];
+    let shard = |path: &str, shards: &str| {
+        let args = [&["shard-urls", path, "--dataset", "bears", "--shards", shards][..], &store];
+        let mut command = ws.command(&args.concat());
+        command.envs(s3.vars());
+        command.stdin(std::fs::File::open(ws.path("urls.txt")).unwrap());
+        crate::support::Run::from(command.output().unwrap())
+    };
+    let run = shard("-", "1").expect_code(0);
+    assert!(run.stdout.contains("299700 URLs in 1 shards"), "{}", run.stdout);
+    let part = s3.get("test", "stdin/plan/bears/part-00000.txt");
+    assert!(part == list.as_bytes(), "the part is the list, verbatim");
+    shard("-", "1").expect_code(0);
+    let refused = shard("-", "4").expect_code(78);
+    assert!(refused.stderr.contains("different shard plan"), "{}", refused.stderr);
+}

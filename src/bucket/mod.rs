@@ -209,6 +209,12 @@ impl Bucket {
             .map_err(|e| self.error(key, e))
     }
 
+    /// A writer of `key` that streams: past 10 MB it goes up as a multipart upload, and
+    /// `shutdown` completes it (readers see the object only then, whole).
+    pub fn writer(&self, key: &str) -> object_store::buffered::BufWriter {
+        object_store::buffered::BufWriter::new(self.store.clone(), self.key(key))
+    }
+
     /// Removes `key` (nothing happens when there is none).
     pub async fn delete(&self, key: &str) -> Result<(), BucketError> {
         match self.store.delete(&self.key(key)).await {

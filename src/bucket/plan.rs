@@ -1,13 +1,17 @@
 //! The shard plan: a URL list cut into `shards` contiguous slices of (nearly) equal URL
 //! counts, each stored verbatim with the line number it starts at, so that a worker's
 //! ranks and error messages are the whole list's. The same list and shard count always
-//! give the same plan.
+//! give the same plan. A list of any size is read a line at a time: once to count its
+//! URLs, once to stream it into the parts.
 //!
 //! Which shard a worker takes: `--shard N`, else `SLURM_ARRAY_TASK_ID` (Slurm job arrays),
 //! else `JOB_COMPLETION_INDEX` (Kubernetes Indexed Jobs).
 
+use std::io::BufRead;
+
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
+use tokio::io::AsyncWriteExt;
 
 use super::{Bucket, BucketError};
 
@@ -36,6 +40,10 @@ pub enum PlanError {
     NoShards,
     #[error("{0} holds no URL")]
     Empty(String),
+    #[error("cannot read {0}: {1}")]
+    Read(String, std::io::Error),
+    #[error("{0} changed while it was read")]
+    Changed(String),
     #[error(
         "no shard given: pass --shard N, or run under a Slurm job array (SLURM_ARRAY_TASK_ID) \
          or a Kubernetes Indexed Job (JOB_COMPLETION_INDEX)"
@@ -64,63 +72,131 @@ fn part_key(dataset: &str, shard: usize) -> String {
     format!("plan/{dataset}/part-{shard:05}.txt")
 }
 
-/// Cuts `text` into `shards` parts: the plan and each part's lines.
+fn is_url(line: &str) -> bool {
+    let line = line.trim();
+    !line.is_empty() && !line.starts_with('#')
+}
+
+/// The URLs (non-empty, non-comment lines) of a list, read a line at a time.
+pub fn count_urls(list: impl BufRead) -> std::io::Result<usize> {
+    let mut urls = 0;
+    for line in list.split(b'\n') {
+        urls += usize::from(is_url(&String::from_utf8_lossy(&line?)));
+    }
+    Ok(urls)
+}
+
+/// Where each line of a list of `urls` URLs goes, fed the lines in order: shard s takes URLs
+/// [urls s / shards, urls (s + 1) / shards), and the lines from just after the previous
+/// shard's last URL (the first shard: from the top; the last: to the end).
+struct Cutter {
+    urls: usize,
+    shards: usize,
+    seen: usize,
+    line: usize,
+    parts: Vec<Part>,
+}
+
+impl Cutter {
+    fn new(source: &str, urls: usize, shards: usize) -> Result<Cutter, PlanError> {
+        if shards == 0 {
+            return Err(PlanError::NoShards);
+        }
+        if urls == 0 {
+            return Err(PlanError::Empty(source.to_owned()));
+        }
+        let shards = shards.min(urls);
+        let parts = vec![Part { first_line: 1, urls: 0 }];
+        Ok(Cutter { urls, shards, seen: 0, line: 0, parts })
+    }
+
+    /// The shard of the next line, and whether that line ends it.
+    fn next(&mut self, line: &str) -> (usize, bool) {
+        self.line += 1;
+        let shard = self.parts.len() - 1;
+        if !is_url(line) {
+            return (shard, false);
+        }
+        self.seen += 1;
+        self.parts[shard].urls += 1;
+        let ends = shard + 1 < self.shards && self.seen == self.urls * (shard + 1) / self.shards;
+        if ends {
+            self.parts.push(Part { first_line: self.line + 1, urls: 0 });
+        }
+        (shard, ends)
+    }
+}
+
+/// The plan of a list of `urls` URLs cut into `shards` parts, read a line at a time.
 pub fn cut(
     dataset: &str,
     source: &str,
-    text: &str,
+    list: impl BufRead,
+    urls: usize,
     shards: usize,
-) -> Result<(Plan, Vec<String>), PlanError> {
-    if shards == 0 {
-        return Err(PlanError::NoShards);
+) -> Result<Plan, PlanError> {
+    let mut cutter = Cutter::new(source, urls, shards)?;
+    for line in list.split(b'\n') {
+        cutter
+            .next(&String::from_utf8_lossy(&line.map_err(|e| PlanError::Read(source.into(), e))?));
     }
-    let lines: Vec<&str> = text.lines().collect();
-    let url_lines: Vec<usize> = (0..lines.len())
-        .filter(|&i| {
-            let line = lines[i].trim();
-            !line.is_empty() && !line.starts_with('#')
-        })
-        .collect();
-    let urls = url_lines.len();
-    if urls == 0 {
-        return Err(PlanError::Empty(source.to_owned()));
-    }
-    let shards = shards.min(urls);
-    // Shard s takes URLs [urls*s/shards, urls*(s+1)/shards) and the lines from just after
-    // the previous shard's last URL (the first shard: from the top; the last: to the end).
-    let first_url = |s: usize| urls * s / shards;
-    let start = |s: usize| if s == 0 { 0 } else { url_lines[first_url(s) - 1] + 1 };
-    let (mut parts, mut texts) = (Vec::with_capacity(shards), Vec::with_capacity(shards));
-    for s in 0..shards {
-        let end = if s + 1 == shards { lines.len() } else { start(s + 1) };
-        parts.push(Part { first_line: start(s) + 1, urls: first_url(s + 1) - first_url(s) });
-        texts.push(lines[start(s)..end].iter().map(|line| format!("{line}\n")).collect());
-    }
-    let plan = Plan { dataset: dataset.to_owned(), source: source.to_owned(), urls, parts };
-    Ok((plan, texts))
+    finish(dataset, source, cutter)
 }
 
-/// Stores the plan: the parts first, then `plan.json`, which makes them visible. Writing
-/// the same plan again is a no-op; a different one is refused.
-pub async fn write(bucket: &Bucket, plan: &Plan, texts: &[String]) -> Result<(), PlanError> {
-    if let Some(existing) = bucket.get_json::<Plan>(&plan_key(&plan.dataset)).await? {
-        if existing == *plan {
-            return Ok(());
+fn finish(dataset: &str, source: &str, cutter: Cutter) -> Result<Plan, PlanError> {
+    if cutter.seen != cutter.urls {
+        return Err(PlanError::Changed(source.to_owned()));
+    }
+    let (dataset, source) = (dataset.to_owned(), source.to_owned());
+    Ok(Plan { dataset, source, urls: cutter.seen, parts: cutter.parts })
+}
+
+/// Stores the plan of a list of `urls` URLs in `shards` parts, streaming the list into the
+/// parts a line at a time (a part past 10 MB goes up as a multipart upload), then
+/// `plan.json`, which makes them visible. The same plan again is a no-op (read through once
+/// more to know it); a different one is refused, its parts untouched. `list` is opened
+/// again for each read.
+pub async fn write<R: BufRead>(
+    bucket: &Bucket,
+    dataset: &str,
+    source: &str,
+    list: impl Fn() -> std::io::Result<R>,
+    urls: usize,
+    shards: usize,
+) -> Result<Plan, PlanError> {
+    let read = |e| PlanError::Read(source.to_owned(), e);
+    if let Some(existing) = bucket.get_json::<Plan>(&plan_key(dataset)).await? {
+        let plan = cut(dataset, source, list().map_err(read)?, urls, shards)?;
+        if existing == plan {
+            return Ok(plan);
         }
         return Err(PlanError::Different {
             url: bucket.url().to_owned(),
-            dataset: plan.dataset.clone(),
+            dataset: plan.dataset,
             shards: existing.parts.len(),
             urls: existing.urls,
             source_name: existing.source,
         });
     }
-    for (shard, text) in texts.iter().enumerate() {
-        bucket.put(&part_key(&plan.dataset, shard), Bytes::from(text.clone())).await?;
+    let mut cutter = Cutter::new(source, urls, shards)?;
+    let mut writer = bucket.writer(&part_key(dataset, 0));
+    for line in list().map_err(read)?.split(b'\n') {
+        let mut line = line.map_err(read)?;
+        let (shard, ends) = cutter.next(&String::from_utf8_lossy(&line));
+        line.push(b'\n');
+        let key = part_key(dataset, shard);
+        writer.write_all(&line).await.map_err(|e| bucket.corrupt(&key, e.to_string()))?;
+        if ends {
+            writer.shutdown().await.map_err(|e| bucket.corrupt(&key, e.to_string()))?;
+            writer = bucket.writer(&part_key(dataset, shard + 1));
+        }
     }
-    let json = serde_json::to_vec_pretty(plan).expect("a plan serializes");
-    bucket.put(&plan_key(&plan.dataset), Bytes::from(json)).await?;
-    Ok(())
+    let last = part_key(dataset, cutter.parts.len() - 1);
+    writer.shutdown().await.map_err(|e| bucket.corrupt(&last, e.to_string()))?;
+    let plan = finish(dataset, source, cutter)?;
+    let json = serde_json::to_vec_pretty(&plan).expect("a plan serializes");
+    bucket.put(&plan_key(dataset), Bytes::from(json)).await?;
+    Ok(plan)
 }
 
 /// The plan of `dataset`.
@@ -168,20 +244,34 @@ pub fn shard_from(
 mod tests {
     use super::*;
 
-    #[test]
-    fn parts_are_contiguous_nearly_equal_and_keep_line_numbers() {
+    /// The plan and each part's text, written to an in-memory bucket.
+    async fn written(text: &str, shards: usize) -> Result<(Plan, Vec<String>), PlanError> {
+        let bucket = super::super::tests::memory();
+        let urls = count_urls(text.as_bytes()).unwrap();
+        let list = || Ok(text.as_bytes());
+        let plan = write(&bucket, "bears", "urls.txt", list, urls, shards).await?;
+        let mut texts = Vec::new();
+        for shard in 0..plan.parts.len() {
+            texts.push(part(&bucket, &plan, shard).await?);
+        }
+        assert_eq!(write(&bucket, "bears", "urls.txt", list, urls, shards).await?, plan);
+        Ok((plan, texts))
+    }
+
+    #[tokio::test]
+    async fn parts_are_contiguous_nearly_equal_and_keep_line_numbers() {
         let text = "# bears\nhttp://a/1\nhttp://a/2\n\nhttp://a/3\nhttp://a/4\nhttp://a/5\n# end\n";
-        let (plan, texts) = cut("bears", "urls.txt", text, 2).unwrap();
+        let (plan, texts) = written(text, 2).await.unwrap();
         assert_eq!(plan.urls, 5);
         assert_eq!(plan.parts, [Part { first_line: 1, urls: 2 }, Part { first_line: 4, urls: 3 }]);
         assert_eq!(texts[0], "# bears\nhttp://a/1\nhttp://a/2\n");
         assert_eq!(texts[1], "\nhttp://a/3\nhttp://a/4\nhttp://a/5\n# end\n");
         assert_eq!(texts.concat(), text, "the parts are the list, verbatim");
-        let (more, _) = cut("bears", "urls.txt", text, 9).unwrap();
+        let (more, _) = written(text, 9).await.unwrap();
         assert_eq!(more.parts.len(), 5, "never more shards than URLs");
         assert!(more.parts.iter().all(|p| p.urls == 1));
-        assert!(matches!(cut("b", "e.txt", "# nothing\n", 2), Err(PlanError::Empty(_))));
-        assert!(matches!(cut("b", "e.txt", "http://a/1", 0), Err(PlanError::NoShards)));
+        assert!(matches!(written("# nothing\n", 2).await, Err(PlanError::Empty(_))));
+        assert!(matches!(written("http://a/1", 0).await, Err(PlanError::NoShards)));
     }
 
     #[test]
@@ -201,18 +291,18 @@ mod tests {
     #[tokio::test]
     async fn the_same_plan_again_is_a_no_op_and_a_different_one_is_refused() {
         let bucket = super::super::tests::memory();
-        let (plan, texts) = cut("bears", "urls.txt", "http://a/1\nhttp://a/2\n", 2).unwrap();
-        write(&bucket, &plan, &texts).await.unwrap();
-        write(&bucket, &plan, &texts).await.unwrap();
+        let list = || Ok("http://a/1\nhttp://a/2\n".as_bytes());
+        let plan = write(&bucket, "bears", "urls.txt", list, 2, 2).await.unwrap();
+        assert_eq!(write(&bucket, "bears", "urls.txt", list, 2, 2).await.unwrap(), plan);
         assert_eq!(read(&bucket, "bears").await.unwrap(), plan);
         assert_eq!(part(&bucket, &plan, 1).await.unwrap(), "http://a/2\n");
         assert!(matches!(
             part(&bucket, &plan, 2).await,
             Err(PlanError::OutOfRange { last: 1, .. })
         ));
-        let (other, texts) = cut("bears", "urls.txt", "http://a/1\nhttp://a/2\n", 1).unwrap();
-        let err = write(&bucket, &other, &texts).await.unwrap_err();
+        let err = write(&bucket, "bears", "urls.txt", list, 2, 1).await.unwrap_err();
         assert!(err.to_string().contains("different shard plan (2 shards of 2 URLs"), "{err}");
+        assert_eq!(part(&bucket, &plan, 0).await.unwrap(), "http://a/1\n", "left untouched");
         assert!(matches!(read(&bucket, "polar").await, Err(PlanError::NoPlan { .. })));
     }
 }

@@ -390,7 +390,7 @@ pub struct ImportArgs {
 
 #[derive(Debug, clap::Args)]
 pub struct ShardUrlsArgs {
-    /// A text file of image URLs, one a line.
+    /// A text file of image URLs, one a line, of any size; `-` reads standard input.
     pub path: PathBuf,
     /// The dataset the shards' images go to.
     #[arg(long, value_parser = name)]

@@ -33,13 +33,19 @@ pub fn check_bucket_command(command: &Command, bucket: &str, cache: &Path) -> an
 
 pub fn shard_urls(config: &Config, args: ShardUrlsArgs) -> anyhow::Result<u8> {
     let url = bucket_url(config, "shard-urls")?;
-    let text = std::fs::read_to_string(&args.path)
-        .with_context(|| format!("cannot read {}", display(&args.path)))?;
     let source = display(&args.path);
-    let (plan, texts) = plan::cut(&args.dataset, &source, &text, args.shards as usize)?;
-    runtime()?.block_on(async {
+    // Standard input (`-`) is read once, into a temporary file, and that is read after.
+    let spooled = match args.path.as_os_str() == "-" {
+        true => Some(spool_stdin()?),
+        false => None,
+    };
+    let path = spooled.as_ref().map_or(args.path.as_path(), |file| file.path());
+    let open = || std::fs::File::open(path).map(std::io::BufReader::new);
+    let unreadable = || format!("cannot read {source}");
+    let urls = plan::count_urls(open().with_context(unreadable)?).with_context(unreadable)?;
+    let plan = runtime()?.block_on(async {
         let bucket = Bucket::open(&url).await?;
-        plan::write(&bucket, &plan, &texts).await
+        plan::write(&bucket, &args.dataset, &source, open, urls, args.shards as usize).await
     })?;
     println!(
         "{}: {} URLs in {} shards (0 to {}) in {url}",
@@ -49,6 +55,12 @@ pub fn shard_urls(config: &Config, args: ShardUrlsArgs) -> anyhow::Result<u8> {
         plan.parts.len() - 1
     );
     Ok(exit::OK)
+}
+
+fn spool_stdin() -> anyhow::Result<tempfile::NamedTempFile> {
+    let mut file = tempfile::NamedTempFile::new().context("a temporary file for standard input")?;
+    std::io::copy(&mut std::io::stdin().lock(), &mut file).context("reading standard input")?;
+    Ok(file)
 }
 
 /// `import` on a bucket store: one shard (`--shard`, or the job array's index), or the

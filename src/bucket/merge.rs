@@ -4,8 +4,10 @@
 //! exact or near copy (`dedup.phash_distance`) of an earlier member is a duplicate. The
 //! member list goes to `members/<dataset>.jsonl`, then its counts to `members/<dataset>.json`.
 //!
-//! Its input is only hashes and records (about 300 bytes an image), so one process holds
-//! millions; it refuses to run while any shard is unfinished.
+//! It streams: manifests are read in shard order (rank order) and decided as they come,
+//! the members written out as they are decided; it keeps only what decisions need (the
+//! content hashes and the near-duplicate index, `fetch::Seen`). It refuses to run while
+//! any shard is unfinished.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -13,6 +15,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
+use tokio::io::AsyncWriteExt;
 
 use super::manifest::{self, Attempt, Image, Line, ShardStats};
 use super::plan::{self, PlanError};
@@ -85,10 +88,6 @@ pub async fn merge(
     if !pending.is_empty() {
         return Err(MergeError::Pending { dataset: dataset.to_owned(), shards, pending });
     }
-    let reads = (0..shards).map(|shard| shard_lines(bucket, dataset, shard));
-    let parts: Vec<(Vec<Line>, Option<OptOutConfig>)> =
-        futures::stream::iter(reads).buffered(READS).try_collect().await?;
-
     let mut merged = Merged {
         dataset: dataset.to_owned(),
         shards,
@@ -101,10 +100,18 @@ pub async fn merge(
         seconds: 0.0,
         opt_outs: None,
     };
-    let policies: Option<Vec<OptOutConfig>> = parts.iter().map(|(_, p)| p.clone()).collect();
-    merged.opt_outs = policies.and_then(|all| all.into_iter().reduce(|a, b| a.weakest(&b)));
-    let mut images = Vec::new();
-    for (lines, _) in parts {
+    // Shards are contiguous slices of the list, so shard order is rank order: each
+    // manifest (READS read ahead) is decided as it comes, its images in rank order, and
+    // the members stream out. What stays is what decisions need: `Seen`.
+    let mut seen = Seen::new(max_distance);
+    let key = members_key(dataset);
+    let mut members = bucket.writer(&key);
+    let mut policies = Policies::default();
+    let reads = (0..shards).map(|shard| shard_lines(bucket, dataset, shard));
+    let mut reads = futures::stream::iter(reads).buffered(READS);
+    while let Some((lines, policy)) = reads.try_next().await? {
+        policies.add(policy);
+        let mut images = Vec::new();
         for line in lines {
             match line {
                 Line::Image(image) => images.push(*image),
@@ -112,25 +119,46 @@ pub async fn merge(
                 Line::Failure { reason, .. } => *merged.failures.entry(reason).or_default() += 1,
             }
         }
-    }
-    merged.failed = merged.failures.values().sum();
-    images.sort_by_key(|image| image.member.rank);
-    let mut seen = Seen::new(max_distance);
-    let mut members = Vec::with_capacity(images.len());
-    for image in images {
-        if seen.find(&image.hash, image.image.phash).is_some() {
-            merged.duplicates += 1;
-            continue;
+        images.sort_by_key(|image| image.member.rank);
+        for image in images {
+            if seen.find(&image.hash, image.image.phash).is_some() {
+                merged.duplicates += 1;
+                continue;
+            }
+            seen.insert(image.hash.clone(), image.image.phash);
+            let line = manifest::to_jsonl(std::slice::from_ref(&image));
+            members.write_all(&line).await.map_err(|e| bucket.corrupt(&key, e.to_string()))?;
+            merged.members += 1;
         }
-        seen.insert(image.hash.clone(), image.image.phash);
-        members.push(image);
     }
-    merged.members = members.len();
-    bucket.put(&members_key(dataset), Bytes::from(manifest::to_jsonl(&members))).await?;
+    members.shutdown().await.map_err(|e| bucket.corrupt(&key, e.to_string()))?;
+    merged.failed = merged.failures.values().sum();
+    merged.opt_outs = policies.weakest();
     merged.seconds = started.elapsed().as_secs_f64();
     let json = serde_json::to_vec_pretty(&merged).expect("merge counts serialize");
     bucket.put(&merged_key(dataset), Bytes::from(json)).await?;
     Ok(merged)
+}
+
+/// The shards' opt-out policies, folded: the weakest, or none when a shard did not say.
+#[derive(Default)]
+struct Policies {
+    unknown: bool,
+    weakest: Option<OptOutConfig>,
+}
+
+impl Policies {
+    fn add(&mut self, policy: Option<OptOutConfig>) {
+        match (policy, &self.weakest) {
+            (None, _) => self.unknown = true,
+            (Some(policy), None) => self.weakest = Some(policy),
+            (Some(policy), Some(weakest)) => self.weakest = Some(weakest.weakest(&policy)),
+        }
+    }
+
+    fn weakest(self) -> Option<OptOutConfig> {
+        if self.unknown { None } else { self.weakest }
+    }
 }
 
 /// The shards of `dataset` whose marker is in the bucket.

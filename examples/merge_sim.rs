@@ -32,10 +32,17 @@ fn main() {
             parts.push(Part { first_line: first + 1, urls: count });
             let hashes = synthetic(count, &p, &mut random);
             let mut manifest = Vec::new();
-            for (k, phash) in hashes.into_iter().enumerate() {
+            let Some(mut previous) = hashes.first().copied() else { continue };
+            for (k, mut phash) in hashes.into_iter().enumerate() {
                 let rank = (first + k) as u64;
-                // One in a thousand is an exact copy of the member before it.
-                let content = if rank % 1000 == 999 { rank - 1 } else { rank };
+                // One in a thousand is an exact copy of the member before it: its bytes,
+                // so its perceptual hash too.
+                let copy = rank % 1000 == 999 && k > 0;
+                let content = if copy { rank - 1 } else { rank };
+                if copy {
+                    phash = previous;
+                }
+                previous = phash;
                 let line = serde_json::json!({
                     "kind": "image",
                     "hash": blake3::hash(&content.to_le_bytes()).to_hex().to_string(),

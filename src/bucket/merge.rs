@@ -6,7 +6,8 @@
 //!
 //! It streams: manifests are read in shard order (rank order) and decided as they come,
 //! the members written out as they are decided; it keeps only what decisions need (the
-//! content hashes and the near-duplicate index, `fetch::Seen`). It refuses to run while
+//! near-duplicate index, or the content hashes when near duplicates are off:
+//! `fetch::Seen::counting`). It refuses to run while
 //! any shard is unfinished.
 
 use std::collections::BTreeMap;
@@ -103,7 +104,7 @@ pub async fn merge(
     // Shards are contiguous slices of the list, so shard order is rank order: each
     // manifest (READS read ahead) is decided as it comes, its images in rank order, and
     // the members stream out. What stays is what decisions need: `Seen`.
-    let mut seen = Seen::new(max_distance);
+    let mut seen = Seen::counting(max_distance);
     let key = members_key(dataset);
     let mut members = bucket.writer(&key);
     let mut policies = Policies::default();
@@ -121,11 +122,11 @@ pub async fn merge(
         }
         images.sort_by_key(|image| image.member.rank);
         for image in images {
-            if seen.find(&image.hash, image.image.phash).is_some() {
+            if seen.is_duplicate(&image.hash, image.image.phash) {
                 merged.duplicates += 1;
                 continue;
             }
-            seen.insert(image.hash.clone(), image.image.phash);
+            seen.insert(&image.hash, image.image.phash);
             let line = manifest::to_jsonl(std::slice::from_ref(&image));
             members.write_all(&line).await.map_err(|e| bucket.corrupt(&key, e.to_string()))?;
             merged.members += 1;

@@ -229,7 +229,7 @@ impl Validator {
                 Ok(GrayImage::from_raw(width, height, pixels).expect("sized for the image"))
             }
             Some(Err(rejection)) if rejection.is_final() => Err(rejection),
-            _ => Ok(gray_image(&self.decode_any(bytes, format)?.2.to_rgb8())),
+            _ => Ok(gray_image(&self.decode_any(bytes, format)?.2.into_rgb8())),
         }
     }
 

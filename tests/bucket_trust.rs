@@ -230,3 +230,27 @@ fn a_listed_dataset_that_is_no_dataset_name_is_left_out_with_a_warning() {
         .collect();
     assert_eq!(datasets, ["bears"]);
 }
+
+/// A build job array's part markers are read back as untrusted: one whose members are
+/// not those its shards should hold is refused, naming its key, and nothing is committed.
+#[test]
+fn a_forged_part_of_a_build_array_is_refused_and_nothing_is_committed() {
+    let merged = Merged::new("forged");
+    merged.run(&["label", "--shard", "0", "--shards", "1"]).expect_code(0);
+    let part = merged.run(&["build", "--shard", "0", "--shards", "2", "--json"]);
+    let part = part.expect_code(0).json();
+    assert_eq!(
+        (part["status"].as_str(), part["committed"].as_bool()),
+        (Some("built"), Some(false))
+    );
+    let version = part["version"].as_str().unwrap();
+    let marker = |n: usize| format!("builds/bears/{version}/part-{n:05}-of-00002.json");
+    let forged = merged.s3.get("test", &merged.key(&marker(0)));
+    merged.s3.put("test", &merged.key(&marker(1)), forged);
+
+    let refused = merged.run(&["build", "--shard", "0", "--shards", "2"]).expect_code(1);
+    let why = format!("{}: its members are not the ones its shards should hold", marker(1));
+    assert!(refused.stderr.contains(&why), "{}", refused.stderr);
+    let published = merged.s3.keys("test", &merged.key("datasets"));
+    assert!(!published.iter().any(|k| k.ends_with("manifest.json") || k.ends_with("latest")));
+}

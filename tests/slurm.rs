@@ -1,13 +1,47 @@
 //! Slurm for real: a one-node cluster (Debian's slurmctld, slurmd and munge, unpacked by
 //! scripts/engines) runs `pipeline import` once per shard of a job array into SeaweedFS
-//! (merge and build then equal one `pipeline import` of the same URLs), and the two ranks
-//! of a `train --dist` run as one `srun -n 2` step.
+//! (merge and build then equal one `pipeline import` of the same URLs), `label` and
+//! `build` as job arrays (the same bytes as one machine's build), and the two ranks of a
+//! `train --dist` run as one `srun -n 2` step.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::bucket::{config, corpus, merged_members, one_import};
-use crate::support::Workspace;
 use crate::support::engines::Engine;
+use crate::support::{Workspace, test_config};
+
+/// Runs `command` as a job array of `tasks` tasks and waits for it; each task's log.
+fn sbatch(
+    ws: &Workspace,
+    env: &[(String, String)],
+    command: &str,
+    tasks: usize,
+    out: &str,
+) -> Vec<String> {
+    let status = std::process::Command::new("sbatch")
+        .args(["--wait", &format!("--array=0-{}", tasks - 1)])
+        .args(["--chdir", ws.dir.path().to_str().unwrap()])
+        .args(["--output", out, "--wrap", command])
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .output()
+        .unwrap();
+    assert!(status.status.success(), "sbatch: {}", String::from_utf8_lossy(&status.stderr));
+    (0..tasks)
+        .map(|task| {
+            std::fs::read_to_string(ws.path(&out.replace("%a", &task.to_string()))).unwrap()
+        })
+        .collect()
+}
+
+/// `pipeline ARGS --store STORE` with the workspace's config, as a job array runs it.
+fn task_command(ws: &Workspace, args: &str, store: &str) -> String {
+    format!(
+        "{} {args} --store {store} --config {}",
+        env!("CARGO_BIN_EXE_pipeline"),
+        ws.path("pipeline.toml").display()
+    )
+}
 
 #[test]
 fn a_slurm_job_array_of_workers_equals_one_import() {
@@ -23,26 +57,8 @@ fn a_slurm_job_array_of_workers_equals_one_import() {
     ws.run_with(&plan, &env).expect_code(0);
 
     // The README's command line: the job array's index is the shard.
-    let worker = format!(
-        "{} import --dataset bears --store {store} --config {}",
-        env!("CARGO_BIN_EXE_pipeline"),
-        ws.path("pipeline.toml").display()
-    );
-    let sbatch = |out: &str| {
-        let status = std::process::Command::new("sbatch")
-            .args(["--wait", "--array=0-3", "--chdir", ws.dir.path().to_str().unwrap()])
-            .args(["--output", out, "--wrap", &worker])
-            .envs(env.iter().map(|(k, v)| (k, v)))
-            .output()
-            .unwrap();
-        assert!(status.status.success(), "sbatch: {}", String::from_utf8_lossy(&status.stderr));
-        (0..4)
-            .map(|task| {
-                std::fs::read_to_string(ws.path(&out.replace("%a", &task.to_string()))).unwrap()
-            })
-            .collect::<Vec<String>>()
-    };
-    let logs = sbatch("first-%a.log");
+    let worker = task_command(&ws, "import --dataset bears", store);
+    let logs = sbatch(&ws, &env, &worker, 4, "first-%a.log");
     for (task, log) in logs.iter().enumerate() {
         assert!(log.contains(&format!("bears shard {task}: ")), "task {task}: {log}");
     }
@@ -51,7 +67,7 @@ fn a_slurm_job_array_of_workers_equals_one_import() {
     // The array again (a requeue, or a user's rerun): every shard is done, nothing is
     // downloaded.
     let hits = corpus.server.hits("/b/");
-    for log in sbatch("again-%a.log") {
+    for log in sbatch(&ws, &env, &worker, 4, "again-%a.log") {
         assert!(log.contains(": already done on "), "{log}");
     }
     assert_eq!(corpus.server.hits("/b/"), hits);
@@ -95,4 +111,86 @@ fn srun_launches_the_ranks_of_a_distributed_run() {
     assert!(out.status.success(), "{stdout}\n{stderr}");
     assert!(stdout.contains("run srun: rank 1 of 2 done"), "{stdout}");
     assert!(ws.store().join("runs/srun/checkpoints/epoch-00002").is_dir(), "{stdout}");
+}
+
+/// The objects under `PREFIX/datasets/` of the test bucket: key (less the prefix) -> bytes.
+fn builds(s3: &Engine, prefix: &str) -> BTreeMap<String, Vec<u8>> {
+    let keys = s3.keys("test", &format!("{prefix}/datasets"));
+    keys.into_iter().map(|k| (k[prefix.len()..].to_owned(), s3.get("test", &k))).collect()
+}
+
+/// A build spread over two job arrays (labels, then shard files) gives the version one
+/// machine builds from the same merge, byte for byte; a task killed after part of its
+/// upload redoes its part; the version is committed once.
+#[test]
+fn a_slurm_job_array_builds_what_one_machine_builds() {
+    let s3 = Engine::s3();
+    let slurm = Engine::slurm();
+    let corpus = corpus(Duration::ZERO);
+    let settings = "[store]\ncache = \"cache\"\n[build]\nsize = 32\nshard_size = 2\n";
+    let ws = Workspace::new(&test_config(&corpus.server, settings));
+    std::fs::write(ws.path("urls.txt"), &corpus.list).unwrap();
+    let mut env = s3.vars();
+    env.extend(slurm.vars());
+    let store = "s3://test/array";
+    let run = |args: &[&str]| ws.run_with(&[args, &["--store", store]].concat(), &env);
+    run(&["shard-urls", "urls.txt", "--dataset", "bears", "--shards", "2"]).expect_code(0);
+    for shard in ["0", "1"] {
+        run(&["import", "--dataset", "bears", "--shard", shard]).expect_code(0);
+    }
+    run(&["merge", "--dataset", "bears"]).expect_code(0);
+
+    // One machine's build of a copy of the merged bucket: the bytes to match.
+    for key in s3.keys("test", "array") {
+        s3.put("test", &key.replacen("array/", "one/", 1), s3.get("test", &key));
+    }
+    ws.run_with(&["build", "--store", "s3://test/one"], &env).expect_code(0);
+    let one = builds(&s3, "one");
+    let version = String::from_utf8(one["/datasets/bears/latest"].clone()).unwrap();
+    let version = version.trim();
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&one[&format!("/datasets/bears/{version}/manifest.json")]).unwrap();
+    let files: Vec<&str> = manifest["shards"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["file"].as_str().unwrap())
+        .collect();
+    assert_eq!(files.len(), 5, "1 or 2 shard files a task: {files:?}");
+
+    // Building before every member is labelled says so and writes nothing.
+    let early = run(&["build", "--shard", "0", "--shards", "3"]).expect_code(3);
+    assert!(
+        early.stderr.contains("10 of 10 members of bears have no label yet"),
+        "{}",
+        early.stderr
+    );
+    assert!(s3.keys("test", "array/datasets").is_empty());
+
+    let labels = sbatch(&ws, &env, &task_command(&ws, "label", store), 3, "label-%a.log");
+    for (task, log) in labels.iter().enumerate() {
+        assert!(log.contains(&format!("bears labels, part {task} of 3: done")), "{log}");
+    }
+
+    // Task 1 was killed after creating its first shard file, before its marker.
+    let first = files[files.len() / 3];
+    let key = format!("/datasets/bears/{version}/{first}");
+    s3.put("test", &format!("array{key}"), one[&key].clone());
+
+    let build = task_command(&ws, "build", store);
+    for (task, log) in sbatch(&ws, &env, &build, 3, "build-%a.log").iter().enumerate() {
+        assert!(log.contains(&format!("bears {version}, part {task} of 3: built")), "{log}");
+    }
+    assert_eq!(s3.keys("test", &format!("array/builds/bears/{version}")).len(), 3);
+    assert_eq!(builds(&s3, "array"), one, "the same files as one machine's build, byte for byte");
+
+    // The array again: every part is there, the commit stands.
+    let manifest_key = format!("array/datasets/bears/{version}/manifest.json");
+    let modified = || s3.modified("test", &manifest_key);
+    let committed = modified();
+    for log in sbatch(&ws, &env, &build, 3, "again-%a.log") {
+        assert!(log.contains(": skipped (0 shard files); version committed"), "{log}");
+    }
+    assert_eq!(modified(), committed, "manifest.json is created once");
+    assert_eq!(builds(&s3, "array"), one);
 }

@@ -192,9 +192,15 @@ async fn shard_lines(
     Ok((lines, stats.opt_outs.filter(|policy| policy.check().is_ok())))
 }
 
-/// The member list `merge` wrote for `dataset`, or `None` before the first merge.
-pub async fn members(bucket: &Bucket, dataset: &str) -> Result<Option<Vec<Image>>, BucketError> {
+/// The member list `merge` wrote for `dataset` and 16 hex digits of its blake3, or `None`
+/// before the first merge.
+pub async fn members(
+    bucket: &Bucket,
+    dataset: &str,
+) -> Result<Option<(Vec<Image>, String)>, BucketError> {
     let key = members_key(dataset);
     let Some(bytes) = bucket.get(&key).await? else { return Ok(None) };
-    manifest::from_jsonl(&bytes).map(Some).map_err(|e| bucket.corrupt(&key, e))
+    let digest = blake3::hash(&bytes).to_hex()[..16].to_owned();
+    let members = manifest::from_jsonl(&bytes).map_err(|e| bucket.corrupt(&key, e))?;
+    Ok(Some((members, digest)))
 }

@@ -70,12 +70,37 @@ pub async fn pull(
     dataset: &str,
     checks: &Checks,
 ) -> Result<Pulled, MirrorError> {
+    let merged = merged(bucket, dataset).await?;
+    let downloaded = pull_blobs(bucket, cache, &merged.members, checks).await?;
+    let removed = pull_records(cache, dataset, &merged, Blobs::Held)?;
+    Ok(Pulled { members: merged.members.len(), downloaded, removed })
+}
+
+/// A dataset's merged member list as `merge` wrote it.
+pub struct MemberList {
+    pub members: Vec<Image>,
+    counts: Merged,
+    /// 16 hex digits of the list's blake3: another merge, another digest.
+    pub digest: String,
+}
+
+/// The bucket's merged member list of `dataset`.
+pub async fn merged(bucket: &Bucket, dataset: &str) -> Result<MemberList, MirrorError> {
     let not_merged =
         || MirrorError::NotMerged { url: bucket.url().to_owned(), dataset: dataset.to_owned() };
     let counts: Merged =
         bucket.get_json(&merge::merged_key(dataset)).await?.ok_or_else(not_merged)?;
-    let members = merge::members(bucket, dataset).await?.ok_or_else(not_merged)?;
+    let (members, digest) = merge::members(bucket, dataset).await?.ok_or_else(not_merged)?;
+    Ok(MemberList { members, counts, digest })
+}
 
+/// Downloads the blobs of `members` the cache lacks, each checked; how many came.
+pub async fn pull_blobs(
+    bucket: &Bucket,
+    cache: &Store,
+    members: &[Image],
+    checks: &Checks,
+) -> Result<usize, MirrorError> {
     let budget = budget::global();
     let missing = members.iter().filter(|m| !cache.blobs.path(&m.hash, &m.image.ext).is_file());
     let downloads = missing.map(|Image { hash, image, .. }| async move {
@@ -99,7 +124,27 @@ pub async fn pull(
         tokio::task::block_in_place(|| cache.blobs.write(hash, ext, &bytes))?;
         downloaded += 1;
     }
+    Ok(downloaded)
+}
 
+/// Where the blobs of the members a store records are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Blobs {
+    /// In the store, before their records (a cache: its index names only what it holds).
+    Held,
+    /// In the bucket: a job array's task downloads only those its part needs.
+    InBucket,
+}
+
+/// Makes the store's records of `dataset` the member list's (blobs aside); returns how
+/// many members the list no longer names.
+pub fn pull_records(
+    cache: &Store,
+    dataset: &str,
+    list: &MemberList,
+    blobs: Blobs,
+) -> Result<usize, MirrorError> {
+    let members = &list.members;
     let listed: HashSet<&str> = members.iter().map(|m| m.hash.as_str()).collect();
     let tree = Tree::Members(dataset.to_owned());
     let mut cached = HashMap::new();
@@ -113,21 +158,26 @@ pub async fn pull(
         }
     }
     // Only what changed is written: a build of an unchanged bucket writes no record.
-    for Image { hash, member, image } in &members {
-        if !cached.get(hash).is_some_and(|(m, i)| m == member && i == image) {
-            cache.add_member(dataset, hash, image, member)?;
+    for Image { hash, member, image } in members {
+        if cached.get(hash).is_some_and(|(m, i)| m == member && i == image) {
+            continue;
+        }
+        match blobs {
+            Blobs::Held => cache.add_member(dataset, hash, image, member)?,
+            Blobs::InBucket => cache.index.add_member(dataset, hash, image, member)?,
         }
     }
+    let counts = &list.counts;
     let record = DatasetRecord {
         query: None,
         duplicates: counts.duplicates,
-        failures: counts.failures,
+        failures: counts.failures.clone(),
         last_fetch: Some(counts.merged_at),
-        opt_outs: counts.opt_outs.filter(|policy| policy.check().is_ok()),
+        opt_outs: counts.opt_outs.clone().filter(|policy| policy.check().is_ok()),
     };
     cache.index.put_dataset(dataset, &record)?;
     cache.index.flush()?;
-    Ok(Pulled { members: members.len(), downloaded, removed })
+    Ok(removed)
 }
 
 /// Whether `bytes` may be cached as the blob `hash` with `record`: they hash to its name

@@ -13,7 +13,9 @@
 //!                                            created last, once: its commit marker
 //!   members/<dataset>.jsonl                  the members `merge` chose, best rank first
 //!   members/<dataset>.json                   the merge's counts, written after the list
-//!   datasets/<dataset>/<version>/…, latest   builds, uploaded by `build`
+//!   labels/<dataset>/<merge>/part-N-of-K.jsonl    a labelling task's labels (`labeller`)
+//!   builds/<dataset>/<version>/part-N-of-K.json   a building task's marker (`builder`)
+//!   datasets/<dataset>/<version>/…, latest   builds, uploaded by `build` or its tasks
 //! ```
 //!
 //! Blobs are content-addressed and created only if absent (`If-None-Match: *`), so two
@@ -26,11 +28,15 @@
 //! Imports `fetch` (a shard runs the graph), `config`, `dataset`, `store`, `net`,
 //! `photo`, `durable`, `printable`.
 
+pub mod builder;
+pub mod labeller;
 mod manifest;
 pub mod merge;
 pub mod mirror;
 pub mod plan;
+pub mod scratch;
 pub mod status;
+pub mod task;
 pub mod worker;
 
 use bytes::Bytes;
@@ -68,7 +74,7 @@ pub enum BucketProblem {
     Denied,
     /// Retrying cannot help: a bad URL, no such bucket, no plan or shard.
     Config,
-    /// `merge` before every shard is done.
+    /// `merge` before every shard is done, `build --shard` before every member is labelled.
     Pending,
 }
 
@@ -104,11 +110,25 @@ pub fn problem(error: &(dyn std::error::Error + 'static)) -> Option<BucketProble
             merge::MergeError::Pending { .. } => Some(BucketProblem::Pending),
         };
     }
-    match error.downcast_ref::<mirror::MirrorError>() {
-        Some(mirror::MirrorError::Bucket(e)) => of_bucket(e),
-        Some(mirror::MirrorError::NotMerged { .. }) => Some(BucketProblem::Config),
+    let of_mirror = |e: &mirror::MirrorError| match e {
+        mirror::MirrorError::Bucket(e) => of_bucket(e),
+        mirror::MirrorError::NotMerged { .. } => Some(BucketProblem::Config),
         _ => None,
+    };
+    if let Some(e) = error.downcast_ref::<task::TaskError>() {
+        use task::TaskError;
+        return match e {
+            TaskError::Plan(e) => of_plan(e),
+            TaskError::Bucket(e) => of_bucket(e),
+            TaskError::Mirror(e) => of_mirror(e),
+            TaskError::NoCount | TaskError::BadCount { .. } | TaskError::OutOfRange { .. } => {
+                Some(BucketProblem::Config)
+            }
+            TaskError::Unlabelled { .. } => Some(BucketProblem::Pending),
+            TaskError::Scratch { .. } | TaskError::Build(_) => None,
+        };
     }
+    error.downcast_ref::<mirror::MirrorError>().and_then(of_mirror)
 }
 
 /// Whether a create-only write made the object or found it there.

@@ -9,7 +9,7 @@
 //! manifest (named by its attempt), and the one whose marker comes second removes its
 //! manifest: the first commit stands. A worker stopped by SIGINT or SIGTERM removes its
 //! scratch store on the way out; one killed outright leaves it, and the next worker to
-//! start on the machine removes it ([`remove_dead_scratch`]).
+//! start on the machine removes it ([`scratch::remove_dead`]).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -20,19 +20,13 @@ use futures::{StreamExt, TryStreamExt};
 
 use super::manifest::{self, Attempt, Image, Line, ShardStats};
 use super::plan::{self, PlanError};
-use super::{Bucket, BucketError, Created, blob_key};
+use super::{Bucket, BucketError, Created, blob_key, scratch};
 use crate::config::Config;
 use crate::fetch::{self, Job, RunError, Session, Source, UrlList};
-use crate::store::{DuplicateRecord, FailureRecord, Store, StoreError, StoreLock, Tree, now};
+use crate::store::{DuplicateRecord, FailureRecord, Store, StoreError, Tree, now};
 
 /// Uploads in flight at once.
 const UPLOADS: usize = 16;
-
-/// Scratch folders are `$TMPDIR/pipeline-shard-<dataset>-<shard>-XXXXXX`.
-const SCRATCH_PREFIX: &str = "pipeline-shard-";
-
-/// A scratch folder younger than this may belong to a worker that is starting.
-const SCRATCH_GRACE: std::time::Duration = std::time::Duration::from_secs(60);
 
 #[derive(Debug, thiserror::Error)]
 pub enum WorkerError {
@@ -118,16 +112,12 @@ async fn fetch_shard(
 ) -> Result<Fetched, WorkerError> {
     let (dataset, shard) = (task.dataset, task.shard);
     let text = plan::part(bucket, plan, shard).await?;
-    let scratch = tempfile::Builder::new()
-        .prefix(&format!("{SCRATCH_PREFIX}{dataset}-{shard}-"))
-        .tempdir()
-        .map_err(|e| scratch_error(shard, crate::durable::at(&std::env::temp_dir())(e).into()))?;
+    let (scratch, store) =
+        scratch::create(&format!("{dataset}-{shard}")).map_err(|e| scratch_error(shard, e))?;
     let list = scratch.path().join("part.txt");
     std::fs::write(&list, &text)
         .map_err(|e| scratch_error(shard, crate::durable::at(&list)(e).into()))?;
-    let store = Arc::new(
-        Store::create(&scratch.path().join("store")).map_err(|e| scratch_error(shard, e))?,
-    );
+    let store = Arc::new(store);
     let mut config = config.clone();
     // Near duplicates are `merge`'s to decide, over every shard in rank order, as one
     // import would; exact copies within the shard are dropped here already.
@@ -189,38 +179,6 @@ async fn commit(
             Ok(ShardReport { status: "skipped", stats: theirs })
         }
     }
-}
-
-/// Removes the scratch folders under `tmp` of workers that died without cleaning up
-/// (SIGKILL, a node's crash): those whose store lock no process holds. A folder is only
-/// taken once it and its lock are older than `SCRATCH_GRACE`, so a worker that is
-/// starting keeps its own. Returns how many went.
-pub fn remove_dead_scratch(tmp: &Path) -> usize {
-    let Ok(entries) = std::fs::read_dir(tmp) else { return 0 };
-    let old = |path: &Path| {
-        std::fs::metadata(path)
-            .and_then(|m| m.modified())
-            .is_ok_and(|t| t.elapsed().is_ok_and(|age| age > SCRATCH_GRACE))
-    };
-    let mut removed = 0;
-    for entry in entries.flatten() {
-        let dir = entry.path();
-        let ours = entry.file_name().to_string_lossy().starts_with(SCRATCH_PREFIX);
-        if !ours || !entry.file_type().is_ok_and(|t| t.is_dir()) {
-            continue;
-        }
-        let lock = dir.join("store").join("lock");
-        let dead = if lock.exists() {
-            // Taking the lock proves its holder is gone; it is released as the folder goes.
-            old(&lock) && StoreLock::acquire(&lock, "scratch store").is_ok()
-        } else {
-            old(&dir)
-        };
-        if dead && std::fs::remove_dir_all(&dir).is_ok() {
-            removed += 1;
-        }
-    }
-    removed
 }
 
 fn scratch_error(shard: usize, source: StoreError) -> WorkerError {

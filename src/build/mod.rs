@@ -6,37 +6,35 @@
 //!
 //! Curation (`crate::curate`) leaves out gray, tinted and off-topic images and refuses a
 //! test split that leaks; the manifest records what it left out and why.
-//! Members are ordered by split, then by content hash, and cut into shards of
-//! `build.shard_size`; each shard's images are decoded and resized in parallel (rayon)
-//! straight into the shard's buffers while the previous shard is being written, so memory
-//! stays at about two shards. Everything goes to a `.partial-*` folder that is fsynced and
-//! renamed into place before `latest` moves: an interrupted build leaves the previous
-//! version untouched and usable. The manifest records the members' provenance
-//! (`provenance`), and the dataset card (`README.md`) is written beside it.
+//! What a build holds is decided first ([`decide`]: curation, splits, the version, the
+//! shards' members), with no pixel resized; `shards` then writes the shard files, all of
+//! them here, or one part of them on each task of a job array (`bucket::builder`).
+//! Everything goes to a `.partial-*` folder that is fsynced and renamed into place before
+//! `latest` moves: an interrupted build leaves the previous version untouched and usable.
+//! The manifest records the members' provenance (`provenance`), and the dataset card
+//! (`README.md`) is written beside it.
 //!
 //! Imports `curate`, `dataset`, `store`, `net`, `photo`, `durable`.
 
 mod provenance;
+pub mod shards;
 
-use std::cell::RefCell;
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::sync::mpsc::sync_channel;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use indicatif::ProgressBar;
-use rayon::prelude::*;
 
 use crate::curate::{self, CurateError};
 use crate::dataset::curation::Leak;
 use crate::dataset::curation::{CurateConfig, Dropped, OnLeak};
 use crate::dataset::{
-    self, BuildSettings, Counts, DatasetError, FORMAT, LUMA, Manifest, ManifestMember, Provenance,
-    ShardError, ShardInfo, Skipped, Split, dataset_dir, latest_version, version_of,
+    self, BuildSettings, Counts, DatasetError, FORMAT, LUMA, Manifest, Provenance, ShardError,
+    Split, dataset_dir, latest_version, version_of,
 };
 use crate::durable;
-use crate::photo::resize::Preprocessor;
 use crate::store::{ImageRecord, Member, Store, StoreError};
+use shards::{Chunk, Part, Planned};
 
 /// What a build did.
 #[derive(Debug, Clone, PartialEq)]
@@ -83,27 +81,91 @@ pub enum BuildError {
     Io(#[from] crate::durable::PathError),
 }
 
-/// One image to preprocess.
-struct Planned<'a> {
-    id: &'a str,
-    split: Split,
-    member: &'a Member,
-    blob: PathBuf,
+/// What a build of a dataset holds, decided before any image is resized.
+pub struct Decision<'a> {
+    pub dataset: &'a str,
+    /// The version's name.
+    pub version: String,
+    pub settings: &'a BuildSettings,
+    curation: &'a CurateConfig,
+    provenance: Provenance,
+    /// The shards' members, in manifest order.
+    pub chunks: Vec<Chunk<'a>>,
+    dropped: Vec<Dropped>,
+    leaks: Vec<Leak>,
 }
 
-/// What the shards hold: shard list, members in shard order, images that failed.
-type Written = (Vec<ShardInfo>, Vec<ManifestMember>, Vec<Skipped>);
-
-/// A shard's pixels on their way to the writer.
-struct ShardJob {
-    path: PathBuf,
-    a: Vec<u8>,
-    b: Vec<u8>,
-    ids: Vec<String>,
+/// Curates `members` of `dataset` by `curation` (labelling the images that need it),
+/// splits what is kept, names the version and cuts it into shards.
+pub fn decide<'a>(
+    store: &Store,
+    dataset: &'a str,
+    members: &'a [(String, Member, ImageRecord)],
+    settings: &'a BuildSettings,
+    curation: &'a CurateConfig,
+    progress: &ProgressBar,
+) -> Result<Decision<'a>, BuildError> {
+    let selection =
+        curate::select(store, dataset, members, curation, settings.test_fraction, progress)?;
+    if curation.on_leak == OnLeak::Refuse && !selection.leaks.is_empty() {
+        return Err(BuildError::Leaks { dataset: dataset.to_owned(), leaks: selection.leaks });
+    }
+    let (dropped, leaks) = (selection.dropped, selection.leaks);
+    if selection.kept.is_empty() {
+        return Err(BuildError::AllDropped { dataset: dataset.to_owned(), dropped });
+    }
+    let ids: Vec<&str> = selection.kept.iter().map(|((id, _, _), _)| id.as_str()).collect();
+    let version = version_of(&ids, settings, &(curation, &dropped, &leaks));
+    // Where the members came from is recorded, not hashed: the same members built in
+    // another store, fetched at other times, are the same version.
+    let kept_members = selection.kept.iter().map(|((_, member, _), _)| member);
+    let provenance = provenance::provenance(store, dataset, kept_members)?;
+    let mut plan: Vec<Planned> = selection
+        .kept
+        .iter()
+        .map(|&((id, member, image), split)| Planned {
+            id,
+            split,
+            member,
+            blob: store.blobs.path(id, &image.ext),
+        })
+        .collect();
+    plan.sort_by(|x, y| (x.split, x.id).cmp(&(y.split, y.id)));
+    let chunks = shards::chunks(plan, settings.shard_size);
+    Ok(Decision { dataset, version, settings, curation, provenance, chunks, dropped, leaks })
 }
 
-thread_local! {
-    static PREPROCESSOR: RefCell<Preprocessor> = RefCell::new(Preprocessor::default());
+impl Decision<'_> {
+    /// The images the build reads.
+    pub fn images(&self) -> usize {
+        self.chunks.iter().map(|c| c.items.len()).sum()
+    }
+
+    /// The manifest of the version whose shards `written` (all of them, in order) hold.
+    pub fn manifest(&self, written: Part) -> Manifest {
+        let count = |split| written.members.iter().filter(|m| m.split == split).count();
+        let counts = Counts {
+            train: count(Split::Train),
+            test: count(Split::Test),
+            skipped: written.skipped.len(),
+            dropped: crate::dataset::curation::count_by_reason(&self.dropped),
+        };
+        Manifest {
+            format: FORMAT,
+            dataset: self.dataset.to_owned(),
+            version: self.version.clone(),
+            settings: self.settings.clone(),
+            luma: LUMA.to_owned(),
+            counts,
+            shards: written.shards,
+            members: written.members,
+            skipped: written.skipped,
+            curation: self.curation.clone(),
+            dropped: self.dropped.clone(),
+            leaks: self.leaks.clone(),
+            provenance: self.provenance.clone(),
+        }
+    }
 }
 
 /// Builds `dataset`, curated by `curation`, unless `latest` already holds this exact
@@ -124,236 +186,57 @@ pub fn build(
             None => BuildError::Unknown { name: dataset.to_owned(), known: known(store)? },
         });
     }
-    let selection =
-        curate::select(store, dataset, &members, curation, settings.test_fraction, progress)?;
-    if curation.on_leak == OnLeak::Refuse && !selection.leaks.is_empty() {
-        return Err(BuildError::Leaks { dataset: dataset.to_owned(), leaks: selection.leaks });
-    }
-    let (dropped, leaks) = (selection.dropped, selection.leaks);
-    if selection.kept.is_empty() {
-        return Err(BuildError::AllDropped { dataset: dataset.to_owned(), dropped });
-    }
-    let ids: Vec<&str> = selection.kept.iter().map(|((id, _, _), _)| id.as_str()).collect();
-    let version = version_of(&ids, settings, &(curation, &dropped, &leaks));
+    let decision = decide(store, dataset, &members, settings, curation, progress)?;
     let dir = dataset_dir(store.root(), dataset);
-    let published = dir.join(&version);
+    let version = decision.version.clone();
     if !force
         && latest_version(store.root(), dataset)?.as_deref() == Some(version.as_str())
-        && published.join("manifest.json").exists()
+        && dir.join(&version).join("manifest.json").exists()
     {
         return Ok(Outcome::UpToDate { version });
     }
-    // Where the members came from is recorded, not hashed: the same members built in
-    // another store, fetched at other times, are the same version.
-    let kept_members = selection.kept.iter().map(|((_, member, _), _)| member);
-    let provenance = provenance::provenance(store, dataset, kept_members)?;
-    let version = Version { dataset, name: version, dir, settings, curation, provenance };
-    let counts = write_version(store, &version, selection.kept, dropped, leaks, progress)?;
-    Ok(Outcome::Built { version: version.name, counts, elapsed: started.elapsed() })
+    let counts = write_version(&dir, &decision, progress)?;
+    Ok(Outcome::Built { version, counts, elapsed: started.elapsed() })
 }
 
-/// The version a build writes: its name and folder, and what it was built with.
-struct Version<'a> {
-    dataset: &'a str,
-    name: String,
-    /// The dataset's folder.
-    dir: PathBuf,
-    settings: &'a BuildSettings,
-    curation: &'a CurateConfig,
-    provenance: Provenance,
-}
-
-/// Writes `version` aside (its shards, then its manifest) and publishes it; its counts.
+/// Writes `decision`'s version aside in the dataset's folder `dir` (its shards, then its
+/// manifest and card) and publishes it; its counts.
 fn write_version(
-    store: &Store,
-    version: &Version,
-    kept: Vec<(&(String, Member, ImageRecord), Split)>,
-    dropped: Vec<Dropped>,
-    leaks: Vec<Leak>,
+    dir: &Path,
+    decision: &Decision,
     progress: &ProgressBar,
 ) -> Result<Counts, BuildError> {
-    let dir = &version.dir;
     fs::create_dir_all(dir).map_err(crate::durable::at(dir))?;
     remove_partials(dir)?;
-    let partial = dir.join(format!(".partial-{}-{}", version.name, std::process::id()));
+    let partial = dir.join(format!(".partial-{}-{}", decision.version, std::process::id()));
     fs::create_dir(&partial).map_err(crate::durable::at(&partial))?;
-    let mut plan: Vec<Planned> = kept
-        .iter()
-        .map(|&((id, member, image), split)| Planned {
-            id,
-            split,
-            member,
-            blob: blob_path(store, id, image),
-        })
-        .collect();
-    plan.sort_by(|x, y| (x.split, x.id).cmp(&(y.split, y.id)));
     progress.set_position(0);
-    progress.set_length(plan.len() as u64);
+    progress.set_length(decision.images() as u64);
+    let written = shards::write(&partial, &decision.chunks, decision.settings, progress)?;
+    let manifest = decision.manifest(written);
+    write_manifest(&partial, &manifest)?;
+    publish(dir, &partial, &decision.version)?;
+    Ok(manifest.counts)
+}
 
-    let (shards, members, skipped) = write_shards(&partial, &plan, version.settings, progress)?;
-    let counts = Counts {
-        train: members.iter().filter(|m| m.split == Split::Train).count(),
-        test: members.iter().filter(|m| m.split == Split::Test).count(),
-        skipped: skipped.len(),
-        dropped: crate::dataset::curation::count_by_reason(&dropped),
-    };
-    let manifest = Manifest {
-        format: FORMAT,
-        dataset: version.dataset.to_owned(),
-        version: version.name.clone(),
-        settings: version.settings.clone(),
-        luma: LUMA.to_owned(),
-        counts: counts.clone(),
-        shards,
-        members,
-        skipped,
-        curation: version.curation.clone(),
-        dropped,
-        leaks,
-        provenance: version.provenance.clone(),
-    };
-    let manifest_path = partial.join("manifest.json");
-    let text = serde_json::to_vec_pretty(&manifest).expect("manifest serializes");
-    fs::write(&manifest_path, text).map_err(crate::durable::at(&manifest_path))?;
-    let card_path = partial.join(dataset::card::FILE);
-    fs::write(&card_path, dataset::card::card(&manifest))
-        .map_err(crate::durable::at(&card_path))?;
-    publish(dir, &partial, &version.name)?;
-    Ok(counts)
+/// Writes `manifest.json` and the dataset card into `dir`.
+pub fn write_manifest(dir: &Path, manifest: &Manifest) -> Result<(), BuildError> {
+    let manifest_path = dir.join("manifest.json");
+    fs::write(&manifest_path, manifest_bytes(manifest))
+        .map_err(crate::durable::at(&manifest_path))?;
+    let card_path = dir.join(dataset::card::FILE);
+    fs::write(&card_path, dataset::card::card(manifest)).map_err(crate::durable::at(&card_path))?;
+    Ok(())
+}
+
+/// A manifest as `manifest.json` holds it.
+pub fn manifest_bytes(manifest: &Manifest) -> Vec<u8> {
+    serde_json::to_vec_pretty(manifest).expect("manifest serializes")
 }
 
 fn known(store: &Store) -> Result<String, BuildError> {
     let names: Vec<String> = store.index.datasets()?.into_iter().map(|(name, _)| name).collect();
     Ok(if names.is_empty() { "none yet".into() } else { names.join(", ") })
-}
-
-fn blob_path(store: &Store, id: &str, image: &ImageRecord) -> PathBuf {
-    store.blobs.path(id, &image.ext)
-}
-
-/// Preprocesses `plan` shard by shard into `dir`, writing each shard on a second thread
-/// while the next one is computed.
-fn write_shards(
-    dir: &Path,
-    plan: &[Planned],
-    settings: &BuildSettings,
-    progress: &ProgressBar,
-) -> Result<Written, BuildError> {
-    let (tx, rx) = sync_channel::<ShardJob>(0);
-    let size = settings.size;
-    std::thread::scope(|scope| {
-        let writer = scope.spawn(move || -> Result<Vec<String>, BuildError> {
-            let mut hashes = Vec::new();
-            for job in rx {
-                dataset::write_shard(&job.path, size, &job.a, &job.b, &job.ids)?;
-                let job_path = job.path;
-                // Synced here, beside the decoding of the next shard, rather than all at
-                // the end.
-                durable::sync(&job_path)?;
-                hashes.push(dataset::file_hash(&job_path).map_err(crate::durable::at(&job_path))?);
-            }
-            Ok(hashes)
-        });
-        let produced = produce(dir, plan, settings, progress, &tx);
-        drop(tx);
-        let hashes = writer.join().expect("shard writer does not panic")?;
-        let (mut shards, members, skipped) = produced?;
-        for (shard, hash) in shards.iter_mut().zip(hashes) {
-            shard.blake3 = hash;
-        }
-        Ok((shards, members, skipped))
-    })
-}
-
-fn produce(
-    dir: &Path,
-    plan: &[Planned],
-    settings: &BuildSettings,
-    progress: &ProgressBar,
-    tx: &std::sync::mpsc::SyncSender<ShardJob>,
-) -> Result<Written, BuildError> {
-    let plane = (settings.size * settings.size) as usize;
-    let (mut shards, mut members, mut skipped) = (Vec::new(), Vec::new(), Vec::new());
-    for split in [Split::Train, Split::Test] {
-        let in_split: Vec<&Planned> = plan.iter().filter(|p| p.split == split).collect();
-        for (number, chunk) in in_split.chunks(settings.shard_size).enumerate() {
-            let mut a = vec![0u8; chunk.len() * plane];
-            let mut b = vec![0u8; chunk.len() * 3 * plane];
-            let results: Vec<Result<(), String>> = a
-                .par_chunks_mut(plane)
-                .zip(b.par_chunks_mut(3 * plane))
-                .zip(chunk.par_iter())
-                .map(|((a, b), item)| {
-                    let result = fs::read(&item.blob)
-                        .map_err(|e| format!("{}: {e}", item.blob.display()))
-                        .and_then(|bytes| {
-                            PREPROCESSOR.with_borrow_mut(|p| {
-                                p.pair(&bytes, settings.size, settings.resize, a, b)
-                                    .map_err(|e| e.to_string())
-                            })
-                        });
-                    progress.inc(1);
-                    result
-                })
-                .collect();
-            // Failed images leave holes: close them up, keeping order.
-            let mut kept = Vec::new();
-            for (item, result) in chunk.iter().zip(results) {
-                match result {
-                    Ok(()) => kept.push(*item),
-                    Err(reason) => skipped.push(Skipped { id: item.id.to_owned(), reason }),
-                }
-            }
-            if kept.len() < chunk.len() {
-                compact(&mut a, &mut b, chunk, &kept, plane);
-            }
-            if kept.is_empty() {
-                continue;
-            }
-            let file = format!("{}-{:05}.safetensors", split.as_str(), number);
-            let shard = shards.len();
-            for (index, item) in kept.iter().enumerate() {
-                members.push(ManifestMember {
-                    id: item.id.to_owned(),
-                    split,
-                    shard,
-                    index,
-                    rank: item.member.rank,
-                    source: item.member.source.clone(),
-                    url: item.member.url.clone(),
-                    page_url: item.member.page_url.clone(),
-                    title: item.member.title.clone(),
-                    credit: item.member.credit.clone(),
-                });
-            }
-            shards.push(ShardInfo {
-                file: file.clone(),
-                split,
-                count: kept.len(),
-                blake3: String::new(),
-            });
-            let ids = kept.iter().map(|p| p.id.to_owned()).collect();
-            let job = ShardJob { path: dir.join(file), a, b, ids };
-            if tx.send(job).is_err() {
-                break; // The writer failed; its error is reported by the caller.
-            }
-        }
-    }
-    Ok((shards, members, skipped))
-}
-
-/// Moves the pairs of `kept` (a subsequence of `chunk`) to the front, in order.
-fn compact(a: &mut Vec<u8>, b: &mut Vec<u8>, chunk: &[&Planned], kept: &[&Planned], plane: usize) {
-    let mut to = 0;
-    for (from, item) in chunk.iter().enumerate() {
-        if kept.get(to).is_some_and(|k| std::ptr::eq(*k, *item)) {
-            a.copy_within(from * plane..(from + 1) * plane, to * plane);
-            b.copy_within(from * 3 * plane..(from + 1) * 3 * plane, to * 3 * plane);
-            to += 1;
-        }
-    }
-    a.truncate(to * plane);
-    b.truncate(to * 3 * plane);
 }
 
 /// Removes the leftovers of interrupted builds.

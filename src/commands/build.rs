@@ -14,6 +14,12 @@ use crate::dataset::export;
 use crate::store::Store;
 
 pub fn build(config: Config, args: BuildArgs) -> anyhow::Result<u8> {
+    if super::arrays::is_task(&config, args.shard) {
+        return super::arrays::build(&config, &args);
+    }
+    if args.shard.is_some() || args.shards.is_some() {
+        bail!("--shard and --shards are for bucket stores (--store s3://...)");
+    }
     let bucket = config.store.bucket.is_some();
     // A bucket's build creates this machine's cache of it.
     let store = if bucket { Store::create } else { Store::open }(&config.store.path)?;

@@ -266,6 +266,16 @@ pub struct BuildArgs {
     pub force: bool,
     #[command(flatten)]
     pub rules: RuleArgs,
+    /// Bucket stores: do this part of the work, as task N of a job array [default:
+    /// $SLURM_ARRAY_TASK_ID, else $JOB_COMPLETION_INDEX].
+    #[arg(long)]
+    pub shard: Option<usize>,
+    /// Bucket stores: how many tasks share the work [default: $SLURM_ARRAY_TASK_COUNT].
+    #[arg(long, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub shards: Option<usize>,
+    /// With --shard: print one JSON line per dataset.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Curation rules on the command line, over the dataset's query file and pipeline.toml.
@@ -313,6 +323,16 @@ pub struct LabelArgs {
     /// Print one JSON line per dataset.
     #[arg(long)]
     pub json: bool,
+    /// Bucket stores: do this part of the work, as task N of a job array [default:
+    /// $SLURM_ARRAY_TASK_ID, else $JOB_COMPLETION_INDEX].
+    #[arg(long)]
+    pub shard: Option<usize>,
+    /// Bucket stores: how many tasks share the work [default: $SLURM_ARRAY_TASK_COUNT].
+    #[arg(long, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub shards: Option<usize>,
+    /// Folder of query files whose `[curate]` tables apply to their datasets.
+    #[arg(long, value_name = "DIR", default_value = "queries")]
+    pub queries: PathBuf,
 }
 
 #[derive(Debug, clap::Args)]

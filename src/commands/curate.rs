@@ -36,6 +36,12 @@ struct LabelSummary {
 }
 
 pub fn label(config: &Config, args: LabelArgs) -> anyhow::Result<u8> {
+    if super::arrays::is_task(config, args.shard) {
+        return super::arrays::label(config, &args);
+    }
+    if args.shard.is_some() || args.shards.is_some() {
+        bail!("--shard and --shards are for bucket stores (--store s3://...)");
+    }
     let store = Store::open(&config.store.path)?;
     let datasets =
         if args.datasets.is_empty() { store.index.member_datasets() } else { args.datasets };

@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 
 use crate::bucket::BucketProblem;
+use crate::bucket::task::TaskError;
 use crate::build::BuildError;
 use crate::config::ConfigError;
 use crate::curate::CurateError;
@@ -42,7 +43,11 @@ pub fn for_error(error: &anyhow::Error) -> ExitCode {
             Some(BucketProblem::Pending) => return ExitCode::from(PARTIAL),
             None => {}
         }
-        let curate = match cause.downcast_ref::<BuildError>() {
+        let build = match cause.downcast_ref::<TaskError>() {
+            Some(TaskError::Build(e)) => Some(e),
+            _ => cause.downcast_ref::<BuildError>(),
+        };
+        let curate = match build {
             Some(BuildError::Curate(e)) => Some(e),
             _ => cause.downcast_ref::<CurateError>(),
         };

@@ -4,6 +4,7 @@
 //! Holds the CLI (`cli`) and the exit codes (`exit`); imports any module (it is the top
 //! layer); commands share only printing (`print`) and the runtime.
 
+mod arrays;
 mod build;
 pub mod cli;
 mod curate;

@@ -9,7 +9,7 @@ use anyhow::{Context as _, bail};
 use super::print::display;
 use super::{bucket_url, runtime};
 use crate::bucket::worker::{self, ShardReport, WorkerError};
-use crate::bucket::{Bucket, merge as merging, plan};
+use crate::bucket::{Bucket, merge as merging, plan, scratch};
 use crate::commands::cli::{Command, ImportArgs, MergeArgs, ShardUrlsArgs};
 use crate::commands::exit;
 use crate::config::Config;
@@ -96,7 +96,7 @@ pub fn import(config: Config, args: ImportArgs) -> anyhow::Result<u8> {
     let show_progress = crate::fetch::show_progress() && !args.json && !args.shards_from_stdin;
     let rt = runtime()?;
     let bucket = rt.block_on(Bucket::open(&url))?;
-    let removed = worker::remove_dead_scratch(&std::env::temp_dir());
+    let removed = scratch::remove_dead(&std::env::temp_dir());
     if removed > 0 {
         eprintln!("removed {removed} scratch folder(s) of workers that died on this machine");
     }

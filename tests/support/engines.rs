@@ -97,6 +97,14 @@ impl Engine {
         rt.block_on(store.put(&key, bytes.into())).unwrap();
     }
 
+    /// When the object `key` of `bucket` was last written.
+    pub fn modified(&self, bucket: &str, key: &str) -> String {
+        use object_store::ObjectStoreExt;
+        let store = self.bucket(bucket);
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async { store.head(&key.into()).await.unwrap().last_modified.to_rfc3339() })
+    }
+
     /// The object `key` of `bucket`.
     pub fn get(&self, bucket: &str, key: &str) -> Vec<u8> {
         use object_store::ObjectStoreExt;

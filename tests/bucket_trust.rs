@@ -254,3 +254,41 @@ fn a_forged_part_of_a_build_array_is_refused_and_nothing_is_committed() {
     let published = merged.s3.keys("test", &merged.key("datasets"));
     assert!(!published.iter().any(|k| k.ends_with("manifest.json") || k.ends_with("latest")));
 }
+
+/// A bucket's build is untrusted when a machine that did not build it reads it: a
+/// manifest naming a path as a shard file, or a shard file whose bytes are not the
+/// manifest's, is refused naming the key, and nothing lands outside the cache.
+#[test]
+fn a_pulled_build_names_only_shard_files_and_their_bytes_must_hash() {
+    let merged = Merged::new("pulled");
+    merged.run(&["build"]).expect_code(0);
+    let version = String::from_utf8(merged.s3.get("test", &merged.key("datasets/bears/latest")));
+    let version = version.unwrap().trim().to_owned();
+    let manifest_key = merged.key(&format!("datasets/bears/{version}/manifest.json"));
+    let honest = merged.s3.get("test", &manifest_key);
+    let mut manifest: serde_json::Value = serde_json::from_slice(&honest).unwrap();
+    let file = manifest["shards"][0]["file"].as_str().unwrap().to_owned();
+    let export = ["export", "bears", "--format", "pix2pix", "--out", "out"];
+
+    manifest["shards"][0]["file"] = "../../planted.safetensors".into();
+    merged.s3.put("test", &manifest_key, serde_json::to_vec(&manifest).unwrap());
+    std::fs::remove_dir_all(merged.ws.path("cache")).unwrap();
+    let refused = merged.run(&export).expect_code(1);
+    assert!(
+        refused
+            .stderr
+            .contains("shard file \"../../planted.safetensors\" is not a shard file's name"),
+        "{}",
+        refused.stderr
+    );
+
+    merged.s3.put("test", &manifest_key, honest);
+    let shard_key = merged.key(&format!("datasets/bears/{version}/{file}"));
+    let mut bytes = merged.s3.get("test", &shard_key);
+    *bytes.last_mut().unwrap() ^= 1;
+    merged.s3.put("test", &shard_key, bytes);
+    let refused = merged.run(&export).expect_code(1);
+    assert!(refused.stderr.contains(&format!("{file}: its bytes hash to ")), "{}", refused.stderr);
+    assert!(merged.files_outside_cache().iter().all(|f| !f.contains("planted")));
+    assert!(!merged.ws.path("out").exists(), "nothing exported");
+}

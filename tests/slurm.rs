@@ -172,7 +172,8 @@ fn a_slurm_job_array_builds_what_one_machine_builds() {
         assert!(log.contains(&format!("bears labels, part {task} of 3: done")), "{log}");
     }
 
-    // Task 1 was killed after creating its first shard file, before its marker.
+    // What task 1 leaves when killed after creating its first shard file: that file, and
+    // no marker.
     let first = files[files.len() / 3];
     let key = format!("/datasets/bears/{version}/{first}");
     s3.put("test", &format!("array{key}"), one[&key].clone());
@@ -193,4 +194,19 @@ fn a_slurm_job_array_builds_what_one_machine_builds() {
     }
     assert_eq!(modified(), committed, "manifest.json is created once");
     assert_eq!(builds(&s3, "array"), one);
+
+    // A machine that did not build reads the build's shard files, not the members' blobs.
+    std::fs::remove_dir_all(ws.path("cache")).unwrap();
+    let export = run(&["export", "bears", "--format", "pix2pix", "--out", "out"]).expect_code(0);
+    assert!(export.stderr.contains(&format!("bears: 5 shard files of version {version}")));
+    let entries = std::fs::read_dir(ws.path("out/train")).unwrap().filter_map(Result::ok);
+    let pairs = entries.filter(|e| e.path().extension().is_some_and(|x| x == "png")).count();
+    assert_eq!(pairs, manifest["counts"]["train"].as_u64().unwrap() as usize);
+    let cached = walkdir::WalkDir::new(ws.path("cache")).into_iter().filter_map(Result::ok);
+    assert!(
+        cached
+            .filter(|e| e.path().to_string_lossy().contains("/blobs/"))
+            .all(|e| e.file_type().is_dir()),
+        "no member's blob"
+    );
 }

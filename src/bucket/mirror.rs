@@ -16,7 +16,7 @@ use futures::{StreamExt, TryStreamExt};
 use super::manifest::Image;
 use super::merge::{self, Merged};
 use super::{Bucket, BucketError, Created, blob_key};
-use crate::dataset::dataset_dir;
+use crate::dataset::{Manifest, card, dataset_dir, set_latest};
 use crate::photo::budget;
 use crate::photo::check::Validator;
 use crate::photo::config::ImagesConfig;
@@ -246,6 +246,102 @@ pub async fn push_build(
         futures::stream::iter(uploads).buffer_unordered(TRANSFERS).try_collect().await?;
     bucket.put(&format!("datasets/{dataset}/latest"), Bytes::from(format!("{version}\n"))).await?;
     Ok(created.iter().filter(|c| **c == Created::New).count())
+}
+
+/// What a build pulled into the cache is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PulledBuild {
+    pub version: String,
+    /// Shard files downloaded (0: the cache had the version).
+    pub downloaded: usize,
+}
+
+/// Makes the cache hold the bucket's latest build of `dataset` (its shard files and
+/// manifest; none of the members' blobs), so that `train`, `export` and `eval` read it as
+/// a folder store's; `None` when the bucket has no build. The manifest is checked as it is
+/// parsed (its dataset and version are the ones asked for, every shard file a plain
+/// `train-NNNNN.safetensors` or `test-…` name) and every shard file must hash to the
+/// manifest's blake3; the card is written from the manifest here, not copied.
+pub async fn pull_build(
+    bucket: &Bucket,
+    cache: &Path,
+    dataset: &str,
+) -> Result<Option<PulledBuild>, MirrorError> {
+    let Some(version) = latest_build(bucket, dataset).await? else { return Ok(None) };
+    let dir = dataset_dir(cache, dataset);
+    if dir.join(&version).join("manifest.json").is_file() {
+        set_latest(&dir, &version)?;
+        return Ok(Some(PulledBuild { version, downloaded: 0 }));
+    }
+    let key = format!("datasets/{dataset}/{version}/manifest.json");
+    let bytes = bucket
+        .get_capped(&key, MANIFEST_CAP)
+        .await?
+        .ok_or_else(|| bucket.corrupt(&key, "missing, though `latest` names its version".into()))?;
+    let manifest: Manifest =
+        serde_json::from_slice(&bytes).map_err(|e| bucket.corrupt(&key, e.to_string()))?;
+    check_manifest(&manifest, dataset, &version).map_err(|why| bucket.corrupt(&key, why))?;
+    std::fs::create_dir_all(&dir).map_err(crate::durable::at(&dir))?;
+    let partial = dir.join(format!(".partial-pull-{version}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&partial);
+    std::fs::create_dir(&partial).map_err(crate::durable::at(&partial))?;
+    let side = u64::from(manifest.settings.size);
+    for shard in &manifest.shards {
+        let key = format!("datasets/{dataset}/{version}/{}", shard.file);
+        // Its pairs (1 + 3 bytes a pixel), their ids and a header.
+        let cap = shard.count as u64 * (4 * side * side + 128) + (1 << 20);
+        let bytes = bucket.get_capped(&key, cap).await?;
+        let bytes =
+            bytes.ok_or_else(|| bucket.corrupt(&key, "missing: the manifest names it".into()))?;
+        let actual = blake3::hash(&bytes).to_hex();
+        if actual.as_str() != shard.blake3 {
+            let why = format!("its bytes hash to {actual}, not to the manifest's {}", shard.blake3);
+            return Err(bucket.corrupt(&key, why).into());
+        }
+        let path = partial.join(&shard.file);
+        std::fs::write(&path, &bytes).map_err(crate::durable::at(&path))?;
+    }
+    let path = partial.join("manifest.json");
+    std::fs::write(&path, &bytes).map_err(crate::durable::at(&path))?;
+    let path = partial.join(card::FILE);
+    std::fs::write(&path, card::card(&manifest)).map_err(crate::durable::at(&path))?;
+    let target = dir.join(&version);
+    if target.join("manifest.json").is_file() {
+        // Another process (a rank of the same `train --dist`) copied it meanwhile.
+        std::fs::remove_dir_all(&partial).map_err(crate::durable::at(&partial))?;
+    } else {
+        if target.exists() {
+            // A version folder without its manifest is what an interrupted copy left.
+            std::fs::remove_dir_all(&target).map_err(crate::durable::at(&target))?;
+        }
+        crate::durable::publish_folder(&partial, &target)?;
+    }
+    set_latest(&dir, &version)?;
+    Ok(Some(PulledBuild { version, downloaded: manifest.shards.len() }))
+}
+
+/// Most bytes of a manifest: some 1 KB a member at 100 M members.
+const MANIFEST_CAP: u64 = 100 << 30;
+
+/// Whether a manifest read from the bucket is the build asked for, naming only plain
+/// shard files.
+fn check_manifest(manifest: &Manifest, dataset: &str, version: &str) -> Result<(), String> {
+    if manifest.dataset != dataset || manifest.version != version {
+        return Err(format!(
+            "it is version {:?} of {:?}, not {version} of {dataset}",
+            manifest.version, manifest.dataset
+        ));
+    }
+    let plain = |file: &str| {
+        let number = file
+            .strip_suffix(".safetensors")
+            .and_then(|f| f.strip_prefix("train-").or_else(|| f.strip_prefix("test-")));
+        number.is_some_and(|n| n.len() == 5 && n.bytes().all(|b| b.is_ascii_digit()))
+    };
+    match manifest.shards.iter().find(|s| !plain(&s.file)) {
+        Some(bad) => Err(format!("shard file {:?} is not a shard file's name", bad.file)),
+        None => Ok(()),
+    }
 }
 
 /// The bucket's latest build of `dataset`, if any.

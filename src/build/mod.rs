@@ -259,7 +259,6 @@ fn publish(dir: &Path, partial: &Path, version: &str) -> Result<(), BuildError> 
     } else {
         durable::publish_folder(partial, &target)?;
     }
-    let pointer = format!("{version}\n");
-    durable::write_file(&dir.join(".latest.tmp"), &dir.join("latest"), pointer.as_bytes())?;
+    dataset::set_latest(dir, version)?;
     Ok(())
 }

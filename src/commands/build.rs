@@ -59,6 +59,7 @@ pub fn build(config: Config, args: BuildArgs) -> anyhow::Result<u8> {
 }
 
 pub fn export(config: &Config, args: ExportArgs) -> anyhow::Result<u8> {
+    super::pull_build(config, &args.dataset)?;
     // Published versions never change, so reading one needs no store lock.
     let built = Built::latest(&config.store.path, &args.dataset)?;
     let count = export::export(&built, args.format, &args.out)?;

@@ -87,6 +87,24 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("starting the async runtime")
 }
 
+/// With a bucket store, makes this machine's cache hold the bucket's latest build of
+/// `dataset` (its shard files, not the members' blobs) before it is read.
+fn pull_build(config: &Config, dataset: &str) -> anyhow::Result<()> {
+    let Some(url) = &config.store.bucket else { return Ok(()) };
+    let pulled = runtime()?.block_on(async {
+        let bucket = crate::bucket::Bucket::open(url).await?;
+        let cache = &config.store.path;
+        anyhow::Ok(crate::bucket::mirror::pull_build(&bucket, cache, dataset).await?)
+    })?;
+    if let Some(pulled) = pulled.filter(|p| p.downloaded > 0) {
+        eprintln!(
+            "{dataset}: {} shard files of version {} from {url}",
+            pulled.downloaded, pulled.version
+        );
+    }
+    Ok(())
+}
+
 /// The bucket store the config names; an error for a folder store.
 fn bucket_url(config: &Config, command: &str) -> anyhow::Result<String> {
     config

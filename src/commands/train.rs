@@ -65,6 +65,7 @@ pub fn colorize(config: Config, args: ColorizeArgs) -> anyhow::Result<u8> {
     let colorizers = open_runs(&config, &args.run, args.checkpoint, &args.device)?;
     let (inputs, side_by_side) = match &args.dataset {
         Some(dataset) => {
+            super::pull_build(&config, dataset)?;
             let built = crate::dataset::Built::latest(&config.store.path, dataset)?;
             (colorize::dataset_inputs(&config.store.path, &built, &splits(args.split))?, true)
         }
@@ -80,6 +81,7 @@ pub fn eval(config: Config, args: EvalArgs) -> anyhow::Result<u8> {
     use crate::eval;
     use crate::train::error::TrainError;
     let colorizers = open_runs(&config, &args.run, args.checkpoint, &args.device)?;
+    super::pull_build(&config, &args.dataset)?;
     let built = crate::dataset::Built::latest(&config.store.path, &args.dataset)?;
     let splits = splits(args.split);
     let evaluations = colorizers
@@ -204,6 +206,9 @@ pub fn train(config: Config, args: TrainArgs) -> anyhow::Result<u8> {
 
     with_active_omp_workers()?;
     let (run, resume) = resolve_run(&args)?;
+    if let Some(dataset) = &args.dataset {
+        super::pull_build(&config, dataset)?;
+    }
     let launch = args
         .dist
         .then(|| dist::Launch::from_env(|var| std::env::var(var).ok(), &run))

@@ -257,6 +257,12 @@ pub fn latest_version(store: &Path, dataset: &str) -> Result<Option<String>, Dat
     }
 }
 
+/// Points the dataset folder `dir`'s `latest` at `version` (atomically, durably).
+pub fn set_latest(dir: &Path, version: &str) -> Result<(), crate::durable::PathError> {
+    let pointer = format!("{version}\n");
+    crate::durable::write_file(&dir.join(".latest.tmp"), &dir.join("latest"), pointer.as_bytes())
+}
+
 /// A published version: its folder and manifest.
 #[derive(Debug, Clone)]
 pub struct Built {

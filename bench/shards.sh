@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The bench corpus's URL list (2,160 URLs, ../shared/bench, served by nginx on 127.0.0.1)
 # imported two ways on this machine: one `pipeline import` into a folder store, and
-# `shard-urls` + a Slurm job array of 4 `import` workers into SeaweedFS + `merge`; prints
-# wall times, images/s and what each shard spent. Engines from scripts/engines, started
+# `shard-urls` + a Slurm job array of 4 `import` workers into SeaweedFS + `merge`; then
+# the merge built two ways: one `build` (its cache pulls every blob) and the job arrays
+# `label` then `build` of 4 tasks each. Prints wall times, images/s and what each shard
+# spent. Engines from scripts/engines, started
 # by scripts/cluster. Set-up once: ../shared/bench/README.md sections 0 and 1 (the corpus
 # in /tmp/bench-corpus; nginx).
 # Usage: bench/shards.sh            SHARDS=8 bench/shards.sh
@@ -21,7 +23,9 @@ scripts/cluster s3 "$work/s3"
 scripts/cluster slurm "$work/slurm"
 . "$work/s3/env"
 . "$work/slurm/env"
-config="--config $PWD/bench/http.toml"
+# Shard files of 250 pairs, so that each build task has two of them.
+{ cat bench/http.toml; printf '[build]\nshard_size = 250\n'; } >"$work/bench.toml"
+config="--config $work/bench.toml"
 now() { date +%s.%N; }
 
 start=$(now)
@@ -40,6 +44,24 @@ array_s=$(echo "$(now) - $start" | bc)
 start=$(now)
 "$bin" $config --store $store merge --dataset bench --json >"$work/merge.json"
 merge_s=$(echo "$(now) - $start" | bc)
+
+# An array of $shards tasks running "pipeline ARGS"; its wall time.
+array() {
+  local start job
+  start=$(now)
+  job=$(sbatch --parsable --array=0-$((shards - 1)) --chdir "$work" --output "$work/$1-%a.log" \
+    --export=ALL,XDG_CACHE_HOME="$work/xdg-$1" --wrap "$bin $config --store $store $2")
+  while [ -n "$(squeue -h -j "$job" 2>/dev/null)" ]; do sleep 0.1; done
+  echo "$(now) - $start" | bc
+}
+start=$(now)
+XDG_CACHE_HOME="$work/xdg-one" "$bin" $config --store $store build bench >"$work/build-one.log"
+build_one_s=$(echo "$(now) - $start" | bc)
+label_s=$(array label "label --json")
+build_array_s=$(array build "build --json")
+echo "one build (pull every blob, build, upload): $build_one_s s: $(grep built "$work/build-one.log")"
+echo "$shards-task arrays: label $label_s s, then build $build_array_s s = $(echo "$label_s + $build_array_s" | bc) s"
+for i in $(seq 0 $((shards - 1))); do tail -1 "$work/build-$i.log"; done
 
 python3 - "$work" "$shards" "$local_s" "$local_images" "$array_s" "$merge_s" <<'PY'
 import json, sys

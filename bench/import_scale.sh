@@ -4,7 +4,7 @@
 # the time an image should stay flat from one size to the other. The photos are 160 x 160
 # JPEG crops of the bench corpus's real photos (../shared/bench; each crop a random
 # window of a random photo, so their perceptual hashes are real photos' and some crops
-# nearly duplicate others), generated once into /tmp/import-scale (about 1 GB).
+# nearly duplicate others; the corpus's broken files are passed over), generated once into /tmp/import-scale (about 1 GB).
 # Usage: bench/import_scale.sh            SIZES="10000 100000" bench/import_scale.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,7 +27,12 @@ sources = sorted(os.path.join("/tmp/bench-corpus/img", f) for f in os.listdir("/
 def make(first):
     rng = random.Random(first)
     for n in range(first, min(first + 1000, count)):
-        photo = Image.open(sources[rng.randrange(len(sources))]).convert("RGB")
+        photo = None
+        while photo is None or min(photo.size) < 160:
+            try:  # the corpus keeps some broken files, as the web has them
+                photo = Image.open(sources[rng.randrange(len(sources))]).convert("RGB")
+            except OSError:
+                pass
         w, h = photo.size
         side = rng.randint(min(w, h) // 3, min(w, h))
         x, y = rng.randint(0, w - side), rng.randint(0, h - side)

@@ -301,7 +301,34 @@ fn exports_read_back_exactly() {
     assert_eq!(keys.len(), 10);
 
     ws.run(&["export", "b", "--format", "folders", "--out", "fold"]).expect_code(0);
-    let n = |p: &str| std::fs::read_dir(ws.path(p)).map_or(0, |d| d.count());
-    assert_eq!(n("fold/train/A") + n("fold/test/A"), 10);
-    assert_eq!(n("fold/train/B") + n("fold/test/B"), 10);
+    let pairs = combine_a_and_b(&ws.path("fold/A"), &ws.path("fold/B"));
+    assert_eq!(pairs.len(), 10, "every pair found as the script finds them: {pairs:?}");
+    for (split, name) in &pairs {
+        let id = name.trim_end_matches(".png");
+        let gray = image::open(ws.path(&format!("fold/A/{split}/{name}"))).unwrap().to_luma8();
+        assert_eq!(gray.into_raw(), pair_of(id).0, "{split}/{name}");
+        let color = image::open(ws.path(&format!("fold/B/{split}/{name}"))).unwrap().to_rgb8();
+        assert_eq!(planar(&color, 0), pair_of(id).1, "{split}/{name}");
+    }
+}
+
+/// The pairs pix2pix's `datasets/combine_A_and_B.py` makes of `--fold_A A --fold_B B`, as
+/// the script reads them: every entry of A is a split folder (it lists each), every entry
+/// of `A/<split>` an image, paired with the file of the same name in `B/<split>`.
+fn combine_a_and_b(a: &Path, b: &Path) -> Vec<(String, String)> {
+    let names = |dir: &Path| -> Vec<String> {
+        let entries = std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+        let mut names: Vec<String> =
+            entries.map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        names.sort();
+        names
+    };
+    let mut pairs = Vec::new();
+    for split in names(a) {
+        for name in names(&a.join(&split)) {
+            assert!(b.join(&split).join(&name).is_file(), "{split}/{name}: no B of the same name");
+            pairs.push((split.clone(), name));
+        }
+    }
+    pairs
 }

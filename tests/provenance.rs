@@ -10,13 +10,20 @@ use serde_json::{Value, json};
 
 use super::support::{Workspace, shared};
 
-/// Loads the export at `dir` with `datasets.load_dataset` and answers, per split, its
-/// rows, its columns and its rows by licence.
+/// Loads the export at `dir` with `datasets.load_dataset` (a `folders` export's metadata
+/// files as JSON) and answers, per split, its rows, its columns and its rows by licence.
 const LOAD: &str = r#"
 import collections, json, sys
 import datasets
 out = {}
-for split, rows in datasets.load_dataset(sys.argv[1]).items():
+import os
+root = sys.argv[1]
+if os.path.isdir(os.path.join(root, "metadata")):  # folders: A/ and B/ hold images alone
+    files = {s[:-6]: os.path.join(root, "metadata", s) for s in os.listdir(os.path.join(root, "metadata"))}
+    loaded = datasets.load_dataset("json", data_files=files)
+else:
+    loaded = datasets.load_dataset(root)
+for split, rows in loaded.items():
     webdataset = "json" in rows.column_names
     licenses = [m["license"] for m in rows["json"]] if webdataset else rows["license"]
     out[split] = {
@@ -113,7 +120,7 @@ fn import_credits_reach_the_manifest_the_card_and_every_export() {
                 got["columns"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
             let images: &[&str] = match format {
                 "pix2pix" => &["image"],
-                "folders" => &["color", "gray"],
+                "folders" => &["color_file_name", "gray_file_name"],
                 _ => &["color.png", "gray.png"],
             };
             assert!(images.iter().all(|c| columns.contains(c)), "{format} {split}: {columns:?}");

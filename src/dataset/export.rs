@@ -5,13 +5,14 @@
 //! - `webdataset`: one tar per shard, `OUT/<split>-NNNNN.tar`, entries `<id>.gray.png`,
 //!   `<id>.color.png`, `<id>.json`, in shard order, with fixed mtime/owner/mode so the same
 //!   version always gives the same bytes.
-//! - `folders`: `OUT/<split>/A/<id>.png` and `OUT/<split>/B/<id>.png` (pix2pix's
-//!   `combine_A_and_B.py` input layout).
+//! - `folders`: `OUT/A/<split>/<id>.png` and `OUT/B/<split>/<id>.png`, what pix2pix's
+//!   `datasets/combine_A_and_B.py --fold_A OUT/A --fold_B OUT/B` reads.
 //!
 //! PNG everywhere: lossless, so an export reads back exactly as the shards hold it. Every
 //! image keeps its provenance: the dataset card (`README.md`) at the top, and each pair's
-//! source, licence and credit in `<split>/metadata.jsonl` (pix2pix, folders: the Hugging
-//! Face image-folder layout) or its `.json` entry (webdataset).
+//! source, licence and credit in `<split>/metadata.jsonl` (pix2pix: the Hugging Face
+//! image-folder layout), `metadata/<split>.jsonl` (folders) or its `.json` entry
+//! (webdataset).
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -91,7 +92,7 @@ pub fn export(built: &Built, format: ExportFormat, out: &Path) -> Result<usize, 
             }
             ExportFormat::Folders => {
                 for (half, pick) in [("A", 0), ("B", 1)] {
-                    let dir = out.join(split).join(half);
+                    let dir = out.join(half).join(split);
                     fs::create_dir_all(&dir).map_err(crate::durable::at(&dir))?;
                     for e in &encoded {
                         let path = dir.join(format!("{}.png", e.member.id));
@@ -101,8 +102,8 @@ pub fn export(built: &Built, format: ExportFormat, out: &Path) -> Result<usize, 
                 }
                 for e in &encoded {
                     let files = [
-                        ("gray_file_name", format!("A/{}.png", e.member.id)),
-                        ("color_file_name", format!("B/{}.png", e.member.id)),
+                        ("gray_file_name", format!("A/{split}/{}.png", e.member.id)),
+                        ("color_file_name", format!("B/{split}/{}.png", e.member.id)),
                     ];
                     let lines = metadata.entry(split).or_default();
                     lines.push_str(&record(e.member, &files).to_string());
@@ -117,7 +118,14 @@ pub fn export(built: &Built, format: ExportFormat, out: &Path) -> Result<usize, 
         written += encoded.len();
     }
     for (split, lines) in metadata {
-        let path = out.join(split).join("metadata.jsonl");
+        // `folders` keeps `A/` and `B/` to split folders of images alone, as
+        // `combine_A_and_B.py` lists them.
+        let path = match format {
+            ExportFormat::Folders => out.join("metadata").join(format!("{split}.jsonl")),
+            _ => out.join(split).join("metadata.jsonl"),
+        };
+        let dir = path.parent().expect("a metadata file has a folder");
+        fs::create_dir_all(dir).map_err(crate::durable::at(dir))?;
         fs::write(&path, lines).map_err(crate::durable::at(&path))?;
     }
     Ok(written)

@@ -153,3 +153,29 @@ fn a_store_url_of_another_scheme_is_refused_not_made_a_folder() {
         std::fs::read_dir(ws.dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(made, ["pipeline.toml"], "no folder named after the URL");
 }
+
+/// Every usage error exits 2, as clap's own do, naming what is wrong, before anything is
+/// opened or run.
+#[test]
+fn usage_errors_exit_2_before_anything_runs() {
+    let ws = Workspace::new("");
+    for (args, says) in [
+        (&["train"][..], "DATASET"),
+        (&["train", "d", "--epochs", "0"], "--epochs"),
+        (&["train", "d", "--minutes", "0"], "--minutes"),
+        (&["train", "d", "--minutes", "nan"], "--minutes"),
+        (&["train", "d", "--device", "gpu"], "--device"),
+        (&["train", "d", "--dist"], "--run"),
+        (&["eval", "--run", "r", "--dataset", "d", "--device", "tpu"], "--device"),
+        (&["fetch", ""], "QUERY"),
+        (&["fetch", "  "], "QUERY"),
+        (&["import", "--dataset", "d"], "folder or a URL list"),
+        (&["build", "--shard", "0"], "--shard"),
+        (&["label", "--shards", "2"], "--shards"),
+        (&["merge", "--dataset", "d"], "bucket store"),
+    ] {
+        let run = ws.run(args).expect_code(2);
+        assert!(run.stderr.contains(says), "{args:?}: {}", run.stderr);
+    }
+    assert!(!ws.store().exists(), "no store was made");
+}

@@ -154,7 +154,8 @@ fn a_dist_run_without_a_launcher_or_with_a_bad_rank_says_what_is_missing() {
     let mut unnamed = ws.command(&["train", "bears", "--device", "cpu", "--dist"]);
     let out = unnamed.envs([("RANK", "0"), ("WORLD_SIZE", "2")]).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("name the run with --run NAME: every rank of --dist"), "{stderr}");
+    assert_eq!(out.status.code(), Some(2), "a usage error: {stderr}");
+    assert!(stderr.contains("--run <RUN>|--resume <RUN>"), "every rank needs one name: {stderr}");
     let run = ws.run(&["train", "bears", "--device", "cpu", "--dist", "--run", "r"]).expect_code(1);
     assert!(
         run.stderr.contains("--dist: no launcher found: set RANK and WORLD_SIZE"),

@@ -18,7 +18,7 @@ pub fn build(config: Config, args: BuildArgs) -> anyhow::Result<u8> {
         return super::arrays::build(&config, &args);
     }
     if args.shard.is_some() || args.shards.is_some() {
-        bail!("--shard and --shards are for bucket stores (--store s3://...)");
+        return Err(exit::usage("--shard and --shards are for bucket stores (--store s3://...)"));
     }
     let bucket = config.store.bucket.is_some();
     // A bucket's build creates this machine's cache of it.

@@ -94,7 +94,7 @@ pub struct ServeArgs {
     /// Address to listen on (loopback unless told otherwise).
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub addr: std::net::SocketAddr,
-    #[arg(long, default_value = "auto")]
+    #[arg(long, default_value = "auto", value_parser = device)]
     pub device: String,
     /// Requests handled at once (reading, decoding, queued, colorizing); past it, 503.
     #[arg(long, default_value_t = 16)]
@@ -120,7 +120,7 @@ pub struct ExportModelArgs {
     #[arg(long, value_parser = name)]
     pub cross_domain: Vec<String>,
     /// Where the module is traced and the scores made: cpu, cuda, cuda:N.
-    #[arg(long, default_value = "cpu")]
+    #[arg(long, default_value = "cpu", value_parser = device)]
     pub device: String,
 }
 
@@ -138,7 +138,7 @@ pub struct ReportArgs {
     #[arg(long, value_parser = name)]
     pub cross_domain: Vec<String>,
     /// Where runs colorize what they are scored on: auto, cpu, cuda, cuda:N.
-    #[arg(long, default_value = "auto")]
+    #[arg(long, default_value = "auto", value_parser = device)]
     pub device: String,
     /// Print the summary as one JSON line.
     #[arg(long)]
@@ -169,7 +169,7 @@ pub struct ColorizeArgs {
     /// runs: gray | each run | original).
     #[arg(long)]
     pub side_by_side: bool,
-    #[arg(long, default_value = "auto")]
+    #[arg(long, default_value = "auto", value_parser = device)]
     pub device: String,
 }
 
@@ -188,7 +188,7 @@ pub struct EvalArgs {
     /// One JSON line per run.
     #[arg(long)]
     pub json: bool,
-    #[arg(long, default_value = "auto")]
+    #[arg(long, default_value = "auto", value_parser = device)]
     pub device: String,
 }
 
@@ -210,6 +210,31 @@ fn name(s: &str) -> Result<String, String> {
     crate::dataset::check_name(s).map(|()| s.to_owned()).map_err(str::to_owned)
 }
 
+/// Text with something in it besides spaces.
+fn not_blank(s: &str) -> Result<String, String> {
+    match s.trim().is_empty() {
+        true => Err("it is empty".into()),
+        false => Ok(s.to_owned()),
+    }
+}
+
+/// A number of minutes above 0.
+fn minutes(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(m) if m > 0.0 && m.is_finite() => Ok(m),
+        _ => Err("expected a number of minutes above 0".into()),
+    }
+}
+
+/// Where torch runs: auto, cpu, cuda or cuda:N (whether it is there is found later).
+fn device(s: &str) -> Result<String, String> {
+    let index = s.strip_prefix("cuda:").map(|n| n.parse::<usize>().is_ok());
+    match matches!(s, "auto" | "cpu" | "cuda") || index == Some(true) {
+        true => Ok(s.to_owned()),
+        false => Err("expected auto, cpu, cuda or cuda:N".into()),
+    }
+}
+
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub enum SplitArg {
     Train,
@@ -219,9 +244,10 @@ pub enum SplitArg {
 }
 
 #[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("named").args(["run", "resume"])))]
 pub struct TrainArgs {
     /// The dataset to train on (its latest build).
-    #[arg(value_parser = name)]
+    #[arg(value_parser = name, required_unless_present = "resume")]
     pub dataset: Option<String>,
     /// pix2pix (the paper's, from scratch) or pretrained (an ImageNet encoder, L1 then GAN)
     /// [default: train.recipe].
@@ -230,11 +256,11 @@ pub struct TrainArgs {
     /// Total epochs, in two halves: pix2pix at the full then a decaying learning rate,
     /// pretrained L1 alone then GAN [default: the config's]. Lifts train.max_minutes;
     /// with --minutes too, the epochs are proportions of the budget.
-    #[arg(long)]
+    #[arg(long, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub epochs: Option<usize>,
     /// A budget: end at the first epoch boundary past this many minutes, the schedule
     /// spread over them [default: train.max_minutes].
-    #[arg(long)]
+    #[arg(long, value_parser = minutes)]
     pub minutes: Option<f64>,
     /// Name of the run folder under store/runs (default: DATASET-UTCTIME, e.g. bears-20261204-061500).
     #[arg(long, value_parser = name, conflicts_with = "resume")]
@@ -243,13 +269,13 @@ pub struct TrainArgs {
     #[arg(long, value_parser = name, value_name = "RUN")]
     pub resume: Option<String>,
     /// auto (CUDA when libtorch's CUDA library loads and a GPU is there), cpu, cuda, cuda:N.
-    #[arg(long, default_value = "auto")]
+    #[arg(long, default_value = "auto", value_parser = device)]
     pub device: String,
     /// Data-parallel: one of several ranks (torch's c10d, Gloo), as the launcher says:
     /// torchrun's RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT, or srun's
     /// SLURM_PROCID, SLURM_NTASKS, SLURM_LOCALID. train.batch_size is per rank; a CUDA
-    /// rank takes GPU LOCAL_RANK.
-    #[arg(long)]
+    /// rank takes GPU LOCAL_RANK. Every rank needs the same run: --run or --resume.
+    #[arg(long, requires = "named")]
     pub dist: bool,
 }
 
@@ -364,7 +390,7 @@ pub struct ExportArgs {
 #[derive(Debug, clap::Args)]
 pub struct FetchArgs {
     /// What to search for, e.g. "brown bear".
-    #[arg(required_unless_present = "query_file", conflicts_with = "query_file")]
+    #[arg(required_unless_present = "query_file", conflicts_with = "query_file", value_parser = not_blank)]
     pub query: Option<String>,
     /// Accepted, unique images wanted in the dataset [default: 100, or the query file's top].
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=10_000))]

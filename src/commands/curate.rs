@@ -40,7 +40,7 @@ pub fn label(config: &Config, args: LabelArgs) -> anyhow::Result<u8> {
         return super::arrays::label(config, &args);
     }
     if args.shard.is_some() || args.shards.is_some() {
-        bail!("--shard and --shards are for bucket stores (--store s3://...)");
+        return Err(exit::usage("--shard and --shards are for bucket stores (--store s3://...)"));
     }
     let store = Store::open(&config.store.path)?;
     let datasets =

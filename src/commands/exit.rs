@@ -13,6 +13,8 @@ use crate::upkeep::UpkeepError;
 pub const OK: u8 = 0;
 /// A fatal error: the run stopped.
 pub const ERROR: u8 = 1;
+/// The command line is wrong (as for clap's own errors).
+pub const USAGE: u8 = 2;
 /// Some engines failed and the dataset did not reach `--top`.
 pub const PARTIAL: u8 = 3;
 /// `verify` found the store inconsistent and was not asked to repair it (EX_DATAERR).
@@ -27,9 +29,22 @@ pub const NO_PERMISSION: u8 = 77;
 /// Stopped by Ctrl-C (or SIGINT).
 pub const INTERRUPTED: u8 = 130;
 
+/// A command line that cannot be carried out as written, found after clap parsed it.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// A usage error saying `message`.
+pub fn usage(message: impl Into<String>) -> anyhow::Error {
+    UsageError(message.into()).into()
+}
+
 /// The exit code for a fatal error, by what caused it.
 pub fn for_error(error: &anyhow::Error) -> ExitCode {
     for cause in error.chain() {
+        if cause.is::<UsageError>() {
+            return ExitCode::from(USAGE);
+        }
         let store = match cause.downcast_ref::<UpkeepError>() {
             Some(UpkeepError::Store(e)) => Some(e),
             _ => cause.downcast_ref::<StoreError>(),

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 
 use super::print::{display, print_summary};
 use super::runtime;
@@ -16,14 +16,12 @@ use crate::store::Store;
 
 pub fn fetch(config: Config, args: FetchArgs) -> anyhow::Result<u8> {
     let file = args.query_file.as_deref().map(QueryFile::load).transpose()?;
+    // clap made sure of one of them and of a QUERY that is not blank; a query file's
+    // query is checked as the file is read.
     let text = match (&args.query, &file) {
         (Some(q), _) => q.clone(),
-        (None, Some(f)) => f.query.clone(),
-        (None, None) => bail!("give a QUERY or --query-file"),
+        (_, f) => f.as_ref().map(|f| f.query.clone()).unwrap_or_default(),
     };
-    if text.trim().is_empty() {
-        bail!("the query is empty");
-    }
     let choices = Choices {
         dataset: args.dataset.clone(),
         engines: args.engines.clone(),
@@ -35,10 +33,10 @@ pub fn fetch(config: Config, args: FetchArgs) -> anyhow::Result<u8> {
 
 pub fn import(config: Config, args: ImportArgs) -> anyhow::Result<u8> {
     let Some(path) = args.path else {
-        bail!(
+        return Err(crate::commands::exit::usage(
             "give a folder or a URL list to import (--shard and --shards-from-stdin import \
-             shards of a bucket store: --store s3://…)"
-        );
+             shards of a bucket store: --store s3://…)",
+        ));
     };
     let meta =
         std::fs::metadata(&path).with_context(|| format!("cannot read {}", display(&path)))?;

@@ -107,9 +107,7 @@ fn pull_build(config: &Config, dataset: &str) -> anyhow::Result<()> {
 
 /// The bucket store the config names; an error for a folder store.
 fn bucket_url(config: &Config, command: &str) -> anyhow::Result<String> {
-    config
-        .store
-        .bucket
-        .clone()
-        .with_context(|| format!("`{command}` needs a bucket store: --store s3://BUCKET/PREFIX"))
+    config.store.bucket.clone().ok_or_else(|| {
+        exit::usage(format!("`{command}` needs a bucket store: --store s3://BUCKET/PREFIX"))
+    })
 }

@@ -127,24 +127,17 @@ fn with_active_omp_workers() -> anyhow::Result<()> {
 /// The run a `train` command means, and whether it goes on.
 #[cfg(feature = "train")]
 fn resolve_run(args: &TrainArgs) -> anyhow::Result<(String, bool)> {
-    use anyhow::bail;
-    let (run, resume) = match (&args.resume, &args.run) {
-        (Some(run), _) => (run.clone(), true),
-        (None, Some(run)) => (run.clone(), false),
-        // Each rank would take its own clock's name.
-        (None, None) if args.dist => {
-            bail!("name the run with --run NAME: every rank of --dist needs the same")
-        }
-        (None, None) => {
-            let Some(dataset) = &args.dataset else { bail!("name the DATASET to train on") };
+    // clap made sure: a DATASET unless --resume, and a run named with --dist.
+    let (run, resume) = match (&args.resume, &args.run, &args.dataset) {
+        (Some(run), _, _) => (run.clone(), true),
+        (None, Some(run), _) => (run.clone(), false),
+        (None, None, dataset) => {
+            let dataset = dataset.as_deref().unwrap_or_default();
             let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
             let digits: String = now.chars().filter(char::is_ascii_digit).collect();
             (format!("{dataset}-{}-{}", &digits[..8], &digits[8..14]), false)
         }
     };
-    if !resume && args.dataset.is_none() {
-        bail!("name the DATASET to train on");
-    }
     crate::dataset::check_name(&run)
         .map_err(|allowed| anyhow::anyhow!("run name {run:?}: {allowed}"))?;
     Ok((run, resume))
@@ -173,18 +166,12 @@ fn train_config(
     }
     let was = (train.total_epochs(), train.max_minutes);
     if let Some(epochs) = args.epochs {
-        if epochs == 0 {
-            bail!("--epochs must be at least 1");
-        }
         train.set_total_epochs(epochs);
         // Epochs asked for on the command line are epochs, not proportions of the
         // config's budget; with --minutes too, they are.
         train.max_minutes = None;
     }
     if let Some(minutes) = args.minutes {
-        if minutes.is_nan() || minutes <= 0.0 {
-            bail!("--minutes must be above 0");
-        }
         train.max_minutes = Some(minutes);
     }
     let length = |(epochs, minutes): (usize, Option<f64>)| match minutes {

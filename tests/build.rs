@@ -226,8 +226,17 @@ fn exports_read_back_exactly() {
     let ws = Workspace::new("[build]\nsize = 48\ntest_fraction = 0.3\n");
     folder(&ws, "bears", &bears(0..10));
     ws.run(&["import", "bears", "--dataset", "b"]).expect_code(0);
-    ws.run(&["build"]).expect_code(0);
+    let line = ws.run(&["build", "--json"]).expect_code(0).json();
     let built = Built::latest(&ws.store(), "b").unwrap();
+    assert_eq!(
+        (line["status"].as_str(), line["version"].as_str()),
+        (Some("built"), Some(built.manifest.version.as_str()))
+    );
+    assert_eq!(
+        line["counts"]["train"].as_u64().unwrap() + line["counts"]["test"].as_u64().unwrap(),
+        10,
+        "{line}"
+    );
     let pair_of = |id: &str| {
         let member = built.manifest.members.iter().find(|m| m.id == id).unwrap();
         let shard = built.shard(member.shard).unwrap();
@@ -247,7 +256,8 @@ fn exports_read_back_exactly() {
         out
     };
 
-    ws.run(&["export", "b", "--format", "pix2pix", "--out", "p2p"]).expect_code(0);
+    let line = ws.run(&["export", "b", "--format", "pix2pix", "--out", "p2p", "--json"]);
+    assert_eq!(line.expect_code(0).json()["pairs"], 10);
     let mut count = 0;
     for split in ["train", "test"] {
         for entry in std::fs::read_dir(ws.path("p2p").join(split)).unwrap() {

@@ -175,8 +175,13 @@ fn the_api_colorizes_a_photo_as_colorize_does() {
     // The same pixels as `pipeline colorize` of the same file.
     let photo = served.ws.path("photo.png");
     std::fs::write(&photo, &bytes).unwrap();
-    let args = ["colorize", "--run", "r", "--out", "cli", "--device", "cpu", "photo.png"];
-    served.ws.run(&args).expect_code(0);
+    let args = ["colorize", "--run", "r", "--out", "cli", "--device", "cpu", "photo.png", "--json"];
+    let line = served.ws.run(&args).expect_code(0).json();
+    let written = line["written"].as_array().unwrap();
+    assert!(
+        written.len() == 1 && written[0].as_str().unwrap().ends_with("cli/photo.png"),
+        "{line}"
+    );
     let cli = image::open(served.ws.path("cli/photo.png")).unwrap().to_rgb8();
     assert!(cli == served_image, "serve and colorize differ");
 

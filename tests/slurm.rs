@@ -134,7 +134,9 @@ fn a_slurm_job_array_builds_what_one_machine_builds() {
     env.extend(slurm.vars());
     let store = "s3://test/array";
     let run = |args: &[&str]| ws.run_with(&[args, &["--store", store]].concat(), &env);
-    run(&["shard-urls", "urls.txt", "--dataset", "bears", "--shards", "2"]).expect_code(0);
+    let plan = run(&["shard-urls", "urls.txt", "--dataset", "bears", "--shards", "2", "--json"]);
+    let plan = plan.expect_code(0).json();
+    assert_eq!((plan["urls"].as_u64(), plan["shards"].as_u64()), (Some(14), Some(2)), "{plan}");
     for shard in ["0", "1"] {
         run(&["import", "--dataset", "bears", "--shard", shard]).expect_code(0);
     }

@@ -160,8 +160,13 @@ fn a_run_stopped_by_a_signal_mid_epoch_resumes_with_the_losses_of_an_uninterrupt
 #[test]
 fn resume_with_epochs_extends_the_run_and_a_shorter_one_is_refused() {
     let ws = built_bears(12);
-    ws.run(&["train", "bears", "--run", "r", "--epochs", "2", "--device", "cpu"]).expect_code(0);
+    let first =
+        ws.run(&["train", "bears", "--run", "r", "--epochs", "2", "--device", "cpu", "--json"]);
+    let first = first.expect_code(0).json();
     let run = ws.store().join("runs/r");
+    assert_eq!((first["run"].as_str(), first["status"].as_str()), (Some("r"), Some("finished")));
+    assert_eq!(first["epoch"].as_u64(), Some(2), "{first}");
+    assert!(first["dir"].as_str().unwrap().ends_with("store/runs/r"), "{first}");
     let again = ws.run(&["train", "--resume", "r", "--device", "cpu"]).expect_code(0);
     assert!(again.stderr.contains("run r has trained its 2 epochs"), "{}", again.stderr);
     assert!(!run.join("checkpoints/epoch-00003").exists(), "nothing more was trained");

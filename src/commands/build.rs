@@ -49,10 +49,13 @@ pub fn build(config: Config, args: BuildArgs) -> anyhow::Result<u8> {
         let progress = progress_bar(&dataset);
         let outcome = build::build(&store, &dataset, &settings, &curation, args.force, &progress)?;
         progress.finish_and_clear();
-        println!("{}", describe(&dataset, &outcome, settings.size));
-        if bucket {
-            let (Outcome::Built { version, .. } | Outcome::UpToDate { version }) = &outcome;
-            push(&config, &dataset, version)?;
+        if !args.json {
+            println!("{}", describe(&dataset, &outcome, settings.size));
+        }
+        let (Outcome::Built { version, .. } | Outcome::UpToDate { version }) = &outcome;
+        let uploaded = if bucket { push(&config, &dataset, version, args.json)? } else { 0 };
+        if args.json {
+            println!("{}", outcome_json(&store, &dataset, &outcome, uploaded)?);
         }
     }
     Ok(exit::OK)
@@ -63,12 +66,20 @@ pub fn export(config: &Config, args: ExportArgs) -> anyhow::Result<u8> {
     // Published versions never change, so reading one needs no store lock.
     let built = Built::latest(&config.store.path, &args.dataset)?;
     let count = export::export(&built, args.format, &args.out)?;
-    println!(
-        "{}: exported {count} pairs of version {} to {}",
-        args.dataset,
-        built.manifest.version,
-        args.out.display()
-    );
+    if args.json {
+        let line = serde_json::json!({
+            "dataset": args.dataset, "version": built.manifest.version, "format": args.format,
+            "pairs": count, "out": args.out,
+        });
+        println!("{line}");
+    } else {
+        println!(
+            "{}: exported {count} pairs of version {} to {}",
+            args.dataset,
+            built.manifest.version,
+            args.out.display()
+        );
+    }
     Ok(exit::OK)
 }
 
@@ -109,15 +120,35 @@ fn pull(
     })
 }
 
-/// After a build of a bucket store: uploads the version built (or found up to date).
-fn push(config: &Config, dataset: &str, version: &str) -> anyhow::Result<()> {
+/// `build --json`'s line for one dataset.
+fn outcome_json(
+    store: &Store,
+    dataset: &str,
+    outcome: &Outcome,
+    uploaded: usize,
+) -> anyhow::Result<serde_json::Value> {
+    let (status, version, seconds) = match outcome {
+        Outcome::Built { version, elapsed, .. } => ("built", version, Some(elapsed.as_secs_f64())),
+        Outcome::UpToDate { version } => ("up-to-date", version, None),
+    };
+    let built = Built::latest(store.root(), dataset)?;
+    Ok(serde_json::json!({
+        "dataset": dataset, "status": status, "version": version, "dir": built.dir,
+        "counts": built.manifest.counts, "size": built.manifest.settings.size,
+        "seconds": seconds, "uploaded": uploaded,
+    }))
+}
+
+/// After a build of a bucket store: uploads the version built (or found up to date);
+/// how many files were new.
+fn push(config: &Config, dataset: &str, version: &str, quiet: bool) -> anyhow::Result<usize> {
     let url = bucket_url(config, "build")?;
     let uploaded = runtime()?.block_on(async {
         let bucket = Bucket::open(&url).await?;
         anyhow::Ok(mirror::push_build(&bucket, &config.store.path, dataset, version).await?)
     })?;
-    if uploaded > 0 {
+    if uploaded > 0 && !quiet {
         println!("{dataset}: uploaded {uploaded} files of {version} to {url}");
     }
-    Ok(())
+    Ok(uploaded)
 }

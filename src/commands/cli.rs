@@ -171,6 +171,9 @@ pub struct ColorizeArgs {
     pub side_by_side: bool,
     #[arg(long, default_value = "auto", value_parser = device)]
     pub device: String,
+    /// Print the result as one JSON line.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -277,6 +280,9 @@ pub struct TrainArgs {
     /// rank takes GPU LOCAL_RANK. Every rank needs the same run: --run or --resume.
     #[arg(long, requires = "named")]
     pub dist: bool,
+    /// Print the run's folder, how it ended and its best epoch as one JSON line.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -299,7 +305,7 @@ pub struct BuildArgs {
     /// Bucket stores: how many tasks share the work [default: $SLURM_ARRAY_TASK_COUNT].
     #[arg(long, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub shards: Option<usize>,
-    /// With --shard: print one JSON line per dataset.
+    /// Print one JSON line per dataset (its version, counts, whether it was built).
     #[arg(long)]
     pub json: bool,
 }
@@ -385,6 +391,9 @@ pub struct ExportArgs {
     /// Output folder (created if needed).
     #[arg(long)]
     pub out: PathBuf,
+    /// Print the result as one JSON line.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -444,6 +453,9 @@ pub struct ShardUrlsArgs {
     /// How many shards (a job array's size); never more than there are URLs.
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub shards: u64,
+    /// Print the result as one JSON line.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, clap::Args)]

@@ -47,13 +47,21 @@ pub fn shard_urls(config: &Config, args: ShardUrlsArgs) -> anyhow::Result<u8> {
         let bucket = Bucket::open(&url).await?;
         plan::write(&bucket, &args.dataset, &source, open, urls, args.shards as usize).await
     })?;
-    println!(
-        "{}: {} URLs in {} shards (0 to {}) in {url}",
-        plan.dataset,
-        plan.urls,
-        plan.parts.len(),
-        plan.parts.len() - 1
-    );
+    if args.json {
+        let line = serde_json::json!({
+            "dataset": plan.dataset, "store": url, "urls": plan.urls, "shards": plan.parts.len(),
+            "parts": plan.parts,
+        });
+        println!("{line}");
+    } else {
+        println!(
+            "{}: {} URLs in {} shards (0 to {}) in {url}",
+            plan.dataset,
+            plan.urls,
+            plan.parts.len(),
+            plan.parts.len() - 1
+        );
+    }
     Ok(exit::OK)
 }
 

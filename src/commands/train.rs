@@ -72,7 +72,12 @@ pub fn colorize(config: Config, args: ColorizeArgs) -> anyhow::Result<u8> {
         None => (colorize::file_inputs(&args.images)?, args.side_by_side),
     };
     let written = colorize::colorize(&colorizers, &inputs, &args.out, side_by_side)?;
-    println!("colorized {} images into {}", written.len(), args.out.display());
+    if args.json {
+        let line = serde_json::json!({ "out": args.out, "written": written });
+        println!("{line}");
+    } else {
+        println!("colorized {} images into {}", written.len(), args.out.display());
+    }
     Ok(crate::commands::exit::OK)
 }
 
@@ -223,7 +228,12 @@ pub fn train(config: Config, args: TrainArgs) -> anyhow::Result<u8> {
         let ranks = launch.as_ref().map_or(String::new(), |l| format!(", rank 0 of {}", l.world));
         eprintln!("training {run} ({:?} recipe) on {device:?}{ranks}", train.recipe);
     }
+    let (mut last_epoch, mut best_epoch) = (None, None);
     let mut report = |r: &trainer::EpochReport| {
+        last_epoch = Some(r.epoch);
+        if r.best {
+            best_epoch = Some(r.epoch);
+        }
         if !quiet {
             eprintln!("{}", epoch_line(r));
         }
@@ -244,6 +254,18 @@ pub fn train(config: Config, args: TrainArgs) -> anyhow::Result<u8> {
         stop: &|| interrupts.code(),
     })
     .with_context(|| format!("run {run}"))?;
+    if args.json && leader {
+        let (status, epoch) = match trained.ended {
+            Ended::Finished => ("finished", last_epoch),
+            Ended::Complete { epochs } => ("complete", Some(epochs)),
+            Ended::Stopped(s) => ("stopped", Some(s.epoch)),
+        };
+        let line = serde_json::json!({
+            "run": run, "dir": trained.dir, "dataset": args.dataset, "status": status,
+            "epoch": epoch, "best_epoch": best_epoch,
+        });
+        println!("{line}");
+    }
     match (trained.ended, &launch) {
         (Ended::Stopped(stopped), _) => {
             if leader {
@@ -262,7 +284,8 @@ pub fn train(config: Config, args: TrainArgs) -> anyhow::Result<u8> {
         (Ended::Finished, Some(l)) if l.rank > 0 => {
             println!("run {run}: rank {} of {} done", l.rank, l.world);
         }
-        (Ended::Finished, _) => println!("run {run}: {}", trained.dir.display()),
+        (Ended::Finished, _) if !args.json => println!("run {run}: {}", trained.dir.display()),
+        (Ended::Finished, _) => {}
     }
     Ok(crate::commands::exit::OK)
 }

@@ -25,7 +25,8 @@ use rayon::prelude::*;
 use crate::dataset::{Built, DatasetError, ManifestMember, ShardError};
 use crate::photo::color::interleave;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum ExportFormat {
     Pix2pix,
     Webdataset,

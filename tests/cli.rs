@@ -179,3 +179,40 @@ fn usage_errors_exit_2_before_anything_runs() {
     }
     assert!(!ws.store().exists(), "no store was made");
 }
+
+/// The config is found as cargo finds its manifest: from a subfolder, the project's
+/// `pipeline.toml` and its paths (written ones relative to the file, default ones to its
+/// folder); `PIPELINE_CONFIG` names another; `PIPELINE_<SECTION>__<KEY>` sets one key, and
+/// a bad one is refused naming the variable.
+#[test]
+fn the_config_is_found_upward_and_variables_set_single_keys() {
+    let ws = Workspace::new("[store]\npath = \"data/store\"\n");
+    let photos = crate::support::shared("data/demo_cc0");
+    std::fs::create_dir_all(ws.path("deep/er")).unwrap();
+    let from = |dir: &str, args: &[&str], vars: &[(&str, &str)]| {
+        let mut command = ws.command(args);
+        command.current_dir(ws.path(dir)).envs(vars.iter().copied());
+        crate::support::Run::from(command.output().unwrap())
+    };
+    let import = ["import", photos.to_str().unwrap(), "--dataset", "demo", "--json"];
+    from("deep/er", &import, &[]).expect_code(0);
+    assert!(ws.path("data/store/index").is_dir(), "the project's store, from two folders down");
+    assert!(!ws.path("deep/er/data").exists() && !ws.path("deep/er/store").exists());
+
+    std::fs::write(ws.path("deep/other.toml"), "[store]\npath = \"elsewhere\"\n").unwrap();
+    let status = from("deep/er", &["status", "--json"], &[("PIPELINE_CONFIG", "../other.toml")]);
+    assert_eq!(status.expect_code(0).json()["datasets"], serde_json::json!([]));
+    assert!(ws.path("deep/elsewhere").is_dir(), "a path written in a file is the file's folder's");
+
+    let vars = [("PIPELINE_STORE__PATH", "by-env")];
+    from("deep/er", &["status", "--json"], &vars).expect_code(0);
+    assert!(ws.path("deep/er/by-env").is_dir(), "a variable's path is the working folder's");
+    let bad = from("deep", &["status"], &[("PIPELINE_IMAGES__MIN_SIDE", "0")]).expect_code(78);
+    assert!(
+        bad.stderr.contains("with PIPELINE_IMAGES__MIN_SIDE: images.min_side"),
+        "{}",
+        bad.stderr
+    );
+    let typo = from("deep", &["status"], &[("PIPELINE_NETWORK__CONCURENCY", "8")]).expect_code(78);
+    assert!(typo.stderr.contains("unknown field `concurency`"), "{}", typo.stderr);
+}

@@ -19,12 +19,10 @@ mod status;
 mod train;
 mod verify;
 
-use std::path::PathBuf;
-
 use anyhow::Context as _;
 
 use crate::commands::cli::{Cli, Command};
-use crate::config::Config;
+use crate::config::{Config, locate};
 
 /// Runs the command the user asked for.
 pub fn run(cli: Cli) -> anyhow::Result<u8> {
@@ -65,13 +63,13 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
     }
 }
 
-/// `--config` (must exist) or `./pipeline.toml` (optional), with `--store` applied on top.
+/// The config `--config`, `PIPELINE_CONFIG` or the search upward names, with the
+/// `PIPELINE_*` keys and then `--store` applied on top.
 fn load_config(cli: &Cli) -> anyhow::Result<Config> {
-    let (path, required) = match &cli.config {
-        Some(path) => (path.clone(), true),
-        None => (PathBuf::from("pipeline.toml"), false),
-    };
-    let mut config = Config::load(&path, required)?;
+    let cwd = std::env::current_dir().context("the working folder")?;
+    let located = locate::find(cli.config.as_deref(), |var| std::env::var(var).ok(), &cwd);
+    let overrides = locate::overrides(std::env::vars());
+    let mut config = Config::load_located(&located, &overrides)?;
     if let Some(store) = &cli.store {
         config.store.choose(store);
     }

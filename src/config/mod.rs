@@ -4,10 +4,12 @@
 //! column of what it refuses.
 //!
 //! The file is optional (built-in defaults apply when it is absent); when present it is
-//! parsed strictly: unknown keys are refused. Runtime switches (`--top`, `--json`) are CLI
+//! parsed strictly: unknown keys are refused. Which file, and the `PIPELINE_*` variables
+//! that set single keys: `locate`. Runtime switches (`--top`, `--json`) are CLI
 //! flags. May import every module below the commands but `fetch` and `bucket`, which take
 //! a `Config`.
 
+pub mod locate;
 pub mod query;
 
 use std::path::{Path, PathBuf};
@@ -54,16 +56,63 @@ pub enum ConfigError {
 }
 
 impl Config {
-    /// Loads `path`; a missing file gives the built-in defaults only when `required` is false
-    /// (the default `./pipeline.toml`), while a file named with `--config` must exist.
-    pub fn load(path: &Path, required: bool) -> Result<Config, ConfigError> {
-        match std::fs::read_to_string(path) {
-            Ok(text) => Config::parse(path, &text),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => {
-                Ok(Config::default())
+    /// Reads the config `located` names (none: the defaults), sets the keys `overrides`
+    /// name, and resolves relative paths (see [`locate`]).
+    pub fn load_located(
+        located: &locate::Located,
+        overrides: &[locate::Override],
+    ) -> Result<Config, ConfigError> {
+        let path = located.file.clone().unwrap_or_else(|| PathBuf::from(locate::FILE));
+        let text = match &located.file {
+            None => String::new(),
+            Some(file) => match std::fs::read_to_string(file) {
+                Ok(text) => text,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound && !located.required => {
+                    String::new()
+                }
+                Err(e) => return Err(ConfigError::Read(crate::durable::at(file)(e))),
+            },
+        };
+        let mut config: Config = parse_toml(&path, &text)?;
+        let mut table: toml::Table = toml::from_str(&text).unwrap_or_default();
+        let written = table.clone();
+        let named = match overrides.is_empty() {
+            true => path.clone(),
+            false => {
+                let vars: Vec<&str> = overrides.iter().map(|(var, _, _)| var.as_str()).collect();
+                PathBuf::from(format!("{} with {}", path.display(), vars.join(", ")))
             }
-            Err(e) => Err(ConfigError::Read(crate::durable::at(path)(e))),
+        };
+        if !overrides.is_empty() {
+            for (var, keys, value) in overrides {
+                set(&mut table, keys, value.clone())
+                    .map_err(|message| ConfigError::Parse { path: PathBuf::from(var), message })?;
+            }
+            config = Config::deserialize(table)
+                .map_err(|e| ConfigError::Parse { path: named.clone(), message: e.to_string() })?;
         }
+        config.validate(&named)?;
+        let dir = path.parent().unwrap_or(Path::new("")).to_owned();
+        let from_env: Vec<&[String]> = overrides.iter().map(|(_, keys, _)| &keys[..]).collect();
+        config.resolve_paths(&|keys: &[&str], p: &mut PathBuf| {
+            if p.is_absolute() || from_env.iter().any(|k| k.iter().eq(keys.iter())) {
+                return; // the command line's and the shell's paths are the working folder's
+            }
+            let base = if is_written(&written, keys) { &dir } else { &located.root };
+            *p = base.join(&*p);
+        });
+        Ok(config)
+    }
+
+    /// Applies `place` to every path the config holds, with its key.
+    fn resolve_paths(&mut self, place: &dyn Fn(&[&str], &mut PathBuf)) {
+        place(&["store", "path"], &mut self.store.path);
+        if let Some(cache) = &mut self.store.cache {
+            place(&["store", "cache"], cache);
+        }
+        place(&["curate", "weights"], &mut self.curate.weights);
+        place(&["curate", "classes"], &mut self.curate.classes);
+        place(&["train", "pretrained", "weights"], &mut self.train.pretrained.weights);
     }
 
     /// Parses and validates the text of a config file named `path` (used in messages).
@@ -104,6 +153,31 @@ impl Config {
 
 /// Parses TOML into `T`, turning syntax, type and unknown-key errors into a message that
 /// names the file, line and column.
+/// Sets the key at `keys` of `table` to `value`, making the tables on the way.
+fn set(table: &mut toml::Table, keys: &[String], value: toml::Value) -> Result<(), String> {
+    let (last, path) = keys.split_last().expect("a variable names a key");
+    let mut at = table;
+    for key in path {
+        let entry = at.entry(key.clone()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        at = entry.as_table_mut().ok_or_else(|| format!("{key} is not a section"))?;
+    }
+    at.insert(last.clone(), value);
+    Ok(())
+}
+
+/// Whether the file set the key at `keys`.
+fn is_written(table: &toml::Table, keys: &[&str]) -> bool {
+    let (last, path) = keys.split_last().expect("a key");
+    let mut at = table;
+    for key in path {
+        match at.get(*key).and_then(toml::Value::as_table) {
+            Some(inner) => at = inner,
+            None => return false,
+        }
+    }
+    at.contains_key(*last)
+}
+
 pub fn parse_toml<T: serde::de::DeserializeOwned>(
     path: &Path,
     text: &str,

@@ -1,11 +1,13 @@
 //! Compiles the c10d shim (`src/train/dist.cpp`) when the `train` feature is on, against
 //! the libtorch `scripts/libtorch` names (`LIBTORCH`) and the gloo headers it unpacks
-//! (`GLOO_INCLUDE`). tch links libtorch itself; the shim only adds the collectives.
+//! (`GLOO_INCLUDE`). tch links libtorch itself; the shim only adds the collectives. Also
+//! names the commit and features `--version` prints.
 
 use std::env;
 use std::path::PathBuf;
 
 fn main() {
+    version();
     println!("cargo:rerun-if-changed=src/train/dist.cpp");
     println!("cargo:rerun-if-env-changed=LIBTORCH");
     println!("cargo:rerun-if-env-changed=GLOO_INCLUDE");
@@ -30,4 +32,31 @@ fn main() {
         .define("GLOG_USE_GLOG_EXPORT", None)
         .warnings(false)
         .compile("pipeline_dist");
+}
+
+/// What `--version` says beside the crate's version: the commit (with `-dirty` when the
+/// tree had changes; `unknown` outside a git checkout) and the features built in.
+fn version() {
+    println!("cargo:rerun-if-changed=.git/HEAD");
+    println!("cargo:rerun-if-changed=.git/index");
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .args(args)
+            .output()
+            .ok()
+            .filter(|out| out.status.success())
+            .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    };
+    let commit = match (git(&["rev-parse", "--short=12", "HEAD"]), git(&["status", "--porcelain"]))
+    {
+        (Some(commit), Some(changes)) if !changes.is_empty() => format!("{commit}-dirty"),
+        (Some(commit), _) => commit,
+        (None, _) => "unknown".to_owned(),
+    };
+    println!("cargo:rustc-env=PIPELINE_COMMIT={commit}");
+    let features: Vec<String> = env::vars()
+        .filter_map(|(k, _)| k.strip_prefix("CARGO_FEATURE_").map(|f| f.to_lowercase()))
+        .collect();
+    let features = if features.is_empty() { "none".to_owned() } else { features.join(", ") };
+    println!("cargo:rustc-env=PIPELINE_FEATURES={features}");
 }

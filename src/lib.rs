@@ -11,6 +11,7 @@ pub mod interrupts;
 pub mod link;
 pub mod printable;
 pub mod setting;
+pub mod terminal;
 
 pub mod markdown;
 

@@ -13,6 +13,7 @@ fn main() -> ExitCode {
     // went wrong, per dataset.
     let terminal = std::io::stderr().is_terminal();
     let level = match cli.verbose {
+        0 if cli.quiet => "error",
         0 if terminal => "warn",
         0 => "error",
         1 => "info",

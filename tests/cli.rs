@@ -216,3 +216,42 @@ fn the_config_is_found_upward_and_variables_set_single_keys() {
     let typo = from("deep", &["status"], &[("PIPELINE_NETWORK__CONCURENCY", "8")]).expect_code(78);
     assert!(typo.stderr.contains("unknown field `concurency`"), "{}", typo.stderr);
 }
+
+/// `--version` names the commit and features; completions and the man page come from the
+/// command line's own definition; `-q` hides the progress a terminal would show.
+#[test]
+fn version_completions_man_page_and_quiet() {
+    let ws = Workspace::new("");
+    let version = ws.run(&["--version"]).expect_code(0).stdout;
+    let commit = version.split("(commit ").nth(1).and_then(|v| v.split(',').next()).unwrap();
+    let hex = commit.trim_end_matches("-dirty");
+    assert!(hex.len() == 12 && hex.bytes().all(|b| b.is_ascii_hexdigit()), "{version}");
+    assert!(version.contains(", features: "), "{version}");
+    let bash = ws.run(&["completions", "bash"]).expect_code(0).stdout;
+    assert!(bash.contains("_pipeline()") && bash.contains("shard-urls"), "a bash completion");
+    let man = ws.run(&["man"]).expect_code(0).stdout;
+    assert!(man.contains(".TH pipeline") && man.contains("export\\-model"), "a roff page");
+
+    // On a terminal (script(1) gives the command one) the import draws its progress bar;
+    // with -q it does not, and still prints its summary.
+    let photos = crate::support::shared("data/demo_cc0");
+    let on_terminal = |quiet: &str, dataset: &str| {
+        let line = format!(
+            "{} {quiet} import {} --dataset {dataset}",
+            env!("CARGO_BIN_EXE_pipeline"),
+            photos.display()
+        );
+        let out = std::process::Command::new("script")
+            .args(["-qec", &line, "/dev/null"])
+            .current_dir(ws.dir.path())
+            .output()
+            .unwrap();
+        let said = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{said} {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let shown = on_terminal("", "shown");
+    assert!(shown.contains("[00:00:"), "a progress bar: {shown}");
+    let quiet = on_terminal("-q", "quiet");
+    assert!(!quiet.contains("[00:00:") && quiet.contains("quiet: "), "{quiet}");
+}

@@ -8,10 +8,20 @@ use crate::dataset::curation::CurateConfig;
 use crate::engines::EngineName;
 use crate::train::choice::Choice;
 
+/// `--version`: the crate's version, the commit it was built from and its features.
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("PIPELINE_COMMIT"),
+    ", features: ",
+    env!("PIPELINE_FEATURES"),
+    ")"
+);
+
 #[derive(Debug, Parser)]
 #[command(
     name = "pipeline",
-    version,
+    version = VERSION,
     about = "Image search -> deduplicated dataset -> paired A/B shards -> pix2pix colorization"
 )]
 #[command(
@@ -29,6 +39,9 @@ pub struct Cli {
     /// More log output (-v info, -vv debug); RUST_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// No progress bars and no notes on stderr; results and errors still print.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -81,6 +94,10 @@ pub enum Command {
     /// Serve trained runs over HTTP: a page to colorize a photo, and POST /v1/colorize
     /// (needs the `train` feature).
     Serve(ServeArgs),
+    /// Print a shell completion script: `pipeline completions bash > /etc/bash_completion.d/pipeline`.
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff): `pipeline man > pipeline.1; man ./pipeline.1`.
+    Man,
 }
 
 #[derive(Debug, clap::Args)]
@@ -503,4 +520,10 @@ pub struct StatusArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CompletionsArgs {
+    /// bash, zsh, fish, elvish or powershell.
+    pub shell: clap_complete::Shell,
 }

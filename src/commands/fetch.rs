@@ -51,7 +51,7 @@ fn run_job(config: Config, job: Job, json: bool) -> anyhow::Result<u8> {
     let store = Arc::new(Store::create(&config.store.path)?);
     let session = Session::open(&config.network)?;
     let ctx = session.context(config, store);
-    let summary = runtime()?.block_on(fetch::run(ctx, job, fetch::show_progress()))?;
+    let summary = runtime()?.block_on(fetch::run(ctx, job, crate::terminal::show_progress()))?;
     if json {
         println!("{}", serde_json::to_string(&summary).expect("summary serializes"));
     } else {

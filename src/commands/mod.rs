@@ -15,6 +15,7 @@ mod print;
 mod refresh;
 mod report;
 mod shards;
+mod shell;
 mod status;
 mod train;
 mod verify;
@@ -26,6 +27,14 @@ use crate::config::{Config, locate};
 
 /// Runs the command the user asked for.
 pub fn run(cli: Cli) -> anyhow::Result<u8> {
+    if cli.quiet {
+        crate::terminal::set_quiet();
+    }
+    match &cli.command {
+        Command::Completions(args) => return shell::completions(args),
+        Command::Man => return shell::man(),
+        _ => {}
+    }
     let config = load_config(&cli)?;
     crate::photo::budget::install(&config.images);
     if let Some(bucket) = &config.store.bucket {
@@ -60,6 +69,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Report(args) => report::report(config, args),
         Command::ExportModel(args) => model::export_model(config, args),
         Command::Serve(args) => model::serve(config, args),
+        Command::Completions(_) | Command::Man => unreachable!("answered before the config"),
     }
 }
 

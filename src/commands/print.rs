@@ -16,7 +16,7 @@ pub fn display(path: &Path) -> String {
 
 /// A progress bar counting images, labelled `prefix`, hidden off a terminal.
 pub fn progress_bar(prefix: &str) -> ProgressBar {
-    if !crate::fetch::show_progress() {
+    if !crate::terminal::show_progress() {
         return ProgressBar::with_draw_target(None, ProgressDrawTarget::hidden());
     }
     let bar = ProgressBar::new(0);

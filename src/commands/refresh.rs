@@ -146,11 +146,12 @@ fn run_query(
     // Reaching one query's top stops that query only (the context's stop is a child).
     let ctx = session.context(config.clone(), store.clone());
     let job = Job::search(config, query.query.clone(), Some(&query), Choices::default());
-    let (fetch, error) = match runtime.block_on(fetch::run(ctx, job, fetch::show_progress())) {
-        Ok(summary) => (Some(summary), None),
-        Err(RunError::Store(e)) => return Err(e),
-        Err(e) => (None, Some(e.to_string())),
-    };
+    let (fetch, error) =
+        match runtime.block_on(fetch::run(ctx, job, crate::terminal::show_progress())) {
+            Ok(summary) => (Some(summary), None),
+            Err(RunError::Store(e)) => return Err(e),
+            Err(e) => (None, Some(e.to_string())),
+        };
     Ok(QueryReport { file, fetch, error, bad_file: false })
 }
 

@@ -101,7 +101,7 @@ pub fn import(config: Config, args: ImportArgs) -> anyhow::Result<u8> {
         Box::new(std::iter::once(Ok(shard)))
     };
     let session = Session::open(&config.network)?;
-    let show_progress = crate::fetch::show_progress() && !args.json && !args.shards_from_stdin;
+    let show_progress = crate::terminal::show_progress() && !args.json && !args.shards_from_stdin;
     let rt = runtime()?;
     let bucket = rt.block_on(Bucket::open(&url))?;
     let removed = scratch::remove_dead(&std::env::temp_dir());

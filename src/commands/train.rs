@@ -219,7 +219,7 @@ pub fn train(config: Config, args: TrainArgs) -> anyhow::Result<u8> {
     // --resume` of it, or gc tidying its checkpoints, waits for the next time.
     let _lock =
         leader.then(|| crate::train::run_record::lock(&config.store.path, &run)).transpose()?;
-    let quiet = !crate::fetch::show_progress() || !leader;
+    let quiet = !crate::terminal::show_progress() || !leader;
     let rendezvous = match &launch {
         Some(launch) => Some(dist::Rendezvous::join(launch, DIST_TIMEOUT)?),
         None => None,

@@ -50,11 +50,14 @@ pub type Override = (String, Vec<String>, toml::Value);
 
 /// The `PIPELINE_<SECTION>__<KEY>` variables among `vars`, as keys and values: names
 /// lower-cased, a value read as TOML (a number, a boolean, an array) or else as text.
+/// Variables without `__` are not ours.
 pub fn overrides(vars: impl Iterator<Item = (String, String)>) -> Vec<Override> {
     let mut found: Vec<Override> = vars
         .filter(|(name, _)| name != CONFIG_VAR)
         .filter_map(|(name, value)| {
-            let keys = name.strip_prefix("PIPELINE_")?;
+            // A key always has its section: a variable without `__` is someone else's
+            // (Azure's PIPELINE_WORKSPACE, this crate's own build's).
+            let keys = name.strip_prefix("PIPELINE_").filter(|keys| keys.contains("__"))?;
             let path: Vec<String> = keys.split("__").map(str::to_lowercase).collect();
             let parsed = toml::from_str::<toml::Table>(&format!("v = {value}"))
                 .ok()
@@ -98,6 +101,7 @@ mod tests {
             ("PIPELINE_TRAIN__PRETRAINED__CROP", "96"),
             ("PIPELINE_STORE__PATH", "/data/store"),
             ("PIPELINE_CONFIG", "x.toml"),
+            ("PIPELINE_WORKSPACE", "/agent/work"),
             ("HOME", "/root"),
         ];
         let found = overrides(vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));

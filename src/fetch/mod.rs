@@ -54,7 +54,6 @@ pub use dedup::Seen;
 pub use failure::ItemError;
 pub use hosts::Hosts;
 pub use job::{Choices, DEFAULT_TOP, Job, Source, UrlList};
-pub use progress::on_terminal as show_progress;
 pub use session::{Session, SessionError};
 pub use stats::{Stats, Summary};
 
@@ -233,10 +232,7 @@ pub async fn run(ctx: Arc<Context>, job: Job, show_progress: bool) -> Result<Sum
         // Already complete: the source sees the stop at once and searches nothing.
         ctx.stop.cancel();
     }
-    let progress = progress::Progress::start(ctx.clone(), &job, before);
-    if !show_progress {
-        progress.hide();
-    }
+    let progress = progress::Progress::start(ctx.clone(), &job, before, show_progress);
 
     let (source_tx, source_rx) = mpsc::channel(CHANNEL_CAPACITY);
     let (download_tx, download_rx) = mpsc::channel(CHANNEL_CAPACITY);

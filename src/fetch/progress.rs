@@ -1,7 +1,6 @@
 //! The progress line: one indicatif bar fed from [`Stats`](super::Stats) by a ticker task.
-//! Stages never touch it. Hidden when stdout or stderr is not a terminal (cron, pipes).
+//! Stages never touch it. Drawn only when the caller says so (`terminal::show_progress`).
 
-use std::io::IsTerminal;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,15 +15,15 @@ pub struct Progress {
     ticker: tokio::task::JoinHandle<()>,
 }
 
-/// Whether progress should be drawn at all.
-pub fn on_terminal() -> bool {
-    std::io::stdout().is_terminal() && std::io::stderr().is_terminal()
-}
-
 impl Progress {
-    pub fn start(ctx: Arc<Context>, job: &Job, before: usize) -> Progress {
+    pub fn start(ctx: Arc<Context>, job: &Job, before: usize, shown: bool) -> Progress {
         let bar = ProgressBar::new(job.top.unwrap_or(before) as u64);
-        bar.set_draw_target(ProgressDrawTarget::stderr_with_hz(8));
+        // Hidden from the start when not shown: a bar drawn once, then hidden, leaves its
+        // first frames behind.
+        bar.set_draw_target(match shown {
+            true => ProgressDrawTarget::stderr_with_hz(8),
+            false => ProgressDrawTarget::hidden(),
+        });
         bar.set_style(
             ProgressStyle::with_template(
                 "{prefix:.bold} [{elapsed_precise}] {wide_bar} {pos}/{len} {msg}",
@@ -55,10 +54,6 @@ impl Progress {
             }
         });
         Progress { bar, ticker }
-    }
-
-    pub fn hide(&self) {
-        self.bar.set_draw_target(ProgressDrawTarget::hidden());
     }
 
     pub fn finish(self) {

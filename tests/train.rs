@@ -472,3 +472,30 @@ fn center_crops_pair_each_input_with_its_own_truth() {
         }
     }
 }
+
+/// On a terminal `train` shows a step bar with the rate and the time left, its epoch
+/// lines above it, and `eval` and `colorize` a bar each; off one `train` shows neither.
+#[test]
+fn train_shows_a_step_bar_on_a_terminal() {
+    let ws = built_bears(8);
+    let on_terminal = |args: &str| {
+        let line = format!("{} {args}", env!("CARGO_BIN_EXE_pipeline"));
+        let out = std::process::Command::new("script")
+            .args(["-qec", &line, "/dev/null"])
+            .current_dir(ws.dir.path())
+            .output()
+            .unwrap();
+        let said = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(out.status.success(), "{said}");
+        said
+    };
+    let said = on_terminal("train bears --run bar --epochs 2 --device cpu");
+    assert!(said.contains(" steps, ") && said.contains(" left"), "a step bar: {said}");
+    assert!(said.contains("epoch 2/2 ["), "epoch lines: {said}");
+    let said = on_terminal("eval --run bar --dataset bears --split all --device cpu");
+    assert!(said.contains("eval") && said.contains("[00:00:"), "a bar: {said}");
+    let said = on_terminal("colorize --run bar --dataset bears --out col --device cpu");
+    assert!(said.contains("colorize") && said.contains("[00:00:"), "a bar: {said}");
+    let off = ws.run(&["train", "bears", "--run", "off", "--epochs", "1", "--device", "cpu"]);
+    assert!(!off.expect_code(0).stderr.contains(" steps, "), "no bar off a terminal");
+}

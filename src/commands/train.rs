@@ -71,7 +71,9 @@ pub fn colorize(config: Config, args: ColorizeArgs) -> anyhow::Result<u8> {
         }
         None => (colorize::file_inputs(&args.images)?, args.side_by_side),
     };
-    let written = colorize::colorize(&colorizers, &inputs, &args.out, side_by_side)?;
+    let progress = super::print::progress_bar("colorize");
+    let written = colorize::colorize(&colorizers, &inputs, &args.out, side_by_side, &progress)?;
+    progress.finish_and_clear();
     if args.json {
         let line = serde_json::json!({ "out": args.out, "written": written });
         println!("{line}");
@@ -89,10 +91,23 @@ pub fn eval(config: Config, args: EvalArgs) -> anyhow::Result<u8> {
     super::pull_build(&config, &args.dataset)?;
     let built = crate::dataset::Built::latest(&config.store.path, &args.dataset)?;
     let splits = splits(args.split);
+    let progress = super::print::progress_bar("eval");
+    let counts = &built.manifest.counts;
+    let per_run: usize = splits
+        .iter()
+        .map(|s| if *s == crate::dataset::Split::Train { counts.train } else { counts.test })
+        .sum();
+    progress.set_length((per_run * colorizers.len()) as u64);
     let evaluations = colorizers
         .iter()
-        .map(|c| eval::evaluate::<TrainError>(c, &built, &splits, &mut |_| Ok(())))
+        .map(|c| {
+            eval::evaluate::<TrainError>(c, &built, &splits, &mut |_: eval::Scored| {
+                progress.inc(1);
+                Ok(())
+            })
+        })
         .collect::<Result<Vec<_>, _>>()?;
+    progress.finish_and_clear();
     if args.json {
         for e in &evaluations {
             let mut line = serde_json::json!({ "dataset": args.dataset, "splits": splits });
@@ -228,6 +243,7 @@ pub fn train(config: Config, args: TrainArgs) -> anyhow::Result<u8> {
         let ranks = launch.as_ref().map_or(String::new(), |l| format!(", rank 0 of {}", l.world));
         eprintln!("training {run} ({:?} recipe) on {device:?}{ranks}", train.recipe);
     }
+    let bar = step_bar(quiet);
     let (mut last_epoch, mut best_epoch) = (None, None);
     let mut report = |r: &trainer::EpochReport| {
         last_epoch = Some(r.epoch);
@@ -235,8 +251,20 @@ pub fn train(config: Config, args: TrainArgs) -> anyhow::Result<u8> {
             best_epoch = Some(r.epoch);
         }
         if !quiet {
-            eprintln!("{}", epoch_line(r));
+            bar.println(epoch_line(r));
         }
+    };
+    let total_epochs = train.total_epochs();
+    let budgeted = train.max_minutes.is_some();
+    let on_step = |s: trainer::StepReport| {
+        // The whole run's steps when its length is epochs; an epoch's under a budget.
+        let (done, all) = match budgeted {
+            false => ((s.epoch - 1) * s.batches + s.batch, total_epochs * s.batches),
+            true => (s.batch, s.batches),
+        };
+        bar.set_length(all as u64);
+        bar.set_position(done as u64);
+        bar.set_message(format!("epoch {}", s.epoch));
     };
     // SIGINT or SIGTERM: a resumable checkpoint at the next step boundary, then exit
     // 130 or 143 (a second signal exits at once).
@@ -251,9 +279,11 @@ pub fn train(config: Config, args: TrainArgs) -> anyhow::Result<u8> {
         device,
         dist: rendezvous,
         on_epoch: &mut report,
+        on_step: &on_step,
         stop: &|| interrupts.code(),
     })
     .with_context(|| format!("run {run}"))?;
+    bar.finish_and_clear();
     if args.json && leader {
         let (status, epoch) = match trained.ended {
             Ended::Finished => ("finished", last_epoch),
@@ -288,6 +318,19 @@ pub fn train(config: Config, args: TrainArgs) -> anyhow::Result<u8> {
         (Ended::Finished, _) => {}
     }
     Ok(crate::commands::exit::OK)
+}
+
+/// The training progress bar: steps, rate and time left, as tqdm's; hidden when quiet.
+#[cfg(feature = "train")]
+fn step_bar(quiet: bool) -> indicatif::ProgressBar {
+    use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+    if quiet {
+        return ProgressBar::with_draw_target(None, ProgressDrawTarget::hidden());
+    }
+    let bar = ProgressBar::new(0);
+    let style = "{msg} [{elapsed_precise}] {wide_bar} {pos}/{len} steps, {per_sec}, {eta} left";
+    bar.set_style(ProgressStyle::with_template(style).expect("valid template"));
+    bar
 }
 
 /// How long a rank waits for the others, at the rendezvous and in each collective (rank 0

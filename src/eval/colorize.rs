@@ -96,7 +96,9 @@ pub fn colorize(
     inputs: &[Input],
     out: &Path,
     side_by_side: bool,
+    progress: &indicatif::ProgressBar,
 ) -> Result<Vec<PathBuf>, TrainError> {
+    progress.set_length(inputs.len() as u64);
     std::fs::create_dir_all(out).map_err(|source| {
         TrainError::Io(crate::durable::PathError { path: out.to_owned(), source })
     })?;
@@ -126,6 +128,7 @@ pub fn colorize(
         let path = out.join(format!("{}.png", input.name));
         result.save(&path).map_err(|e| TrainError::Invalid(format!("{}: {e}", path.display())))?;
         written.push(path);
+        progress.inc(1);
     }
     Ok(written)
 }

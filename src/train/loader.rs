@@ -219,6 +219,11 @@ impl Pairs {
         mine.chunks(config.batch_size).map(<[_]>::to_vec).collect()
     }
 
+    /// How many batches an epoch has on one rank.
+    pub fn batches_per_epoch(&self, config: &LoaderConfig) -> usize {
+        (self.len() / config.rank.1).div_ceil(config.batch_size)
+    }
+
     /// Assembles one batch (on the calling thread).
     fn batch(&self, config: &LoaderConfig, samples: &[Sample]) -> Batch {
         let started = std::time::Instant::now();

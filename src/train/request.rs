@@ -27,9 +27,20 @@ pub struct Request<'a> {
     /// its process group.
     pub dist: Option<Rendezvous>,
     pub on_epoch: &'a mut dyn FnMut(&EpochReport),
+    /// Told after every step where the run is, for a progress bar.
+    pub on_step: &'a dyn Fn(StepReport),
     /// Asked at every step boundary: whether to stop there, and the status the stop asks
     /// for (a signal's: 130 for SIGINT, 143 for SIGTERM), passed on to every rank.
     pub stop: &'a dyn Fn() -> Option<u8>,
+}
+
+/// Where a run is after a step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StepReport {
+    pub epoch: usize,
+    /// Batches of `epoch` done, and in all.
+    pub batch: usize,
+    pub batches: usize,
 }
 
 /// What one epoch did, for the progress report.

@@ -11,6 +11,7 @@ use super::error::TrainError;
 use super::loader;
 use super::metrics_log::{MetricsLog, StepLine};
 use super::recipes::{Losses, Trainer};
+use super::request::StepReport;
 use super::schedule::EpochPlan;
 
 /// The seed of torch's and the recipe's random streams for batch `batch` of `epoch`: a
@@ -37,6 +38,9 @@ pub(super) struct Steps<'a> {
     pub step: &'a mut u64,
     pub group: Option<&'a Group>,
     pub stop: &'a dyn Fn() -> Option<u8>,
+    /// Told after every step; `batches` is the epoch's length.
+    pub on_step: &'a dyn Fn(StepReport),
+    pub batches: usize,
 }
 
 /// What the steps of (part of) an epoch did.
@@ -79,6 +83,8 @@ impl Steps<'_> {
             let n = a.size()[0] as usize;
             ran.images += n;
             ran.batches += 1;
+            let (epoch, batches) = (self.plan.epoch, self.batches);
+            (self.on_step)(StepReport { epoch, batch: self.first_batch + ran.batches, batches });
             if let Some(log) = log.as_deref_mut() {
                 log.step(&StepLine {
                     epoch: self.plan.epoch,

@@ -31,7 +31,7 @@ use super::figures;
 use super::loader;
 use super::metrics_log::{EpochRecord, Opened};
 use super::recipes::Losses;
-pub use super::request::{Ended, EpochReport, Request, Stopped, Trained};
+pub use super::request::{Ended, EpochReport, Request, StepReport, Stopped, Trained};
 use super::run::Run;
 use super::schedule::EpochPlan;
 use super::steps::{Ran, Steps};
@@ -105,6 +105,8 @@ fn run_epoch(
         step,
         group: group.as_deref(),
         stop: request.stop,
+        on_step: request.on_step,
+        batches: run.data.pairs.batches_per_epoch(&run.loader),
     };
     let ran = steps.run(run.recipe.as_mut(), batches, run.log.as_mut().map(|o| &mut o.log))?;
     let mut losses = match (&mut run.log, resuming) {

@@ -15,10 +15,11 @@ fn main() {
         return;
     }
     let libtorch = PathBuf::from(
-        env::var("LIBTORCH").expect("LIBTORCH is not set: run eval \"$(scripts/libtorch)\" first"),
+        env::var("LIBTORCH")
+            .expect("LIBTORCH is not set: scripts/run and scripts/test set it (scripts/libtorch)"),
     );
     let gloo = env::var("GLOO_INCLUDE")
-        .expect("GLOO_INCLUDE is not set: run eval \"$(scripts/libtorch)\" first");
+        .expect("GLOO_INCLUDE is not set: scripts/run and scripts/test set it (scripts/libtorch)");
     cc::Build::new()
         .cpp(true)
         .file("src/train/dist.cpp")

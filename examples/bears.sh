@@ -7,21 +7,55 @@
 # and the pretrained one (an ImageNet encoder, L1 then GAN). Writes under $STORE
 # (default store-bears/).
 #
-#   examples/bears.sh                 # import the photos in ../shared/data (offline)
-#   ONLINE=1 examples/bears.sh        # fetch "brown bear" --top 250 from the engines instead
+#   examples/bears.sh                 # the photos in ../shared/data when they are there,
+#                                     # else fetched from the engines (it says which)
+#   ONLINE=1 examples/bears.sh        # fetch "brown bear" --top 250 from the engines
+#   ONLINE=0 examples/bears.sh        # only the offline photos
 #   MINUTES=5 examples/bears.sh       # a shorter budget per recipe
 set -euo pipefail
 cd "$(dirname "$0")/.."
 store=${STORE:-store-bears}
 config=examples/bears-cpu.toml
+photos=../shared/data
 pipeline() { scripts/run --store "$store" --config "$config" "$@"; }
 
-if [ "${ONLINE:-0}" = 1 ]; then
+# The inputs first, before minutes of downloads and building.
+scripts/preflight
+offline() { [ -d "$photos/brown_bear" ] && [ -d "$photos/polar_bear" ]; }
+online() {
+  python3 - <<'PY' 2>/dev/null
+import socket
+for host in ("www.bing.com", "duckduckgo.com", "api.openverse.org", "commons.wikimedia.org"):
+    try:
+        socket.create_connection((host, 443), timeout=5).close()
+        raise SystemExit(0)
+    except OSError:
+        pass
+raise SystemExit(1)
+PY
+}
+case "${ONLINE:-}" in
+  1) mode=online ;;
+  0) mode=offline ;;
+  *) if offline; then mode=offline; else mode=online; fi ;;
+esac
+if [ "$mode" = offline ] && ! offline; then
+  echo "ONLINE=0, but the offline photos are not there ($photos/brown_bear, $photos/polar_bear)" >&2
+  exit 1
+fi
+if [ "$mode" = online ] && ! online; then
+  echo "no image-search engine can be reached (Bing, DuckDuckGo, Openverse, Wikimedia Commons)," >&2
+  echo "and the offline photos are not there ($photos/brown_bear, $photos/polar_bear)" >&2
+  exit 1
+fi
+if [ "$mode" = offline ]; then
+  echo "== the bears: the offline photos in $photos (ONLINE=1 fetches from the engines instead)"
+  pipeline import "$photos/brown_bear" --dataset brown-bear
+  pipeline import "$photos/polar_bear" --dataset polar-bear
+else
+  echo "== the bears: fetched from the image-search engines (queries/*.toml)"
   pipeline fetch --query-file queries/brown-bear.toml
   pipeline fetch --query-file queries/polar-bear.toml
-else
-  pipeline import ../shared/data/brown_bear --dataset brown-bear
-  pipeline import ../shared/data/polar_bear --dataset polar-bear
 fi
 pipeline label                      # top-5 ImageNet classes and color statistics, per image
 pipeline curate brown-bear --show   # what the build leaves out, and why

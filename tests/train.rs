@@ -499,3 +499,42 @@ fn train_shows_a_step_bar_on_a_terminal() {
     let off = ws.run(&["train", "bears", "--run", "off", "--epochs", "1", "--device", "cpu"]);
     assert!(!off.expect_code(0).stderr.contains(" steps, "), "no bar off a terminal");
 }
+
+/// scripts/to_tensorboard.py writes a run's metrics.jsonl as TensorBoard event files, and
+/// TensorBoard's own reader finds every step's losses and every validation in them.
+#[test]
+fn a_runs_curves_convert_to_tensorboard_event_files() {
+    let ws = built_bears(8);
+    // A quarter of the training photos held out, so that every epoch is validated.
+    let args = ["train", "bears", "--run", "tb", "--epochs", "2", "--device", "cpu"];
+    ws.run_with(&args, &[("PIPELINE_TRAIN__VAL_FRACTION".into(), "0.25".into())]).expect_code(0);
+    let run = ws.store().join("runs/tb");
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/to_tensorboard.py");
+    let python = support::engines_python();
+    let converted = std::process::Command::new(&python).arg(&script).arg(&run).output().unwrap();
+    assert!(converted.status.success(), "{}", String::from_utf8_lossy(&converted.stderr));
+    let read = r#"
+import json, sys
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+events = EventAccumulator(sys.argv[1] + "/tensorboard"); events.Reload()
+print(json.dumps({tag: [[e.step, e.value] for e in events.Scalars(tag)] for tag in events.Tags()["scalars"]}))
+"#;
+    let out = std::process::Command::new(&python).args(["-c", read]).arg(&run).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let scalars: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(run.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let steps: Vec<&serde_json::Value> = lines.iter().filter(|l| l.get("step").is_some()).collect();
+    let vals = lines.iter().filter(|l| l.get("val").is_some()).count();
+    let l1 = scalars["train/G_L1"].as_array().unwrap();
+    assert_eq!(l1.len(), steps.len(), "a point a step");
+    for (point, line) in l1.iter().zip(&steps) {
+        assert_eq!(point[0], line["step"]);
+        assert!((point[1].as_f64().unwrap() - line["G_L1"].as_f64().unwrap()).abs() < 1e-4);
+    }
+    assert!(vals > 0, "the run validated");
+    assert_eq!(scalars["val/ciede2000"].as_array().unwrap().len(), vals, "{scalars}");
+}

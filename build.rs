@@ -1,7 +1,8 @@
 //! Compiles the c10d shim (`src/train/dist.cpp`) when the `train` feature is on, against
 //! the libtorch `scripts/libtorch` names (`LIBTORCH`) and the gloo headers it unpacks
-//! (`GLOO_INCLUDE`). tch links libtorch itself; the shim only adds the collectives. Also
-//! names the commit and features `--version` prints.
+//! (`GLOO_INCLUDE`). tch links libtorch itself; the shim only adds the collectives; an
+//! rpath lets the binaries find that libtorch without LD_LIBRARY_PATH. Also names the
+//! commit and features `--version` prints.
 
 use std::env;
 use std::path::PathBuf;
@@ -18,6 +19,7 @@ fn main() {
         env::var("LIBTORCH")
             .expect("LIBTORCH is not set: scripts/run and scripts/test set it (scripts/libtorch)"),
     );
+    rpath(&libtorch);
     let gloo = env::var("GLOO_INCLUDE")
         .expect("GLOO_INCLUDE is not set: scripts/run and scripts/test set it (scripts/libtorch)");
     cc::Build::new()
@@ -60,4 +62,22 @@ fn version() {
         .collect();
     let features = if features.is_empty() { "none".to_owned() } else { features.join(", ") };
     println!("cargo:rustc-env=PIPELINE_FEATURES={features}");
+}
+
+/// Lets the binaries find libtorch (and the CUDA runtime libraries beside it in a wheel's
+/// site-packages) where the build found them, with no LD_LIBRARY_PATH: an installed
+/// `pipeline` runs from any folder while that libtorch stays where it is.
+fn rpath(libtorch: &std::path::Path) {
+    let mut dirs = vec![libtorch.join("lib")];
+    if let Some(site) = libtorch.parent()
+        && let Ok(entries) = std::fs::read_dir(site.join("nvidia"))
+    {
+        let mut nvidia: Vec<PathBuf> =
+            entries.flatten().map(|e| e.path().join("lib")).filter(|d| d.is_dir()).collect();
+        nvidia.sort();
+        dirs.extend(nvidia);
+    }
+    for dir in dirs {
+        println!("cargo:rustc-link-arg=-Wl,-rpath,{}", dir.display());
+    }
 }

@@ -286,3 +286,27 @@ fn stored_labels_need_no_classifier_and_a_missing_one_is_named() {
     );
     assert!(!ws.store().join("datasets/other").exists());
 }
+
+/// An installed binary run outside the project: weights the project's `.weights/` does not
+/// hold are found in the user's cache (`$XDG_CACHE_HOME/pipeline/weights`, where
+/// `WEIGHTS_DIR=… scripts/weights` puts them); without them the error names the file.
+#[test]
+fn weights_are_found_in_the_users_cache_outside_the_project() {
+    let ws = Workspace::new("");
+    import(&ws, &crate::support::shared("data/demo_cc0"), "demo");
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join(".weights");
+    let cache = ws.path("xdg");
+    let label = ["label", "demo", "--json"];
+    let with_cache = [("XDG_CACHE_HOME".to_owned(), cache.display().to_string())];
+    let missing = ws.run_with(&label, &with_cache).expect_code(1);
+    let said = &missing.stderr;
+    assert!(said.contains(".weights/") && said.contains("scripts/weights"), "{said}");
+
+    std::fs::create_dir_all(cache.join("pipeline/weights")).unwrap();
+    for file in ["efficientnet-lite0.safetensors", "imagenet-classes.tsv"] {
+        std::fs::copy(repo.join(file), cache.join("pipeline/weights").join(file)).unwrap();
+    }
+    let labelled = ws.run_with(&label, &with_cache).expect_code(0).json();
+    assert_eq!(labelled["labelled"], labelled["images"], "{labelled}");
+    assert!(labelled["classes"].as_object().is_some_and(|c| !c.is_empty()), "{labelled}");
+}

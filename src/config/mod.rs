@@ -98,8 +98,18 @@ impl Config {
             if p.is_absolute() || from_env.iter().any(|k| k.iter().eq(keys.iter())) {
                 return; // the command line's and the shell's paths are the working folder's
             }
-            let base = if is_written(&written, keys) { &dir } else { &located.root };
-            *p = base.join(&*p);
+            if is_written(&written, keys) {
+                *p = dir.join(&*p);
+                return;
+            }
+            *p = located.root.join(&*p);
+            // Weights not fetched into the project are looked for in the user's cache,
+            // where `WEIGHTS_DIR=~/.cache/pipeline/weights scripts/weights` puts them for an
+            // installed binary.
+            let cached = p.file_name().map(|name| weights_cache().join(name));
+            if is_weights(keys) && !p.exists() && cached.as_ref().is_some_and(|c| c.exists()) {
+                *p = cached.expect("checked");
+            }
         });
         Ok(config)
     }
@@ -153,6 +163,16 @@ impl Config {
 
 /// Parses TOML into `T`, turning syntax, type and unknown-key errors into a message that
 /// names the file, line and column.
+/// The user's cache of model weights: `$XDG_CACHE_HOME/pipeline/weights`.
+fn weights_cache() -> PathBuf {
+    crate::store::config::cache_home().join("weights")
+}
+
+/// Whether the key at `keys` names model weights or class names.
+fn is_weights(keys: &[&str]) -> bool {
+    matches!(keys, ["curate", "weights" | "classes"] | ["train", "pretrained", "weights"])
+}
+
 /// Sets the key at `keys` of `table` to `value`, making the tables on the way.
 fn set(table: &mut toml::Table, keys: &[String], value: toml::Value) -> Result<(), String> {
     let (last, path) = keys.split_last().expect("a variable names a key");

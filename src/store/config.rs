@@ -36,14 +36,20 @@ impl StoreConfig {
     pub fn resolve_cache(&mut self) {
         let Some(Ok(url)) = self.bucket.as_deref().map(BucketUrl::parse) else { return };
         self.path = self.cache.clone().unwrap_or_else(|| {
-            let base = std::env::var_os("XDG_CACHE_HOME")
-                .map(PathBuf::from)
-                .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))
-                .unwrap_or_else(std::env::temp_dir);
-            let place = base.join("pipeline").join("s3").join(&url.bucket);
+            let place = cache_home().join("s3").join(&url.bucket);
             url.prefix.iter().fold(place, |path, part| path.join(part))
         });
     }
+}
+
+/// This user's cache folder for pipeline: `$XDG_CACHE_HOME/pipeline`, else
+/// `~/.cache/pipeline`.
+pub fn cache_home() -> PathBuf {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir);
+    base.join("pipeline")
 }
 
 /// A bucket store's URL, `s3://BUCKET[/PREFIX]`, taken apart. Its parts become object keys

@@ -2,12 +2,10 @@
 //! array's index from the environment): labelling first, then building, each task doing
 //! its part; the building task that finds every part done commits the version.
 
-use anyhow::bail;
-
 use super::print::progress_bar;
 use super::{bucket_url, runtime};
 use crate::bucket::task::{self, Task};
-use crate::bucket::{Bucket, builder, labeller, mirror};
+use crate::bucket::{Bucket, builder, labeller};
 use crate::commands::cli::{BuildArgs, LabelArgs};
 use crate::commands::exit;
 use crate::config::Config;
@@ -18,24 +16,12 @@ pub fn is_task(config: &Config, shard: Option<usize>) -> bool {
         && (shard.is_some() || task::in_job_array(|var| std::env::var(var).ok()))
 }
 
-/// The datasets a task works on: those named, else every merged one.
-async fn datasets(bucket: &Bucket, named: &[String]) -> anyhow::Result<Vec<String>> {
-    if !named.is_empty() {
-        return Ok(named.to_vec());
-    }
-    let (names, _) = mirror::merged_datasets(bucket).await?;
-    if names.is_empty() {
-        bail!("{} has no merged dataset yet: run `pipeline merge --dataset NAME`", bucket.url());
-    }
-    Ok(names)
-}
-
 pub fn label(config: &Config, args: &LabelArgs) -> anyhow::Result<u8> {
     let (part, parts) = task::resolve(args.shard, args.shards, |v| std::env::var(v).ok())?;
     let url = bucket_url(config, "label")?;
     runtime()?.block_on(async {
         let bucket = Bucket::open(&url).await?;
-        for dataset in datasets(&bucket, &args.datasets).await? {
+        for dataset in super::merged_or_named(&bucket, &args.datasets).await? {
             let progress = progress_bar(&dataset);
             let task = Task { dataset: &dataset, part, parts, progress };
             let curation = config.curation_for(&args.queries, &dataset);
@@ -63,7 +49,7 @@ pub fn build(config: &Config, args: &BuildArgs) -> anyhow::Result<u8> {
     }
     runtime()?.block_on(async {
         let bucket = Bucket::open(&url).await?;
-        for dataset in datasets(&bucket, &args.datasets).await? {
+        for dataset in super::merged_or_named(&bucket, &args.datasets).await? {
             let progress = progress_bar(&dataset);
             let task = Task { dataset: &dataset, part, parts, progress };
             let curation = args.rules.rules(config, &dataset);

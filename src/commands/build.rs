@@ -95,18 +95,7 @@ fn pull(
         mirror::Checks { max_bytes: config.network.max_bytes, images: config.images.clone() };
     runtime()?.block_on(async {
         let bucket = Bucket::open(&url).await?;
-        let names = if datasets.is_empty() {
-            let (names, left_out) = mirror::merged_datasets(&bucket).await?;
-            for problem in left_out {
-                eprintln!("warning: {url}/{}", crate::printable::printable(&problem));
-            }
-            names
-        } else {
-            datasets.to_vec()
-        };
-        if names.is_empty() {
-            bail!("{url} has no merged dataset yet: run `pipeline merge --dataset NAME`");
-        }
+        let names = super::merged_or_named(&bucket, datasets).await?;
         for name in &names {
             let pulled = mirror::pull(&bucket, store, name, &checks).await?;
             if pulled.downloaded > 0 || pulled.removed > 0 {

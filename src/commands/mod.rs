@@ -113,6 +113,28 @@ fn pull_build(config: &Config, dataset: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The datasets a bucket command works on: those `named`, else every merged one (keys
+/// under `members/` that name no dataset are left out with a warning).
+async fn merged_or_named(
+    bucket: &crate::bucket::Bucket,
+    named: &[String],
+) -> anyhow::Result<Vec<String>> {
+    if !named.is_empty() {
+        return Ok(named.to_vec());
+    }
+    let (names, left_out) = crate::bucket::mirror::merged_datasets(bucket).await?;
+    for problem in left_out {
+        eprintln!("warning: {}/{}", bucket.url(), crate::printable::printable(&problem));
+    }
+    if names.is_empty() {
+        anyhow::bail!(
+            "{} has no merged dataset yet: run `pipeline merge --dataset NAME`",
+            bucket.url()
+        );
+    }
+    Ok(names)
+}
+
 /// The bucket store the config names; an error for a folder store.
 fn bucket_url(config: &Config, command: &str) -> anyhow::Result<String> {
     config.store.bucket.clone().ok_or_else(|| {

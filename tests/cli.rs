@@ -243,6 +243,9 @@ fn version_completions_man_page_and_quiet() {
         );
         let out = std::process::Command::new("script")
             .args(["-qec", &line, "/dev/null"])
+            // A terminal that draws: indicatif draws nothing on TERM=dumb (an editor's
+            // shell, a clean container's), as such a terminal asks.
+            .env("TERM", "xterm-256color")
             .current_dir(ws.dir.path())
             .output()
             .unwrap();

@@ -35,11 +35,11 @@ fn a_few_steps_on_a_fixed_batch_lower_the_l1_loss() {
         prefetch: 2,
         rank: (0, 1),
     };
-    let batch = loader::epoch(pairs, config, 1).recv().unwrap();
+    let batch = loader::epoch(pairs.clone(), config, 1).recv().unwrap();
     assert_eq!(batch.a.size(), [4, 1, 64, 64]);
     assert_eq!(batch.b.size(), [4, 3, 64, 64]);
     let config = tiny();
-    let mut nets = recipes::start(&config, tch::Device::Cpu, None).unwrap();
+    let mut nets = recipes::start(&config, tch::Device::Cpu, None, &pairs).unwrap();
     nets.begin_epoch(&Schedule::new(&config).plan(1, std::time::Duration::ZERO));
     let first = nets.step(&batch.a, &batch.b).unwrap();
     let mut last = first;
@@ -482,6 +482,9 @@ fn train_shows_a_step_bar_on_a_terminal() {
         let line = format!("{} {args}", env!("CARGO_BIN_EXE_pipeline"));
         let out = std::process::Command::new("script")
             .args(["-qec", &line, "/dev/null"])
+            // A terminal that draws: indicatif draws nothing on TERM=dumb (an editor's
+            // shell, a clean container's), as such a terminal asks.
+            .env("TERM", "xterm-256color")
             .current_dir(ws.dir.path())
             .output()
             .unwrap();

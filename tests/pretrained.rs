@@ -131,11 +131,11 @@ fn a_few_l1_steps_on_a_fixed_batch_lower_the_loss() {
         prefetch: 2,
         rank: (0, 1),
     };
-    let batch = loader::epoch(pairs, config, 1).recv().unwrap();
+    let batch = loader::epoch(pairs.clone(), config, 1).recv().unwrap();
     assert_eq!(batch.b.size(), [4, 2, 64, 64], "ab");
     let mut train = TrainConfig { recipe: Recipe::Pretrained, ..TrainConfig::default() };
     train.pretrained.weights = weights();
-    let mut recipe = recipes::start(&train, Device::Cpu, None).unwrap();
+    let mut recipe = recipes::start(&train, Device::Cpu, None, &pairs).unwrap();
     let plan = Schedule::new(&train).plan(1, Duration::ZERO);
     assert_eq!((plan.phase, plan.lr_encoder), (Phase::L1, None), "L1 alone, encoder frozen");
     recipe.begin_epoch(&plan);
@@ -294,8 +294,19 @@ fn validation_never_prefers_a_gray_model_to_a_colourful_one() {
         "gray is closer than wrong colours: {gray:?} {wrong:?}"
     );
     assert!(gray.colorfulness_ratio < 0.05 && wrong.colorfulness_ratio > 0.5);
-    assert_eq!(validation::best([("gray", Some(gray)), ("wrong", Some(wrong))]), Some("wrong"));
-    assert_eq!(validation::best([("gray", Some(gray)), ("none", None)]), None);
+    let best = |candidates: &[(&'static str, Option<validation::ValScore>)], floor: f64| {
+        validation::best(candidates.iter().copied(), floor)
+    };
+    assert_eq!(best(&[("gray", Some(gray)), ("wrong", Some(wrong))], 0.8), Some("wrong"));
+    assert_eq!(best(&[("gray", Some(gray)), ("none", None)], 0.8), None);
+    // A pale model nearly as right loses to a vivid one while a vivid one reaches the
+    // floor; below it, the lowest error among those at half the truth's colour wins.
+    let pale = validation::ValScore { colorfulness_ratio: 0.6, ciede2000: 5.0, ..right };
+    let vivid = validation::ValScore { colorfulness_ratio: 0.9, ciede2000: 5.5, ..right };
+    assert_eq!(best(&[("pale", Some(pale)), ("vivid", Some(vivid))], 0.8), Some("vivid"));
+    assert_eq!(best(&[("pale", Some(pale)), ("vivid", Some(vivid))], 0.5), Some("pale"));
+    let paler = validation::ValScore { colorfulness_ratio: 0.7, ciede2000: 6.0, ..right };
+    assert_eq!(best(&[("pale", Some(pale)), ("paler", Some(paler))], 0.8), Some("pale"));
 }
 
 #[test]

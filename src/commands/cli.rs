@@ -186,6 +186,10 @@ pub struct ColorizeArgs {
     /// runs: gray | each run | original).
     #[arg(long)]
     pub side_by_side: bool,
+    /// For runs with a class head: the annealed mean's temperature, above 0 and at most 1
+    /// (lower is bolder; the run's own `vividness` by default).
+    #[arg(long, value_parser = vividness)]
+    pub vividness: Option<f64>,
     #[arg(long, default_value = "auto", value_parser = device)]
     pub device: String,
     /// Print the result as one JSON line.
@@ -205,7 +209,11 @@ pub struct EvalArgs {
     pub dataset: String,
     #[arg(long, value_enum, default_value = "test")]
     pub split: SplitArg,
-    /// One JSON line per run.
+    /// For runs with a class head: score at each of these temperatures (comma-separated,
+    /// each above 0 and at most 1), to see the trade-off between error and colour.
+    #[arg(long, value_parser = vividness, value_delimiter = ',')]
+    pub vividness: Vec<f64>,
+    /// One JSON line per run (and temperature).
     #[arg(long)]
     pub json: bool,
     #[arg(long, default_value = "auto", value_parser = device)]
@@ -222,6 +230,14 @@ fn store(s: &str) -> Result<String, String> {
         Some(_) => {
             Err("only s3://BUCKET[/PREFIX] buckets are supported; give a folder otherwise".into())
         }
+    }
+}
+
+/// An annealed-mean temperature: above 0, at most 1.
+fn vividness(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(t) if t > 0.0 && t <= 1.0 => Ok(t),
+        _ => Err("a temperature above 0 and at most 1 (lower is bolder)".into()),
     }
 }
 

@@ -62,7 +62,12 @@ fn splits(arg: crate::commands::cli::SplitArg) -> Vec<crate::dataset::Split> {
 #[cfg(feature = "train")]
 pub fn colorize(config: Config, args: ColorizeArgs) -> anyhow::Result<u8> {
     use crate::eval::colorize;
-    let colorizers = open_runs(&config, &args.run, args.checkpoint, &args.device)?;
+    let mut colorizers = open_runs(&config, &args.run, args.checkpoint, &args.device)?;
+    if let Some(t) = args.vividness {
+        for colorizer in &mut colorizers {
+            colorizer.set_vividness(t).map_err(|e| super::exit::usage(e.to_string()))?;
+        }
+    }
     let (inputs, side_by_side) = match &args.dataset {
         Some(dataset) => {
             super::pull_build(&config, dataset)?;
@@ -87,26 +92,48 @@ pub fn colorize(config: Config, args: ColorizeArgs) -> anyhow::Result<u8> {
 pub fn eval(config: Config, args: EvalArgs) -> anyhow::Result<u8> {
     use crate::eval;
     use crate::train::error::TrainError;
-    let colorizers = open_runs(&config, &args.run, args.checkpoint, &args.device)?;
+    let mut colorizers = open_runs(&config, &args.run, args.checkpoint, &args.device)?;
+    for colorizer in colorizers.iter().filter(|_| !args.vividness.is_empty()) {
+        if colorizer.vividness().is_none() {
+            let why = format!("--vividness: run {} has no class head to decode", colorizer.run);
+            return Err(super::exit::usage(why));
+        }
+    }
     super::pull_build(&config, &args.dataset)?;
     let built = crate::dataset::Built::latest(&config.store.path, &args.dataset)?;
     let splits = splits(args.split);
+    let classifier = match (crate::curate::classifier(&config.curate))() {
+        Ok(classifier) => Some(classifier),
+        Err(e) => {
+            eprintln!("note: no ImageNet classifier agreement: {e}");
+            None
+        }
+    };
     let progress = super::print::progress_bar("eval");
     let counts = &built.manifest.counts;
     let per_run: usize = splits
         .iter()
         .map(|s| if *s == crate::dataset::Split::Train { counts.train } else { counts.test })
         .sum();
-    progress.set_length((per_run * colorizers.len()) as u64);
-    let evaluations = colorizers
-        .iter()
-        .map(|c| {
-            eval::evaluate::<TrainError>(c, &built, &splits, &mut |_: eval::Scored| {
+    let temperatures: Vec<Option<f64>> = match args.vividness.is_empty() {
+        true => vec![None],
+        false => args.vividness.iter().copied().map(Some).collect(),
+    };
+    progress.set_length((per_run * colorizers.len() * temperatures.len()) as u64);
+    let mut evaluations = Vec::new();
+    for colorizer in &mut colorizers {
+        for &t in &temperatures {
+            if let Some(t) = t {
+                colorizer.set_vividness(t)?;
+            }
+            let mut each = |_: eval::Scored| -> Result<(), TrainError> {
                 progress.inc(1);
                 Ok(())
-            })
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+            };
+            let judge = classifier.as_deref();
+            evaluations.push(eval::evaluate(colorizer, &built, &splits, judge, &mut each)?);
+        }
+    }
     progress.finish_and_clear();
     if args.json {
         for e in &evaluations {
@@ -353,9 +380,14 @@ fn epoch_line(r: &crate::train::trainer::EpochReport) -> String {
     };
     line += &format!(" [{}]:", crate::train::metrics_log::phase_name(r.phase));
     let l = &r.losses;
-    for (name, value) in
-        [("G_GAN", l.g_gan), ("G_L1", Some(l.g_l1)), ("D_real", l.d_real), ("D_fake", l.d_fake)]
-    {
+    let named = [
+        ("G_GAN", l.g_gan),
+        ("G_L1", Some(l.g_l1)),
+        ("G_CE", l.g_ce),
+        ("D_real", l.d_real),
+        ("D_fake", l.d_fake),
+    ];
+    for (name, value) in named {
         if let Some(v) = value {
             line += &format!(" {name} {v:.3}");
         }

@@ -36,8 +36,9 @@ impl Colorizer {
         device: Device,
     ) -> Result<Colorizer, TrainError> {
         let record = RunRecord::read(store, run)?;
+        let run_dir = crate::train::run_record::run_dir(store, run);
         let (dir, state, note) =
-            checkpoint::choose(&crate::train::run_record::run_dir(store, run), choice)?;
+            checkpoint::choose(&run_dir, choice, record.config.best_colorfulness)?;
         let mut vs = nn::VarStore::new(device);
         let g = Generator::new(&(vs.root() / "G"), &record.config);
         // The moving average, when the run kept one, is the generator to use.
@@ -62,6 +63,27 @@ impl Colorizer {
 
     pub fn device(&self) -> Device {
         self.device
+    }
+
+    /// Decodes the class head's colours at `vividness` (0 < T <= 1, lower is bolder);
+    /// refused for a run whose generator predicts ab directly.
+    pub fn set_vividness(&mut self, vividness: f64) -> Result<(), TrainError> {
+        match self.g.set_vividness(vividness) {
+            true => Ok(()),
+            false => Err(TrainError::Invalid(format!(
+                "run {}: its generator predicts colours directly (no class head), so it has \
+                 no vividness to set; train with train.pretrained.head = \"classes\"",
+                self.run
+            ))),
+        }
+    }
+
+    /// The temperature colours are decoded at, for a generator with a class head.
+    pub fn vividness(&self) -> Option<f64> {
+        match &self.g {
+            Generator::Pretrained(g) => g.class_head().map(|head| head.vividness),
+            Generator::Pix2pix(_) => None,
+        }
     }
 
     /// B for A ([n, 1, crop, crop] on the colorizer's device).

@@ -10,15 +10,19 @@
 //! the image's own L with a = b = 0 (Lab runs) or its luma as RGB (RGB runs). PSNR is over
 //! RGB per image, capped at 60 dB, then averaged; SSIM has an 11x11 Gaussian window (sigma
 //! 1.5) per RGB channel, valid region; CIEDE2000 is the mean over pixels (D65); colourfulness
-//! is Hasler & Süsstrunk's signed variant, and its ratio is mean(model) / mean(truth).
+//! is Hasler & Süsstrunk's signed variant, and its ratio is mean(model) / mean(truth);
+//! classifier agreement is `agreement`'s (the share of images an ImageNet classifier names
+//! as it names the original), when a classifier is given.
 
 use serde::Serialize;
 
+pub mod agreement;
 pub mod color;
 pub mod colorize;
 pub mod colorizer;
 pub mod resample;
 
+use crate::curate::labels::Classify;
 use crate::dataset::{Built, Split};
 use crate::photo::quality::{Metrics, PSNR_CAP_DB, SSIM_WINDOW};
 use crate::train::config::ColorSpace;
@@ -51,8 +55,15 @@ pub struct Evaluation {
     /// The epoch of the checkpoint scored.
     pub checkpoint: usize,
     pub images: usize,
+    /// The class head's annealed-mean temperature the colours were decoded at; absent
+    /// for a generator that predicts ab directly.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vividness: Option<f64>,
     pub model: Metrics,
     pub baseline: Metrics,
+    /// Top-1 agreement of the ImageNet classifier with its class for the original.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agreement: Option<agreement::Agreement>,
     pub protocol: Protocol,
 }
 
@@ -68,16 +79,18 @@ pub struct Scored<'a> {
     pub model: &'a Metrics,
 }
 
-/// Colorizes the center crop of every pair of `splits` and scores it; `each` sees every
-/// image with its scores.
+/// Colorizes the center crop of every pair of `splits` and scores it, with the
+/// `classifier`'s agreement when given; `each` sees every image with its scores.
 pub fn evaluate<E: From<TrainError>>(
     colorizer: &Colorizer,
     built: &Built,
     splits: &[Split],
+    classifier: Option<&dyn Classify>,
     each: &mut dyn FnMut(Scored) -> Result<(), E>,
 ) -> Result<Evaluation, E> {
     let c = colorizer.crop;
     let (mut model, mut baseline) = (Vec::new(), Vec::new());
+    let mut tally = classifier.map(agreement::Tally::new);
     for &split in splits {
         let pairs = Pairs::open(built, split).map_err(TrainError::from)?;
         if c > pairs.size() {
@@ -97,6 +110,10 @@ pub fn evaluate<E: From<TrainError>>(
                     .map_err(|e| TrainError::Invalid(format!("metrics: {e}")))
             };
             let colorized = crops.decode(i, b);
+            let do_nothing = crops.do_nothing(i);
+            if let Some(tally) = &mut tally {
+                tally.add(&truth, &colorized, &do_nothing, c);
+            }
             let scores = score(&colorized)?;
             each(Scored {
                 id: pairs.id(i),
@@ -107,7 +124,7 @@ pub fn evaluate<E: From<TrainError>>(
                 model: &scores,
             })?;
             model.push(scores);
-            baseline.push(score(&crops.do_nothing(i))?);
+            baseline.push(score(&do_nothing)?);
         }
     }
     if model.is_empty() {
@@ -140,8 +157,10 @@ pub fn evaluate<E: From<TrainError>>(
         run: colorizer.run.clone(),
         checkpoint: colorizer.epoch,
         images: model.len(),
+        vividness: colorizer.vividness(),
         model: mean(&model),
         baseline: mean(&baseline),
+        agreement: tally.and_then(|t| t.agreement()),
         protocol,
     })
 }
@@ -176,26 +195,47 @@ pub const ROWS: [Row; 6] = [
 /// baseline column when they share it).
 pub fn table(evaluations: &[Evaluation]) -> String {
     let shared = evaluations.windows(2).all(|w| w[0].protocol == w[1].protocol);
-    let mut columns: Vec<(String, &Metrics)> = Vec::new();
+    let agreement =
+        |e: &Evaluation, of: fn(&agreement::Agreement) -> f64| e.agreement.map(|a| of(&a));
+    let mut columns: Vec<(String, &Metrics, Option<f64>)> = Vec::new();
     for e in evaluations {
-        columns.push((format!("{} (ep {})", e.run, e.checkpoint), &e.model));
+        let name = match e.vividness {
+            Some(t) => format!("{} (ep {}, T {t})", e.run, e.checkpoint),
+            None => format!("{} (ep {})", e.run, e.checkpoint),
+        };
+        columns.push((name, &e.model, agreement(e, |a| a.model)));
         if !shared {
-            columns.push((format!("do-nothing ({})", e.run), &e.baseline));
+            columns.push((
+                format!("do-nothing ({})", e.run),
+                &e.baseline,
+                agreement(e, |a| a.baseline),
+            ));
         }
     }
     if shared {
-        columns.push(("do-nothing".into(), &evaluations[0].baseline));
+        let first = &evaluations[0];
+        columns.push(("do-nothing".into(), &first.baseline, agreement(first, |a| a.baseline)));
     }
-    let width = columns.iter().map(|(name, _)| name.len()).max().unwrap_or(10).max(10) + 2;
+    let width = columns.iter().map(|(name, _, _)| name.len()).max().unwrap_or(10).max(10) + 2;
     let mut out = format!("{:<26}", "metric");
-    for (name, _) in &columns {
+    for (name, _, _) in &columns {
         out += &format!("{name:>width$}");
     }
     out.push('\n');
     for (name, value) in ROWS {
         out += &format!("{name:<26}");
-        for (_, metrics) in &columns {
+        for (_, metrics, _) in &columns {
             out += &format!("{:>width$.4}", value(metrics));
+        }
+        out.push('\n');
+    }
+    if columns.iter().any(|(_, _, agreement)| agreement.is_some()) {
+        out += &format!("{:<26}", "ImageNet top-1 agreement");
+        for (_, _, agreement) in &columns {
+            match agreement {
+                Some(share) => out += &format!("{share:>width$.4}"),
+                None => out += &format!("{:>width$}", "-"),
+            }
         }
         out.push('\n');
     }

@@ -97,9 +97,13 @@ fn score(
     let mut scores = vec![Scored {
         dataset: own.clone(),
         splits: "test",
-        evaluation: eval::evaluate::<TrainError>(colorizer, trained, &[Split::Test], &mut |_| {
-            Ok(())
-        })?,
+        evaluation: eval::evaluate::<TrainError>(
+            colorizer,
+            trained,
+            &[Split::Test],
+            None,
+            &mut |_| Ok(()),
+        )?,
     }];
     for dataset in request.cross_domain.iter().filter(|d| *d != own) {
         let built = Built::latest(request.store, dataset)?;
@@ -107,6 +111,7 @@ fn score(
             colorizer,
             &built,
             &[Split::Train, Split::Test],
+            None,
             &mut |_| Ok(()),
         )?;
         scores.push(Scored { dataset: dataset.clone(), splits: "train+test", evaluation });

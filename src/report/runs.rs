@@ -81,7 +81,9 @@ pub fn read(
     }
     let mut best_dir = None;
     if view.last.is_some()
-        && let Ok((path, state, note)) = checkpoint::choose(&dir, Choice::Best)
+        && let Some(record) = &view.record
+        && let Ok((path, state, note)) =
+            checkpoint::choose(&dir, Choice::Best, record.config.best_colorfulness)
     {
         view.best = Some(state);
         view.best_note = note;

@@ -144,7 +144,7 @@ pub fn ensure(
         bar.inc(1);
         Ok(())
     };
-    let evaluation = eval::evaluate(&colorizer, built, splits, &mut each)?;
+    let evaluation = eval::evaluate(&colorizer, built, splits, None, &mut each)?;
     bar.finish_and_clear();
     scores.model = evaluation.model;
     scores.baseline = evaluation.baseline;

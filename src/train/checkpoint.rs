@@ -83,9 +83,11 @@ pub fn latest(run_dir: &Path) -> Result<Option<(PathBuf, CheckpointState)>, Trai
 
 /// The checkpoint `choice` names, and a note when `best` had to fall back to the last one
 /// (no validation set, or no checkpoint passing the colourfulness guard).
+/// `colorfulness` is the run's `train.best_colorfulness`.
 pub fn choose(
     run_dir: &Path,
     choice: Choice,
+    colorfulness: f64,
 ) -> Result<(PathBuf, CheckpointState, Option<String>), TrainError> {
     let mut all = list(run_dir)?;
     let run = run_dir.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned());
@@ -100,7 +102,8 @@ pub fn choose(
             all.swap_remove(at)
         }
         Choice::Best => {
-            let best = validation::best(all.iter().enumerate().map(|(i, (_, s))| (i, s.val)));
+            let scored = all.iter().enumerate().map(|(i, (_, s))| (i, s.val));
+            let best = validation::best(scored, colorfulness);
             match best {
                 Some(i) => all.swap_remove(i),
                 None => {
@@ -152,7 +155,7 @@ pub fn write_interrupted(
 pub fn write(
     run_dir: &Path,
     state: &CheckpointState,
-    keep_last: usize,
+    (keep_last, colorfulness): (usize, f64),
     save: impl FnOnce(&Path) -> Result<(), TrainError>,
 ) -> Result<(), TrainError> {
     let root = run_dir.join("checkpoints");
@@ -162,7 +165,7 @@ pub fn write(
         fs::remove_dir_all(&interrupted).map_err(crate::durable::at(&interrupted))?;
     }
     let all = list(run_dir)?;
-    let best = validation::best(all.iter().map(|(d, s)| (d.clone(), s.val)));
+    let best = validation::best(all.iter().map(|(d, s)| (d.clone(), s.val)), colorfulness);
     let keep_from = all.len().saturating_sub(keep_last.max(1));
     for (i, (dir, _)) in all.iter().enumerate() {
         if i < keep_from && Some(dir) != best.as_ref() {

@@ -110,6 +110,17 @@ pub enum Augment {
     Cutout,
 }
 
+/// How the pretrained recipe's generator predicts colour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ColorHead {
+    /// ab itself (tanh), trained with L1: safe and pale.
+    Regression,
+    /// A distribution over the ab cells (Zhang et al. 2016), trained with a rebalanced
+    /// cross-entropy and decoded by the annealed mean at `vividness`.
+    Classes,
+}
+
 /// Every hyper-parameter of a run; saved as `config.json` in the run folder. The flat keys
 /// are the reference recipe's and the run's; `pretrained` holds the second recipe's.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -144,7 +155,16 @@ pub struct TrainConfig {
     /// A budget: the run ends at the first epoch boundary past it, with the schedule's
     /// epoch counts read as proportions of it.
     pub max_minutes: Option<f64>,
+    /// `best` is the lowest validation ΔE00 among epochs whose colourfulness is at least
+    /// this share of the truth's (else at least half of it). A run recorded before the
+    /// key existed chose at half.
+    #[serde(default = "half")]
+    pub best_colorfulness: f64,
     pub pretrained: PretrainedConfig,
+}
+
+fn half() -> f64 {
+    crate::train::validation::MIN_COLORFULNESS_RATIO
 }
 
 /// `[train.pretrained]`: the pretrained recipe (shared docs/colorizer.md §2). Always Lab.
@@ -174,6 +194,22 @@ pub struct PretrainedConfig {
     pub ema: f64,
     /// EfficientNet-Lite0's ImageNet weights, as `scripts/weights` writes them.
     pub weights: PathBuf,
+    /// The generator's colour head. A run recorded before heads existed had regression.
+    #[serde(default = "regression")]
+    pub head: ColorHead,
+    /// The class head's loss: lambda_ce x cross-entropy, its pixels weighted by how rare
+    /// their colour is in the training data (Zhang's rebalancing, the uniform
+    /// distribution's share `rebalance`: 1 is none), beside lambda_l1 x L1 of the decoded
+    /// colours and, in the GAN phase, the GAN loss.
+    pub lambda_ce: f64,
+    pub rebalance: f64,
+    /// The annealed mean's temperature (0 < T <= 1; lower is bolder): what validation
+    /// and the L1 and GAN losses decode with, and inference's default.
+    pub vividness: f64,
+}
+
+fn regression() -> ColorHead {
+    ColorHead::Regression
 }
 
 impl Default for PretrainedConfig {
@@ -195,6 +231,10 @@ impl Default for PretrainedConfig {
             diffaugment: vec![Augment::Translation, Augment::Cutout],
             ema: 0.995,
             weights: PathBuf::from(".weights/efficientnet-lite0.safetensors"),
+            head: ColorHead::Regression,
+            lambda_ce: 1.0,
+            rebalance: crate::train::nets::ab_classes::REBALANCE_MIX,
+            vividness: 0.38,
         }
     }
 }
@@ -223,6 +263,7 @@ impl Default for TrainConfig {
             keep_last: 3,
             val_fraction: 0.1,
             max_minutes: None,
+            best_colorfulness: 0.8,
             pretrained: PretrainedConfig::default(),
         }
     }
@@ -319,6 +360,13 @@ impl TrainConfig {
         if let Some(minutes) = self.max_minutes.filter(|m| m.is_nan() || *m <= 0.0) {
             return Invalid::err("train.max_minutes", minutes, "above 0");
         }
+        if !(0.0..=1.0).contains(&self.best_colorfulness) {
+            return Invalid::err("train.best_colorfulness", self.best_colorfulness, "0 to 1");
+        }
+        self.check_pretrained()
+    }
+
+    fn check_pretrained(&self) -> Result<(), Invalid> {
         let p = &self.pretrained;
         if !p.crop.is_multiple_of(32) || !(64..=1024).contains(&p.crop) {
             let allowed = "a multiple of 32 from 64 to 1024 (the encoder's stride)";
@@ -350,6 +398,17 @@ impl TrainConfig {
         }
         if !(0.0..1.0).contains(&p.ema) {
             return Invalid::err("train.pretrained.ema", p.ema, "0 (off) up to (not including) 1");
+        }
+        if !(p.vividness > 0.0 && p.vividness <= 1.0) {
+            return Invalid::err("train.pretrained.vividness", p.vividness, "above 0, at most 1");
+        }
+        if !(0.0..=1.0).contains(&p.rebalance) || p.lambda_ce.is_nan() || p.lambda_ce < 0.0 {
+            let value = format!("{}, lambda_ce {}", p.rebalance, p.lambda_ce);
+            return Invalid::err(
+                "train.pretrained.rebalance",
+                value,
+                "0 to 1, lambda_ce 0 or above",
+            );
         }
         Ok(())
     }

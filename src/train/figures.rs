@@ -26,9 +26,10 @@ pub fn loss_curve(
     let has_val = history.values().any(|r| r.val.is_some());
     let root = SVGBackend::new(path, (800, if has_val { 960 } else { 480 })).into_drawing_area();
     root.fill(&WHITE)?;
-    let losses: [Series; 4] = [
+    let losses: [Series; 5] = [
         ("G_GAN", |r| r.losses.g_gan, RED),
         ("G_L1", |r| Some(r.losses.g_l1), BLUE),
+        ("G_CE", |r| r.losses.g_ce, CYAN),
         ("D_real", |r| r.losses.d_real, GREEN),
         ("D_fake", |r| r.losses.d_fake, MAGENTA),
     ];

@@ -99,18 +99,28 @@ impl Pairs {
     /// Pair `n`'s Lab planes, computed once, when the pairs are cached.
     fn lab_planes(&self, n: usize) -> Option<&[f32]> {
         let cell = &self.lab.as_ref()?[n];
-        Some(cell.get_or_init(|| {
-            let (shard, i) = self.index[n];
-            let pair = self.shards[shard].pair(i);
-            let plane = self.size * self.size;
-            let mut planes = vec![0f32; 3 * plane];
-            let (l, ab) = planes.split_at_mut(plane);
-            for (p, l) in l.iter_mut().enumerate() {
-                let rgb = [pair.b[p], pair.b[plane + p], pair.b[2 * plane + p]];
-                *l = ColorSpace::Lab.encode(pair.a[p], rgb, ab, p, plane);
-            }
-            planes
-        }))
+        Some(cell.get_or_init(|| self.lab_of(n)))
+    }
+
+    fn lab_of(&self, n: usize) -> Vec<f32> {
+        let (shard, i) = self.index[n];
+        let pair = self.shards[shard].pair(i);
+        let plane = self.size * self.size;
+        let mut planes = vec![0f32; 3 * plane];
+        let (l, ab) = planes.split_at_mut(plane);
+        for (p, l) in l.iter_mut().enumerate() {
+            let rgb = [pair.b[p], pair.b[plane + p], pair.b[2 * plane + p]];
+            *l = ColorSpace::Lab.encode(pair.a[p], rgb, ab, p, plane);
+        }
+        planes
+    }
+
+    /// Pair `n` in Lab as the networks see it: the L, a and b planes at the stored size.
+    pub fn lab(&self, n: usize) -> std::borrow::Cow<'_, [f32]> {
+        match self.lab_planes(n) {
+            Some(planes) => std::borrow::Cow::Borrowed(planes),
+            None => std::borrow::Cow::Owned(self.lab_of(n)),
+        }
     }
 
     /// The member id of pair `n`.

@@ -153,8 +153,13 @@ fn steps(text: &str) -> BTreeMap<usize, Vec<Losses>> {
     for (epoch, v) in lines(text) {
         if let Some(g_l1) = v["G_L1"].as_f64() {
             let get = |k: &str| v[k].as_f64();
-            let losses =
-                Losses { g_gan: get("G_GAN"), g_l1, d_real: get("D_real"), d_fake: get("D_fake") };
+            let losses = Losses {
+                g_gan: get("G_GAN"),
+                g_l1,
+                g_ce: get("G_CE"),
+                d_real: get("D_real"),
+                d_fake: get("D_fake"),
+            };
             steps.entry(epoch).or_default().push(losses);
         }
     }

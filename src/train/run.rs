@@ -68,7 +68,7 @@ impl Run {
         start.check_length(request.run, &schedule)?;
         let data = Data::open(&built, &config)?;
         let from = resumed.as_ref().map(|(dir, _)| dir.as_path());
-        let mut recipe = recipes::start(&config, request.device, from)?;
+        let mut recipe = recipes::start(&config, request.device, from, &data.pairs)?;
         if let Some(group) = &group {
             recipe.distribute(group)?;
         }

@@ -175,7 +175,9 @@ fn end_epoch(
     let grid = run.dir.join("samples").join(format!("epoch-{epoch:05}.png"));
     figures::sample_grid(&grid, &run.data.samples, &|a| recipe.colorize(a), request.device)?;
 
-    let best = validation::best(history.iter().map(|(e, r)| (*e, r.val))) == Some(epoch);
+    let colorfulness = run.config.best_colorfulness;
+    let best =
+        validation::best(history.iter().map(|(e, r)| (*e, r.val)), colorfulness) == Some(epoch);
     if epoch.is_multiple_of(run.config.checkpoint_every.max(1)) || last || best {
         let state = CheckpointState {
             epoch,
@@ -185,7 +187,8 @@ fn end_epoch(
             elapsed_s: done.elapsed.as_secs_f64(),
             unfinished: None,
         };
-        checkpoint::write(&run.dir, &state, run.config.keep_last, |dir| recipe.save(dir))?;
+        let keep = (run.config.keep_last, colorfulness);
+        checkpoint::write(&run.dir, &state, keep, |dir| recipe.save(dir))?;
     }
     let images = done.ran.images * run.ranks();
     (request.on_epoch)(&EpochReport {

@@ -1,7 +1,8 @@
 //! Validation: every epoch, the generator colorizes the held-out part of the training split
 //! (`train.val_fraction`, chosen by content hash), scored with `eval`'s metrics; the best
 //! checkpoint is the one with the lowest validation ΔE00 among those whose colourfulness
-//! is at least half the truth's, so a gray model never wins.
+//! is at least `train.best_colorfulness` of the truth's (0.8), else at least half of it, so
+//! that a pale model loses to a vivid one nearly as right and a gray model never wins.
 
 use serde::{Deserialize, Serialize};
 use tch::{Device, Tensor};
@@ -9,8 +10,8 @@ use tch::{Device, Tensor};
 use super::loader::CenterCrops;
 use crate::photo::quality::{self, PSNR_CAP_DB};
 
-/// A model that colours less than this share of the truth's colourfulness is not a
-/// candidate for `best`.
+/// A model that colours less than this share of the truth's colourfulness is never
+/// `best`.
 pub const MIN_COLORFULNESS_RATIO: f64 = 0.5;
 
 /// Images colorized at once.
@@ -26,13 +27,6 @@ pub struct ValScore {
     pub psnr: f64,
     /// Mean colourfulness of the colorized images over that of the originals.
     pub colorfulness_ratio: f64,
-}
-
-impl ValScore {
-    /// Whether this epoch may be `best`.
-    pub fn qualifies(&self) -> bool {
-        self.colorfulness_ratio >= MIN_COLORFULNESS_RATIO
-    }
 }
 
 /// Scores `colorize` (A on `device` in, B out) on `crops`.
@@ -60,11 +54,25 @@ pub fn score(
     }
 }
 
-/// The best of some scored candidates (the lowest ΔE00 of those that qualify), if any.
-pub fn best<T>(candidates: impl IntoIterator<Item = (T, Option<ValScore>)>) -> Option<T> {
-    candidates
-        .into_iter()
-        .filter_map(|(item, score)| score.filter(ValScore::qualifies).map(|s| (item, s)))
-        .min_by(|(_, x), (_, y)| x.ciede2000.total_cmp(&y.ciede2000))
-        .map(|(item, _)| item)
+/// The best of some scored candidates: the lowest ΔE00 among those whose colourfulness
+/// ratio is at least `colorfulness`, else among those at least [`MIN_COLORFULNESS_RATIO`];
+/// none when no candidate reaches that.
+pub fn best<T>(
+    candidates: impl IntoIterator<Item = (T, Option<ValScore>)>,
+    colorfulness: f64,
+) -> Option<T> {
+    let mut scored: Vec<(T, ValScore)> =
+        candidates.into_iter().filter_map(|(item, score)| score.map(|s| (item, s))).collect();
+    for floor in [colorfulness, MIN_COLORFULNESS_RATIO] {
+        let lowest = scored
+            .iter()
+            .enumerate()
+            .filter(|(_, (_, s))| s.colorfulness_ratio >= floor)
+            .min_by(|(_, (_, x)), (_, (_, y))| x.ciede2000.total_cmp(&y.ciede2000))
+            .map(|(i, _)| i);
+        if let Some(i) = lowest {
+            return Some(scored.swap_remove(i).0);
+        }
+    }
+    None
 }

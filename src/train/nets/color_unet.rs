@@ -14,11 +14,16 @@
 //!   the resolution), and the full-resolution stage would cost as much as the encoder.
 //! - No dropout (Shariatnia's U-Net had none). The encoder's batch norm keeps its ImageNet
 //!   statistics; the decoder's learns its own.
+//! - Or, with the class head (`head = "classes"`), a 1x1 conv at stride 2 gives logits over
+//!   the ab cells ([`AbClasses`]), decoded by their annealed mean at the run's vividness;
+//!   the rebalancing weights of its loss live beside it, so that a checkpoint holds them.
 
 use tch::Tensor;
 use tch::nn::{self, ModuleT};
 
+use super::ab_classes::AbClasses;
 use super::efficientnet::{self, EfficientNetLite0, HEAD_CHANNELS, Input, SKIP_CHANNELS};
+use crate::train::config::{ColorHead, PretrainedConfig};
 
 /// Channels of the decoder blocks, deepest first (they meet the skips at strides 16, 8, 4
 /// and 2).
@@ -69,7 +74,31 @@ pub struct ColorUnet {
     bottleneck: nn::Conv2D,
     bottleneck_bn: nn::BatchNorm,
     decoder: Vec<DecoderBlock>,
-    out: nn::Conv2D,
+    out: Head,
+}
+
+/// The last layer: ab itself, or a distribution over the ab cells.
+#[derive(Debug)]
+enum Head {
+    Regression(nn::Conv2D),
+    Classes(ClassHead),
+}
+
+#[derive(Debug)]
+pub struct ClassHead {
+    logits: nn::Conv2D,
+    pub classes: AbClasses,
+    /// Each class's weight in the loss (rebalancing), saved with the networks.
+    pub weights: Tensor,
+    /// The annealed mean's temperature.
+    pub vividness: f64,
+}
+
+/// What the generator predicts for a batch: ab, and the logits they were decoded from
+/// when the head predicts classes (at half the side).
+pub struct Prediction {
+    pub ab: Tensor,
+    pub logits: Option<Tensor>,
 }
 
 /// Name of the encoder's sub-path, under the generator's.
@@ -77,7 +106,7 @@ pub const ENCODER: &str = "encoder";
 
 impl ColorUnet {
     /// The networks, with an untrained encoder: [`efficientnet::load_imagenet`] fills it.
-    pub fn new(p: &nn::Path) -> ColorUnet {
+    pub fn new(p: &nn::Path, config: &PretrainedConfig) -> ColorUnet {
         let bottleneck = nn::conv2d(
             p / "bottleneck",
             HEAD_CHANNELS,
@@ -91,15 +120,28 @@ impl ColorUnet {
             decoder.push(DecoderBlock::new(p / format!("up{i}"), c_in + skip, c_out));
             c_in = c_out;
         }
-        // Zero weights: an untrained generator predicts a = b = 0, the do-nothing colorizer,
-        // instead of random saturated colour.
-        let out = nn::conv2d(
-            p / "out",
-            c_in,
-            2,
-            3,
-            nn::ConvConfig { padding: 1, ws_init: nn::Init::Const(0.0), ..Default::default() },
-        );
+        let out = match config.head {
+            // Zero weights: an untrained generator predicts a = b = 0, the do-nothing
+            // colorizer, instead of random saturated colour (the class head's uniform
+            // distribution decodes to a = b = 0 too, the cells being symmetric about it).
+            ColorHead::Regression => Head::Regression(nn::conv2d(
+                p / "out",
+                c_in,
+                2,
+                3,
+                nn::ConvConfig { padding: 1, ws_init: nn::Init::Const(0.0), ..Default::default() },
+            )),
+            ColorHead::Classes => {
+                let classes = AbClasses::new(p.device());
+                let zero = nn::ConvConfig { ws_init: nn::Init::Const(0.0), ..Default::default() };
+                Head::Classes(ClassHead {
+                    logits: nn::conv2d(p / "classes", c_in, classes.count(), 1, zero),
+                    weights: p.ones_no_train("class_weights", &[classes.count()]),
+                    classes,
+                    vividness: config.vividness,
+                })
+            }
+        };
         ColorUnet {
             encoder: EfficientNetLite0::new(&(p / ENCODER), Input::Gray, false),
             bottleneck,
@@ -122,8 +164,9 @@ impl ColorUnet {
     }
 }
 
-impl ModuleT for ColorUnet {
-    fn forward_t(&self, a: &Tensor, train: bool) -> Tensor {
+impl ColorUnet {
+    /// ab for a batch (and the class head's logits).
+    pub fn predict(&self, a: &Tensor, train: bool) -> Prediction {
         let input = Self::encoder_input(a);
         let features = if self.encoder.trains() {
             self.encoder.features(&input)
@@ -139,14 +182,46 @@ impl ModuleT for ColorUnet {
             h = h.upsample_nearest2d_vec(None::<&[i64]>, [2.0, 2.0]);
             h = block.forward(&Tensor::cat(&[&h, skip], 1), train);
         }
-        h.apply(&self.out).tanh().upsample_bilinear2d_vec(None::<&[i64]>, false, [2.0, 2.0])
+        let up = |ab: Tensor| ab.upsample_bilinear2d_vec(None::<&[i64]>, false, [2.0, 2.0]);
+        match &self.out {
+            Head::Regression(out) => Prediction { ab: up(h.apply(out).tanh()), logits: None },
+            Head::Classes(head) => {
+                let logits = h.apply(&head.logits);
+                let ab = head.classes.annealed_mean(&logits, head.vividness);
+                Prediction { ab: up(ab), logits: Some(logits) }
+            }
+        }
+    }
+
+    /// The class head, when the generator has one.
+    pub fn class_head(&self) -> Option<&ClassHead> {
+        match &self.out {
+            Head::Classes(head) => Some(head),
+            Head::Regression(_) => None,
+        }
+    }
+
+    /// Decodes the class head's colours at `vividness` from now on; `false` when the
+    /// generator predicts ab directly and has no temperature to set.
+    pub fn set_vividness(&mut self, vividness: f64) -> bool {
+        match &mut self.out {
+            Head::Classes(head) => {
+                head.vividness = vividness;
+                true
+            }
+            Head::Regression(_) => false,
+        }
+    }
+
+    /// ab for a batch, as inference runs it: eval mode, no gradients.
+    pub fn infer(&self, a: &Tensor) -> Tensor {
+        tch::no_grad(|| self.predict(a, false).ab)
     }
 }
 
-impl ColorUnet {
-    /// ab for a batch, as inference runs it: eval mode, no gradients.
-    pub fn infer(&self, a: &Tensor) -> Tensor {
-        tch::no_grad(|| self.forward_t(a, false))
+impl ModuleT for ColorUnet {
+    fn forward_t(&self, a: &Tensor, train: bool) -> Tensor {
+        self.predict(a, train).ab
     }
 }
 
@@ -157,13 +232,19 @@ mod tests {
 
     #[test]
     fn ab_comes_out_at_the_input_size() {
-        let vs = nn::VarStore::new(Device::Cpu);
-        let g = ColorUnet::new(&vs.root());
-        for side in [64, 128, 256] {
-            let a = Tensor::rand([2, 1, side, side], (Kind::Float, Device::Cpu)) * 2.0 - 1.0;
-            let ab = g.forward_t(&a, true);
-            assert_eq!(ab.size(), [2, 2, side, side]);
-            assert!(ab.abs().max().double_value(&[]) <= 1.0, "tanh output");
+        for head in [ColorHead::Regression, ColorHead::Classes] {
+            let vs = nn::VarStore::new(Device::Cpu);
+            let config = PretrainedConfig { head, ..PretrainedConfig::default() };
+            let g = ColorUnet::new(&vs.root(), &config);
+            for side in [64, 128, 256] {
+                let a = Tensor::rand([2, 1, side, side], (Kind::Float, Device::Cpu)) * 2.0 - 1.0;
+                let prediction = g.predict(&a, true);
+                assert_eq!(prediction.ab.size(), [2, 2, side, side]);
+                assert!(prediction.ab.abs().max().double_value(&[]) <= 1.0, "ab in range");
+                if let Some(logits) = prediction.logits {
+                    assert_eq!(logits.size()[2..], [side / 2, side / 2]);
+                }
+            }
         }
     }
 }

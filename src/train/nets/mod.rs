@@ -3,6 +3,7 @@
 //! generator: that encoder under a U-Net decoder) and `critic` (the pretrained recipe's
 //! spectral-norm PatchGAN).
 
+pub mod ab_classes;
 pub mod color_unet;
 pub mod critic;
 pub mod efficientnet;
@@ -45,7 +46,7 @@ impl Generator {
                 Generator::Pix2pix(pix2pix::Generator::new(p, &pix2pix::NetConfig::of(config)))
             }
             crate::train::config::Recipe::Pretrained => {
-                Generator::Pretrained(Box::new(color_unet::ColorUnet::new(p)))
+                Generator::Pretrained(Box::new(color_unet::ColorUnet::new(p, &config.pretrained)))
             }
         }
     }
@@ -55,6 +56,15 @@ impl Generator {
         match self {
             Generator::Pix2pix(g) => g.infer(a),
             Generator::Pretrained(g) => g.infer(a),
+        }
+    }
+
+    /// Decodes colours at `vividness` from now on; `false` when the generator has no
+    /// class head, hence no temperature.
+    pub fn set_vividness(&mut self, vividness: f64) -> bool {
+        match self {
+            Generator::Pix2pix(_) => false,
+            Generator::Pretrained(g) => g.set_vividness(vividness),
         }
     }
 

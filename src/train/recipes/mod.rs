@@ -27,6 +27,9 @@ pub struct Losses {
     pub g_gan: Option<f64>,
     #[serde(rename = "G_L1")]
     pub g_l1: f64,
+    /// The class head's rebalanced cross-entropy (times lambda_ce), when it has one.
+    #[serde(rename = "G_CE", skip_serializing_if = "Option::is_none")]
+    pub g_ce: Option<f64>,
     #[serde(rename = "D_real", skip_serializing_if = "Option::is_none")]
     pub d_real: Option<f64>,
     #[serde(rename = "D_fake", skip_serializing_if = "Option::is_none")]
@@ -40,6 +43,7 @@ impl Losses {
         Losses {
             g_gan: Some(value(g_gan)),
             g_l1: value(g_l1),
+            g_ce: None,
             d_real: Some(value(d_real)),
             d_fake: Some(value(d_fake)),
         }
@@ -54,6 +58,7 @@ impl Losses {
         Losses {
             g_gan: mean_of(|l| l.g_gan),
             g_l1: mean_of(|l| Some(l.g_l1)).unwrap_or(f64::NAN),
+            g_ce: mean_of(|l| l.g_ce),
             d_real: mean_of(|l| l.d_real),
             d_fake: mean_of(|l| l.d_fake),
         }
@@ -61,7 +66,7 @@ impl Losses {
 
     /// Whether every loss present is a finite number.
     pub fn is_finite(&self) -> bool {
-        [self.g_gan, Some(self.g_l1), self.d_real, self.d_fake]
+        [self.g_gan, Some(self.g_l1), self.g_ce, self.d_real, self.d_fake]
             .iter()
             .flatten()
             .all(|v| v.is_finite())
@@ -153,17 +158,19 @@ pub trait Trainer {
 }
 
 /// The recipe's networks on `device`: from a checkpoint folder, or freshly initialised
-/// (seeded from `config.seed`; the pretrained encoder from its ImageNet weights).
+/// (seeded from `config.seed`; the pretrained encoder from its ImageNet weights, a class
+/// head's rebalancing from the colours of the training `pairs`).
 pub fn start(
     config: &TrainConfig,
     device: Device,
     checkpoint: Option<&Path>,
+    pairs: &super::loader::Pairs,
 ) -> Result<Box<dyn Trainer>, TrainError> {
     tch::manual_seed(config.seed as i64);
     Ok(match config.recipe {
         RecipeName::Pix2pix => Box::new(pix2pix::Pix2pix::start(config, device, checkpoint)?),
         RecipeName::Pretrained => {
-            Box::new(pretrained::Pretrained::start(config, device, checkpoint)?)
+            Box::new(pretrained::Pretrained::start(config, device, checkpoint, pairs)?)
         }
     })
 }

@@ -8,6 +8,9 @@
 //!   spectral-norm PatchGAN trained at its own `lr_d` (TTUR), seeing every pair through
 //!   DiffAugment's translation and cutout.
 //! - Optionally a moving average of G (`ema`) is what validation and inference use.
+//! - With the class head (`head = "classes"`), every phase adds lambda_ce x its
+//!   cross-entropy against the truth's soft encoding, each pixel weighted by how rare its
+//!   colour is in the training pairs (counted once, when the run starts, and saved with G).
 
 use std::path::Path;
 use std::rc::Rc;
@@ -23,7 +26,9 @@ use crate::train::diffaugment::DiffAugment;
 use crate::train::dist::{Group, tensors_by_name};
 use crate::train::ema::Ema;
 use crate::train::error::TrainError;
-use crate::train::nets::color_unet::{self, ColorUnet};
+use crate::train::loader::Pairs;
+use crate::train::nets::ab_classes::AbClasses;
+use crate::train::nets::color_unet::{self, ClassHead, ColorUnet};
 use crate::train::nets::critic::Critic;
 use crate::train::nets::efficientnet;
 use crate::train::schedule::{EpochPlan, Phase};
@@ -45,6 +50,7 @@ pub struct Pretrained {
     encoder_weights: Vec<Tensor>,
     phase: Phase,
     lambda_l1: f64,
+    lambda_ce: f64,
 }
 
 /// The encoder's variables, as named in G's store.
@@ -53,23 +59,30 @@ fn encoder_prefix() -> String {
 }
 
 impl Pretrained {
+    /// The recipe's networks; a fresh class head's rebalancing weights come from `pairs`.
     pub fn start(
         config: &TrainConfig,
         device: Device,
         checkpoint: Option<&Path>,
+        pairs: &Pairs,
     ) -> Result<Pretrained, TrainError> {
         let p = &config.pretrained;
         let g_vs = nn::VarStore::new(device);
         let d_vs = nn::VarStore::new(device);
-        let g = ColorUnet::new(&(g_vs.root() / "G"));
+        let g = ColorUnet::new(&(g_vs.root() / "G"), p);
         let d = Critic::new(&(d_vs.root() / "D"), D_INPUT, p.ndf, p.n_layers, p.spectral_norm);
         if checkpoint.is_none() {
             let prefix = format!("G.{}", color_unet::ENCODER);
             efficientnet::load_imagenet(&g.encoder, &g_vs, &prefix, &p.weights)?;
+            if let Some(head) = g.class_head() {
+                let weights =
+                    head.classes.rebalance(&class_counts(&head.classes, pairs), p.rebalance);
+                tch::no_grad(|| head.weights.shallow_clone().copy_(&weights));
+            }
         }
         let ema = (p.ema > 0.0).then(|| {
             let vs = nn::VarStore::new(device);
-            let net = ColorUnet::new(&(vs.root() / "G"));
+            let net = ColorUnet::new(&(vs.root() / "G"), p);
             (Ema::new(&g_vs, &vs, p.ema), vs, net)
         });
         let encoder_weights = g_vs
@@ -88,6 +101,7 @@ impl Pretrained {
             encoder_weights,
             phase: Phase::L1,
             lambda_l1: p.lambda_l1,
+            lambda_ce: p.lambda_ce,
         };
         if let Some(dir) = checkpoint {
             recipe.load(dir)?;
@@ -151,14 +165,25 @@ impl Trainer for Pretrained {
     }
 
     fn step(&mut self, a: &Tensor, b: &Tensor) -> Result<Losses, TrainError> {
-        let fake = self.g.forward_t(a, true);
+        let prediction = self.g.predict(a, true);
+        let fake = prediction.ab;
         let g_l1 = fake.l1_loss(b, Reduction::Mean) * self.lambda_l1;
+        let g_ce = match (self.g.class_head(), &prediction.logits) {
+            (Some(head), Some(logits)) => Some(class_loss(head, logits, b) * self.lambda_ce),
+            _ => None,
+        };
+        let g_pixels = match &g_ce {
+            Some(g_ce) => &g_l1 + g_ce,
+            None => g_l1.shallow_clone(),
+        };
+        let ce_value = g_ce.as_ref().map(|t| t.double_value(&[]));
         if self.phase == Phase::L1 {
             self.vars.opt_g.zero_grad();
-            g_l1.backward();
+            g_pixels.backward();
             self.vars.opt_g.step(&self.vars.g)?;
             self.update_ema();
-            return Ok(Losses { g_l1: g_l1.double_value(&[]), ..Losses::default() });
+            let g_l1 = g_l1.double_value(&[]);
+            return Ok(Losses { g_l1, g_ce: ce_value, ..Losses::default() });
         }
 
         let draw = self.augment.draw(a.size()[0] as usize, a.size()[2]);
@@ -176,11 +201,11 @@ impl Trainer for Pretrained {
         self.vars.opt_g.zero_grad();
         let pred_fake = self.d.forward_t(&seen(Tensor::cat(&[a, &fake], 1)), true);
         let g_gan = gan_loss(GanMode::Vanilla, &pred_fake, true);
-        (&g_gan + &g_l1).backward();
+        (&g_gan + &g_pixels).backward();
         self.vars.opt_g.step(&self.vars.g)?;
         self.update_ema();
 
-        Ok(Losses::of_gan_step(&g_gan, &g_l1, &d_real, &d_fake))
+        Ok(Losses { g_ce: ce_value, ..Losses::of_gan_step(&g_gan, &g_l1, &d_real, &d_fake) })
     }
 
     fn colorize(&self, a: &Tensor) -> Tensor {
@@ -198,4 +223,38 @@ impl Trainer for Pretrained {
         }
         checkpoint::save(dir, &nets, &adam)
     }
+}
+
+/// How often each ab class is the colour of a pixel of the training pairs (at their stored
+/// size): what the class head's rebalancing weights come from.
+fn class_counts(classes: &AbClasses, pairs: &Pairs) -> Vec<f64> {
+    let by_cell = classes.classes_by_cell();
+    let mut counts = vec![0.0; classes.count() as usize];
+    let plane = pairs.size() * pairs.size();
+    for n in 0..pairs.len() {
+        let lab = pairs.lab(n);
+        let (a, b) = lab[plane..].split_at(plane);
+        for (&a, &b) in a.iter().zip(b) {
+            if let Some(class) = by_cell[AbClasses::cell_index(a, b)] {
+                counts[class] += 1.0;
+            }
+        }
+    }
+    counts
+}
+
+/// The class head's loss: the cross-entropy of its logits (at half the side) against the
+/// soft encoding of the truth averaged to that side, each pixel weighted by its nearest
+/// class's rebalancing weight (0 for a colour out of every cell).
+fn class_loss(head: &ClassHead, logits: &Tensor, b: &Tensor) -> Tensor {
+    let truth = b.avg_pool2d([2, 2], [2, 2], [0, 0], false, true, None::<i64>);
+    let (targets, nearest) = head.classes.soft_targets(&truth);
+    let weights = Tensor::cat(&[&head.weights, &head.weights.zeros_like().narrow(0, 0, 1)], 0);
+    let pixel_weight = weights.index_select(0, &nearest.flatten(0, -1)).view_as(&nearest);
+    let entropy = -(targets * logits.log_softmax(1, tch::Kind::Float)).sum_dim_intlist(
+        1,
+        false,
+        tch::Kind::Float,
+    );
+    (entropy * pixel_weight).mean(tch::Kind::Float)
 }

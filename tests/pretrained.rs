@@ -327,3 +327,106 @@ fn a_budget_ends_the_run_at_the_first_epoch_boundary_past_it() {
     let svg = std::fs::read_to_string(dir.join("loss.svg")).unwrap();
     assert!(svg.contains("val CIEDE2000") && svg.contains("G_L1"), "losses and validation drawn");
 }
+
+/// Issue 26: the class head (`head = "classes"`). A few steps on one batch lower its
+/// cross-entropy; a run keeps its rebalancing weights in the checkpoint (rare colours
+/// weigh more than common ones); `eval --vividness` scores it at each temperature, other
+/// colours at each, with the ImageNet classifier's agreement beside gray's;
+/// `--vividness` for runs with no class head is a usage error.
+#[test]
+fn a_class_head_learns_keeps_its_weights_and_decodes_at_each_temperature() {
+    let classes = Path::new(env!("CARGO_MANIFEST_DIR")).join(".weights/imagenet-classes.tsv");
+    let config = format!(
+        "{}head = \"classes\"\n\n[curate]\nweights = {:?}\nclasses = {classes:?}\n",
+        tiny(),
+        weights()
+    );
+    let ws = support::built_bears(&config, 16);
+    let built = Built::latest(&ws.store(), "bears").unwrap();
+    let pairs = std::sync::Arc::new(Pairs::open(&built, Split::Train).unwrap());
+    let loader = LoaderConfig {
+        batch_size: 4,
+        crop: 64,
+        flip: false,
+        color: ColorSpace::Lab,
+        seed: 1,
+        prefetch: 2,
+        rank: (0, 1),
+    };
+    let batch = loader::epoch(pairs.clone(), loader, 1).recv().unwrap();
+    let mut train = TrainConfig { recipe: Recipe::Pretrained, ..TrainConfig::default() };
+    train.pretrained.weights = weights();
+    train.pretrained.head = pipeline::train::config::ColorHead::Classes;
+    let mut recipe = recipes::start(&train, Device::Cpu, None, &pairs).unwrap();
+    recipe.begin_epoch(&Schedule::new(&train).plan(1, Duration::ZERO));
+    let first = recipe.step(&batch.a, &batch.b).unwrap();
+    let mut last = first;
+    for _ in 0..30 {
+        last = recipe.step(&batch.a, &batch.b).unwrap();
+    }
+    let (first_ce, last_ce) = (first.g_ce.expect("a G_CE"), last.g_ce.unwrap());
+    assert!(last_ce < 0.9 * first_ce, "G_CE {first_ce} -> {last_ce}");
+
+    ws.run(&["train", "bears", "--run", "vivid", "--device", "cpu"]).expect_code(0);
+    let nets =
+        std::fs::read(ws.store().join("runs/vivid/checkpoints/epoch-00004/nets.safetensors"))
+            .unwrap();
+    let nets = safetensors::SafeTensors::deserialize(&nets).unwrap();
+    let weights = nets.tensor("G_ema:G.class_weights").expect("rebalancing weights saved");
+    let weights: Vec<f32> =
+        weights.data().chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect();
+    let (low, high) = weights.iter().fold((f32::MAX, 0f32), |(l, h), &w| (l.min(w), h.max(w)));
+    assert!(high > 1.5 * low, "rare colours weigh more: {low} .. {high}");
+
+    let out = ws
+        .run(&[
+            "eval",
+            "--run",
+            "vivid",
+            "--dataset",
+            "bears",
+            "--split",
+            "all",
+            "--vividness",
+            "1,0.1",
+            "--json",
+            "--device",
+            "cpu",
+        ])
+        .expect_code(0);
+    let lines: Vec<serde_json::Value> =
+        out.stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 2, "{}", out.stdout);
+    assert_eq!(
+        (lines[0]["vividness"].as_f64(), lines[1]["vividness"].as_f64()),
+        (Some(1.0), Some(0.1))
+    );
+    let colour = |l: &serde_json::Value| l["model"]["colorfulness"].as_f64().unwrap();
+    // Decoded at another temperature, other colours (which is bolder depends on how far
+    // the distributions have sharpened: after 4 tiny epochs, not yet).
+    assert!((colour(&lines[1]) - colour(&lines[0])).abs() > 0.1, "{}", out.stdout);
+    for line in &lines {
+        let agreement = &line["agreement"];
+        for share in [&agreement["model"], &agreement["baseline"]] {
+            assert!((0.0..=1.0).contains(&share.as_f64().unwrap()), "{line}");
+        }
+    }
+
+    std::fs::write(ws.path("plain.toml"), tiny()).unwrap();
+    let plain = ["--config", "plain.toml", "train", "bears", "--run", "plain", "--epochs", "1"];
+    ws.run(&[&plain[..], &["--device", "cpu"]].concat()).expect_code(0);
+    let refused = ws
+        .run(&[
+            "eval",
+            "--run",
+            "plain",
+            "--dataset",
+            "bears",
+            "--vividness",
+            "0.5",
+            "--device",
+            "cpu",
+        ])
+        .expect_code(2);
+    assert!(refused.stderr.contains("class head"), "{}", refused.stderr);
+}

@@ -192,6 +192,8 @@ fn the_api_colorizes_a_photo_as_colorize_does() {
     assert_eq!((unknown.status, code(&unknown.body).as_str()), (404, "unknown-run"));
     let format = served.colorize(bytes, "?format=tiff");
     assert_eq!((format.status, code(&format.body).as_str()), (400, "unknown-format"));
+    let vivid = served.colorize(photo_bytes().0, "?vividness=0.5");
+    assert_eq!((vivid.status, code(&vivid.body).as_str()), (400, "bad-vividness"));
     let query = served.colorize(photo_bytes().0, "?run=r&run=r");
     assert_eq!((query.status, code(&query.body).as_str()), (400, "bad-query"));
     let get = request(&served.addr, "GET", "/v1/colorize", &[]);
@@ -394,4 +396,38 @@ fn a_pretrained_run_batches_waiting_photos_of_one_size_and_answers_each_alike() 
         assert!(diffs.iter().all(|d| *d <= 1), "{name}: a pixel off by more than one level");
         assert!(off * 1000 <= diffs.len(), "{name}: {off} of {} values off by one", diffs.len());
     }
+}
+
+/// Issue 26: a run with a class head decodes at `?vividness=T` the colours `colorize
+/// --vividness T` writes, at its own temperature otherwise (shown by `/v1/runs`); a
+/// temperature out of (0, 1] is a 400.
+#[test]
+fn a_class_head_run_colorizes_at_the_temperature_asked_for() {
+    let weights = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(pipeline::train::nets::efficientnet::WEIGHTS_FILE);
+    let config = format!(
+        "[build]\nsize = 72\ntest_fraction = 0.2\n\n[train]\nrecipe = \"pretrained\"\n\n[train.pretrained]\ncrop = 64\nbatch_size = 4\npretrain_epochs = 1\nepochs = 1\nfreeze_epochs = 1\nndf = 8\nhead = \"classes\"\nweights = {weights:?}\n"
+    );
+    let ws = support::built_bears(&config, 8);
+    ws.run(&["train", "bears", "--run", "c", "--device", "cpu"]).expect_code(0);
+    std::fs::write(ws.path("photo.png"), photo_png()).unwrap();
+    for (out, t) in [("own", None), ("bold", Some("0.1"))] {
+        let mut args = vec!["colorize", "--run", "c", "--out", out, "--device", "cpu", "photo.png"];
+        args.extend(t.iter().flat_map(|t| ["--vividness", *t]));
+        ws.run(&args).expect_code(0);
+    }
+    let served = Served::on(ws, &[]);
+    let runs: Value =
+        serde_json::from_slice(&request(&served.addr, "GET", "/v1/runs", &[]).body).unwrap();
+    assert_eq!(runs[0]["vividness"], 0.38, "{runs}");
+    let file = |out: &str| image::open(served.ws.path(out).join("photo.png")).unwrap().to_rgb8();
+    for (query, out) in [("", "own"), ("?vividness=0.1", "bold")] {
+        let answer = served.colorize(photo_png(), query);
+        assert_eq!(answer.status, 200, "{}", String::from_utf8_lossy(&answer.body));
+        let got = image::load_from_memory(&answer.body).unwrap().to_rgb8();
+        assert!(got == file(out), "{query:?} differs from colorize's {out}");
+    }
+    assert!(file("own") != file("bold"), "another temperature, other colours");
+    let hot = served.colorize(photo_png(), "?vividness=1.5");
+    assert_eq!((hot.status, code(&hot.body).as_str()), (400, "bad-vividness"));
 }

@@ -91,13 +91,13 @@ pub fn colorize(config: Config, args: ColorizeArgs) -> anyhow::Result<u8> {
 #[cfg(feature = "train")]
 pub fn eval(config: Config, args: EvalArgs) -> anyhow::Result<u8> {
     use crate::eval;
+    use crate::eval::colorizer::Colorizer;
     use crate::train::error::TrainError;
     let mut colorizers = open_runs(&config, &args.run, args.checkpoint, &args.device)?;
-    for colorizer in colorizers.iter().filter(|_| !args.vividness.is_empty()) {
-        if colorizer.vividness().is_none() {
-            let why = format!("--vividness: run {} has no class head to decode", colorizer.run);
-            return Err(super::exit::usage(why));
-        }
+    if !args.vividness.is_empty() && colorizers.iter().all(|c| c.vividness().is_none()) {
+        let why = "--vividness: none of the runs has a class head to decode (train with \
+                   train.pretrained.head = \"classes\")";
+        return Err(super::exit::usage(why));
     }
     super::pull_build(&config, &args.dataset)?;
     let built = crate::dataset::Built::latest(&config.store.path, &args.dataset)?;
@@ -115,14 +115,18 @@ pub fn eval(config: Config, args: EvalArgs) -> anyhow::Result<u8> {
         .iter()
         .map(|s| if *s == crate::dataset::Split::Train { counts.train } else { counts.test })
         .sum();
-    let temperatures: Vec<Option<f64>> = match args.vividness.is_empty() {
-        true => vec![None],
-        false => args.vividness.iter().copied().map(Some).collect(),
+    // A run with a class head is scored at each temperature asked for; one without, once.
+    let temperatures = |colorizer: &Colorizer| -> Vec<Option<f64>> {
+        match colorizer.vividness().is_none() || args.vividness.is_empty() {
+            true => vec![None],
+            false => args.vividness.iter().copied().map(Some).collect(),
+        }
     };
-    progress.set_length((per_run * colorizers.len() * temperatures.len()) as u64);
+    let scorings: usize = colorizers.iter().map(|c| temperatures(c).len()).sum();
+    progress.set_length((per_run * scorings) as u64);
     let mut evaluations = Vec::new();
     for colorizer in &mut colorizers {
-        for &t in &temperatures {
+        for t in temperatures(colorizer) {
             if let Some(t) = t {
                 colorizer.set_vividness(t)?;
             }

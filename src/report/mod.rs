@@ -30,6 +30,8 @@ mod runs;
 mod scores;
 mod site;
 mod thumbs;
+#[cfg(feature = "train")]
+mod tradeoff;
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};

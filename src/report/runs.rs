@@ -13,6 +13,7 @@ use indicatif::ProgressBar;
 use super::ReportError;
 use super::scores::{self, Checkpoint, Scores};
 use super::site::Site;
+use super::tradeoff;
 use crate::dataset::{Built, Split};
 use crate::eval::colorizer::Colorizer;
 use crate::train::checkpoint::{self, CheckpointState};
@@ -35,6 +36,8 @@ pub struct RunView {
     /// Per-epoch sample grids (gray | colorized | original), oldest first.
     pub samples: Vec<(usize, String)>,
     pub loss_curves: Option<String>,
+    /// A class-head run's error against colour per temperature, on its test split.
+    pub tradeoff: Option<String>,
     /// Its own dataset's test split first, then the cross-domain datasets.
     pub scores: Vec<Scores>,
     /// What could not be shown, and why.
@@ -61,6 +64,7 @@ pub fn read(
         last: None,
         samples: Vec::new(),
         loss_curves: None,
+        tradeoff: None,
         scores: Vec::new(),
         problems: Vec::new(),
     };
@@ -105,6 +109,21 @@ pub fn read(
         let (scores, problems) = score(site, root, name, &checkpoint, &targets, device, bar);
         view.scores = scores;
         view.problems.extend(problems);
+        if record.config.recipe == crate::train::config::Recipe::Pretrained
+            && record.config.pretrained.head == crate::train::config::ColorHead::Classes
+        {
+            let drawn =
+                Built::latest(root, &record.dataset).map_err(|e| e.to_string()).and_then(|built| {
+                    let mut colorizer = Colorizer::open(root, name, Choice::Best, device)
+                        .map_err(|e| e.to_string())?;
+                    tradeoff::ensure(site, &mut colorizer, &checkpoint, &built)
+                        .map_err(|e| e.to_string())
+                });
+            match drawn {
+                Ok(rel) => view.tradeoff = Some(rel),
+                Err(e) => view.problems.push(format!("no trade-off picture: {e}")),
+            }
+        }
     }
     Ok(view)
 }

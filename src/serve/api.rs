@@ -1,5 +1,5 @@
 //! The HTTP surface: `GET /` (the page), `GET /v1/runs`, `GET /healthz` and
-//! `POST /v1/colorize[?run=NAME][&format=png|jpeg]` (image bytes in, the colorized image
+//! `POST /v1/colorize[?run=NAME][&format=png|jpeg][&vividness=T]` (image bytes in, the colorized image
 //! out, at the photo's size). Every error is JSON of one shape,
 //! `{"error": {"code": "...", "message": "..."}}`, with a 4xx for what the client sent and
 //! a 503 (with `Retry-After`) when the queue is full; 408 when a request (its body
@@ -63,6 +63,7 @@ async fn runs(State(shared): State<Arc<Shared>>) -> Json<Vec<RunInfo>> {
 struct Params {
     run: Option<String>,
     format: Option<String>,
+    vividness: Option<f64>,
 }
 
 /// The image formats a colorization is sent back in.
@@ -79,6 +80,31 @@ async fn colorize(
 ) -> Result<Response, ApiError> {
     let Query(params) =
         params.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad-query", e.body_text()))?;
+    let (worker, output) = resolve(&shared, &params)?;
+    let _admitted = shared.admitted.try_acquire().map_err(|_| ApiError::busy())?;
+    let work = async {
+        let bytes = read_body(request, shared.max_body).await?;
+        let photo = decode(shared.clone(), bytes).await?;
+        let colorized = worker
+            .submit(photo, params.vividness)
+            .map_err(|_| ApiError::busy())?
+            .await
+            .map_err(|_| ApiError::internal("the run's worker stopped"))?
+            .map_err(ApiError::internal)?;
+        encode(colorized, output).await
+    };
+    tokio::time::timeout(shared.timeout, work).await.map_err(|_| {
+        ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "timeout",
+            format!("the request took longer than {} s", shared.timeout.as_secs_f64()),
+        )
+    })?
+}
+
+/// The run and the output format a request asks for, and whether its temperature is one
+/// the run can decode at.
+fn resolve<'a>(shared: &'a Shared, params: &Params) -> Result<(&'a Worker, Output), ApiError> {
     let worker = match &params.run {
         None => &shared.workers[0],
         Some(run) => shared.workers.iter().find(|w| &w.info.name == run).ok_or_else(|| {
@@ -100,25 +126,16 @@ async fn colorize(
             ));
         }
     };
-    let _admitted = shared.admitted.try_acquire().map_err(|_| ApiError::busy())?;
-    let work = async {
-        let bytes = read_body(request, shared.max_body).await?;
-        let photo = decode(shared.clone(), bytes).await?;
-        let colorized = worker
-            .submit(photo)
-            .map_err(|_| ApiError::busy())?
-            .await
-            .map_err(|_| ApiError::internal("the run's worker stopped"))?
-            .map_err(ApiError::internal)?;
-        encode(colorized, output).await
-    };
-    tokio::time::timeout(shared.timeout, work).await.map_err(|_| {
-        ApiError::new(
-            StatusCode::REQUEST_TIMEOUT,
-            "timeout",
-            format!("the request took longer than {} s", shared.timeout.as_secs_f64()),
-        )
-    })?
+    if let Some(t) = params.vividness {
+        let bad = |why: String| ApiError::new(StatusCode::BAD_REQUEST, "bad-vividness", why);
+        if worker.info.vividness.is_none() {
+            return Err(bad(format!("run {:?} has no class head to decode", worker.info.name)));
+        }
+        if !(t > 0.0 && t <= 1.0) {
+            return Err(bad(format!("vividness {t}: above 0 and at most 1")));
+        }
+    }
+    Ok((worker, output))
 }
 
 /// The body, refused past `max_body` bytes (at once when Content-Length says so).

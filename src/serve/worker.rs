@@ -23,10 +23,16 @@ pub struct RunInfo {
     pub dataset: String,
     /// The side the network works at.
     pub crop: usize,
+    /// The class head's default temperature (`?vividness=` sets another); absent for a
+    /// run that predicts colours directly.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vividness: Option<f64>,
 }
 
 struct Job {
     image: GrayImage,
+    /// The temperature asked for, when not the run's own.
+    vividness: Option<f64>,
     reply: oneshot::Sender<Result<RgbImage, String>>,
 }
 
@@ -46,16 +52,19 @@ fn info_of(colorizer: &Colorizer) -> RunInfo {
         epoch: colorizer.epoch,
         dataset: colorizer.record.dataset.clone(),
         crop: colorizer.crop,
+        vividness: colorizer.vividness(),
     }
 }
 
 /// The most photos colorized as one batch.
 const MAX_BATCH: usize = 4;
 
-/// Colorizes the queue's photos until every handle is gone. Photos of one size waiting
-/// together go through as one batch (up to [`MAX_BATCH`]), except for pix2pix runs, whose
-/// dropout, drawn once a batch, would make a photo's colours depend on its neighbours.
-fn serve_queue(colorizer: &Colorizer, receiver: &mut mpsc::Receiver<Job>) {
+/// Colorizes the queue's photos until every handle is gone. Photos of one size and
+/// temperature waiting together go through as one batch (up to [`MAX_BATCH`]), except for
+/// pix2pix runs, whose dropout, drawn once a batch, would make a photo's colours depend on
+/// its neighbours.
+fn serve_queue(colorizer: &mut Colorizer, receiver: &mut mpsc::Receiver<Job>) {
+    let default = colorizer.vividness();
     let batch = match colorizer.record.config.recipe {
         Recipe::Pretrained => MAX_BATCH,
         Recipe::Pix2pix => 1,
@@ -77,12 +86,17 @@ fn serve_queue(colorizer: &Colorizer, receiver: &mut mpsc::Receiver<Job>) {
         // Jobs whose client gave up (timed out, went away) have nothing to colorize for.
         waiting.retain(|job| !job.reply.is_closed());
         let Some(first) = waiting.pop_front() else { continue };
-        let size = first.image.dimensions();
+        let key = (first.image.dimensions(), first.vividness);
         let mut jobs = vec![first];
         while jobs.len() < batch
-            && let Some(k) = waiting.iter().position(|job| job.image.dimensions() == size)
+            && let Some(k) =
+                waiting.iter().position(|job| (job.image.dimensions(), job.vividness) == key)
         {
             jobs.extend(waiting.remove(k));
+        }
+        // The API admits a temperature only for a run with a class head.
+        if let Some(t) = key.1.or(default) {
+            let _ = colorizer.set_vividness(t);
         }
         // A panic in a batch's colorization answers that batch's requests only.
         let images: Vec<&GrayImage> = jobs.iter().map(|job| &job.image).collect();
@@ -119,25 +133,27 @@ impl Worker {
         std::thread::Builder::new()
             .name("serve-run".into())
             .spawn(move || {
-                let colorizer = match open() {
+                let mut colorizer = match open() {
                     Ok(colorizer) => colorizer,
                     Err(e) => return drop(opened.send(Err(e))),
                 };
                 let _ = opened.send(Ok((info_of(&colorizer), colorizer.note.clone())));
-                serve_queue(&colorizer, &mut receiver);
+                serve_queue(&mut colorizer, &mut receiver);
             })
             .expect("a thread for the run's worker");
         let (info, note) = info.recv().expect("the worker answers")?;
         Ok(Worker { info, note, queue: sender })
     }
 
-    /// Queues `image`; its colorization comes on the receiver.
+    /// Queues `image`, to be decoded at `vividness` (the run's own when `None`); its
+    /// colorization comes on the receiver.
     pub fn submit(
         &self,
         image: GrayImage,
+        vividness: Option<f64>,
     ) -> Result<oneshot::Receiver<Result<RgbImage, String>>, Busy> {
         let (reply, receiver) = oneshot::channel();
-        self.queue.try_send(Job { image, reply }).map_err(|_| Busy)?;
+        self.queue.try_send(Job { image, vividness, reply }).map_err(|_| Busy)?;
         Ok(receiver)
     }
 }

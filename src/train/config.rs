@@ -156,15 +156,9 @@ pub struct TrainConfig {
     /// epoch counts read as proportions of it.
     pub max_minutes: Option<f64>,
     /// `best` is the lowest validation ΔE00 among epochs whose colourfulness is at least
-    /// this share of the truth's (else at least half of it). A run recorded before the
-    /// key existed chose at half.
-    #[serde(default = "half")]
+    /// this share of the truth's (else at least half of it).
     pub best_colorfulness: f64,
     pub pretrained: PretrainedConfig,
-}
-
-fn half() -> f64 {
-    crate::train::validation::MIN_COLORFULNESS_RATIO
 }
 
 /// `[train.pretrained]`: the pretrained recipe (shared docs/colorizer.md §2). Always Lab.
@@ -233,7 +227,8 @@ impl Default for PretrainedConfig {
             weights: PathBuf::from(".weights/efficientnet-lite0.safetensors"),
             head: ColorHead::Regression,
             lambda_ce: 1.0,
-            rebalance: crate::train::nets::ab_classes::REBALANCE_MIX,
+            // Zhang et al.'s lambda: half the uniform distribution.
+            rebalance: 0.5,
             vividness: 0.38,
         }
     }
@@ -444,6 +439,18 @@ mod tests {
         pre.pretrained.n_layers = 5;
         let err = pre.check().unwrap_err().to_string();
         assert!(err.starts_with("train.pretrained.n_layers = 5: at most 4"), "{err}");
+    }
+
+    #[test]
+    fn keys_left_out_take_the_defaults_a_new_run_gets() {
+        // A run record of before the class head and the colourful `best` reads as one
+        // written now would: regression head, best at 0.8 of the truth's colour.
+        let json = serde_json::json!({ "recipe": "pretrained", "pretrained": { "crop": 128 } });
+        let read: TrainConfig = serde_json::from_value(json).unwrap();
+        assert_eq!(read.best_colorfulness, TrainConfig::default().best_colorfulness);
+        assert_eq!(read.best_colorfulness, 0.8);
+        assert_eq!(read.pretrained.head, ColorHead::Regression);
+        assert_eq!(read.pretrained.vividness, 0.38);
     }
 
     #[test]

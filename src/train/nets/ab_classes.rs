@@ -17,10 +17,15 @@ const GRID: i64 = 23;
 const LOW: f64 = -110.0;
 /// One in this many levels of each sRGB channel (and 255) finds the cells in gamut.
 const LEVEL_STEP: usize = 3;
-/// Zhang et al.'s smoothing of the cell frequencies (a Gaussian of 5 ab units) and their
-/// mix with the uniform distribution (lambda = 1/2) before the inverse is taken.
+/// Zhang et al.'s smoothing of the cell frequencies: a Gaussian of 5 ab units.
 const SMOOTHING_SIGMA: f64 = 5.0;
-pub const REBALANCE_MIX: f64 = 0.5;
+
+/// A truth as the class head's loss reads it (see [`AbClasses::soft_targets`]).
+pub struct SoftTargets {
+    pub classes: Tensor,
+    pub weights: Tensor,
+    pub nearest: Tensor,
+}
 
 /// The cells in gamut and the lookups between them and the grid.
 #[derive(Debug)]
@@ -96,11 +101,12 @@ impl AbClasses {
         (i * GRID + j) as usize
     }
 
-    /// The truth `ab` ([N, 2, H, W]) as targets: a distribution over the classes per
-    /// pixel ([N, Q, H, W]), each value shared bilinearly between the four cells around
-    /// it (cells out of gamut drop out, the rest renormalised), and each pixel's nearest
-    /// class ([N, H, W], int64; Q where that cell is out of gamut).
-    pub fn soft_targets(&self, ab: &Tensor) -> (Tensor, Tensor) {
+    /// The truth `ab` ([N, 2, H, W]) as targets, each value shared bilinearly between the
+    /// four cells around it: their classes ([N, 4, H, W], int64) and weights ([N, 4, H, W],
+    /// cells out of gamut weighted 0 and the rest renormalised), and each pixel's nearest
+    /// class ([N, H, W]; Q where that cell is out of gamut). Sparse, so that the loss reads
+    /// four log-probabilities a pixel instead of a dense [N, Q, H, W] target.
+    pub fn soft_targets(&self, ab: &Tensor) -> SoftTargets {
         let (n, h, w) = (ab.size()[0], ab.size()[2], ab.size()[3]);
         let units = ((ab * 110.0 - LOW) / CELL).clamp(0.0, (GRID - 1) as f64 - 1e-4);
         let low = units.floor();
@@ -117,17 +123,20 @@ impl AbClasses {
         let class_of = |cell: &Tensor| {
             self.grid_to_class.index_select(0, &cell.flatten(0, -1)).view([n, 1, h, w])
         };
-        let index = Tensor::cat(&corners.iter().map(|(c, _)| class_of(c)).collect::<Vec<_>>(), 1);
-        let weight =
+        let classes = Tensor::cat(&corners.iter().map(|(c, _)| class_of(c)).collect::<Vec<_>>(), 1);
+        let weights =
             Tensor::stack(&corners.iter().map(|(_, w)| w.shallow_clone()).collect::<Vec<_>>(), 1);
-        let spread = Tensor::zeros([n, self.count + 1, h, w], (Kind::Float, ab.device()))
-            .scatter_add(1, &index, &weight)
-            .narrow(1, 0, self.count);
-        let targets = &spread / spread.sum_dim_intlist(1, true, Kind::Float).clamp_min(1e-6);
+        let inside = classes.lt(self.count).to_kind(Kind::Float);
+        let weights = &weights * &inside;
+        let weights = &weights / weights.sum_dim_intlist(1, true, Kind::Float).clamp_min(1e-6);
         let nearest = ((ab * 110.0 - LOW) / CELL).round().clamp(0.0, (GRID - 1) as f64);
         let nearest = nearest.to_kind(Kind::Int64);
         let cell = nearest.select(1, 0) * GRID + nearest.select(1, 1);
-        (targets, class_of(&cell).squeeze_dim(1))
+        SoftTargets {
+            classes: classes.clamp_max(self.count - 1),
+            weights,
+            nearest: class_of(&cell).squeeze_dim(1),
+        }
     }
 
     /// The annealed mean of `logits` ([N, Q, H, W]) at `temperature`: the mean colour of
@@ -138,11 +147,9 @@ impl AbClasses {
         p.permute([0, 2, 3, 1]).matmul(&self.centers).permute([0, 3, 1, 2])
     }
 
-    /// Rebalancing weights from the training data's class counts ([Q]): the inverse of
-    /// the frequencies smoothed by a Gaussian of [`SMOOTHING_SIGMA`] ab units and mixed
-    /// with the uniform distribution by `mix` (1: no rebalancing), scaled so that their
-    /// mean over the smoothed frequencies is 1.
-    pub fn rebalance(&self, counts: &[f64], mix: f64) -> Tensor {
+    /// The training data's colour distribution ([Q], summing to 1) from its class counts,
+    /// smoothed by a Gaussian of [`SMOOTHING_SIGMA`] ab units.
+    pub fn prior(&self, counts: &[f64]) -> Tensor {
         let centers = self.centers.to_device(Device::Cpu) * 110.0;
         let distance = centers.unsqueeze(1) - centers.unsqueeze(0);
         let kernel = (distance.square().sum_dim_intlist(2, false, Kind::Float)
@@ -151,10 +158,16 @@ impl AbClasses {
         let p = Tensor::from_slice(counts).to_kind(Kind::Float);
         let p = &p / p.sum(Kind::Float).clamp_min(1.0);
         let smooth = kernel.matmul(&p);
-        let smooth = &smooth / smooth.sum(Kind::Float);
-        let weights = ((1.0 - mix) * &smooth + mix / self.count as f64).reciprocal();
-        let scale = (&weights * &smooth).sum(Kind::Float);
-        (weights / scale).to_device(self.centers.device())
+        (&smooth / smooth.sum(Kind::Float)).to_device(self.centers.device())
+    }
+
+    /// Rebalancing weights ([Q]) from the [`prior`](AbClasses::prior): its inverse after
+    /// mixing it with the uniform distribution by `mix` (1: no rebalancing), scaled so
+    /// that their mean over the prior is 1.
+    pub fn rebalance(&self, prior: &Tensor, mix: f64) -> Tensor {
+        let weights = ((1.0 - mix) * prior + mix / self.count as f64).reciprocal();
+        let scale = (&weights * prior).sum(Kind::Float);
+        weights / scale
     }
 }
 
@@ -185,16 +198,19 @@ mod tests {
     }
 
     #[test]
-    fn soft_targets_sum_to_one_and_their_mean_is_the_truth() {
+    fn soft_target_weights_sum_to_one_and_their_mean_is_the_truth() {
         let classes = AbClasses::new(Device::Cpu);
         let ab = Tensor::from_slice(&[0.31f32, -0.02, 0.0, 0.1, -0.27, 0.44, 0.0, 0.0])
             .view([1, 2, 2, 2]);
-        let (targets, nearest) = classes.soft_targets(&ab);
-        let sums = targets.sum_dim_intlist(1, false, Kind::Float);
+        let targets = classes.soft_targets(&ab);
+        let sums = targets.weights.sum_dim_intlist(1, false, Kind::Float);
         assert!((sums - 1.0).abs().max().double_value(&[]) < 1e-5);
         // Bilinear weights of in-gamut cells give the value back as their mean.
-        let back = classes.annealed_mean(&targets.clamp_min(1e-30).log(), 1.0);
+        let dense = Tensor::zeros([1, classes.count(), 2, 2], (Kind::Float, Device::Cpu))
+            .scatter_add(1, &targets.classes, &targets.weights);
+        let back = classes.annealed_mean(&dense.clamp_min(1e-30).log(), 1.0);
         assert!((back - &ab).abs().max().double_value(&[]) < 1e-4);
+        let nearest = targets.nearest;
         assert_eq!(nearest.size(), [1, 2, 2]);
         assert_eq!(nearest.int64_value(&[0, 1, 0]), classes.class_of(0.0, 0.0).unwrap() as i64);
     }
@@ -225,11 +241,12 @@ mod tests {
         let mut counts = vec![1.0; classes.count() as usize];
         let gray = classes.class_of(0.0, 0.0).unwrap();
         counts[gray] = 10_000.0;
-        let weights = classes.rebalance(&counts, REBALANCE_MIX);
+        let mix = crate::train::config::PretrainedConfig::default().rebalance;
+        let weights = classes.rebalance(&classes.prior(&counts), mix);
         let w = Vec::<f32>::try_from(&weights).unwrap();
         let red = classes.class_of(0.55, 0.36).unwrap();
         assert!(w[red] > 1.5 * w[gray], "red {} gray {}", w[red], w[gray]);
-        let none = Vec::<f32>::try_from(classes.rebalance(&counts, 1.0)).unwrap();
+        let none = Vec::<f32>::try_from(classes.rebalance(&classes.prior(&counts), 1.0)).unwrap();
         assert!(none.iter().all(|&v| (v - 1.0).abs() < 1e-4), "mix 1 is no rebalancing");
     }
 }

@@ -14,7 +14,7 @@
 //!   the resolution), and the full-resolution stage would cost as much as the encoder.
 //! - No dropout (Shariatnia's U-Net had none). The encoder's batch norm keeps its ImageNet
 //!   statistics; the decoder's learns its own.
-//! - Or, with the class head (`head = "classes"`), a 1x1 conv at stride 2 gives logits over
+//! - Or, with the class head (`head = "classes"`), a 1x1 conv at stride 4 gives logits over
 //!   the ab cells ([`AbClasses`]), decoded by their annealed mean at the run's vividness;
 //!   the rebalancing weights of its loss live beside it, so that a checkpoint holds them.
 
@@ -30,6 +30,14 @@ use crate::train::config::{ColorHead, PretrainedConfig};
 const DECODER: [i64; 4] = [128, 64, 32, 16];
 /// Channels the head is reduced to before the first decoder block.
 const BOTTLENECK: i64 = 256;
+/// The class head's features are scaled up by this before its 1x1 conv: Adam moves each
+/// weight by about the learning rate a step, and at 1 the logits (which must span several
+/// units to pick a colour) moved too slowly for a 15-minute run.
+const LOGIT_GAIN: f64 = 16.0;
+/// The class head predicts at a quarter of the side (as Zhang et al. do): a stride-2 head
+/// made the pretrained recipe's step three times slower (its loss and decode touch every
+/// cell of every pixel) for colour, which is low-frequency anyway.
+pub const CLASS_STRIDE: i64 = 4;
 /// The input side must be a multiple of the encoder's stride.
 pub const STRIDE: i64 = 32;
 
@@ -86,7 +94,7 @@ enum Head {
 
 #[derive(Debug)]
 pub struct ClassHead {
-    logits: nn::Conv2D,
+    pub logits: nn::Conv2D,
     pub classes: AbClasses,
     /// Each class's weight in the loss (rebalancing), saved with the networks.
     pub weights: Tensor,
@@ -95,7 +103,7 @@ pub struct ClassHead {
 }
 
 /// What the generator predicts for a batch: ab, and the logits they were decoded from
-/// when the head predicts classes (at half the side).
+/// when the head predicts classes (at a quarter of the side).
 pub struct Prediction {
     pub ab: Tensor,
     pub logits: Option<Tensor>,
@@ -116,14 +124,20 @@ impl ColorUnet {
         );
         let mut decoder = Vec::new();
         let mut c_in = BOTTLENECK;
-        for (i, (&c_out, &skip)) in DECODER.iter().zip(SKIP_CHANNELS.iter().rev()).enumerate() {
+        // The class head reads the stride-4 stage: the stride-2 block is not built.
+        let blocks = match config.head {
+            ColorHead::Regression => DECODER.len(),
+            ColorHead::Classes => DECODER.len() - 1,
+        };
+        let stages = DECODER.iter().zip(SKIP_CHANNELS.iter().rev()).take(blocks);
+        for (i, (&c_out, &skip)) in stages.enumerate() {
             decoder.push(DecoderBlock::new(p / format!("up{i}"), c_in + skip, c_out));
             c_in = c_out;
         }
         let out = match config.head {
             // Zero weights: an untrained generator predicts a = b = 0, the do-nothing
-            // colorizer, instead of random saturated colour (the class head's uniform
-            // distribution decodes to a = b = 0 too, the cells being symmetric about it).
+            // colorizer, instead of random saturated colour (a fresh class head predicts
+            // the training colours' distribution: the recipe sets its bias).
             ColorHead::Regression => Head::Regression(nn::conv2d(
                 p / "out",
                 c_in,
@@ -182,13 +196,13 @@ impl ColorUnet {
             h = h.upsample_nearest2d_vec(None::<&[i64]>, [2.0, 2.0]);
             h = block.forward(&Tensor::cat(&[&h, skip], 1), train);
         }
-        let up = |ab: Tensor| ab.upsample_bilinear2d_vec(None::<&[i64]>, false, [2.0, 2.0]);
+        let up = |ab: Tensor, by: f64| ab.upsample_bilinear2d_vec(None::<&[i64]>, false, [by, by]);
         match &self.out {
-            Head::Regression(out) => Prediction { ab: up(h.apply(out).tanh()), logits: None },
+            Head::Regression(out) => Prediction { ab: up(h.apply(out).tanh(), 2.0), logits: None },
             Head::Classes(head) => {
-                let logits = h.apply(&head.logits);
+                let logits = (h * LOGIT_GAIN).apply(&head.logits);
                 let ab = head.classes.annealed_mean(&logits, head.vividness);
-                Prediction { ab: up(ab), logits: Some(logits) }
+                Prediction { ab: up(ab, CLASS_STRIDE as f64), logits: Some(logits) }
             }
         }
     }
@@ -242,7 +256,7 @@ mod tests {
                 assert_eq!(prediction.ab.size(), [2, 2, side, side]);
                 assert!(prediction.ab.abs().max().double_value(&[]) <= 1.0, "ab in range");
                 if let Some(logits) = prediction.logits {
-                    assert_eq!(logits.size()[2..], [side / 2, side / 2]);
+                    assert_eq!(logits.size()[2..], [side / CLASS_STRIDE, side / CLASS_STRIDE]);
                 }
             }
         }

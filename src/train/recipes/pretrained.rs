@@ -75,9 +75,7 @@ impl Pretrained {
             let prefix = format!("G.{}", color_unet::ENCODER);
             efficientnet::load_imagenet(&g.encoder, &g_vs, &prefix, &p.weights)?;
             if let Some(head) = g.class_head() {
-                let weights =
-                    head.classes.rebalance(&class_counts(&head.classes, pairs), p.rebalance);
-                tch::no_grad(|| head.weights.shallow_clone().copy_(&weights));
+                start_class_head(head, pairs, p.rebalance);
             }
         }
         let ema = (p.ema > 0.0).then(|| {
@@ -243,18 +241,31 @@ fn class_counts(classes: &AbClasses, pairs: &Pairs) -> Vec<f64> {
     counts
 }
 
-/// The class head's loss: the cross-entropy of its logits (at half the side) against the
-/// soft encoding of the truth averaged to that side, each pixel weighted by its nearest
-/// class's rebalancing weight (0 for a colour out of every cell).
+/// A fresh class head: its rebalancing weights from the training pairs' colours, and its
+/// bias their log-distribution, so that it starts out predicting the data's colours
+/// (decoded at T = 1, their mean) rather than every cell alike (a colour cast).
+fn start_class_head(head: &ClassHead, pairs: &Pairs, mix: f64) {
+    let prior = head.classes.prior(&class_counts(&head.classes, pairs));
+    let weights = head.classes.rebalance(&prior, mix);
+    tch::no_grad(|| {
+        head.weights.shallow_clone().copy_(&weights);
+        if let Some(bias) = &head.logits.bs {
+            bias.shallow_clone().copy_(&prior.clamp_min(1e-8).log());
+        }
+    });
+}
+
+/// The class head's loss: the cross-entropy of its logits (at a quarter of the side)
+/// against the soft encoding of the truth averaged to that side, each pixel weighted by
+/// its nearest class's rebalancing weight (0 for a colour out of every cell).
 fn class_loss(head: &ClassHead, logits: &Tensor, b: &Tensor) -> Tensor {
-    let truth = b.avg_pool2d([2, 2], [2, 2], [0, 0], false, true, None::<i64>);
-    let (targets, nearest) = head.classes.soft_targets(&truth);
+    let s = color_unet::CLASS_STRIDE;
+    let truth = b.avg_pool2d([s, s], [s, s], [0, 0], false, true, None::<i64>);
+    let targets = head.classes.soft_targets(&truth);
     let weights = Tensor::cat(&[&head.weights, &head.weights.zeros_like().narrow(0, 0, 1)], 0);
-    let pixel_weight = weights.index_select(0, &nearest.flatten(0, -1)).view_as(&nearest);
-    let entropy = -(targets * logits.log_softmax(1, tch::Kind::Float)).sum_dim_intlist(
-        1,
-        false,
-        tch::Kind::Float,
-    );
+    let nearest = &targets.nearest;
+    let pixel_weight = weights.index_select(0, &nearest.flatten(0, -1)).view_as(nearest);
+    let log_p = logits.log_softmax(1, tch::Kind::Float).gather(1, &targets.classes, false);
+    let entropy = -(log_p * &targets.weights).sum_dim_intlist(1, false, tch::Kind::Float);
     (entropy * pixel_weight).mean(tch::Kind::Float)
 }

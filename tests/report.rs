@@ -392,3 +392,44 @@ fn latest_card(store: &Path, dataset: &str) -> PathBuf {
     let dir = store.join("datasets").join(dataset);
     dir.join(std::fs::read_to_string(dir.join("latest")).unwrap().trim()).join("README.md")
 }
+
+/// Issue 26: a class-head run's page shows its trade-off between error and colour, one
+/// point per temperature on its test split, made once per checkpoint and read back after.
+#[test]
+fn a_class_head_run_page_draws_its_error_against_colour() {
+    let weights = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(pipeline::train::nets::efficientnet::WEIGHTS_FILE);
+    let config = format!(
+        "[build]\nsize = 72\ntest_fraction = 0.25\n\n[train]\nrecipe = \"pretrained\"\n\n[train.pretrained]\ncrop = 64\nbatch_size = 4\npretrain_epochs = 1\nepochs = 1\nfreeze_epochs = 1\nndf = 8\nhead = \"classes\"\nweights = {weights:?}\n"
+    );
+    let ws = crate::support::built_bears(&config, 16);
+    ws.run(&["train", "bears", "--run", "c", "--device", "cpu"]).expect_code(0);
+    let report = ["report", "--device", "cpu", "--out", "site"];
+    ws.run(&report).expect_code(0);
+    let page = std::fs::read_to_string(ws.path("site/run-c.html")).unwrap();
+    let src = page
+        .split("id=\"tradeoff\" src=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("no trade-off picture on the run page"));
+    let svg_path = ws.path("site").join(src);
+    let svg = std::fs::read_to_string(&svg_path).unwrap();
+    for label in ["T 1", "T 0.38", "T 0.1", "gray", "truth"] {
+        assert!(svg.contains(label), "{label} is not drawn");
+    }
+    let json = std::fs::read(svg_path.with_file_name("tradeoff.json")).unwrap();
+    let tradeoff: Value = serde_json::from_slice(&json).unwrap();
+    let points = tradeoff["points"].as_array().unwrap();
+    assert_eq!(points.len(), 5);
+    // The scores are eval's at that temperature.
+    let eval = ["eval", "--run", "c", "--dataset", "bears", "--vividness", "0.38", "--json"];
+    let line = ws.run(&[&eval[..], &["--device", "cpu"]].concat()).expect_code(0).json();
+    let at = points.iter().find(|p| p["vividness"] == 0.38).unwrap();
+    assert!(
+        (at["ciede2000"].as_f64().unwrap() - line["model"]["ciede2000"].as_f64().unwrap()).abs()
+            < 1e-9
+    );
+    let drawn = std::fs::metadata(&svg_path).unwrap().modified().unwrap();
+    ws.run(&report).expect_code(0);
+    assert_eq!(std::fs::metadata(&svg_path).unwrap().modified().unwrap(), drawn, "read back");
+}

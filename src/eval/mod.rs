@@ -135,12 +135,27 @@ pub fn evaluate<E: From<TrainError>>(
             names.join("/")
         ))));
     }
+    let protocol = protocol(colorizer, built);
+    Ok(Evaluation {
+        run: colorizer.run.clone(),
+        checkpoint: colorizer.epoch,
+        images: model.len(),
+        vividness: colorizer.vividness(),
+        model: mean(&model),
+        baseline: mean(&baseline),
+        agreement: tally.and_then(|t| t.agreement()),
+        protocol,
+    })
+}
+
+/// How `colorizer`'s scores on `built` are made.
+fn protocol(colorizer: &Colorizer, built: &Built) -> Protocol {
     let settings = &built.manifest.settings;
-    let protocol = Protocol {
+    Protocol {
         input: "center crop of the stored build, at the run's crop",
         build_size: settings.size,
         build_resize: settings.resize,
-        crop: c,
+        crop: colorizer.crop,
         color: colorizer.color,
         baseline: match colorizer.color {
             ColorSpace::Lab => "the image's own L with a = b = 0",
@@ -152,17 +167,7 @@ pub fn evaluate<E: From<TrainError>>(
         ),
         ciede2000: "mean over pixels, sRGB D65",
         colorfulness: "Hasler & Suesstrunk, signed rg/yb; ratio = mean(model) / mean(truth)",
-    };
-    Ok(Evaluation {
-        run: colorizer.run.clone(),
-        checkpoint: colorizer.epoch,
-        images: model.len(),
-        vividness: colorizer.vividness(),
-        model: mean(&model),
-        baseline: mean(&baseline),
-        agreement: tally.and_then(|t| t.agreement()),
-        protocol,
-    })
+    }
 }
 
 fn mean(all: &[Metrics]) -> Metrics {

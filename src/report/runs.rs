@@ -112,13 +112,7 @@ pub fn read(
         if record.config.recipe == crate::train::config::Recipe::Pretrained
             && record.config.pretrained.head == crate::train::config::ColorHead::Classes
         {
-            let drawn =
-                Built::latest(root, &record.dataset).map_err(|e| e.to_string()).and_then(|built| {
-                    let mut colorizer = Colorizer::open(root, name, Choice::Best, device)
-                        .map_err(|e| e.to_string())?;
-                    tradeoff::ensure(site, &mut colorizer, &checkpoint, &built)
-                        .map_err(|e| e.to_string())
-                });
+            let drawn = draw_tradeoff(site, root, name, &record.dataset, &checkpoint, device);
             match drawn {
                 Ok(rel) => view.tradeoff = Some(rel),
                 Err(e) => view.problems.push(format!("no trade-off picture: {e}")),
@@ -126,6 +120,21 @@ pub fn read(
         }
     }
     Ok(view)
+}
+
+/// The trade-off picture of class-head run `name` at `checkpoint` on its `dataset`.
+fn draw_tradeoff(
+    site: &Site,
+    root: &Path,
+    name: &str,
+    dataset: &str,
+    checkpoint: &Checkpoint,
+    device: tch::Device,
+) -> Result<String, String> {
+    let built = Built::latest(root, dataset).map_err(|e| e.to_string())?;
+    let mut colorizer =
+        Colorizer::open(root, name, Choice::Best, device).map_err(|e| e.to_string())?;
+    tradeoff::ensure(site, &mut colorizer, checkpoint, &built).map_err(|e| e.to_string())
 }
 
 /// The run's scores on each of `targets` (a dataset and its splits) at `checkpoint`, and

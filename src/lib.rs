@@ -27,9 +27,11 @@ pub mod store;
 pub mod train;
 
 pub mod curate;
+pub mod upkeep;
+
+// Using a trained colorizer (and, to score it, curation's ImageNet classifier).
 #[cfg(feature = "train")]
 pub mod eval;
-pub mod upkeep;
 
 pub mod build;
 #[cfg(feature = "train")]

@@ -187,7 +187,7 @@ pub struct ColorizeArgs {
     #[arg(long)]
     pub side_by_side: bool,
     /// For runs with a class head: the annealed mean's temperature, above 0 and at most 1
-    /// (lower is bolder; the run's own `vividness` by default).
+    /// (lower nears the most likely colour; the run's own `vividness` by default).
     #[arg(long, value_parser = vividness)]
     pub vividness: Option<f64>,
     #[arg(long, default_value = "auto", value_parser = device)]
@@ -237,7 +237,7 @@ fn store(s: &str) -> Result<String, String> {
 fn vividness(s: &str) -> Result<f64, String> {
     match s.trim().parse::<f64>() {
         Ok(t) if t > 0.0 && t <= 1.0 => Ok(t),
-        _ => Err("a temperature above 0 and at most 1 (lower is bolder)".into()),
+        _ => Err("a temperature above 0 and at most 1".into()),
     }
 }
 

@@ -65,7 +65,7 @@ impl Colorizer {
         self.device
     }
 
-    /// Decodes the class head's colours at `vividness` (0 < T <= 1, lower is bolder);
+    /// Decodes the class head's colours at `vividness` (0 < T <= 1, lower nears the most likely colour);
     /// refused for a run whose generator predicts ab directly.
     pub fn set_vividness(&mut self, vividness: f64) -> Result<(), TrainError> {
         match self.g.set_vividness(vividness) {

@@ -197,7 +197,7 @@ pub struct PretrainedConfig {
     /// colours and, in the GAN phase, the GAN loss.
     pub lambda_ce: f64,
     pub rebalance: f64,
-    /// The annealed mean's temperature (0 < T <= 1; lower is bolder): what validation
+    /// The annealed mean's temperature (0 < T <= 1; lower nears the most likely colour): what validation
     /// and the L1 and GAN losses decode with, and inference's default.
     pub vividness: f64,
 }

@@ -1,7 +1,8 @@
 //! Colour as classes (Zhang, Isola & Efros 2016): the ab plane cut into 10 x 10 cells,
 //! the cells some sRGB colour falls in, a truth's soft encoding over them, class
 //! rebalancing by the inverse of the smoothed cell frequency, and the annealed mean that
-//! turns a predicted distribution back into one colour, bolder as its temperature falls.
+//! turns a predicted distribution back into one colour, nearer its most likely one as the
+//! temperature falls.
 //!
 //! Units are the networks': ab / 110 (a cell is 10/110 wide).
 
@@ -141,7 +142,8 @@ impl AbClasses {
 
     /// The annealed mean of `logits` ([N, Q, H, W]) at `temperature`: the mean colour of
     /// the distribution sharpened to softmax(logits / T), [N, 2, H, W]. T = 1 is the
-    /// plain mean (safe, pale); towards 0 it nears the most likely colour (bold).
+    /// plain mean; towards 0 it nears the most likely colour (bolder when that colour is
+    /// vivid; with rebalancing, the plain mean can be the more colourful, docs/benchmarks.md).
     pub fn annealed_mean(&self, logits: &Tensor, temperature: f64) -> Tensor {
         let p = (logits / temperature).softmax(1, Kind::Float);
         p.permute([0, 2, 3, 1]).matmul(&self.centers).permute([0, 3, 1, 2])
@@ -216,7 +218,7 @@ mod tests {
     }
 
     #[test]
-    fn a_low_temperature_is_bolder_than_the_mean() {
+    fn a_low_temperature_nears_the_most_likely_colour() {
         let classes = AbClasses::new(Device::Cpu);
         let gray = classes.class_of(0.0, 0.0).unwrap() as i64;
         let red = classes.class_of(0.55, 0.36).unwrap() as i64;

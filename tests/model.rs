@@ -109,11 +109,7 @@ const PRETRAINED: &str = "[build]\nsize = 72\ntest_fraction = 0.2\n\n[train]\nre
 
 #[test]
 fn a_pretrained_export_loads_in_pytorch_and_matches_colorize_and_eval() {
-    let weights = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join(pipeline::train::nets::efficientnet::WEIGHTS_FILE);
-    let config = format!(
-        "{PRETRAINED}\n[train.pretrained]\ncrop = 64\nbatch_size = 4\npretrain_epochs = 1\nepochs = 1\nfreeze_epochs = 1\nndf = 8\nweights = {weights:?}\n"
-    );
+    let config = format!("{PRETRAINED}\n{}", support::tiny_pretrained(""));
     let ws = support::built_bears(&config, 14);
     support::folder(&ws, "polar", &photos("polar_bear")[..6]);
     ws.run(&["import", "polar", "--dataset", "polar"]).expect_code(0);

@@ -397,10 +397,9 @@ fn latest_card(store: &Path, dataset: &str) -> PathBuf {
 /// point per temperature on its test split, made once per checkpoint and read back after.
 #[test]
 fn a_class_head_run_page_draws_its_error_against_colour() {
-    let weights = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join(pipeline::train::nets::efficientnet::WEIGHTS_FILE);
     let config = format!(
-        "[build]\nsize = 72\ntest_fraction = 0.25\n\n[train]\nrecipe = \"pretrained\"\n\n[train.pretrained]\ncrop = 64\nbatch_size = 4\npretrain_epochs = 1\nepochs = 1\nfreeze_epochs = 1\nndf = 8\nhead = \"classes\"\nweights = {weights:?}\n"
+        "[build]\nsize = 72\ntest_fraction = 0.25\n\n[train]\nrecipe = \"pretrained\"\n\n{}",
+        crate::support::tiny_pretrained("head = \"classes\"\n")
     );
     let ws = crate::support::built_bears(&config, 16);
     ws.run(&["train", "bears", "--run", "c", "--device", "cpu"]).expect_code(0);

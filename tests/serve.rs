@@ -13,6 +13,10 @@ use super::support::{self, Workspace, photos};
 
 const PIX2PIX: &str = "[network]\nmax_bytes = 3000000\n\n[images]\nmax_pixels = 4000000\n\n[build]\nsize = 72\ntest_fraction = 0.2\n\n[train]\nngf = 8\nndf = 8\ncrop = 64\nbatch_size = 4\nepochs = 1\nepochs_decay = 0\ncolor = \"rgb\"\n";
 
+/// A store for tiny pretrained runs (with [`support::tiny_pretrained`]).
+const PRETRAINED: &str =
+    "[build]\nsize = 72\ntest_fraction = 0.2\n\n[train]\nrecipe = \"pretrained\"\n\n";
+
 /// A workspace with run `r` trained, and `pipeline serve` on it.
 struct Served {
     ws: Workspace,
@@ -360,11 +364,7 @@ fn the_page_colorizes_a_picked_photo_in_chromium() {
 /// in a few pixels (the batch's sums run in another order).
 #[test]
 fn a_pretrained_run_batches_waiting_photos_of_one_size_and_answers_each_alike() {
-    let weights = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join(pipeline::train::nets::efficientnet::WEIGHTS_FILE);
-    let config = format!(
-        "[build]\nsize = 72\ntest_fraction = 0.2\n\n[train]\nrecipe = \"pretrained\"\n\n[train.pretrained]\ncrop = 64\nbatch_size = 4\npretrain_epochs = 1\nepochs = 1\nfreeze_epochs = 1\nndf = 8\nweights = {weights:?}\n"
-    );
+    let config = format!("{PRETRAINED}{}", support::tiny_pretrained(""));
     let ws = support::built_bears(&config, 8);
     ws.run(&["train", "bears", "--run", "r", "--device", "cpu"]).expect_code(0);
     let photo = image::load_from_memory(&photo_png()).unwrap();
@@ -403,11 +403,7 @@ fn a_pretrained_run_batches_waiting_photos_of_one_size_and_answers_each_alike() 
 /// temperature out of (0, 1] is a 400.
 #[test]
 fn a_class_head_run_colorizes_at_the_temperature_asked_for() {
-    let weights = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join(pipeline::train::nets::efficientnet::WEIGHTS_FILE);
-    let config = format!(
-        "[build]\nsize = 72\ntest_fraction = 0.2\n\n[train]\nrecipe = \"pretrained\"\n\n[train.pretrained]\ncrop = 64\nbatch_size = 4\npretrain_epochs = 1\nepochs = 1\nfreeze_epochs = 1\nndf = 8\nhead = \"classes\"\nweights = {weights:?}\n"
-    );
+    let config = format!("{PRETRAINED}{}", support::tiny_pretrained("head = \"classes\"\n"));
     let ws = support::built_bears(&config, 8);
     ws.run(&["train", "bears", "--run", "c", "--device", "cpu"]).expect_code(0);
     std::fs::write(ws.path("photo.png"), photo_png()).unwrap();

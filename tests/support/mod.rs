@@ -69,6 +69,16 @@ pub fn bears(range: std::ops::Range<usize>) -> Vec<std::path::PathBuf> {
     by_name.into_values().collect::<Vec<_>>()[range].to_vec()
 }
 
+/// `[train.pretrained]` for tiny runs on CPU (64 px crops, batch 4, one L1 and one GAN
+/// epoch, the project's ImageNet weights), then the `extra` keys of that table.
+pub fn tiny_pretrained(extra: &str) -> String {
+    let weights = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(pipeline::train::nets::efficientnet::WEIGHTS_FILE);
+    format!(
+        "[train.pretrained]\ncrop = 64\nbatch_size = 4\npretrain_epochs = 1\nepochs = 1\nfreeze_epochs = 1\nndf = 8\nweights = {weights:?}\n{extra}"
+    )
+}
+
 /// A workspace with `config` and the first `n` brown-bear photos imported as dataset
 /// `bears` and built.
 #[cfg(feature = "train")]

@@ -71,6 +71,7 @@ pub fn bears(range: std::ops::Range<usize>) -> Vec<std::path::PathBuf> {
 
 /// `[train.pretrained]` for tiny runs on CPU (64 px crops, batch 4, one L1 and one GAN
 /// epoch, the project's ImageNet weights), then the `extra` keys of that table.
+#[cfg(feature = "train")]
 pub fn tiny_pretrained(extra: &str) -> String {
     let weights = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join(pipeline::train::nets::efficientnet::WEIGHTS_FILE);

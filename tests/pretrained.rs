@@ -15,6 +15,7 @@ use tch::{Device, Kind, Tensor};
 use pipeline::dataset::{Built, Split};
 use pipeline::train::config::{ColorSpace, Recipe, TrainConfig};
 use pipeline::train::loader::{self, CenterCrops, LoaderConfig, Pairs};
+use pipeline::train::nets::ab_classes::VIVIDNESS_CHOICES;
 use pipeline::train::schedule::{Phase, Schedule};
 use pipeline::train::{recipes, validation};
 
@@ -284,10 +285,16 @@ fn validation_never_prefers_a_gray_model_to_a_colourful_one() {
         truth.push(Tensor::from_slice(&b).view([1, 2, 64, 64]));
     }
     let truth = Tensor::cat(&truth, 0);
-    let gray =
-        validation::score(&crops, &|a: &Tensor| a.zeros_like().repeat([1, 2, 1, 1]), Device::Cpu);
-    let wrong = validation::score(&crops, &|_: &Tensor| truth.roll([1], [0]), Device::Cpu);
-    let right = validation::score(&crops, &|_: &Tensor| truth.shallow_clone(), Device::Cpu);
+    let gray_ab = truth.zeros_like();
+    let score = |candidates: &[(Option<f64>, &Tensor)]| {
+        let colorize =
+            |_: &Tensor| candidates.iter().map(|(t, b)| (*t, b.shallow_clone())).collect();
+        validation::score(&crops, &colorize, Device::Cpu, 0.8)
+    };
+    let gray = score(&[(None, &gray_ab)]);
+    let wrong = score(&[(None, &truth.roll([1], [0]))]);
+    let right = score(&[(None, &truth)]);
+    assert_eq!(right.vividness, None);
     assert!(right.ciede2000 < 0.5 && (right.colorfulness_ratio - 1.0).abs() < 0.05, "{right:?}");
     assert!(
         gray.ciede2000 < wrong.ciede2000,
@@ -307,6 +314,18 @@ fn validation_never_prefers_a_gray_model_to_a_colourful_one() {
     assert_eq!(best(&[("pale", Some(pale)), ("vivid", Some(vivid))], 0.5), Some("pale"));
     let paler = validation::ValScore { colorfulness_ratio: 0.7, ciede2000: 6.0, ..right };
     assert_eq!(best(&[("pale", Some(pale)), ("paler", Some(paler))], 0.8), Some("pale"));
+
+    // A class head's temperatures, one forward pass: validation keeps the one the same
+    // rule picks, and says which; with none at half the truth's colour, the most colourful.
+    let at = |t: f64, b| (Some(t), b);
+    let (wrong_ab, faint) = (truth.roll([1], [0]), &truth * 0.2);
+    let chosen = score(&[at(1.0, &gray_ab), at(0.6, &wrong_ab), at(0.38, &truth)]);
+    assert_eq!((chosen.vividness, chosen.ciede2000), (Some(0.38), right.ciede2000));
+    let chosen = score(&[at(1.0, &gray_ab), at(0.6, &wrong_ab)]);
+    assert_eq!((chosen.vividness, chosen.ciede2000), (Some(0.6), wrong.ciede2000));
+    let chosen = score(&[at(1.0, &faint), at(0.6, &gray_ab)]);
+    assert!(chosen.colorfulness_ratio < 0.5, "{chosen:?}");
+    assert_eq!(chosen.vividness, Some(1.0), "{chosen:?}");
 }
 
 #[test]
@@ -373,6 +392,15 @@ fn a_class_head_learns_keeps_its_weights_and_decodes_at_each_temperature() {
             .unwrap();
     let nets = safetensors::SafeTensors::deserialize(&nets).unwrap();
     let weights = nets.tensor("G_ema:G.class_weights").expect("rebalancing weights saved");
+    // Validation chose a temperature with each checkpoint; the colorizer decodes at it.
+    let state = ws.store().join("runs/vivid/checkpoints/epoch-00004/state.json");
+    let state: serde_json::Value = serde_json::from_slice(&std::fs::read(state).unwrap()).unwrap();
+    let chosen = state["val"]["vividness"].as_f64().expect("a chosen vividness");
+    assert!(VIVIDNESS_CHOICES.contains(&chosen), "{state}");
+    let at_last = ["eval", "--run", "vivid", "--checkpoint", "epoch-4", "--dataset", "bears"];
+    let out = ws.run(&[&at_last[..], &["--json", "--device", "cpu"]].concat()).expect_code(0);
+    let line: serde_json::Value = serde_json::from_str(out.stdout.trim()).unwrap();
+    assert_eq!(line["vividness"].as_f64(), Some(chosen), "{line}");
     let weights: Vec<f32> =
         weights.data().chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect();
     let (low, high) = weights.iter().fold((f32::MAX, 0f32), |(l, h), &w| (l.min(w), h.max(w)));

@@ -40,7 +40,11 @@ impl Colorizer {
         let (dir, state, note) =
             checkpoint::choose(&run_dir, choice, record.config.best_colorfulness)?;
         let mut vs = nn::VarStore::new(device);
-        let g = Generator::new(&(vs.root() / "G"), &record.config);
+        let mut g = Generator::new(&(vs.root() / "G"), &record.config);
+        // A class head decodes at the temperature validation chose with this checkpoint.
+        if let Some(t) = state.val.and_then(|v| v.vividness) {
+            g.set_vividness(t);
+        }
         // The moving average, when the run kept one, is the generator to use.
         let averaged =
             record.config.recipe == Recipe::Pretrained && record.config.pretrained.ema > 0.0;

@@ -33,6 +33,10 @@ pub struct ModelConfig {
     /// How pix2pix's inference draws its dropout (pix2pix recipe).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dropout: Option<Dropout>,
+    /// How a class head's distribution becomes one colour (pretrained recipe, `head =
+    /// "classes"`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub class_head: Option<ClassHead>,
     pub trained_on: TrainedOn,
     /// The run's settings, whole.
     pub train: TrainConfig,
@@ -81,6 +85,14 @@ pub struct Dropout {
     pub rate: f64,
     /// `torch.manual_seed` before each image gives `pipeline colorize`'s output.
     pub seed_per_image: i64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ClassHead {
+    /// The temperature `colorizer.pt` decodes at: the one validation chose with the
+    /// exported checkpoint.
+    pub vividness: f64,
+    pub decode: &'static str,
 }
 
 #[derive(Debug, Serialize)]
@@ -143,6 +155,11 @@ impl ModelConfig {
             }),
             dropout: (!pretrained && config.dropout)
                 .then_some(Dropout { rate: pix2pix::DROPOUT, seed_per_image: pix2pix::INFERENCE_SEED }),
+            class_head: colorizer.vividness().map(|vividness| ClassHead {
+                vividness,
+                decode: "the annealed mean: softmax(logits / vividness) over the ab plane's \
+                         10 x 10 cells that some sRGB colour falls in, times the cells' centres",
+            }),
             trained_on,
             train: config.clone(),
         }

@@ -1,5 +1,5 @@
 //! A class-head run's trade-off between error and colour: its test split scored by
-//! `eval`'s code at each of [`TEMPERATURES`], drawn as CIEDE2000 against the colourfulness
+//! `eval`'s code at each of [`VIVIDNESS_CHOICES`], drawn as CIEDE2000 against the colourfulness
 //! ratio, one point per temperature, with gray (the do-nothing baseline) and the truth
 //! marked. Made once per checkpoint and build, like the scores (`tradeoff.json` beside
 //! `tradeoff.svg`), and read back after.
@@ -13,9 +13,7 @@ use super::site::Site;
 use crate::dataset::{Built, Split};
 use crate::eval::{self, Evaluation, colorizer::Colorizer};
 use crate::train::error::TrainError;
-
-/// The temperatures scored, from the plain mean to nearly the most likely colour.
-pub const TEMPERATURES: [f64; 5] = [1.0, 0.6, 0.38, 0.2, 0.1];
+use crate::train::nets::ab_classes::VIVIDNESS_CHOICES;
 
 /// One point of the curve.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
@@ -56,7 +54,7 @@ pub fn ensure(
     let own = colorizer.vividness();
     let mut points = Vec::new();
     let mut gray_ciede2000 = f64::NAN;
-    for t in TEMPERATURES {
+    for t in VIVIDNESS_CHOICES {
         colorizer.set_vividness(t)?;
         let e: Evaluation =
             eval::evaluate::<TrainError>(colorizer, built, &[Split::Test], None, &mut |_| Ok(()))?;

@@ -197,8 +197,10 @@ pub struct PretrainedConfig {
     /// colours and, in the GAN phase, the GAN loss.
     pub lambda_ce: f64,
     pub rebalance: f64,
-    /// The annealed mean's temperature (0 < T <= 1; lower nears the most likely colour): what validation
-    /// and the L1 and GAN losses decode with, and inference's default.
+    /// The annealed mean's temperature (0 < T <= 1; lower nears the most likely colour)
+    /// the L1 and GAN losses decode with. Inference decodes at the one validation chose
+    /// with the checkpoint (among `ab_classes::VIVIDNESS_CHOICES`, by `best`'s rule), at
+    /// this one when the run has no validation split.
     pub vividness: f64,
 }
 

@@ -13,15 +13,16 @@ use tch::{Device, Tensor};
 use super::error::TrainError;
 use super::loader::CenterCrops;
 use super::metrics_log::EpochRecord;
-use super::validation::MIN_COLORFULNESS_RATIO;
 
 type Series = (&'static str, fn(&EpochRecord) -> Option<f64>, RGBColor);
 type Panel<'a> = DrawingArea<SVGBackend<'a>, Shift>;
 
-/// Draws the per-epoch mean losses, and below them the validation scores when there are.
+/// Draws the per-epoch mean losses, and below them the validation scores when there are,
+/// with `best`'s colourfulness floor (`train.best_colorfulness`) as a dashed line.
 pub fn loss_curve(
     path: &Path,
     history: &BTreeMap<usize, EpochRecord>,
+    colorfulness: f64,
 ) -> Result<(), Box<dyn std::error::Error>> {
     let has_val = history.values().any(|r| r.val.is_some());
     let root = SVGBackend::new(path, (800, if has_val { 960 } else { 480 })).into_drawing_area();
@@ -47,7 +48,7 @@ pub fn loss_curve(
     panel(&left, "validation", history, &distances, None)?;
     let colour: [Series; 1] =
         [("val colourfulness / truth", |r| r.val.map(|v| v.colorfulness_ratio), GREEN)];
-    panel(&right, "validation colour", history, &colour, Some(MIN_COLORFULNESS_RATIO))?;
+    panel(&right, "validation colour", history, &colour, Some(colorfulness))?;
     root.present()?;
     Ok(())
 }

@@ -328,13 +328,34 @@ impl CenterCrops {
         device: tch::Device,
         chunk: usize,
     ) -> Vec<Vec<f32>> {
-        let mut out = Vec::with_capacity(self.len());
+        let each = self.colorize_each(&|a| vec![((), colorize(a))], device, chunk);
+        each.into_iter().next().map(|(_, b)| b).unwrap_or_default()
+    }
+
+    /// Runs `colorize`, which gives several labelled colorizations of a batch (one per
+    /// temperature), on the crops, `chunk` at a time on `device`: each label with B of each
+    /// crop, planar.
+    pub fn colorize_each<K: Clone>(
+        &self,
+        colorize: &dyn Fn(&Tensor) -> Vec<(K, Tensor)>,
+        device: tch::Device,
+        chunk: usize,
+    ) -> Vec<(K, Vec<Vec<f32>>)> {
+        let mut out: Vec<(K, Vec<Vec<f32>>)> = Vec::new();
         for start in (0..self.len()).step_by(chunk.max(1)) {
             let n = chunk.min(self.len() - start);
-            let b = colorize(&self.a.narrow(0, start as i64, n as i64).to_device(device));
-            let b = b.to_device(tch::Device::Cpu);
-            for k in 0..n {
-                out.push(Vec::<f32>::try_from(b.get(k as i64).flatten(0, -1)).unwrap_or_default());
+            let each = colorize(&self.a.narrow(0, start as i64, n as i64).to_device(device));
+            if out.is_empty() {
+                out =
+                    each.iter().map(|(k, _)| (k.clone(), Vec::with_capacity(self.len()))).collect();
+            }
+            for ((_, crops), (_, b)) in out.iter_mut().zip(each) {
+                let b = b.to_device(tch::Device::Cpu);
+                for k in 0..n {
+                    crops.push(
+                        Vec::<f32>::try_from(b.get(k as i64).flatten(0, -1)).unwrap_or_default(),
+                    );
+                }
             }
         }
         out

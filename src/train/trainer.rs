@@ -24,12 +24,15 @@
 
 use std::time::{Duration, Instant};
 
+use tch::Tensor;
+
 use super::checkpoint::{self, CheckpointState, Unfinished};
 use super::dist::Group;
 use super::error::TrainError;
 use super::figures;
 use super::loader;
 use super::metrics_log::{EpochRecord, Opened};
+use super::nets::ab_classes::VIVIDNESS_CHOICES;
 use super::recipes::Losses;
 pub use super::request::{Ended, EpochReport, Request, StepReport, Stopped, Trained};
 use super::run::Run;
@@ -165,17 +168,21 @@ fn end_epoch(
     }
     let Some(Opened { log, history, .. }) = &mut run.log else { return Ok(last) };
     let recipe = &run.recipe;
-    let val_score = (!run.data.val.is_empty())
-        .then(|| validation::score(&run.data.val, &|a| recipe.colorize(a), request.device));
+    let colorfulness = run.config.best_colorfulness;
+    let val_score = (!run.data.val.is_empty()).then(|| {
+        let colorize = |a: &Tensor| recipe.colorize_each(a, &VIVIDNESS_CHOICES);
+        validation::score(&run.data.val, &colorize, request.device, colorfulness)
+    });
     log.end_epoch(epoch, val_score)?;
     let mean = Losses::mean(&done.losses);
     history.insert(epoch, EpochRecord { losses: mean, val: val_score });
-    figures::loss_curve(&run.dir.join("loss.svg"), history)
+    figures::loss_curve(&run.dir.join("loss.svg"), history, colorfulness)
         .map_err(|e| TrainError::Invalid(format!("loss.svg: {e}")))?;
     let grid = run.dir.join("samples").join(format!("epoch-{epoch:05}.png"));
-    figures::sample_grid(&grid, &run.data.samples, &|a| recipe.colorize(a), request.device)?;
-
-    let colorfulness = run.config.best_colorfulness;
+    // At the temperature validation chose (the configured one without validation).
+    let shown = [val_score.and_then(|v| v.vividness).unwrap_or(run.config.pretrained.vividness)];
+    let colorize = |a: &Tensor| recipe.colorize_each(a, &shown).swap_remove(0).1;
+    figures::sample_grid(&grid, &run.data.samples, &colorize, request.device)?;
     let best =
         validation::best(history.iter().map(|(e, r)| (*e, r.val)), colorfulness) == Some(epoch);
     if epoch.is_multiple_of(run.config.checkpoint_every.max(1)) || last || best {

@@ -27,17 +27,43 @@ pub struct ValScore {
     pub psnr: f64,
     /// Mean colourfulness of the colorized images over that of the originals.
     pub colorfulness_ratio: f64,
+    /// The class head's temperature these are at, chosen on validation; absent for a
+    /// generator that predicts colours directly (and in checkpoints written before).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vividness: Option<f64>,
 }
 
-/// Scores `colorize` (A on `device` in, B out) on `crops`.
+/// Scores `colorize` (A on `device` in; B out, once, or at each temperature of a class
+/// head) on `crops`. With several temperatures the score is the one [`best`]'s rule picks
+/// at `colorfulness` (the most colourful when none passes), with its temperature: the
+/// run's vividness is chosen on validation, epoch by epoch, with the checkpoint.
 pub fn score(
     crops: &CenterCrops,
-    colorize: &dyn Fn(&Tensor) -> Tensor,
+    colorize: &dyn Fn(&Tensor) -> Vec<(Option<f64>, Tensor)>,
     device: Device,
+    colorfulness: f64,
 ) -> ValScore {
+    let scores: Vec<ValScore> = crops
+        .colorize_each(colorize, device, CHUNK)
+        .into_iter()
+        .map(|(vividness, predictions)| score_one(crops, &predictions, vividness))
+        .collect();
+    let candidates = scores.iter().map(|s| (*s, Some(*s)));
+    best(candidates, colorfulness)
+        .or_else(|| {
+            scores
+                .iter()
+                .copied()
+                .max_by(|x, y| x.colorfulness_ratio.total_cmp(&y.colorfulness_ratio))
+        })
+        .unwrap_or_else(|| score_one(crops, &[], None))
+}
+
+/// The metrics of `predictions` (B of each crop, planar) against the crops' truth.
+fn score_one(crops: &CenterCrops, predictions: &[Vec<f32>], vividness: Option<f64>) -> ValScore {
     let (c, n) = (crops.crop, crops.len());
     let (mut ciede, mut psnr, mut cf, mut cf_truth) = (0.0, 0.0, 0.0, 0.0);
-    for (i, b) in crops.colorize(colorize, device, CHUNK).iter().enumerate() {
+    for (i, b) in predictions.iter().enumerate() {
         let (pred, truth) = (crops.decode(i, b), crops.truth_rgb(i));
         let sizes_agree = "crops and predictions have the crop's size";
         ciede += quality::mean_ciede2000(&pred, &truth, c, c).expect(sizes_agree);
@@ -51,6 +77,7 @@ pub fn score(
         ciede2000: mean(ciede),
         psnr: mean(psnr),
         colorfulness_ratio: cf / cf_truth.max(1e-9),
+        vividness,
     }
 }
 

@@ -21,6 +21,10 @@ const LEVEL_STEP: usize = 3;
 /// Zhang et al.'s smoothing of the cell frequencies: a Gaussian of 5 ab units.
 const SMOOTHING_SIGMA: f64 = 5.0;
 
+/// The temperatures a run's vividness is chosen among on validation (and the report's
+/// trade-off draws), from the plain mean to nearly the most likely colour.
+pub const VIVIDNESS_CHOICES: [f64; 5] = [1.0, 0.6, 0.38, 0.2, 0.1];
+
 /// A truth as the class head's loss reads it (see [`AbClasses::soft_targets`]).
 pub struct SoftTargets {
     pub classes: Tensor,

@@ -109,6 +109,18 @@ pub struct Prediction {
     pub logits: Option<Tensor>,
 }
 
+impl ClassHead {
+    fn logits_of(&self, h: &Tensor) -> Tensor {
+        (h * LOGIT_GAIN).apply(&self.logits)
+    }
+}
+
+/// ab predicted at 1/`stride` of the side, bilinearly up to the input's.
+fn to_input_size(ab: Tensor, stride: i64) -> Tensor {
+    let by = stride as f64;
+    ab.upsample_bilinear2d_vec(None::<&[i64]>, false, [by, by])
+}
+
 /// Name of the encoder's sub-path, under the generator's.
 pub const ENCODER: &str = "encoder";
 
@@ -181,6 +193,39 @@ impl ColorUnet {
 impl ColorUnet {
     /// ab for a batch (and the class head's logits).
     pub fn predict(&self, a: &Tensor, train: bool) -> Prediction {
+        let h = self.decode(a, train);
+        match &self.out {
+            Head::Regression(out) => {
+                Prediction { ab: to_input_size(h.apply(out).tanh(), 2), logits: None }
+            }
+            Head::Classes(head) => {
+                let logits = head.logits_of(&h);
+                let ab = head.classes.annealed_mean(&logits, head.vividness);
+                Prediction { ab: to_input_size(ab, CLASS_STRIDE), logits: Some(logits) }
+            }
+        }
+    }
+
+    /// ab for a batch as inference runs it, decoded at each of `temperatures` from one
+    /// forward pass: one per temperature with a class head, else the one ab.
+    pub fn infer_each(&self, a: &Tensor, temperatures: &[f64]) -> Vec<(Option<f64>, Tensor)> {
+        tch::no_grad(|| {
+            let h = self.decode(a, false);
+            match &self.out {
+                Head::Regression(out) => vec![(None, to_input_size(h.apply(out).tanh(), 2))],
+                Head::Classes(head) => {
+                    let logits = head.logits_of(&h);
+                    let at = |t: f64| {
+                        to_input_size(head.classes.annealed_mean(&logits, t), CLASS_STRIDE)
+                    };
+                    temperatures.iter().map(|&t| (Some(t), at(t))).collect()
+                }
+            }
+        })
+    }
+
+    /// The decoder's last stage for a batch: stride 2 (regression) or 4 (class head).
+    fn decode(&self, a: &Tensor, train: bool) -> Tensor {
         let input = Self::encoder_input(a);
         let features = if self.encoder.trains() {
             self.encoder.features(&input)
@@ -196,15 +241,7 @@ impl ColorUnet {
             h = h.upsample_nearest2d_vec(None::<&[i64]>, [2.0, 2.0]);
             h = block.forward(&Tensor::cat(&[&h, skip], 1), train);
         }
-        let up = |ab: Tensor, by: f64| ab.upsample_bilinear2d_vec(None::<&[i64]>, false, [by, by]);
-        match &self.out {
-            Head::Regression(out) => Prediction { ab: up(h.apply(out).tanh(), 2.0), logits: None },
-            Head::Classes(head) => {
-                let logits = (h * LOGIT_GAIN).apply(&head.logits);
-                let ab = head.classes.annealed_mean(&logits, head.vividness);
-                Prediction { ab: up(ab, CLASS_STRIDE as f64), logits: Some(logits) }
-            }
-        }
+        h
     }
 
     /// The class head, when the generator has one.

@@ -151,8 +151,9 @@ pub trait Trainer {
     fn replicas_agree(&self, group: &Group) -> Result<bool, TrainError>;
     /// One optimisation step on a batch (on the training device).
     fn step(&mut self, a: &Tensor, b: &Tensor) -> Result<Losses, TrainError>;
-    /// B for A, as inference will compute it (no gradients).
-    fn colorize(&self, a: &Tensor) -> Tensor;
+    /// B for A, as inference will compute it (no gradients): decoded at each of
+    /// `temperatures` when the generator has a class head (one forward pass), else once.
+    fn colorize_each(&self, a: &Tensor, temperatures: &[f64]) -> Vec<(Option<f64>, Tensor)>;
     /// Writes the networks and optimizer states into a checkpoint folder.
     fn save(&self, dir: &Path) -> Result<(), TrainError>;
 }

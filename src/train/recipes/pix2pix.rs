@@ -96,8 +96,8 @@ impl Trainer for Pix2pix {
         Ok(Losses::of_gan_step(&g_gan, &g_l1, &d_real, &d_fake))
     }
 
-    fn colorize(&self, a: &Tensor) -> Tensor {
-        self.g.infer(a)
+    fn colorize_each(&self, a: &Tensor, _temperatures: &[f64]) -> Vec<(Option<f64>, Tensor)> {
+        vec![(None, self.g.infer(a))]
     }
 
     fn save(&self, dir: &Path) -> Result<(), TrainError> {

@@ -206,10 +206,10 @@ impl Trainer for Pretrained {
         Ok(Losses { g_ce: ce_value, ..Losses::of_gan_step(&g_gan, &g_l1, &d_real, &d_fake) })
     }
 
-    fn colorize(&self, a: &Tensor) -> Tensor {
+    fn colorize_each(&self, a: &Tensor, temperatures: &[f64]) -> Vec<(Option<f64>, Tensor)> {
         match &self.ema {
-            Some((_, _, average)) => average.infer(a),
-            None => self.g.infer(a),
+            Some((_, _, average)) => average.infer_each(a, temperatures),
+            None => self.g.infer_each(a, temperatures),
         }
     }
 

@@ -10,8 +10,9 @@ use std::path::{Path, PathBuf};
 use image::{DynamicImage, GrayImage, RgbImage};
 use tch::{Device, Kind, Tensor};
 
-use super::colorizer::Colorizer;
+use super::colorizer::{Colorizer, Colours};
 use crate::dataset::{Built, Split};
+use crate::photo::color::gray_ab_to_rgb8;
 use crate::train::error::TrainError;
 
 /// One photo to colorize and the name its output takes.
@@ -63,7 +64,7 @@ pub fn dataset_inputs(
         .collect()
 }
 
-/// `gray` colorized by `colorizer` ([`Colorizer::colorize_u8`]), at its own size.
+/// `gray` colorized by `colorizer` ([`Colorizer::colours_u8`]), at its own size.
 pub fn colorize_image(colorizer: &Colorizer, gray: &GrayImage) -> RgbImage {
     colorize_images(colorizer, &[gray]).pop().expect("one image in, one out")
 }
@@ -77,16 +78,37 @@ pub fn colorize_images(colorizer: &Colorizer, grays: &[&GrayImage]) -> Vec<RgbIm
     let planes: Vec<Tensor> =
         grays.iter().map(|g| Tensor::from_slice(g.as_raw()).view(shape)).collect();
     let input = Tensor::cat(&planes, 0).to_device(colorizer.device());
-    let mut rgb = colorizer.colorize_u8(&input);
-    rgb *= 255.0;
-    let rgb = rgb.round_().to_kind(Kind::Uint8).permute([0, 2, 3, 1]).contiguous();
-    let rgb = rgb.to_device(Device::Cpu);
-    (0..grays.len() as i64)
-        .map(|k| {
-            let pixels = Vec::<u8>::try_from(rgb.get(k).flatten(0, -1)).expect("u8 pixels");
-            RgbImage::from_raw(w, h, pixels).expect("size")
-        })
-        .collect()
+    match colorizer.colours_u8(&input) {
+        Colours::Rgb(mut rgb) => {
+            rgb *= 255.0;
+            let rgb = rgb.round_().to_kind(Kind::Uint8).permute([0, 2, 3, 1]).contiguous();
+            let rgb = rgb.to_device(Device::Cpu);
+            (0..grays.len() as i64)
+                .map(|k| {
+                    let pixels = Vec::<u8>::try_from(rgb.get(k).flatten(0, -1)).expect("u8 pixels");
+                    RgbImage::from_raw(w, h, pixels).expect("size")
+                })
+                .collect()
+        }
+        Colours::Ab(ab) => {
+            let ab =
+                Vec::<f32>::try_from(ab.to_device(Device::Cpu).flatten(0, -1)).expect("f32 a*b*");
+            let plane = (w * h) as usize;
+            grays
+                .iter()
+                .zip(ab.chunks_exact(2 * plane))
+                .map(|(gray, ab)| with_colours(gray, ab))
+                .collect()
+        }
+    }
+}
+
+/// `gray` (its L*) with a*b* (two planes of its size) as 8-bit sRGB.
+fn with_colours(gray: &GrayImage, ab: &[f32]) -> RgbImage {
+    let (a, b) = ab.split_at(ab.len() / 2);
+    let mut rgb = RgbImage::new(gray.width(), gray.height());
+    gray_ab_to_rgb8(gray.as_raw(), a, b, &mut rgb);
+    rgb
 }
 
 /// Colorizes `inputs` with every colorizer. One run without `side_by_side` writes the

@@ -122,33 +122,55 @@ impl Colorizer {
     }
 
     /// [`Colorizer::colorize`] of 8-bit gray photos (Uint8), what `colorize` and `serve`
-    /// run: the same values, with L* looked up in a table of the 256 levels' instead of
-    /// computed a pixel at a time (a tenth of the whole path's time at 512 x 512).
-    pub fn colorize_u8(&self, gray: &Tensor) -> Tensor {
+    /// run, up to the last step: L* (or the gray value) is looked up in a table of the 256
+    /// levels' instead of computed a pixel at a time, and a Lab run's colours come back as
+    /// a*b* at the photo's size, which [`crate::photo::color::lab_to_rgb8`] turns into
+    /// pixels with the photo's own L* (a tenth of the time of doing it as tensors).
+    pub fn colours_u8(&self, gray: &Tensor) -> Colours {
         let levels = Tensor::arange(256, (Kind::Float, self.device)) / 255.0;
         let table = match self.color {
             ColorSpace::Rgb => levels,
             ColorSpace::Lab => color::gray_to_l(&levels),
         };
         let signal = table.index_select(0, &gray.flatten(0, -1).to_kind(Kind::Int64));
-        self.colorize_signal(&signal.view_as(gray))
+        let signal = signal.view_as(gray);
+        match self.color {
+            ColorSpace::Rgb => Colours::Rgb(self.colorize_signal(&signal)),
+            ColorSpace::Lab => Colours::Ab(self.ab_of(&signal)),
+        }
     }
 
     /// The path after the first step: `signal` is the gray values (RGB runs) or their L*.
-    /// Seeds libtorch first, so that a photo always gets the same colours (pix2pix keeps
-    /// dropout on at inference); a traced graph does not hold the seed.
     fn colorize_signal(&self, signal: &Tensor) -> Tensor {
-        tch::manual_seed(crate::train::nets::pix2pix::INFERENCE_SEED);
-        let small = resample::to_square(signal, self.crop as i64);
         match self.color {
             ColorSpace::Rgb => {
+                let small = self.squashed(signal);
                 let b = self.generate_batch(&(small * 2.0 - 1.0));
                 resample::to_size_of(&((b + 1.0) / 2.0), signal).clamp(0.0, 1.0)
             }
-            ColorSpace::Lab => {
-                let b = self.generate_batch(&(small / 50.0 - 1.0));
-                color::lab_to_rgb(signal, &(resample::to_size_of(&b, signal) * 110.0))
-            }
+            ColorSpace::Lab => color::lab_to_rgb(signal, &self.ab_of(signal)),
         }
     }
+
+    /// a*b* (N x 2 x H x W) for L* (N x 1 x H x W), at its size.
+    fn ab_of(&self, l: &Tensor) -> Tensor {
+        let b = self.generate_batch(&(self.squashed(l) / 50.0 - 1.0));
+        resample::to_size_of(&b, l) * 110.0
+    }
+
+    /// `signal` squashed to the network's side. Seeds libtorch first, so that a photo
+    /// always gets the same colours (pix2pix keeps dropout on at inference); a traced
+    /// graph does not hold the seed.
+    fn squashed(&self, signal: &Tensor) -> Tensor {
+        tch::manual_seed(crate::train::nets::pix2pix::INFERENCE_SEED);
+        resample::to_square(signal, self.crop as i64)
+    }
+}
+
+/// A batch's colours as [`Colorizer::colours_u8`] gives them.
+pub enum Colours {
+    /// RGB in 0..1, N x 3 x H x W (RGB runs).
+    Rgb(Tensor),
+    /// a*b*, N x 2 x H x W (Lab runs).
+    Ab(Tensor),
 }

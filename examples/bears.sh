@@ -4,7 +4,7 @@
 # ice bear, in the ImageNet classifier's top 5; no gray or sepia photos; no test image
 # nearly duplicating a training image) decides what is built. Trains both recipes on the same build with the same budget
 # (examples/bears-cpu.toml: 15 minutes each on 2 cores): the paper's pix2pix from scratch,
-# and the pretrained one (an ImageNet encoder, L1 then GAN). Writes under $STORE
+# and the pretrained one (an ImageNet encoder, colour as classes, L1 then GAN). Writes under $STORE
 # (default store-bears/).
 #
 #   examples/bears.sh                 # the photos in ../shared/data when they are there,
@@ -71,10 +71,14 @@ echo "== brown bears, test split: the paper's recipe | the pretrained one | gray
 pipeline eval "${runs[@]}" --dataset brown-bear --split test
 echo "== polar bears, all: do they come out brown?"
 pipeline eval "${runs[@]}" --dataset polar-bear --split all
+echo "== the same at each vividness of the pretrained run (its own was chosen on validation)"
+pipeline eval --run bears-pre --dataset polar-bear --split all --vividness 1,0.6,0.38,0.2,0.1
 # gray | paper | pretrained | original, at each photo's own resolution.
 pipeline colorize "${runs[@]}" --dataset polar-bear --out "$store/figures/polar"
 pipeline colorize "${runs[@]}" --dataset brown-bear --split test --out "$store/figures/brown"
-echo "sheets (gray | paper | pretrained | original): $store/figures/{polar,brown}/"
+# The pretrained run at its boldest temperature (the plain mean of its rebalanced classes).
+pipeline colorize --run bears-pre --vividness 1 --dataset polar-bear --out "$store/figures/polar-bold"
+echo "sheets (gray | paper | pretrained | original): $store/figures/{polar,brown}/; polar-bold/: the pretrained run at vividness 1"
 # Everything above in a browser: galleries, curves, samples, scores, runs side by side.
 pipeline report "${runs[@]}"
 echo "open $store/report/index.html"

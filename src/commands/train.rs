@@ -239,7 +239,7 @@ fn train_config(
 pub fn train(config: Config, args: TrainArgs) -> anyhow::Result<u8> {
     use anyhow::Context as _;
 
-    use crate::train::trainer::{self, Ended};
+    use crate::train::trainer;
     use crate::train::{device, dist};
 
     with_active_omp_workers()?;
@@ -285,18 +285,7 @@ pub fn train(config: Config, args: TrainArgs) -> anyhow::Result<u8> {
             bar.println(epoch_line(r));
         }
     };
-    let total_epochs = train.total_epochs();
-    let budgeted = train.max_minutes.is_some();
-    let on_step = |s: trainer::StepReport| {
-        // The whole run's steps when its length is epochs; an epoch's under a budget.
-        let (done, all) = match budgeted {
-            false => ((s.epoch - 1) * s.batches + s.batch, total_epochs * s.batches),
-            true => (s.batch, s.batches),
-        };
-        bar.set_length(all as u64);
-        bar.set_position(done as u64);
-        bar.set_message(format!("epoch {}", s.epoch));
-    };
+    let on_step = step_progress(&bar, train.total_epochs(), train.max_minutes.is_some());
     // SIGINT or SIGTERM: a resumable checkpoint at the next step boundary, then exit
     // 130 or 143 (a second signal exits at once).
     let interrupts = crate::interrupts::Interrupts::listen(|| {}, None)
@@ -315,6 +304,23 @@ pub fn train(config: Config, args: TrainArgs) -> anyhow::Result<u8> {
     })
     .with_context(|| format!("run {run}"))?;
     bar.finish_and_clear();
+    let epochs = (last_epoch, best_epoch);
+    Ok(announce_end(&run, &args, trained, launch.as_ref(), leader, epochs))
+}
+
+/// Says how run `run` ended (one JSON line with `--json`), and the exit code: a stopped
+/// run's signal code, else 0. `epochs`: the last and the best epoch trained.
+#[cfg(feature = "train")]
+fn announce_end(
+    run: &str,
+    args: &TrainArgs,
+    trained: crate::train::trainer::Trained,
+    launch: Option<&crate::train::dist::Launch>,
+    leader: bool,
+    (last_epoch, best_epoch): (Option<usize>, Option<usize>),
+) -> u8 {
+    use crate::train::trainer::Ended;
+
     if args.json && leader {
         let (status, epoch) = match trained.ended {
             Ended::Finished => ("finished", last_epoch),
@@ -327,7 +333,7 @@ pub fn train(config: Config, args: TrainArgs) -> anyhow::Result<u8> {
         });
         println!("{line}");
     }
-    match (trained.ended, &launch) {
+    match (trained.ended, launch) {
         (Ended::Stopped(stopped), _) => {
             if leader {
                 eprintln!(
@@ -336,7 +342,7 @@ pub fn train(config: Config, args: TrainArgs) -> anyhow::Result<u8> {
                     stopped.epoch, stopped.batches
                 );
             }
-            return Ok(stopped.status);
+            return stopped.status;
         }
         (Ended::Complete { epochs }, _) => eprintln!(
             "run {run} has trained its {epochs} epochs: nothing left to train (--epochs N \
@@ -348,7 +354,26 @@ pub fn train(config: Config, args: TrainArgs) -> anyhow::Result<u8> {
         (Ended::Finished, _) if !args.json => println!("run {run}: {}", trained.dir.display()),
         (Ended::Finished, _) => {}
     }
-    Ok(crate::commands::exit::OK)
+    crate::commands::exit::OK
+}
+
+/// Moves `bar` with each step: over the whole run's steps when its length is epochs
+/// (`total_epochs`), over an epoch's under a budget.
+#[cfg(feature = "train")]
+fn step_progress(
+    bar: &indicatif::ProgressBar,
+    total_epochs: usize,
+    budgeted: bool,
+) -> impl Fn(crate::train::trainer::StepReport) + '_ {
+    move |s| {
+        let (done, all) = match budgeted {
+            false => ((s.epoch - 1) * s.batches + s.batch, total_epochs * s.batches),
+            true => (s.batch, s.batches),
+        };
+        bar.set_length(all as u64);
+        bar.set_position(done as u64);
+        bar.set_message(format!("epoch {}", s.epoch));
+    }
 }
 
 /// The training progress bar: steps, rate and time left, as tqdm's; hidden when quiet.

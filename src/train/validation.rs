@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use tch::{Device, Tensor};
 
 use super::loader::CenterCrops;
+use super::nets::Decodings;
 use crate::photo::quality::{self, PSNR_CAP_DB};
 
 /// A model that colours less than this share of the truth's colourfulness is never
@@ -39,7 +40,7 @@ pub struct ValScore {
 /// run's vividness is chosen on validation, epoch by epoch, with the checkpoint.
 pub fn score(
     crops: &CenterCrops,
-    colorize: &dyn Fn(&Tensor) -> Vec<(Option<f64>, Tensor)>,
+    colorize: &dyn Fn(&Tensor) -> Decodings,
     device: Device,
     colorfulness: f64,
 ) -> ValScore {

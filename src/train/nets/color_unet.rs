@@ -21,6 +21,7 @@
 use tch::Tensor;
 use tch::nn::{self, ModuleT};
 
+use super::Decodings;
 use super::ab_classes::AbClasses;
 use super::efficientnet::{self, EfficientNetLite0, HEAD_CHANNELS, Input, SKIP_CHANNELS};
 use crate::train::config::{ColorHead, PretrainedConfig};
@@ -208,7 +209,7 @@ impl ColorUnet {
 
     /// ab for a batch as inference runs it, decoded at each of `temperatures` from one
     /// forward pass: one per temperature with a class head, else the one ab.
-    pub fn infer_each(&self, a: &Tensor, temperatures: &[f64]) -> Vec<(Option<f64>, Tensor)> {
+    pub fn infer_each(&self, a: &Tensor, temperatures: &[f64]) -> Decodings {
         tch::no_grad(|| {
             let h = self.decode(a, false);
             match &self.out {

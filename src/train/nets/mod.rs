@@ -11,6 +11,10 @@ pub mod pix2pix;
 
 use tch::{Device, Tensor};
 
+/// A batch's colours at each temperature asked for, from one forward pass; one, at
+/// `None`, from a generator without a class head.
+pub type Decodings = Vec<(Option<f64>, Tensor)>;
+
 /// LeakyReLU slope of both discriminators and of the pix2pix encoder.
 const LEAKY_SLOPE: f64 = 0.2;
 

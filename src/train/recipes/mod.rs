@@ -17,6 +17,7 @@ use super::checkpoint::{self, Named, Saved};
 use super::config::{Recipe as RecipeName, TrainConfig};
 use super::dist::{Group, tensors_by_name};
 use super::error::TrainError;
+use super::nets::Decodings;
 use super::schedule::EpochPlan;
 
 /// The losses of one step (or their means over an epoch); the GAN terms are absent in the
@@ -153,7 +154,7 @@ pub trait Trainer {
     fn step(&mut self, a: &Tensor, b: &Tensor) -> Result<Losses, TrainError>;
     /// B for A, as inference will compute it (no gradients): decoded at each of
     /// `temperatures` when the generator has a class head (one forward pass), else once.
-    fn colorize_each(&self, a: &Tensor, temperatures: &[f64]) -> Vec<(Option<f64>, Tensor)>;
+    fn colorize_each(&self, a: &Tensor, temperatures: &[f64]) -> Decodings;
     /// Writes the networks and optimizer states into a checkpoint folder.
     fn save(&self, dir: &Path) -> Result<(), TrainError>;
 }

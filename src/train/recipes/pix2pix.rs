@@ -13,6 +13,7 @@ use crate::train::checkpoint::{self, Saved};
 use crate::train::config::{GanMode, TrainConfig};
 use crate::train::dist::Group;
 use crate::train::error::TrainError;
+use crate::train::nets::Decodings;
 use crate::train::nets::pix2pix::{Discriminator, Generator, NetConfig};
 use crate::train::schedule::EpochPlan;
 
@@ -96,7 +97,7 @@ impl Trainer for Pix2pix {
         Ok(Losses::of_gan_step(&g_gan, &g_l1, &d_real, &d_fake))
     }
 
-    fn colorize_each(&self, a: &Tensor, _temperatures: &[f64]) -> Vec<(Option<f64>, Tensor)> {
+    fn colorize_each(&self, a: &Tensor, _temperatures: &[f64]) -> Decodings {
         vec![(None, self.g.infer(a))]
     }
 

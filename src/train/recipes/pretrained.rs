@@ -27,6 +27,7 @@ use crate::train::dist::{Group, tensors_by_name};
 use crate::train::ema::Ema;
 use crate::train::error::TrainError;
 use crate::train::loader::Pairs;
+use crate::train::nets::Decodings;
 use crate::train::nets::ab_classes::AbClasses;
 use crate::train::nets::color_unet::{self, ClassHead, ColorUnet};
 use crate::train::nets::critic::Critic;
@@ -206,7 +207,7 @@ impl Trainer for Pretrained {
         Ok(Losses { g_ce: ce_value, ..Losses::of_gan_step(&g_gan, &g_l1, &d_real, &d_fake) })
     }
 
-    fn colorize_each(&self, a: &Tensor, temperatures: &[f64]) -> Vec<(Option<f64>, Tensor)> {
+    fn colorize_each(&self, a: &Tensor, temperatures: &[f64]) -> Decodings {
         match &self.ema {
             Some((_, _, average)) => average.infer_each(a, temperatures),
             None => self.g.infer_each(a, temperatures),

@@ -401,6 +401,13 @@ fn a_class_head_learns_keeps_its_weights_and_decodes_at_each_temperature() {
     let out = ws.run(&[&at_last[..], &["--json", "--device", "cpu"]].concat()).expect_code(0);
     let line: serde_json::Value = serde_json::from_str(out.stdout.trim()).unwrap();
     assert_eq!(line["vividness"].as_f64(), Some(chosen), "{line}");
+    let export = ["export-model", "--run", "vivid", "--checkpoint", "epoch-4", "--out", "model"];
+    ws.run(&export).expect_code(0);
+    let config = std::fs::read(ws.path("model/config.json")).unwrap();
+    let config: serde_json::Value = serde_json::from_slice(&config).unwrap();
+    assert_eq!(config["class_head"]["vividness"].as_f64(), Some(chosen), "{config}");
+    let card = std::fs::read_to_string(ws.path("model/README.md")).unwrap();
+    assert!(card.contains(&format!("decoded at vividness {chosen} (chosen on")), "{card}");
     let weights: Vec<f32> =
         weights.data().chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect();
     let (low, high) = weights.iter().fold((f32::MAX, 0f32), |(l, h), &w| (l.min(w), h.max(w)));

@@ -187,7 +187,8 @@ pub struct ColorizeArgs {
     #[arg(long)]
     pub side_by_side: bool,
     /// For runs with a class head: the annealed mean's temperature, above 0 and at most 1
-    /// (lower nears the most likely colour; the run's own `vividness` by default).
+    /// (lower nears the most likely colour; by default the one validation chose with the
+    /// checkpoint).
     #[arg(long, value_parser = vividness)]
     pub vividness: Option<f64>,
     #[arg(long, default_value = "auto", value_parser = device)]

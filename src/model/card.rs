@@ -131,7 +131,7 @@ fn recipe(out: &mut String, c: &ModelConfig) {
         out,
         "## Recipe and budget\n\n| | |\n|---|---|\n| recipe | {} |\n| crop | {} px |\n\
          | batch | {} |\n| budget | {budget} |\n| checkpoint | epoch {} |\n| weights | {} |\n\
-         | seed | {} |\n",
+         | seed | {} |",
         recipe_name(c.recipe),
         shape.crop,
         shape.batch_size,
@@ -139,6 +139,15 @@ fn recipe(out: &mut String, c: &ModelConfig) {
         if c.weights.averaged { "moving average of the generator's" } else { "the generator's" },
         t.seed,
     );
+    if let Some(head) = &c.class_head {
+        let _ = writeln!(
+            out,
+            "| colour | a distribution over ab cells, decoded at vividness {} (chosen on \
+             validation) |",
+            head.vividness
+        );
+    }
+    out.push('\n');
 }
 
 fn evaluation(out: &mut String, scores: &[Scored]) {

@@ -14,7 +14,7 @@ use tch::{Device, Kind, Tensor};
 
 use pipeline::dataset::{Built, Split};
 use pipeline::train::config::{ColorSpace, Recipe, TrainConfig};
-use pipeline::train::loader::{self, CenterCrops, LoaderConfig, Pairs};
+use pipeline::train::loader::{CenterCrops, Pairs};
 use pipeline::train::nets::ab_classes::VIVIDNESS_CHOICES;
 use pipeline::train::schedule::{Phase, Schedule};
 use pipeline::train::{recipes, validation};
@@ -121,18 +121,7 @@ fn missing_or_damaged_weights_name_the_file_and_the_command_that_fetches_them() 
 #[test]
 fn a_few_l1_steps_on_a_fixed_batch_lower_the_loss() {
     let ws = support::built_bears(&tiny(), 12);
-    let built = Built::latest(&ws.store(), "bears").unwrap();
-    let pairs = std::sync::Arc::new(Pairs::open(&built, Split::Train).unwrap());
-    let config = LoaderConfig {
-        batch_size: 4,
-        crop: 64,
-        flip: true,
-        color: ColorSpace::Lab,
-        seed: 1,
-        prefetch: 2,
-        rank: (0, 1),
-    };
-    let batch = loader::epoch(pairs.clone(), config, 1).recv().unwrap();
+    let (pairs, batch) = support::first_batch(&ws, ColorSpace::Lab, true);
     assert_eq!(batch.b.size(), [4, 2, 64, 64], "ab");
     let mut train = TrainConfig { recipe: Recipe::Pretrained, ..TrainConfig::default() };
     train.pretrained.weights = weights();
@@ -361,18 +350,7 @@ fn a_class_head_learns_keeps_its_weights_and_decodes_at_each_temperature() {
         weights()
     );
     let ws = support::built_bears(&config, 16);
-    let built = Built::latest(&ws.store(), "bears").unwrap();
-    let pairs = std::sync::Arc::new(Pairs::open(&built, Split::Train).unwrap());
-    let loader = LoaderConfig {
-        batch_size: 4,
-        crop: 64,
-        flip: false,
-        color: ColorSpace::Lab,
-        seed: 1,
-        prefetch: 2,
-        rank: (0, 1),
-    };
-    let batch = loader::epoch(pairs.clone(), loader, 1).recv().unwrap();
+    let (pairs, batch) = support::first_batch(&ws, ColorSpace::Lab, false);
     let mut train = TrainConfig { recipe: Recipe::Pretrained, ..TrainConfig::default() };
     train.pretrained.weights = weights();
     train.pretrained.head = pipeline::train::config::ColorHead::Classes;

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use pipeline::dataset::{Built, Split};
 use pipeline::train::config::{ColorSpace, TrainConfig};
-use pipeline::train::loader::{self, LoaderConfig, Pairs};
+use pipeline::train::loader::{self, Pairs};
 use pipeline::train::recipes;
 use pipeline::train::schedule::Schedule;
 
@@ -24,18 +24,7 @@ fn tiny() -> TrainConfig {
 #[test]
 fn a_few_steps_on_a_fixed_batch_lower_the_l1_loss() {
     let ws = built_bears(12);
-    let built = Built::latest(&ws.store(), "bears").unwrap();
-    let pairs = std::sync::Arc::new(Pairs::open(&built, Split::Train).unwrap());
-    let config = LoaderConfig {
-        batch_size: 4,
-        crop: 64,
-        flip: true,
-        color: ColorSpace::Rgb,
-        seed: 1,
-        prefetch: 2,
-        rank: (0, 1),
-    };
-    let batch = loader::epoch(pairs.clone(), config, 1).recv().unwrap();
+    let (pairs, batch) = support::first_batch(&ws, ColorSpace::Rgb, true);
     assert_eq!(batch.a.size(), [4, 1, 64, 64]);
     assert_eq!(batch.b.size(), [4, 3, 64, 64]);
     let config = tiny();

@@ -100,6 +100,23 @@ pub fn built_bears(config: &str, n: usize) -> Workspace {
     ws
 }
 
+/// The training pairs of `ws`'s built dataset `bears` and the first batch of its epoch 1:
+/// 4 crops of 64 px in `color`, flipped or not, seed 1.
+#[cfg(feature = "train")]
+pub fn first_batch(
+    ws: &Workspace,
+    color: pipeline::train::config::ColorSpace,
+    flip: bool,
+) -> (std::sync::Arc<pipeline::train::loader::Pairs>, pipeline::train::loader::Batch) {
+    use pipeline::train::loader::{self, LoaderConfig, Pairs};
+    let built = pipeline::dataset::Built::latest(&ws.store(), "bears").unwrap();
+    let pairs = std::sync::Arc::new(Pairs::open(&built, pipeline::dataset::Split::Train).unwrap());
+    let config =
+        LoaderConfig { batch_size: 4, crop: 64, flip, color, seed: 1, prefetch: 2, rank: (0, 1) };
+    let batch = loader::epoch(pairs.clone(), config, 1).recv().unwrap();
+    (pairs, batch)
+}
+
 /// The G_L1 loss of every step of `epoch` in run `run`'s metrics.
 #[cfg(feature = "train")]
 pub fn l1_of_epoch(ws: &Workspace, run: &str, epoch: u64) -> Vec<f64> {

@@ -2,7 +2,8 @@
 //! side by side, from image files or from a dataset's stored originals.
 //!
 //! Each photo is grayscaled (Pillow's luma) and colorized by the run's whole path
-//! ([`Colorizer::colorize`], which an exported `colorizer.pt` holds too). A sheet shows
+//! ([`Colorizer::colours_u8`]: the path an exported `colorizer.pt` holds, its last step,
+//! a Lab run's L*a*b* -> sRGB, done a pixel at a time by table). A sheet shows
 //! gray | each run's colorization | original.
 
 use std::path::{Path, PathBuf};

@@ -69,8 +69,8 @@ impl Colorizer {
         self.device
     }
 
-    /// Decodes the class head's colours at `vividness` (0 < T <= 1, lower nears the most likely colour);
-    /// refused for a run whose generator predicts ab directly.
+    /// Decodes the class head's colours at `vividness` (0 < T <= 1, lower nears the most
+    /// likely colour); refused for a run whose generator predicts ab directly.
     pub fn set_vividness(&mut self, vividness: f64) -> Result<(), TrainError> {
         match self.g.set_vividness(vividness) {
             true => Ok(()),
@@ -124,8 +124,8 @@ impl Colorizer {
     /// [`Colorizer::colorize`] of 8-bit gray photos (Uint8), what `colorize` and `serve`
     /// run, up to the last step: L* (or the gray value) is looked up in a table of the 256
     /// levels' instead of computed a pixel at a time, and a Lab run's colours come back as
-    /// a*b* at the photo's size, which [`crate::photo::color::lab_to_rgb8`] turns into
-    /// pixels with the photo's own L* (a tenth of the time of doing it as tensors).
+    /// a*b* at the photo's size, which [`crate::photo::color::gray_ab_to_rgb8`] turns into
+    /// pixels with the photo's own L*, without the tensor path's powers.
     pub fn colours_u8(&self, gray: &Tensor) -> Colours {
         let levels = Tensor::arange(256, (Kind::Float, self.device)) / 255.0;
         let table = match self.color {

@@ -144,7 +144,7 @@ pub fn lab_to_rgb(lab: [f32; 3]) -> [f32; 3] {
 
 /// Lab -> 8-bit sRGB: [`lab_to_rgb`] times 255, rounded to nearest (the reference
 /// visualisation truncates instead), the level looked up from the linear value
-/// ([`Srgb8::level`]) instead of a power per channel.
+/// (`Srgb8::level`) instead of a power per channel.
 pub fn lab_to_rgb8(lab: [f32; 3]) -> [u8; 3] {
     let srgb8 = &*SRGB8;
     lab_to_linear(lab).map(|c| srgb8.level(c as f32))

@@ -18,7 +18,6 @@ use serde::{Deserialize, Serialize};
 
 use super::BuildError;
 use crate::dataset::{self, BuildSettings, ManifestMember, ShardInfo, Skipped, Split};
-use crate::durable;
 use crate::photo::resize::Preprocessor;
 use crate::store::Member;
 
@@ -105,12 +104,9 @@ pub fn write(
         let writer = scope.spawn(move || -> Result<Vec<String>, BuildError> {
             let mut hashes = Vec::new();
             for job in rx {
-                dataset::write_shard(&job.path, size, &job.a, &job.b, &job.ids)?;
-                let job_path = job.path;
-                // Synced here, beside the decoding of the next shard, rather than all at
-                // the end.
-                durable::sync(&job_path)?;
-                hashes.push(dataset::file_hash(&job_path).map_err(crate::durable::at(&job_path))?);
+                // Written and synced here, beside the decoding of the next shard, rather
+                // than all at the end.
+                hashes.push(dataset::write_shard(&job.path, size, &job.a, &job.b, &job.ids)?);
             }
             Ok(hashes)
         });

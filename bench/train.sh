@@ -6,7 +6,7 @@
 #   b: 128 px, batch 4, ngf = ndf = 64   (quoted: 0.74 s/step)
 #   c:  64 px, batch 8, ngf = ndf = 32   (quoted: 0.12 s/step)
 #   e: 256 px, batch 16, ngf = ndf = 64   (for a GPU: DEVICE=cuda)
-# and the pretrained recipe, pipeline alone (there is no PyTorch port of it):
+# and the pretrained recipe against its PyTorch twin (bench/torch_twins.py step):
 #   d: 128 px, batch 8, encoder frozen: two epochs of L1 alone, one of GAN (ndf = 32); the
 #      L1 figure is from the second epoch (the first also converts each pair to Lab once).
 # The goal for d's L1 step: no slower than c's.
@@ -21,14 +21,14 @@
 # On a GPU machine with PyTorch and no cargo: carry target/release/pipeline, then
 # NO_BUILD=1 PY=python3 DEVICE=cuda bench/train.sh a e   (scripts/libtorch uses its torch).
 #
-# Set-up: python3 -m venv /tmp/venv-torch && /tmp/venv-torch/bin/pip install torch==2.11.0 numpy
+# Set-up: scripts/engines (its .engines/python has the same torch 2.11.0 wheel)
 # Usage:  bench/train.sh                 all three settings
 #         bench/train.sh c d             settings c and d only (any of a b c d e)
 #         PY=/path/python THREADS=2 WARMUP=2 NO_BUILD=1 KEEP=1 bench/train.sh
 #         NO_TORCH=1 bench/train.sh c d  pipeline alone (no torch needed; PY = python3)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if [ -n "${NO_TORCH:-}" ]; then PY=${PY:-python3}; else PY=${PY:-/tmp/venv-torch/bin/python}; fi
+if [ -n "${NO_TORCH:-}" ]; then PY=${PY:-python3}; else PY=${PY:-.engines/python/bin/python}; fi
 THREADS=${THREADS:-2}
 DEVICE=${DEVICE:-cpu}
 WARMUP=${WARMUP:-2}
@@ -158,7 +158,14 @@ EOF
     read -r name epoch <<<"$phase"
     rust=$(rust_steps "$store/runs/bench-d/metrics.jsonl" 8 "$name" "$epoch")
     echo "$rust"
-    rows+=("d, $name|128|8|-|-|-|$rust")
+    torch=-
+    if [ -z "${NO_TORCH:-}" ]; then
+      steps=$("$PY" -c 'import json, sys; print(json.loads(sys.argv[1])["steps"])' "$rust")
+      torch=$(OMP_NUM_THREADS=$THREADS "$PY" bench/torch_twins.py step --phase "${name,,}" \
+        --crop 128 --batch 8 --ndf 32 --steps "$steps" --warmup "$WARMUP" --threads "$THREADS")
+      echo "$torch"
+    fi
+    rows+=("d, $name|128|8|-|-|$torch|$rust")
   done
 fi
 
@@ -170,13 +177,13 @@ for row in "${rows[@]}"; do
 import json, sys
 name, crop, batch, ngf, quoted, torch, rust = sys.argv[1].split("|")
 r = json.loads(rust)
-if torch == "-":  # no PyTorch side: the pretrained recipe, or NO_TORCH
-    what = f"ngf=ndf={ngf}" if ngf != "-" else "pretrained, encoder frozen"
+what = f"ngf=ndf={ngf}" if ngf != "-" else "pretrained, encoder frozen"
+if torch == "-":  # NO_TORCH
     print(f"| {name}: {crop} px, batch {batch}, {what} | {quoted} | - "
           f"| {r['s_per_step']:.3f} | - | {r['loader_ms']:.1f} | {100 * r['loader_share']:.2f}% | {r['steps']} |")
     sys.exit()
 t = json.loads(torch)
-print(f"| {name}: {crop} px, batch {batch}, ngf=ndf={ngf} | {quoted} | {t['s_per_step']:.3f} "
+print(f"| {name}: {crop} px, batch {batch}, {what} | {quoted} | {t['s_per_step']:.3f} "
       f"| {r['s_per_step']:.3f} | {t['s_per_step'] / r['s_per_step']:.2f}x "
       f"| {r['loader_ms']:.1f} | {100 * r['loader_share']:.2f}% | {r['steps']} |")
 EOF

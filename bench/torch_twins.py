@@ -17,9 +17,10 @@ weights load into both. Plain eager PyTorch, as a user would write it.
             ab in [-1, 1]), encoder frozen: `--phase l1` (100 x L1, Adam on the decoder, the
             moving average) or `--phase gan` (DiffAugment translation + cutout, the critic's
             step, then the generator's against it). Prints the median s/step.
-  colorize  the generator's forward pass at 512 x 512, batch 1, in eval mode, with the
-            weights of an exported model's model.safetensors: the median seconds of one,
-            and end to end over the given photos (decode, gray, forward, Lab -> sRGB, PNG).
+  colorize  `pipeline colorize`'s path over the given photos, batch 1, in eval mode, with
+            the weights of an exported model's model.safetensors, end to end (read, gray,
+            the generator at the run's side, a*b* at the photo's, Lab -> sRGB, PNG), and
+            the median seconds of the forward pass alone at the run's side and at 512.
 
 Each mode prints one JSON line on stdout. Usage:
   torch_twins.py label --weights .weights/efficientnet-lite0.safetensors --procs 2 FILE... | --list F
@@ -338,33 +339,40 @@ def lab_to_rgb(l, ab):
 
 
 def time_colorize(args):
+    """`pipeline colorize`'s path (src/eval/colorizer.rs): the photo's L* squashed to the
+    run's side (antialiased bicubic), the generator, a*b* back at the photo's size
+    (bilinear), L*a*b* -> sRGB with the photo's own L*."""
     from PIL import Image
     torch.set_num_threads(args.threads)
+    with open(os.path.join(args.model, "config.json")) as f:
+        side = json.load(f)["input"]["trained_side"]
     g = ColorUnet().eval()
     load(g, read_safetensors(os.path.join(args.model, "model.safetensors")), "G.")
-    x = torch.rand(1, 1, 512, 512) * 2 - 1
-    forward = []
+    forward = {}
     with torch.no_grad():
-        for i in range(args.warmup + args.steps):
-            start = time.perf_counter()
-            g(x)
-            if i >= args.warmup:
-                forward.append(time.perf_counter() - start)
+        for at in (side, 512):
+            x, times = torch.rand(1, 1, at, at) * 2 - 1, []
+            for i in range(args.warmup + args.steps):
+                start = time.perf_counter()
+                g(x)
+                if i >= args.warmup:
+                    times.append(time.perf_counter() - start)
+            forward[at] = statistics.median(times)
     start = time.perf_counter()
     with torch.no_grad():
         for path in args.files:
-            gray = np.asarray(Image.open(path).convert("L"), dtype=np.float32) / 255.0
+            gray = np.array(Image.open(path).convert("L"), dtype=np.float32) / 255.0
             y = torch.from_numpy(gray)[None, None]
             lin = torch.where(y > 0.04045, ((y + 0.055) / 1.055) ** 2.4, y / 12.92)
             l = torch.where(lin > 0.008856, 116.0 * lin ** (1 / 3) - 16.0, 903.3 * lin)
-            ab = g(l / 50.0 - 1.0) * 110.0
-            rgb = lab_to_rgb(l, ab)[0].permute(1, 2, 0).mul(255).round().byte().numpy()
+            small = F.interpolate(l, size=(side, side), mode="bicubic", antialias=True)
+            ab = F.interpolate(g(small / 50.0 - 1.0), size=l.shape[-2:], mode="bilinear")
+            rgb = lab_to_rgb(l, ab * 110.0)[0].permute(1, 2, 0).mul(255).round().byte().numpy()
             name = os.path.splitext(os.path.basename(path))[0] + ".png"
             Image.fromarray(rgb).save(os.path.join(args.out, name))
     end = time.perf_counter()
-    median = statistics.median(forward)
-    return {"impl": "pytorch", "side": 512, "batch": 1, "threads": args.threads,
-            "forward_s": median, "forward_images_per_s": 1 / median,
+    return {"impl": "pytorch", "side": side, "batch": 1, "threads": args.threads,
+            "forward_s": forward[side], "forward_512_s": forward[512],
             "photos": len(args.files), "end_to_end_images_per_s": len(args.files) / (end - start)}
 
 

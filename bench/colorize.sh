@@ -11,14 +11,8 @@
 # Usage: bench/colorize.sh            RUNS=5 THREADS=2 bench/colorize.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/deps
-scripts/weights
-scripts/engines
-torch_env=$(scripts/libtorch)  # a failure here stops the script
-eval "$torch_env"
-PY=${PY:-.engines/python/bin/python}
+source bench/torch_side.sh
 THREADS=${THREADS:-2}
-cargo build --release --quiet --features train
 bin=$PWD/target/release/pipeline
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

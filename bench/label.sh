@@ -9,13 +9,7 @@
 # Usage: bench/label.sh            RUNS=5 PY=/path/python bench/label.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/deps
-scripts/weights
-scripts/engines
-torch_env=$(scripts/libtorch)  # a failure here stops the script
-eval "$torch_env"
-PY=${PY:-.engines/python/bin/python}
-cargo build --release --quiet --features train
+source bench/torch_side.sh
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 target/release/pipeline --store "$work/imported" import /tmp/bench-corpus/img --dataset bench >/dev/null

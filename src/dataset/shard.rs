@@ -20,7 +20,9 @@ pub enum ShardError {
 
 /// Writes and fsyncs one shard of `ids.len()` pairs of side `size` (A planes in `a`, B
 /// planes in `b`), and returns its blake3 hex ([`file_hash`]), hashed from the bytes on
-/// their way out rather than read back.
+/// their way out rather than read back. Written in place (no temporary name): callers
+/// write into a folder that is published whole, build's `.partial-*` or a bucket task's
+/// scratch.
 ///
 /// The header is safetensors' own (`Metadata`, as `serialize_to_file` writes it); the
 /// bytes go out a mebibyte a call: one `write` of a whole tensor measured 1.7x slower

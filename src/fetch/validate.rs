@@ -1,27 +1,34 @@
-//! The validate stage: hashes and checks each downloaded body on the blocking pool, one
-//! body per core at a time. Results leave in order, from a window of several bodies per
+//! The validate stage: hashes and checks each downloaded body on its own threads, one a
+//! core, each keeping its validator (decoder state, hasher). Bodies wait for them in a
+//! queue, so a thread that finishes one starts the next at once, with no round trip
+//! through the async workers in between (which, with every core busy, left a core idle
+//! for a fifth of a run). Results leave in order, from a window of several bodies per
 //! core, so one large image does not leave the other cores idle. Decodes also share one
 //! memory budget (`photo::budget`), whatever the number of cores.
 
-use std::cell::RefCell;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
+use bytes::Bytes;
 use futures::StreamExt;
-use tokio::sync::Semaphore;
-use tokio::sync::mpsc::{Receiver, Sender};
+use tokio::sync::mpsc::{self, Receiver, Sender};
+use tokio::sync::oneshot;
 
 use super::{Context, Item, RunError, State};
-use crate::photo::budget::{self, DecodeBudget};
+use crate::photo::budget::{self, Permit};
 use crate::photo::check::Validator;
 use crate::photo::config::ImagesConfig;
 
-thread_local! {
-    /// One validator (decoder state, hasher) per blocking-pool thread.
-    static VALIDATOR: RefCell<Option<Validator>> = const { RefCell::new(None) };
-}
-
 /// Bodies in the ordered window, per core.
 const WINDOW_PER_CORE: usize = 4;
+
+/// One body for a validating thread, and where its verdict goes.
+struct Job {
+    body: Bytes,
+    url: String,
+    /// Its share of the decode budget, held until the check ends.
+    memory: Permit,
+    verdict: oneshot::Sender<State>,
+}
 
 pub async fn run(
     ctx: Arc<Context>,
@@ -29,42 +36,63 @@ pub async fn run(
     tx: Sender<Item>,
 ) -> Result<(), RunError> {
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let cpu = Arc::new(Semaphore::new(cores));
-    let memory = budget::global().clone();
+    let window = cores * WINDOW_PER_CORE;
+    let (jobs, queue) = mpsc::channel(window);
+    let queue = Arc::new(Mutex::new(queue));
+    let threads: Vec<_> = (0..cores)
+        .map(|_| {
+            let (queue, limits) = (queue.clone(), ctx.config.images.clone());
+            tokio::task::spawn_blocking(move || validate_queued(&queue, limits))
+        })
+        .collect();
     let incoming = futures::stream::poll_fn(|cx| rx.poll_recv(cx));
-    let mut done = incoming
-        .map(|item| check(ctx.config.images.clone(), cpu.clone(), memory.clone(), item))
-        .buffered(cores * WINDOW_PER_CORE);
+    let mut done = incoming.map(|item| check(&jobs, item)).buffered(window);
     while let Some(item) = done.next().await {
         if tx.send(item?).await.is_err() {
             break;
         }
     }
+    // Closing the queue ends the threads once they finish what they hold.
+    drop(done);
+    drop(jobs);
+    for thread in threads {
+        thread.await.map_err(stopped)?;
+    }
     Ok(())
 }
 
-async fn check(
-    limits: ImagesConfig,
-    cpu: Arc<Semaphore>,
-    memory: DecodeBudget,
-    mut item: Item,
-) -> Result<Item, RunError> {
+/// Queues `item`'s body for a validating thread and waits for the verdict.
+async fn check(jobs: &mpsc::Sender<Job>, mut item: Item) -> Result<Item, RunError> {
     let State::Downloaded(body) = item.state else { return Ok(item) };
     let url = item.candidate.location.url().to_owned();
-    // Memory first, then a core, in the same order everywhere.
-    let _memory = memory.take(&body).await;
-    let _core = cpu.acquire_owned().await.expect("cpu semaphore never closes");
-    item.state = tokio::task::spawn_blocking(move || {
+    let memory = budget::global().take(&body).await;
+    let (verdict, received) = oneshot::channel();
+    let job = Job { body, url, memory, verdict };
+    jobs.send(job).await.map_err(stopped)?;
+    item.state = received.await.map_err(stopped)?;
+    Ok(item)
+}
+
+/// A validating thread: checks queued bodies until the queue closes.
+fn validate_queued(queue: &Mutex<mpsc::Receiver<Job>>, limits: ImagesConfig) {
+    let validator = Validator::new(limits);
+    loop {
+        // The lock is held only while waiting for the next body, never during a check.
+        let next = queue.lock().expect("a validating thread panicked").blocking_recv();
+        let Some(job) = next else { return };
+        let Job { body, url, memory, verdict } = job;
         let hash = blake3::hash(&body).to_hex().to_string();
-        let verdict = VALIDATOR.with_borrow_mut(|slot| {
-            slot.get_or_insert_with(|| Validator::new(limits)).check(&body)
-        });
-        match verdict {
+        let state = match validator.check(&body) {
             Ok(info) => State::Checked { hash, info, body },
             Err(r) => State::Failed { error: r.into(), at: url },
-        }
-    })
-    .await
-    .map_err(|e| RunError::Stage { stage: "validate", message: e.to_string() })?;
-    Ok(item)
+        };
+        drop(memory);
+        // The stage may have stopped waiting (the run is ending): nothing to tell.
+        let _ = verdict.send(state);
+    }
+}
+
+/// A validating thread that is gone (it panicked): the stage cannot go on.
+fn stopped(e: impl std::fmt::Display) -> RunError {
+    RunError::Stage { stage: "validate", message: format!("a validating thread stopped: {e}") }
 }

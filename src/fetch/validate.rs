@@ -1,8 +1,8 @@
 //! The validate stage: hashes and checks each downloaded body on its own threads, one a
 //! core, each keeping its validator (decoder state, hasher). Bodies wait for them in a
 //! queue, so a thread that finishes one starts the next at once, with no round trip
-//! through the async workers in between (which, with every core busy, left a core idle
-//! for a fifth of a run). Results leave in order, from a window of several bodies per
+//! through the async workers in between (while those were busy downloading, that round
+//! trip left a core without a body for a fifth of a run). Results leave in order, from a window of several bodies per
 //! core, so one large image does not leave the other cores idle. Decodes also share one
 //! memory budget (`photo::budget`), whatever the number of cores.
 

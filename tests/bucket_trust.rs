@@ -201,7 +201,11 @@ fn pulled_blobs_get_the_checks_and_caps_of_a_download() {
     let tight = config.replace("[network]\n", "[network]\nmax_bytes = 4096\n");
     std::fs::write(bucket.ws.path("tight.toml"), tight).unwrap();
     let refused = bucket.run(&["build", "--config", "tight.toml"]).expect_code(1);
-    assert!(refused.stderr.contains("larger than network.max_bytes 4096"), "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("over its cap of 4096 (network.max_bytes)"),
+        "{}",
+        refused.stderr
+    );
     let few = config.replace("[build]\n", "[images]\nmin_side = 16\nmax_pixels = 10000\n[build]\n");
     std::fs::write(bucket.ws.path("few.toml"), few).unwrap();
     let refused = bucket.run(&["build", "--config", "few.toml"]).expect_code(1);
@@ -291,4 +295,40 @@ fn a_pulled_build_names_only_shard_files_and_their_bytes_must_hash() {
     assert!(refused.stderr.contains(&format!("{file}: its bytes hash to ")), "{}", refused.stderr);
     assert!(merged.files_outside_cache().iter().all(|f| !f.contains("planted")));
     assert!(!merged.ws.path("out").exists(), "nothing exported");
+}
+
+/// Every object read from a bucket has a cap: a shard's manifest may hold 64 KiB a line
+/// for each URL of its part of the plan, a member list as much for each member its counts
+/// name. One padded past its cap is refused, naming its key, before it is read whole; put
+/// back, it merges and builds.
+#[test]
+fn a_manifest_or_member_list_past_its_cap_is_refused_naming_its_key() {
+    let merged = Merged::new("oversized");
+    // Blank lines, which a reader skips: only the size is wrong.
+    let padded = |honest: &[u8], lines: usize| {
+        let mut bytes = honest.to_vec();
+        bytes.extend(format!("{}\n", " ".repeat(65 << 10)).repeat(lines).bytes());
+        bytes
+    };
+    let mut manifests = merged.s3.keys("test", &merged.key("shards/bears"));
+    manifests.retain(|key| key.contains("/manifest-00000-"));
+    let [manifest_key] = manifests.as_slice() else { panic!("one manifest: {manifests:?}") };
+    let honest = merged.s3.get("test", manifest_key);
+    let urls = String::from_utf8_lossy(&honest).lines().count();
+    merged.s3.put("test", manifest_key, padded(&honest, urls + 2));
+    let refused = merged.run(&["merge", "--dataset", "bears"]).expect_code(1);
+    let shown = manifest_key.strip_prefix("oversized/").unwrap();
+    assert!(refused.stderr.contains(shown), "{}", refused.stderr);
+    assert!(refused.stderr.contains("over its cap"), "{}", refused.stderr);
+    merged.s3.put("test", manifest_key, honest);
+    merged.run(&["merge", "--dataset", "bears"]).expect_code(0);
+
+    let members = merged.members();
+    let honest = merged.s3.get("test", &merged.key("members/bears.jsonl"));
+    merged.s3.put("test", &merged.key("members/bears.jsonl"), padded(&honest, members.len() + 2));
+    let refused = merged.run(&["build"]).expect_code(1);
+    assert!(refused.stderr.contains("members/bears.jsonl"), "{}", refused.stderr);
+    assert!(refused.stderr.contains("over its cap"), "{}", refused.stderr);
+    merged.put_members(&members);
+    merged.run(&["build"]).expect_code(0);
 }

@@ -18,7 +18,7 @@ use serde::Serialize;
 use super::labeller::fetch_labels;
 use super::mirror::{self, Blobs, Checks};
 use super::task::{self, Task, TaskError};
-use super::{Bucket, scratch};
+use super::{Bucket, Cap, scratch};
 use crate::build::shards::{self, Chunk, Part};
 use crate::build::{self, Decision};
 use crate::config::Config;
@@ -79,7 +79,7 @@ pub async fn run(
         shards: 0,
         committed: false,
     };
-    if bucket.get_capped(&marker, part_cap(&decision)).await?.is_none() {
+    if bucket.get(&marker, part_cap(&decision)).await?.is_none() {
         let chunks = &decision.chunks[run];
         let mine: std::collections::HashSet<&str> = chunks.iter().flat_map(Chunk::ids).collect();
         let images: Vec<_> =
@@ -101,8 +101,8 @@ pub async fn run(
 }
 
 /// Most bytes a part marker may have: some 2 KiB a member of the build.
-fn part_cap(decision: &Decision) -> u64 {
-    2048 * (decision.images() as u64 + 1)
+fn part_cap(decision: &Decision) -> Cap {
+    Cap { bytes: 2048 * (decision.images() as u64 + 1), from: "2 KiB an image of the build" }
 }
 
 /// Creates the part's shard files, then its marker.
@@ -133,7 +133,7 @@ async fn commit(bucket: &Bucket, decision: &Decision<'_>, parts: usize) -> Resul
     let mut written = Vec::with_capacity(parts);
     for part in 0..parts {
         let key = part_key(dataset, version, part, parts);
-        let Some(bytes) = bucket.get_capped(&key, part_cap(decision)).await? else {
+        let Some(bytes) = bucket.get(&key, part_cap(decision)).await? else {
             return Ok(false);
         };
         let read: Part =

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use super::manifest::Image;
 use super::mirror::{self, Checks, MemberList};
 use super::task::{self, Task, TaskError};
-use super::{Bucket, Created, scratch};
+use super::{Bucket, Cap, Created, scratch};
 use crate::build::BuildError;
 use crate::config::Config;
 use crate::curate::labels::{self, Label};
@@ -130,8 +130,8 @@ async fn read_part(
     members: usize,
 ) -> Result<Option<Vec<LabelLine>>, TaskError> {
     // A label line is some 400 bytes: a part of more than 4 KiB a member is no part of ours.
-    let cap = 4096 * (members as u64 + 1);
-    let Some(bytes) = bucket.get_capped(key, cap).await? else { return Ok(None) };
+    let cap = Cap { bytes: 4096 * (members as u64 + 1), from: "4 KiB a member" };
+    let Some(bytes) = bucket.get(key, cap).await? else { return Ok(None) };
     let text = String::from_utf8_lossy(&bytes);
     let mut lines = Vec::new();
     for (number, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {

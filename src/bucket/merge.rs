@@ -20,7 +20,7 @@ use tokio::io::AsyncWriteExt;
 
 use super::manifest::{self, Attempt, Image, Line, ShardStats};
 use super::plan::{self, PlanError};
-use super::{Bucket, BucketError};
+use super::{Bucket, BucketError, Cap};
 use crate::fetch::Seen;
 use crate::net::OptOutConfig;
 use crate::store::now;
@@ -108,7 +108,11 @@ pub async fn merge(
     let key = members_key(dataset);
     let mut members = bucket.writer(&key);
     let mut policies = Policies::default();
-    let reads = (0..shards).map(|shard| shard_lines(bucket, dataset, shard));
+    let reads = plan
+        .parts
+        .iter()
+        .enumerate()
+        .map(|(shard, part)| shard_lines(bucket, dataset, shard, part.urls));
     let mut reads = futures::stream::iter(reads).buffered(READS);
     while let Some((lines, policy)) = reads.try_next().await? {
         policies.add(policy);
@@ -171,12 +175,13 @@ pub async fn done_shards(
     Ok(keys.iter().filter_map(|key| manifest::shard_of_done_key(key)).collect())
 }
 
-/// The lines of the manifest shard `shard`'s marker commits, and the opt-out policy its
-/// worker fetched with (one that is no valid policy counts as unknown).
+/// The lines of the manifest shard `shard` (of `urls` URLs) has its marker commit, and the
+/// opt-out policy its worker fetched with (one that is no valid policy counts as unknown).
 async fn shard_lines(
     bucket: &Bucket,
     dataset: &str,
     shard: usize,
+    urls: usize,
 ) -> Result<(Vec<Line>, Option<OptOutConfig>), MergeError> {
     let done = manifest::done_key(dataset, shard);
     let stats: ShardStats =
@@ -185,21 +190,22 @@ async fn shard_lines(
         bucket.corrupt(&done, format!("attempt {:?} is not an attempt id", stats.attempt))
     })?;
     let key = manifest::manifest_key(dataset, shard, &attempt);
-    let bytes = bucket.get(&key).await?.ok_or_else(|| {
+    let bytes = bucket.get(&key, Cap::lines(urls)).await?.ok_or_else(|| {
         bucket.corrupt(&key, "missing, though the shard's marker names it".into())
     })?;
     let lines = manifest::from_jsonl(&bytes).map_err(|e| bucket.corrupt(&key, e))?;
     Ok((lines, stats.opt_outs.filter(|policy| policy.check().is_ok())))
 }
 
-/// The member list `merge` wrote for `dataset` and 16 hex digits of its blake3, or `None`
-/// before the first merge.
+/// The member list `merge` wrote for `dataset` (of `count` members, as its counts say)
+/// and 16 hex digits of its blake3, or `None` before the first merge.
 pub async fn members(
     bucket: &Bucket,
     dataset: &str,
+    count: usize,
 ) -> Result<Option<(Vec<Image>, String)>, BucketError> {
     let key = members_key(dataset);
-    let Some(bytes) = bucket.get(&key).await? else { return Ok(None) };
+    let Some(bytes) = bucket.get(&key, Cap::lines(count)).await? else { return Ok(None) };
     let digest = blake3::hash(&bytes).to_hex()[..16].to_owned();
     let members = manifest::from_jsonl(&bytes).map_err(|e| bucket.corrupt(&key, e))?;
     Ok(Some((members, digest)))

@@ -15,7 +15,7 @@ use futures::{StreamExt, TryStreamExt};
 
 use super::manifest::Image;
 use super::merge::{self, Merged};
-use super::{Bucket, BucketError, Created, blob_key};
+use super::{Bucket, BucketError, Cap, Created, blob_key};
 use crate::dataset::{Manifest, card, dataset_dir, set_latest};
 use crate::photo::budget;
 use crate::photo::check::Validator;
@@ -90,7 +90,8 @@ pub async fn merged(bucket: &Bucket, dataset: &str) -> Result<MemberList, Mirror
         || MirrorError::NotMerged { url: bucket.url().to_owned(), dataset: dataset.to_owned() };
     let counts: Merged =
         bucket.get_json(&merge::merged_key(dataset)).await?.ok_or_else(not_merged)?;
-    let (members, digest) = merge::members(bucket, dataset).await?.ok_or_else(not_merged)?;
+    let (members, digest) =
+        merge::members(bucket, dataset, counts.members).await?.ok_or_else(not_merged)?;
     Ok(MemberList { members, counts, digest })
 }
 
@@ -106,7 +107,7 @@ pub async fn pull_blobs(
     let downloads = missing.map(|Image { hash, image, .. }| async move {
         let key = blob_key(hash, &image.ext);
         let bytes = bucket
-            .get_capped(&key, checks.max_bytes)
+            .get(&key, Cap { bytes: checks.max_bytes, from: "network.max_bytes" })
             .await?
             .ok_or_else(|| bucket.corrupt(&key, "missing: the member list names it".into()))?;
         let _memory = budget.take(&bytes).await;
@@ -275,7 +276,7 @@ pub async fn pull_build(
     }
     let key = format!("datasets/{dataset}/{version}/manifest.json");
     let bytes = bucket
-        .get_capped(&key, MANIFEST_CAP)
+        .get(&key, MANIFEST_CAP)
         .await?
         .ok_or_else(|| bucket.corrupt(&key, "missing, though `latest` names its version".into()))?;
     let manifest: Manifest =
@@ -290,7 +291,8 @@ pub async fn pull_build(
         let key = format!("datasets/{dataset}/{version}/{}", shard.file);
         // Its pairs (1 + 3 bytes a pixel), their ids and a header.
         let cap = shard.count as u64 * (4 * side * side + 128) + (1 << 20);
-        let bytes = bucket.get_capped(&key, cap).await?;
+        let bytes =
+            bucket.get(&key, Cap { bytes: cap, from: "4 bytes a pixel of its pairs" }).await?;
         let bytes =
             bytes.ok_or_else(|| bucket.corrupt(&key, "missing: the manifest names it".into()))?;
         let actual = blake3::hash(&bytes).to_hex();
@@ -321,7 +323,7 @@ pub async fn pull_build(
 }
 
 /// Most bytes of a manifest: some 1 KB a member at 100 M members.
-const MANIFEST_CAP: u64 = 100 << 30;
+const MANIFEST_CAP: Cap = Cap { bytes: 100 << 30, from: "100 GiB for a build's manifest" };
 
 /// Whether a manifest read from the bucket is the build asked for, naming only plain
 /// shard files.
@@ -347,7 +349,7 @@ fn check_manifest(manifest: &Manifest, dataset: &str, version: &str) -> Result<(
 /// The bucket's latest build of `dataset`, if any.
 pub async fn latest_build(bucket: &Bucket, dataset: &str) -> Result<Option<String>, BucketError> {
     let key = format!("datasets/{dataset}/latest");
-    let Some(text) = bucket.get(&key).await? else { return Ok(None) };
+    let Some(text) = bucket.get(&key, Cap::SMALL).await? else { return Ok(None) };
     let version = String::from_utf8_lossy(&text).trim().to_owned();
     // A build version is 16 hex digits; anything else is no version of ours.
     if version.len() != 16 || !version.bytes().all(|b| b.is_ascii_hexdigit()) {

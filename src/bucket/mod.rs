@@ -48,6 +48,31 @@ use std::sync::Arc;
 
 use crate::store::config::BucketUrl;
 
+/// The most bytes one object read from the bucket may have. Its contents are untrusted
+/// (anyone who can write the bucket can write anything), so every read says how much it
+/// takes, from a setting or from the counts read before it, and a refusal names both.
+#[derive(Debug, Clone, Copy)]
+pub struct Cap {
+    pub bytes: u64,
+    /// Where the figure comes from, as a refusal says it.
+    pub from: &'static str,
+}
+
+/// The most bytes a line of a manifest or member list may have: a URL, page, title and
+/// credit take a few hundred.
+const LINE_BYTES: u64 = 64 << 10;
+
+impl Cap {
+    /// A plan, a marker, a count or a pointer: small JSON or text.
+    pub const SMALL: Cap = Cap { bytes: 16 << 20, from: "16 MiB for a plan, marker or count" };
+
+    /// A manifest or member list of at most `lines` lines.
+    pub fn lines(lines: usize) -> Cap {
+        let bytes = LINE_BYTES * (lines as u64 + 1);
+        Cap { bytes, from: "64 KiB a line for each URL or member its counts name" }
+    }
+}
+
 /// What went wrong talking to the bucket; each names the bucket and, where one is
 /// involved, the object.
 #[derive(Debug, thiserror::Error)]
@@ -243,40 +268,25 @@ impl Bucket {
         }
     }
 
-    /// The bytes of `key`, or `None` when there is no such object.
-    pub async fn get(&self, key: &str) -> Result<Option<Bytes>, BucketError> {
-        match self.store.get(&self.key(key)).await {
-            Ok(result) => result.bytes().await.map(Some).map_err(|e| self.error(key, e)),
-            Err(object_store::Error::NotFound { .. }) => Ok(None),
-            Err(e) => Err(self.error(key, e)),
-        }
-    }
-
-    /// The bytes of `key`, refused unasked when there are more than `max_bytes` (whatever
+    /// The bytes of `key`, refused unasked when there are more than `cap` allows (whatever
     /// the object's listed size says), or `None` when there is no such object.
-    pub async fn get_capped(
-        &self,
-        key: &str,
-        max_bytes: u64,
-    ) -> Result<Option<Bytes>, BucketError> {
+    pub async fn get(&self, key: &str, cap: Cap) -> Result<Option<Bytes>, BucketError> {
         let result = match self.store.get(&self.key(key)).await {
             Ok(result) => result,
             Err(object_store::Error::NotFound { .. }) => return Ok(None),
             Err(e) => return Err(self.error(key, e)),
         };
         let too_big = |size: u64| {
-            self.corrupt(
-                key,
-                format!("{size} bytes or more, larger than network.max_bytes {max_bytes}"),
-            )
+            let Cap { bytes, from } = cap;
+            self.corrupt(key, format!("{size} bytes or more, over its cap of {bytes} ({from})"))
         };
-        if result.meta.size > max_bytes {
+        if result.meta.size > cap.bytes {
             return Err(too_big(result.meta.size));
         }
         let mut body = Vec::with_capacity(result.meta.size as usize);
         let mut chunks = result.into_stream();
         while let Some(chunk) = chunks.try_next().await.map_err(|e| self.error(key, e))? {
-            if (body.len() + chunk.len()) as u64 > max_bytes {
+            if (body.len() + chunk.len()) as u64 > cap.bytes {
                 return Err(too_big((body.len() + chunk.len()) as u64));
             }
             body.extend_from_slice(&chunk);
@@ -289,7 +299,7 @@ impl Bucket {
         &self,
         key: &str,
     ) -> Result<Option<T>, BucketError> {
-        let Some(bytes) = self.get(key).await? else { return Ok(None) };
+        let Some(bytes) = self.get(key, Cap::SMALL).await? else { return Ok(None) };
         serde_json::from_slice(&bytes).map(Some).map_err(|e| self.corrupt(key, e.to_string()))
     }
 
@@ -362,9 +372,21 @@ mod tests {
             bucket.create("blobs/ab/x.jpg", Bytes::from("two")).await.unwrap(),
             Created::Existed
         );
-        assert_eq!(bucket.get("blobs/ab/x.jpg").await.unwrap().unwrap(), "one");
+        assert_eq!(bucket.get("blobs/ab/x.jpg", Cap::SMALL).await.unwrap().unwrap(), "one");
         assert_eq!(bucket.list("blobs").await.unwrap(), ["blobs/ab/x.jpg"]);
-        assert_eq!(bucket.get("blobs/ab/y.jpg").await.unwrap(), None);
+        assert_eq!(bucket.get("blobs/ab/y.jpg", Cap::SMALL).await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn a_read_past_its_cap_is_refused_naming_the_object_and_the_cap() {
+        let bucket = memory();
+        bucket.put("members/bears.jsonl", Bytes::from(vec![b' '; 4097])).await.unwrap();
+        let cap = Cap { bytes: 4096, from: "a test's cap" };
+        let refused = bucket.get("members/bears.jsonl", cap).await.unwrap_err().to_string();
+        assert!(refused.contains("members/bears.jsonl"), "{refused}");
+        assert!(refused.contains("4097 bytes or more, over its cap of 4096 (a test's cap)"));
+        let cap = Cap { bytes: 4097, ..cap };
+        assert_eq!(bucket.get("members/bears.jsonl", cap).await.unwrap().unwrap().len(), 4097);
     }
 
     #[tokio::test]
@@ -374,6 +396,6 @@ mod tests {
         let bucket = Bucket::over(Arc::new(files), Key::from("p"), "file://p");
         assert_eq!(bucket.create("a/b.json", Bytes::from("1")).await.unwrap(), Created::New);
         assert_eq!(bucket.create("a/b.json", Bytes::from("2")).await.unwrap(), Created::Existed);
-        assert_eq!(bucket.get("a/b.json").await.unwrap().unwrap(), "1");
+        assert_eq!(bucket.get("a/b.json", Cap::SMALL).await.unwrap().unwrap(), "1");
     }
 }

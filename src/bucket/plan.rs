@@ -13,7 +13,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncWriteExt;
 
-use super::{Bucket, BucketError};
+use super::{Bucket, BucketError, Cap};
 
 /// What `shard-urls` wrote; workers and `merge` read it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -218,7 +218,7 @@ pub async fn part(bucket: &Bucket, plan: &Plan, shard: usize) -> Result<String, 
     }
     let key = part_key(&plan.dataset, shard);
     let bytes = bucket
-        .get(&key)
+        .get(&key, Cap::lines(plan.parts[shard].urls))
         .await?
         .ok_or_else(|| bucket.corrupt(&key, "missing: the plan names it".into()))?;
     String::from_utf8(bytes.to_vec()).map_err(|e| bucket.corrupt(&key, e.to_string()).into())

@@ -102,7 +102,7 @@ pub async fn run(
 
 /// Most bytes a part marker may have: some 2 KiB a member of the build.
 fn part_cap(decision: &Decision) -> Cap {
-    Cap { bytes: 2048 * (decision.images() as u64 + 1), from: "2 KiB an image of the build" }
+    Cap::per(decision.images(), 2048, "2 KiB an image of the build")
 }
 
 /// Creates the part's shard files, then its marker.

@@ -130,7 +130,7 @@ async fn read_part(
     members: usize,
 ) -> Result<Option<Vec<LabelLine>>, TaskError> {
     // A label line is some 400 bytes: a part of more than 4 KiB a member is no part of ours.
-    let cap = Cap { bytes: 4096 * (members as u64 + 1), from: "4 KiB a member" };
+    let cap = Cap::per(members, 4096, "4 KiB a member");
     let Some(bytes) = bucket.get(key, cap).await? else { return Ok(None) };
     let text = String::from_utf8_lossy(&bytes);
     let mut lines = Vec::new();

@@ -290,7 +290,8 @@ pub async fn pull_build(
     for shard in &manifest.shards {
         let key = format!("datasets/{dataset}/{version}/{}", shard.file);
         // Its pairs (1 + 3 bytes a pixel), their ids and a header.
-        let cap = shard.count as u64 * (4 * side * side + 128) + (1 << 20);
+        let pair = side.saturating_mul(4 * side).saturating_add(128);
+        let cap = (shard.count as u64).saturating_mul(pair).saturating_add(1 << 20);
         let bytes =
             bucket.get(&key, Cap { bytes: cap, from: "4 bytes a pixel of its pairs" }).await?;
         let bytes =

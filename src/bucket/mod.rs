@@ -66,10 +66,15 @@ impl Cap {
     /// A plan, a marker, a count or a pointer: small JSON or text.
     pub const SMALL: Cap = Cap { bytes: 16 << 20, from: "16 MiB for a plan, marker or count" };
 
+    /// `bytes_each` for each of `items`, and one more: the items counted in an object
+    /// read before (from the bucket too, so a huge count saturates rather than wraps).
+    pub fn per(items: usize, bytes_each: u64, from: &'static str) -> Cap {
+        Cap { bytes: bytes_each.saturating_mul((items as u64).saturating_add(1)), from }
+    }
+
     /// A manifest or member list of at most `lines` lines.
     pub fn lines(lines: usize) -> Cap {
-        let bytes = LINE_BYTES * (lines as u64 + 1);
-        Cap { bytes, from: "64 KiB a line for each URL or member its counts name" }
+        Cap::per(lines, LINE_BYTES, "64 KiB a line for each URL or member its counts name")
     }
 }
 
@@ -283,7 +288,8 @@ impl Bucket {
         if result.meta.size > cap.bytes {
             return Err(too_big(result.meta.size));
         }
-        let mut body = Vec::with_capacity(result.meta.size as usize);
+        // What the server says it will send, up to a first 64 MiB: the rest as it comes.
+        let mut body = Vec::with_capacity(result.meta.size.min(64 << 20) as usize);
         let mut chunks = result.into_stream();
         while let Some(chunk) = chunks.try_next().await.map_err(|e| self.error(key, e))? {
             if (body.len() + chunk.len()) as u64 > cap.bytes {
@@ -375,6 +381,13 @@ mod tests {
         assert_eq!(bucket.get("blobs/ab/x.jpg", Cap::SMALL).await.unwrap().unwrap(), "one");
         assert_eq!(bucket.list("blobs").await.unwrap(), ["blobs/ab/x.jpg"]);
         assert_eq!(bucket.get("blobs/ab/y.jpg", Cap::SMALL).await.unwrap(), None);
+    }
+
+    /// Counts come from the bucket too: a huge one saturates, it does not wrap around.
+    #[test]
+    fn a_cap_from_a_hostile_count_saturates() {
+        assert_eq!(Cap::lines(usize::MAX).bytes, u64::MAX);
+        assert_eq!(Cap::lines(2).bytes, 3 * 64 * 1024);
     }
 
     #[tokio::test]
